@@ -1,0 +1,1 @@
+"""humanparse_d2.evaluation"""

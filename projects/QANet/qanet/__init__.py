@@ -1,0 +1,1 @@
+"""Paper package; importing it registers its models."""
