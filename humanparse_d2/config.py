@@ -37,6 +37,18 @@ def add_humanparse_config(cfg: CfgNode) -> None:
     add_modeling_config(cfg)
     add_qanet_config(cfg)
     add_mman_config(cfg)
+    _add_engine_config(cfg)
+
+
+def _add_engine_config(cfg: CfgNode) -> None:
+    """Keys read by humanparse_d2.engine (trainer and tools)."""
+    _C = cfg
+    # Optimizer of HumanParseTrainer: "SGD" (detectron2's), "ADAM" or "ADAMW".
+    _C.SOLVER.OPTIMIZER = "SGD"
+    # Adam/AdamW betas.
+    _C.SOLVER.BETAS = (0.9, 0.999)
+    # Name of the mapper (humanparse_d2.data.MAPPERS) for test loaders; "" = detectron2's DatasetMapper.
+    _C.INPUT.PARSING.TEST_MAPPER = ""
 
 
 def get_humanparse_cfg() -> CfgNode:
