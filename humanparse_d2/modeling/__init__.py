@@ -1,2 +1,4 @@
 """Shared modeling pieces: QAM, backbones, heads, rescoring."""
 from .qam import fuse_quality, mask_pixel_score, pixel_scores  # noqa: F401
+from .paste import crop_rois, paste_probs, paste_probs_local  # noqa: F401
+from . import losses  # noqa: F401

@@ -1,0 +1,178 @@
+"""QAM (humanparse_d2.modeling.qam) against a direct transcription of QANet's Algorithm 1."""
+import math
+import unittest
+
+import torch
+
+from humanparse_d2.modeling.qam import fuse_quality, mask_pixel_score, pixel_scores
+
+
+def algorithm1(probs, T=0.2):
+    """QANet paper, Algorithm 1, transcribed loop by loop (plus the code's 1e-6 clamp on counts)."""
+    N, C, H, W = probs.shape
+    inst_ps = torch.zeros(N, dtype=torch.float64)
+    cate_ps = torch.zeros(N, C - 1, dtype=torch.float64)
+    for n in range(N):
+        inst_hcv, inst_hcm_num = 0.0, 0
+        cate_hcv = [0.0] * C
+        cate_hcm_num = [0] * C
+        for y in range(H):
+            for x in range(W):
+                column = [float(probs[n, c, y, x]) for c in range(C)]
+                inst_max = max(column)
+                inst_idx = column.index(inst_max)
+                if inst_max >= T:
+                    inst_hcv += inst_max
+                    inst_hcm_num += 1
+                for c in range(1, C):
+                    cate_max = inst_max if inst_idx == c else 0.0
+                    if cate_max >= T:
+                        cate_hcv[c] += cate_max
+                        cate_hcm_num[c] += 1
+        inst_ps[n] = inst_hcv / max(inst_hcm_num, 1e-6)
+        for c in range(1, C):
+            cate_ps[n, c - 1] = cate_hcv[c] / max(cate_hcm_num[c], 1e-6)
+    return inst_ps, cate_ps
+
+
+def fuse_reference(sb, si, sp, a, b, c):
+    si = min(max(si, 0.0), 1.0)
+    return (sb**a * si**b * sp**c) ** (1.0 / (a + b + c))
+
+
+class TestPixelScores(unittest.TestCase):
+    def test_matches_algorithm1_random(self):
+        g = torch.Generator().manual_seed(1)
+        for N, C, H, W, T in [(3, 5, 7, 6, 0.2), (2, 20, 5, 4, 0.2), (4, 7, 6, 5, 0.4), (1, 3, 9, 9, 0.6)]:
+            logits = torch.randn(N, C, H, W, generator=g, dtype=torch.float64) * 3
+            probs = logits.softmax(1)
+            # zero some pixels (outside the box after paste-back)
+            probs[:, :, :1] = 0
+            inst, part = pixel_scores(probs, thresh=T)
+            ref_inst, ref_part = algorithm1(probs, T)
+            torch.testing.assert_close(inst, ref_inst, rtol=1e-9, atol=1e-12)
+            torch.testing.assert_close(part, ref_part, rtol=1e-9, atol=1e-12)
+
+    def test_float32(self):
+        probs = torch.rand(2, 4, 5, 5).softmax(1)
+        inst, part = pixel_scores(probs, 0.2)
+        ref_inst, ref_part = algorithm1(probs.double(), 0.2)
+        torch.testing.assert_close(inst.double(), ref_inst, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(part.double(), ref_part, rtol=1e-5, atol=1e-6)
+        self.assertEqual(inst.dtype, torch.float32)
+
+    def test_no_confident_pixel(self):
+        probs = torch.full((2, 10, 4, 4), 0.1)  # max 0.1 < T everywhere
+        inst, part = pixel_scores(probs, 0.2)
+        self.assertTrue(torch.equal(inst, torch.zeros(2)))
+        self.assertTrue(torch.equal(part, torch.zeros(2, 9)))
+        self.assertFalse(torch.isnan(inst).any() or torch.isnan(part).any())
+
+    def test_all_zero_probs(self):
+        inst, part = pixel_scores(torch.zeros(1, 3, 4, 4), 0.2)
+        self.assertEqual(inst.item(), 0.0)
+        self.assertTrue(torch.equal(part, torch.zeros(1, 2)))
+
+    def test_absent_class_scores_zero(self):
+        probs = torch.zeros(1, 4, 2, 2)
+        probs[0, 1] = 0.9
+        probs[0, 0] = 0.1
+        inst, part = pixel_scores(probs, 0.2)
+        self.assertAlmostEqual(inst.item(), 0.9, places=6)
+        self.assertAlmostEqual(part[0, 0].item(), 0.9, places=6)
+        self.assertEqual(part[0, 1].item(), 0.0)
+        self.assertEqual(part[0, 2].item(), 0.0)
+
+    def test_background_counts_in_instance_score(self):
+        probs = torch.zeros(1, 2, 1, 2)
+        probs[0, :, 0, 0] = torch.tensor([0.6, 0.4])  # confident background
+        probs[0, :, 0, 1] = torch.tensor([0.0, 1.0])
+        inst, part = pixel_scores(probs, 0.2)
+        self.assertAlmostEqual(inst.item(), 0.8, places=6)
+        self.assertAlmostEqual(part.item(), 1.0, places=6)
+
+    def test_empty(self):
+        inst, part = pixel_scores(torch.zeros(0, 20, 8, 8), 0.2)
+        self.assertEqual(inst.shape, (0,))
+        self.assertEqual(part.shape, (0, 19))
+
+    def test_rejects_bad_shape(self):
+        with self.assertRaises(ValueError):
+            pixel_scores(torch.zeros(3, 4, 5))
+
+
+class TestFuseQuality(unittest.TestCase):
+    WEIGHTS = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1), (1, 1, 1), (1.0, 0.5, 3.0)]
+
+    def test_matches_formula(self):
+        g = torch.Generator().manual_seed(2)
+        sb = torch.rand(6, generator=g, dtype=torch.float64)
+        si = torch.rand(6, generator=g, dtype=torch.float64) * 1.4 - 0.2  # some outside [0, 1]
+        sp = torch.rand(6, generator=g, dtype=torch.float64)
+        for w in self.WEIGHTS:
+            out = fuse_quality(sb, si, sp, w)
+            ref = torch.tensor([fuse_reference(*map(float, v), *w) for v in zip(sb, si, sp)], dtype=torch.float64)
+            torch.testing.assert_close(out, ref)
+
+    def test_box_only_is_box_score(self):
+        sb = torch.tensor([0.9, 0.3, 0.0, 1.0])
+        out = fuse_quality(sb, torch.tensor([-0.5, 0.2, 2.0, 0.0]), torch.tensor([0.0, 0.5, 0.1, 0.0]), (1, 0, 0))
+        self.assertTrue(torch.equal(out, sb))
+
+    def test_negative_iou_clamped_no_nan(self):
+        out = fuse_quality(torch.tensor([0.8]), torch.tensor([-0.3]), torch.tensor([0.9]), (1.0, 0.5, 3.0))
+        self.assertFalse(torch.isnan(out).any())
+        self.assertEqual(out.item(), 0.0)
+        unclamped = fuse_quality(
+            torch.tensor([0.8]), torch.tensor([-0.3]), torch.tensor([0.9]), (1.0, 0.5, 3.0), clamp_iou=False
+        )
+        self.assertTrue(torch.isnan(unclamped).all())  # the code's NaN, which the clamp avoids
+
+    def test_iou_above_one_clamped(self):
+        a = fuse_quality(torch.tensor([0.5]), torch.tensor([1.7]), torch.tensor([0.5]), (1, 1, 1))
+        b = fuse_quality(torch.tensor([0.5]), torch.tensor([1.0]), torch.tensor([0.5]), (1, 1, 1))
+        torch.testing.assert_close(a, b)
+
+    def test_zero_weights(self):
+        with self.assertRaises(ValueError):
+            fuse_quality(torch.ones(1), torch.ones(1), torch.ones(1), (0, 0, 0))
+        with self.assertRaises(ValueError):
+            fuse_quality(torch.ones(1), torch.ones(1), torch.ones(1), (1, -1, 0))
+        # a zero weight removes its factor even when that score is 0
+        out = fuse_quality(torch.tensor([0.49]), torch.tensor([0.0]), torch.tensor([0.0]), (1, 0, 0))
+        self.assertAlmostEqual(out.item(), 0.49, places=6)
+        out = fuse_quality(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([0.64]), (0, 0, 1))
+        self.assertAlmostEqual(out.item(), 0.64, places=6)
+
+    def test_none_iou_is_one(self):
+        a = fuse_quality(torch.tensor([0.5]), None, torch.tensor([0.25]), (1, 1, 1))
+        self.assertAlmostEqual(a.item(), (0.5 * 0.25) ** (1 / 3), places=6)
+
+    def test_part_scores_broadcast(self):
+        sb = torch.tensor([0.9, 0.5])
+        si = torch.tensor([0.7, 0.6])
+        sp = torch.rand(2, 19)
+        out = fuse_quality(sb, si, sp, (1.0, 0.5, 3.0))
+        self.assertEqual(out.shape, (2, 19))
+        for n in range(2):
+            for c in range(19):
+                self.assertAlmostEqual(
+                    out[n, c].item(), fuse_reference(sb[n].item(), si[n].item(), sp[n, c].item(), 1.0, 0.5, 3.0), places=5
+                )
+        # an absent class (pixel score 0) gets part score 0 whenever gamma > 0
+        sp[0, 3] = 0
+        self.assertEqual(fuse_quality(sb, si, sp, (1.0, 0.5, 3.0))[0, 3].item(), 0.0)
+
+
+class TestMaskPixelScore(unittest.TestCase):
+    def test_ratio_and_mean(self):
+        m = torch.tensor([[0.1, 0.3, 0.8, 0.9]])
+        self.assertAlmostEqual(mask_pixel_score(m, "ratio").item(), 2 / 3, places=6)
+        self.assertAlmostEqual(mask_pixel_score(m, "mean").item(), 0.85, places=6)
+        self.assertEqual(mask_pixel_score(torch.zeros(1, 1, 4, 4)).item(), 0.0)
+        with self.assertRaises(ValueError):
+            mask_pixel_score(m, "bad")
+
+
+if __name__ == "__main__":
+    unittest.main()
