@@ -1,1 +1,26 @@
-"""humanparse_d2.data"""
+"""humanparse_d2.data: dataset catalogs, synthetic humans, parsing mappers and affine crops.
+
+Importing this package registers every built-in dataset name (contract A) in detectron2's
+``DatasetCatalog`` / ``MetadataCatalog``.
+"""
+from . import metadata, synthetic  # noqa: F401
+from .datasets import (  # noqa: F401  (import registers the datasets)
+    BUILTIN_DATASETS,
+    BadAnnotationError,
+    DatasetNotFoundError,
+    export_parsing_json,
+    load_cihp_layout,
+    load_instance_folders,
+    load_lip,
+    load_mhp_v2,
+    load_parsing_json,
+    load_ppp_semantic,
+    load_ppss,
+    read_image,
+    read_label,
+    register_parsing_dataset,
+)
+from .metadata import make_flip_lut, parsing_metadata  # noqa: F401
+from .synthetic import ensure_synthetic, generate_dataset, render_scene  # noqa: F401
+
+__all__ = [k for k in globals() if not k.startswith("_")]
