@@ -2,3 +2,4 @@
 from .qam import fuse_quality, mask_pixel_score, pixel_scores  # noqa: F401
 from .paste import crop_rois, paste_probs, paste_probs_local  # noqa: F401
 from . import losses  # noqa: F401
+from .timm_backbone import TimmBackbone, build_timm_backbone  # noqa: F401

@@ -15,3 +15,18 @@ def add_modeling_config(cfg: CN) -> None:
     _C.MODEL.QAM.PIXEL_THRESH = 0.2
     # Clamp the regressed IoU to [0, 1] before fusion (an unclamped negative value gives NaN).
     _C.MODEL.QAM.CLAMP_IOU = True
+
+    # timm feature backbone (humanparse_d2.modeling.timm_backbone, MODEL.BACKBONE.NAME
+    # "build_timm_backbone"); outputs are named res<k> by stride (4 -> res2 ... 32 -> res5).
+    _C.MODEL.TIMM = CN()
+    # timm model name, e.g. "hrnet_w48" (QANet's HRNet-W48), "hrnet_w18_small", "resnet50".
+    _C.MODEL.TIMM.NAME = "hrnet_w48"
+    # timm feature indices to return; HRNet with FEATURE_LOCATION "" has 5 levels (stride 2..32),
+    # (1, 2, 3, 4) keeps strides 4..32. Empty = timm's default.
+    _C.MODEL.TIMM.OUT_INDICES = [1, 2, 3, 4]
+    # timm feature_location: "" gives HRNet's raw branches (QANet); "default" leaves timm's default.
+    _C.MODEL.TIMM.FEATURE_LOCATION = ""
+    # Load timm's ImageNet weights (downloads through timm on first use). Tests keep it False.
+    _C.MODEL.TIMM.PRETRAINED = False
+    # Extra keyword arguments of timm.create_model.
+    _C.MODEL.TIMM.KWARGS = CN(new_allowed=True)

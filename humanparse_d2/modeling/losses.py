@@ -10,6 +10,7 @@
 """
 from typing import Dict, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -47,6 +48,14 @@ def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
     return jaccard
 
 
+def _argsort_desc(x: torch.Tensor) -> torch.Tensor:
+    """Row-wise descending argsort. The permutation carries no gradient; on CPU numpy's introsort is
+    ~5x faster than ``torch.sort`` (tie order may differ, which does not change the Lovasz loss)."""
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(np.argsort(-x.numpy(), axis=1, kind="quicksort"))
+    return torch.sort(x, dim=1, descending=True)[1]
+
+
 def lovasz_softmax_loss(
     probs: torch.Tensor, targets: torch.Tensor, ignore_index: int = 255
 ) -> torch.Tensor:
@@ -74,7 +83,8 @@ def lovasz_softmax_loss(
         err = (fg_c - p[idx, c]).abs()
         # Ignored pixels sort last (error -1) and add nothing, which equals removing them.
         err = torch.where(valid[idx], err, err.new_full((), -1.0))
-        err_sorted, perm = torch.sort(err, dim=1, descending=True)
+        perm = _argsort_desc(err.detach())
+        err_sorted = torch.gather(err, 1, perm)
         fg_sorted = torch.gather(fg_c, 1, perm)
         loss_c = (err_sorted.clamp(min=0.0) * lovasz_grad(fg_sorted)).sum(dim=1)
         loss_sum = loss_sum.index_add(0, idx, loss_c)

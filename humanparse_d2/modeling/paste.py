@@ -10,7 +10,7 @@ pasted probabilities are 0 everywhere else.
 Pure tensor functions, shared by QANet and the ROI parsing head.
 """
 import math
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -103,7 +103,10 @@ class PastedRegion:
 
 
 def paste_probs_local(
-    probs: torch.Tensor, boxes: torch.Tensor, image_hw: Tuple[int, int]
+    probs: torch.Tensor,
+    boxes: torch.Tensor,
+    image_hw: Tuple[int, int],
+    extents: Optional[Sequence[Tuple[int, int, int, int]]] = None,
 ) -> List[PastedRegion]:
     """Paste crop-space maps back into image space, computing only each box's extent.
 
@@ -111,6 +114,8 @@ def paste_probs_local(
         probs: (N, C, h, w) per-crop maps (probabilities) on the ``crop_rois`` grid of ``boxes``.
         boxes: (N, 4) xyxy absolute boxes the crops were taken from.
         image_hw: (H, W) of the image.
+        extents: optional per-box pixel extents ``(x0, y0, x1, y1)`` to compute (e.g. a common
+            extent for several views of one person); default ``box_extents(boxes, image_hw, (h, w))``.
 
     Returns:
         N ``PastedRegion``; region n holds the image-space values for the pixels of box n's extent.
@@ -122,7 +127,9 @@ def paste_probs_local(
     C = probs.shape[1]
     regions = []
     boxes_f = boxes.to(device=probs.device, dtype=torch.float64)
-    for n, (px0, py0, px1, py1) in enumerate(box_extents(boxes, image_hw, probs.shape[-2:])):
+    if extents is None:
+        extents = box_extents(boxes, image_hw, probs.shape[-2:])
+    for n, (px0, py0, px1, py1) in enumerate(extents):
         if px1 <= px0 or py1 <= py0:
             regions.append(PastedRegion(probs.new_zeros((C, 0, 0)), px0, py0, px0, py0))
             continue

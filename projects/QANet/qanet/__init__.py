@@ -1,1 +1,24 @@
-"""Paper package; importing it registers its models."""
+"""QANet (Quality-Aware Network, arXiv 2103.05997) as a detectron2 meta-architecture.
+
+Importing this package registers ``META_ARCH`` "QANet", the backbone builder
+``build_qanet_resnet_fpn_backbone`` and the test mapper "QANetTestMapper".
+"""
+from .config import add_qanet_config  # noqa: F401
+from .backbone import build_qanet_resnet_fpn_backbone  # noqa: F401
+from .heads import ParsingIoUHead, ParsingPredictor, SemanticFPNHead  # noqa: F401
+from .parser import QANetCropParser  # noqa: F401
+from .boxes import build_box_source  # noqa: F401
+from .inference import expand_boxes, parse_person_boxes  # noqa: F401
+from .mapper import QANetTestMapper, read_image_rgb_safe  # noqa: F401
+from .meta_arch import QANet  # noqa: F401
+
+
+def _register_mapper():
+    try:
+        from humanparse_d2.data import MAPPERS
+    except ImportError:  # data layer without a mapper registry yet
+        return
+    MAPPERS.setdefault("QANetTestMapper", QANetTestMapper)
+
+
+_register_mapper()

@@ -1,0 +1,187 @@
+"""QANet test-time pipeline as pure functions (qanet.md §4-5).
+
+boxes -> crop boxes (aspect + x1.25) -> crops (aligned RoIAlign) -> parser (+ flip view, flip pairs
+swapped back) -> softmax -> paste to image space (box-local) -> average views -> label maps and QAM
+pixel scores. The parsing NMS and painting live in ``humanparse_d2.evaluation.postprocess``.
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+from humanparse_d2.modeling.paste import PastedRegion, box_extents, crop_rois, paste_probs_local
+from humanparse_d2.modeling.qam import pixel_scores
+
+__all__ = [
+    "expand_boxes",
+    "scale_boxes",
+    "flip_back",
+    "parse_crops",
+    "parse_person_boxes",
+    "label_maps_and_pixel_scores",
+]
+
+
+def expand_boxes(boxes: torch.Tensor, aspect_wh: float, scale: float = 1.25) -> torch.Tensor:
+    """QANet's crop box (qanet.md §3.2): extend (N, 4) xyxy boxes to width/height ``aspect_wh``
+    around their centre, then grow both sides by ``scale``. Returns (N, 4) xyxy."""
+    x0, y0, x1, y1 = boxes.unbind(-1)
+    cx, cy = (x0 + x1) * 0.5, (y0 + y1) * 0.5
+    w, h = (x1 - x0), (y1 - y0)
+    wider = w > aspect_wh * h
+    h2 = torch.where(wider, w / aspect_wh, h)
+    w2 = torch.where(wider, w, h * aspect_wh)
+    w2, h2 = w2 * scale, h2 * scale
+    return torch.stack([cx - w2 * 0.5, cy - h2 * 0.5, cx + w2 * 0.5, cy + h2 * 0.5], dim=-1)
+
+
+def scale_boxes(boxes: torch.Tensor, s: float) -> torch.Tensor:
+    """Grow (N, 4) xyxy boxes by ``s`` about their centres."""
+    if s == 1.0:
+        return boxes
+    c = (boxes[:, :2] + boxes[:, 2:]) * 0.5
+    half = (boxes[:, 2:] - boxes[:, :2]) * (0.5 * s)
+    return torch.cat([c - half, c + half], dim=1)
+
+
+def flip_back(probs: torch.Tensor, flip_lut: Optional[torch.Tensor]) -> torch.Tensor:
+    """Un-flip the prediction on a mirrored crop: swap the flip-pair channels, then flip the width.
+
+    Args:
+        probs: (K, C, h, w) on the mirrored crop.
+        flip_lut: (C,) long, ``flip_lut[c]`` = label of class c after a horizontal flip (an
+            involution); None = no pairs.
+    """
+    if flip_lut is not None:
+        probs = probs.index_select(1, flip_lut.to(probs.device))
+    return probs.flip(-1)
+
+
+@torch.no_grad()
+def parse_crops(
+    parser,
+    crops: torch.Tensor,
+    *,
+    flip: bool = True,
+    flip_lut: Optional[torch.Tensor] = None,
+    chunk: int = 64,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Run the parser on (K, 3, h, w) 0-255 RGB crops (and their mirror images).
+
+    Returns:
+        probs (K, C, h, w) softmax averaged over the views; iou (K,) averaged over the views.
+    """
+    K = crops.shape[0]
+    views = [crops, crops.flip(-1)] if flip else [crops]
+    batch = torch.cat(views, dim=0)
+    logits, ious = [], []
+    step = max(int(chunk), 1)
+    for i in range(0, batch.shape[0], step):
+        lg, io = parser(batch[i : i + step])
+        logits.append(lg)
+        ious.append(io.reshape(-1))
+    probs = torch.cat(logits).softmax(dim=1)
+    iou = torch.cat(ious)
+    if flip:
+        probs = 0.5 * (probs[:K] + flip_back(probs[K:], flip_lut))
+        iou = 0.5 * (iou[:K] + iou[K:])
+    return probs, iou
+
+
+@torch.no_grad()
+def parse_person_boxes(
+    parser,
+    image_rgb: torch.Tensor,
+    boxes: torch.Tensor,
+    image_hw: Tuple[int, int],
+    *,
+    crop_hw: Tuple[int, int],
+    aspect_wh: Optional[float] = None,
+    box_expand: float = 1.25,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = True,
+    flip_lut: Optional[torch.Tensor] = None,
+    chunk: int = 64,
+) -> Tuple[List[PastedRegion], torch.Tensor]:
+    """Parse every person box of one image: all crops of all views batched through the parser.
+
+    Args:
+        image_rgb: (3, h', w') RGB 0-255 float image (may be a resized copy of the original).
+        boxes: (N, 4) person boxes in original image coordinates.
+        image_hw: original (H, W); outputs are in this space.
+    Returns:
+        regions: N box-local image-space probability maps (views averaged);
+        iou: (N,) IoU scores averaged over views.
+    """
+    N = boxes.shape[0]
+    H, W = image_hw
+    if N == 0:
+        return [], boxes.new_zeros(0)
+    sx, sy = image_rgb.shape[-1] / float(W), image_rgb.shape[-2] / float(H)
+    to_input = boxes.new_tensor([sx, sy, sx, sy])
+    aspect = aspect_wh if aspect_wh else crop_hw[1] / float(crop_hw[0])
+    base = expand_boxes(boxes, aspect, box_expand)
+    view_boxes = [scale_boxes(base, s) for s in scales]
+    all_boxes = torch.cat(view_boxes, 0)
+    rois = torch.cat([all_boxes.new_zeros(all_boxes.shape[0], 1), all_boxes * to_input], 1)
+    crops = crop_rois(image_rgb[None].float(), rois, crop_hw)
+    probs, iou = parse_crops(parser, crops, flip=flip, flip_lut=flip_lut, chunk=chunk)
+    if len(scales) == 1:
+        return paste_probs_local(probs, base, image_hw), iou
+    # several scales: paste each into the union extent of the person's views, then average
+    ext_per_view = [box_extents(vb, image_hw, crop_hw) for vb in view_boxes]
+    extents = []
+    for n in range(N):
+        e = [ev[n] for ev in ext_per_view]
+        extents.append((min(x[0] for x in e), min(x[1] for x in e), max(x[2] for x in e), max(x[3] for x in e)))
+    acc = None
+    for v, vb in enumerate(view_boxes):
+        regs = paste_probs_local(probs[v * N : (v + 1) * N], vb, image_hw, extents=extents)
+        if acc is None:
+            acc = regs
+        else:
+            for a, r in zip(acc, regs):
+                a.probs = a.probs + r.probs
+    for a in acc:
+        a.probs = a.probs / len(scales)
+    iou = iou.reshape(len(scales), N).mean(0)
+    return acc, iou
+
+
+def label_maps_and_pixel_scores(
+    regions: Sequence[PastedRegion],
+    image_hw: Tuple[int, int],
+    num_classes: int,
+    *,
+    pixel_thresh: float = 0.2,
+    device=None,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-person full-image label maps and QAM pixel scores from box-local probabilities.
+
+    ``label = argmax_c P``, 0 where ``max_c P < 1/C`` (and outside the box). Pixel scores follow
+    Algorithm 1 on the image-space probabilities (the box-local sums are exact: outside pixels have
+    P = 0 < T; for T <= 0 the outside pixels are counted as confident background of confidence 0).
+
+    Returns:
+        label_maps (N, H, W) uint8, instance pixel scores (N,), part pixel scores (N, C-1).
+    """
+    H, W = int(image_hw[0]), int(image_hw[1])
+    N = len(regions)
+    dev = device if device is not None else (regions[0].probs.device if N else "cpu")
+    labels = torch.zeros((N, H, W), dtype=torch.uint8, device=dev)
+    inst = torch.zeros(N, device=dev)
+    part = torch.zeros((N, num_classes - 1), device=dev)
+    for n, r in enumerate(regions):
+        area = (r.y1 - r.y0) * (r.x1 - r.x0)
+        if area == 0:
+            if pixel_thresh <= 0:  # every pixel is confident background with confidence 0
+                inst[n] = 0.0
+            continue
+        p = r.probs
+        conf, lab = p.max(dim=0)
+        lab = torch.where(conf < 1.0 / num_classes, torch.zeros_like(lab), lab)
+        labels[n, r.y0 : r.y1, r.x0 : r.x1] = lab.to(torch.uint8)
+        outside = torch.tensor([H * W - area], device=p.device)
+        i_s, p_s = pixel_scores(p[None].float(), pixel_thresh, num_outside=outside)
+        inst[n] = i_s[0]
+        part[n] = p_s[0]
+    return labels, inst, part

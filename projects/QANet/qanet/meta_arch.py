@@ -1,0 +1,328 @@
+"""QANet meta-architecture (``MODEL.META_ARCHITECTURE: QANet``).
+
+Training: a batch of person crops from ``InstanceParsingMapper`` ({"image": (3, h, w) ImageNet-
+normalised RGB float, "parsing": (h, w) labels}) -> crop parser -> CE + Lovasz + IoU losses.
+
+Inference: per image, person boxes from the configured box source (detector / file / oracle /
+whole_image, never a silent fallback), all crops of the image batched through the parser with
+flip test, class probabilities pasted back to image space (box-local), QAM quality scores, and
+``Instances`` in the evaluator's convention (CONTRACTS B): ``pred_boxes``, ``scores`` (QAM S_q),
+``box_scores``, ``iou_scores``, ``pixel_scores``, ``part_scores`` (N, C-1), ``pred_parsing`` (N, H, W)
+uint8. Parsing NMS and painting are the evaluator's ``parsing_postprocess``.
+"""
+import logging
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from detectron2.config import configurable
+from detectron2.data import MetadataCatalog
+from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.structures import Boxes, Instances
+from torch import nn
+
+from humanparse_d2.modeling.losses import qanet_parsing_losses
+from humanparse_d2.modeling.qam import fuse_quality
+
+from .boxes import DetectorBoxes, build_box_source
+from .inference import label_maps_and_pixel_scores, parse_person_boxes
+from .parser import QANetCropParser
+
+__all__ = ["QANet", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+logger = logging.getLogger(__name__)
+
+# Default normalisation of InstanceParsingMapper's "image" (CONTRACTS A): RGB / 255, ImageNet
+# mean/std (INPUT.PARSING.PIXEL_MEAN / PIXEL_STD).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _flip_lut_from_metadata(dataset_names: Sequence[str], num_classes: int) -> Optional[List[int]]:
+    for name in dataset_names:
+        meta = MetadataCatalog.get(name)
+        lut = meta.get("flip_lut", None)
+        if lut is None and meta.get("flip_map", None) is not None:
+            lut = list(range(num_classes))
+            for a, b in meta.flip_map:
+                lut[a], lut[b] = b, a
+        if lut is not None:
+            if len(lut) != num_classes:
+                raise ValueError(
+                    f"dataset {name} has {len(lut)} parsing classes but MODEL.QANET.NUM_CLASSES={num_classes}"
+                )
+            return list(lut)
+    return None
+
+
+@META_ARCH_REGISTRY.register()
+class QANet(nn.Module):
+    @configurable
+    def __init__(
+        self,
+        *,
+        parser: QANetCropParser,
+        num_classes: int,
+        crop_size: Tuple[int, int],
+        box_source=None,
+        box_expand: float = 1.25,
+        aspect_ratio: Optional[float] = None,
+        train_pixel_mean: Sequence[float] = IMAGENET_MEAN,
+        train_pixel_std: Sequence[float] = IMAGENET_STD,
+        flip_test: bool = True,
+        test_scales: Sequence[float] = (1.0,),
+        flip_lut: Optional[Sequence[int]] = None,
+        crops_per_batch: int = 64,
+        box_score_thresh: float = 0.0,
+        max_boxes: int = 100,
+        qam_weights: Sequence[float] = (1.0, 0.5, 3.0),
+        pixel_thresh: float = 0.2,
+        clamp_iou: bool = True,
+        loss_weights: Dict[str, float] = None,
+        ignore_value: int = 255,
+    ):
+        """
+        Args:
+            parser: the crop parser (backbone + heads).
+            num_classes: C, including background.
+            crop_size: (h, w) of person crops (512x384 in the paper).
+            box_source: callable producing person boxes at test time (see ``boxes.py``); None
+                means inference needs ``detected_boxes`` passed explicitly.
+            box_expand: crop-box growth after the aspect extension (1.25).
+            aspect_ratio: width/height the person boxes are extended to (default crop w / h).
+            train_pixel_mean, train_pixel_std: RGB normalisation (0-1 scale) of the training crops
+                the mapper hands out; undone before the parser's own normalisation.
+            flip_test, test_scales: test-time views.
+            flip_lut: (C,) label permutation under a horizontal flip (flip-pair swap).
+            crops_per_batch: crops per parser forward at test time.
+            box_score_thresh, max_boxes: box filtering before parsing.
+            qam_weights: (alpha, beta, gamma) of the QAM fusion; (1, 0, 0) = box score only.
+            pixel_thresh: T of the pixel score.
+            clamp_iou: clamp the IoU score to [0, 1] before fusion.
+            loss_weights: {"ce", "lovasz", "iou"}.
+        """
+        super().__init__()
+        self.parser = parser
+        self.num_classes = int(num_classes)
+        self.crop_size = (int(crop_size[0]), int(crop_size[1]))
+        div = 32
+        if self.crop_size[0] % div or self.crop_size[1] % div:
+            raise ValueError(f"INPUT.PARSING.CROP_SIZE {self.crop_size} must be divisible by {div}")
+        # kept out of the module tree: a detector box source has its own weights and checkpoint
+        self.__dict__["_box_source"] = box_source
+        self.box_expand = float(box_expand)
+        self.aspect_ratio = float(aspect_ratio) if aspect_ratio else self.crop_size[1] / self.crop_size[0]
+        self.flip_test = bool(flip_test)
+        self.test_scales = tuple(float(s) for s in test_scales)
+        lut = torch.tensor(flip_lut if flip_lut is not None else range(self.num_classes), dtype=torch.long)
+        self.register_buffer("flip_lut", lut, False)
+        self.crops_per_batch = int(crops_per_batch)
+        self.box_score_thresh = float(box_score_thresh)
+        self.max_boxes = int(max_boxes)
+        self.qam_weights = tuple(float(w) for w in qam_weights)
+        self.pixel_thresh = float(pixel_thresh)
+        self.clamp_iou = bool(clamp_iou)
+        self.loss_weights = {"ce": 1.0, "lovasz": 1.0, "iou": 1.0, **(loss_weights or {})}
+        self.ignore_value = int(ignore_value)
+        self.register_buffer("train_mean", torch.tensor(train_pixel_mean).view(1, 3, 1, 1) * 255.0, False)
+        self.register_buffer("train_std", torch.tensor(train_pixel_std).view(1, 3, 1, 1) * 255.0, False)
+        self.skipped_boxes = 0
+
+    @classmethod
+    def from_config(cls, cfg):
+        q = cfg.MODEL.QANET
+        num_classes = q.NUM_CLASSES
+        flip_lut = _flip_lut_from_metadata(list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN), num_classes)
+        if flip_lut is None and q.TEST.FLIP:
+            logger.warning("QANet: no flip_map in the dataset metadata; flip test swaps no channels")
+        return {
+            "parser": QANetCropParser(cfg),
+            "num_classes": num_classes,
+            "crop_size": tuple(cfg.INPUT.PARSING.CROP_SIZE),
+            "box_source": build_box_source(cfg),
+            "box_expand": cfg.INPUT.PARSING.BOX_EXPAND,
+            "aspect_ratio": cfg.INPUT.PARSING.ASPECT_RATIO,
+            "train_pixel_mean": tuple(cfg.INPUT.PARSING.PIXEL_MEAN),
+            "train_pixel_std": tuple(cfg.INPUT.PARSING.PIXEL_STD),
+            "flip_test": q.TEST.FLIP,
+            "test_scales": tuple(q.TEST.SCALES),
+            "flip_lut": flip_lut,
+            "crops_per_batch": q.TEST.CROPS_PER_BATCH,
+            "box_score_thresh": q.TEST.BOX_SCORE_THRESH,
+            "max_boxes": q.TEST.MAX_BOXES,
+            "qam_weights": tuple(cfg.MODEL.QAM.WEIGHTS),
+            "pixel_thresh": cfg.MODEL.QAM.PIXEL_THRESH,
+            "clamp_iou": cfg.MODEL.QAM.CLAMP_IOU,
+            "loss_weights": {"ce": q.CE_WEIGHT, "lovasz": q.LOVASZ_WEIGHT, "iou": q.IOU_WEIGHT},
+            "ignore_value": q.IGNORE_VALUE,
+        }
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        return self.train_mean.device
+
+    @property
+    def box_source_obj(self):
+        return self.__dict__.get("_box_source")
+
+    @box_source_obj.setter
+    def box_source_obj(self, src):
+        self.__dict__["_box_source"] = src
+
+    @property
+    def box_source(self) -> str:
+        """Name of the test-time box source ("detector", "file", "oracle", "whole_image"); the
+        evaluator stores it with the results."""
+        src = self.box_source_obj
+        return getattr(src, "name", "given") if src is not None else "given"
+
+    @property
+    def box_source_description(self) -> str:
+        src = self.box_source_obj
+        return getattr(src, "description", self.box_source)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, batched_inputs: List[Dict]):
+        if self.training:
+            return self.losses(batched_inputs)
+        return self.inference(batched_inputs)
+
+    def _train_images(self, batched_inputs: List[Dict]) -> torch.Tensor:
+        imgs = []
+        for x in batched_inputs:
+            img = x["image"].to(self.device)
+            if img.dtype == torch.uint8:  # a mapper that hands out raw 0-255 RGB crops
+                imgs.append(img.float())
+            else:
+                imgs.append(img.float()[None].mul(self.train_std).add(self.train_mean)[0])
+        return torch.stack(imgs)
+
+    def losses(self, batched_inputs: List[Dict]) -> Dict[str, torch.Tensor]:
+        images = self._train_images(batched_inputs)
+        targets = torch.stack([torch.as_tensor(x["parsing"]) for x in batched_inputs]).to(self.device).long()
+        logits, iou = self.parser(images)
+        return qanet_parsing_losses(
+            logits,
+            targets,
+            iou if self.parser.iou_head is not None else None,
+            ce_weight=self.loss_weights["ce"],
+            lovasz_weight=self.loss_weights["lovasz"],
+            iou_weight=self.loss_weights["iou"],
+            ignore_index=self.ignore_value,
+        )
+
+    # ------------------------------------------------------------------ inference
+    def _image_rgb(self, x: Dict, input_format: str) -> torch.Tensor:
+        img = x["image"].to(self.device).float()
+        if img.dim() != 3 or img.shape[0] not in (1, 3, 4):
+            raise ValueError(f"QANet expects a (3, H, W) image, got {tuple(img.shape)}")
+        if img.shape[0] == 1:
+            img = img.expand(3, -1, -1)
+        elif img.shape[0] == 4:
+            img = img[:3]
+        if input_format == "BGR":
+            img = img.flip(0)
+        return img
+
+    def _valid_boxes(self, boxes: torch.Tensor, scores: torch.Tensor, hw: Tuple[int, int]):
+        """Drop non-finite, empty and wholly-outside boxes (counted), low scores, keep top-k."""
+        H, W = hw
+        if boxes.numel() == 0:
+            return boxes.reshape(0, 4), scores.reshape(0)
+        ok = torch.isfinite(boxes).all(1) & torch.isfinite(scores)
+        ok &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        ok &= (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (boxes[:, 0] < W) & (boxes[:, 1] < H)
+        n_bad = int((~ok).sum())
+        if n_bad:
+            self.skipped_boxes += n_bad
+            logger.warning("QANet: skipped %d degenerate or out-of-image boxes", n_bad)
+        ok &= scores >= self.box_score_thresh
+        boxes, scores = boxes[ok], scores[ok]
+        order = scores.argsort(descending=True)
+        if self.max_boxes > 0:
+            order = order[: self.max_boxes]
+        return boxes[order], scores[order]
+
+    @torch.no_grad()
+    def inference(
+        self,
+        batched_inputs: List[Dict],
+        detected_boxes: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None,
+        input_format: str = None,
+    ) -> List[Dict[str, Instances]]:
+        """
+        Args:
+            batched_inputs: detectron2 test dicts with "image" (3, H', W') in ``input_format``
+                (cfg.INPUT.FORMAT; uint8 or float 0-255), "height", "width" (original size).
+            detected_boxes: optional per-image (boxes (N,4) XYXY original coordinates, scores (N,));
+                overrides the box source.
+        Returns:
+            [{"instances": Instances}] per image, at the original resolution.
+        """
+        fmt = input_format or self.parser.input_format
+        images = [self._image_rgb(x, fmt) for x in batched_inputs]
+        if detected_boxes is None:
+            src = self.box_source_obj
+            if src is None:
+                raise ValueError("QANet.inference: no box source configured and no detected_boxes given")
+            if isinstance(src, DetectorBoxes):
+                detected_boxes = src(batched_inputs, images)
+            else:
+                detected_boxes = src(batched_inputs)
+        results = []
+        for x, img, (boxes, scores) in zip(batched_inputs, images, detected_boxes):
+            H = int(x.get("height", img.shape[-2]))
+            W = int(x.get("width", img.shape[-1]))
+            boxes = torch.as_tensor(boxes, dtype=torch.float32, device=self.device).reshape(-1, 4)
+            scores = torch.as_tensor(scores, dtype=torch.float32, device=self.device).reshape(-1)
+            boxes, scores = self._valid_boxes(boxes, scores, (H, W))
+            results.append({"instances": self.parse_image(img, boxes, scores, (H, W))})
+        return results
+
+    @torch.no_grad()
+    def parse_image(
+        self, image_rgb: torch.Tensor, boxes: torch.Tensor, box_scores: torch.Tensor, image_hw: Tuple[int, int]
+    ) -> Instances:
+        """Parse the given person boxes of one image and score them with QAM.
+
+        Args:
+            image_rgb: (3, H', W') RGB 0-255 image (H', W' may differ from image_hw: resized input).
+            boxes: (N, 4) XYXY in original image coordinates; box_scores (N,).
+            image_hw: original (H, W).
+        """
+        regions, iou = parse_person_boxes(
+            self.parser,
+            image_rgb,
+            boxes,
+            image_hw,
+            crop_hw=self.crop_size,
+            aspect_wh=self.aspect_ratio,
+            box_expand=self.box_expand,
+            scales=self.test_scales,
+            flip=self.flip_test,
+            flip_lut=self.flip_lut,
+            chunk=self.crops_per_batch,
+        )
+        labels, inst_ps, part_ps = label_maps_and_pixel_scores(
+            regions, image_hw, self.num_classes, pixel_thresh=self.pixel_thresh, device=self.device
+        )
+        return self.build_instances(boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw)
+
+    def build_instances(self, boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw, qam_weights=None):
+        """Instances with QAM scores; ``qam_weights`` overrides the configured weights (used to
+        re-score the same outputs with other weights)."""
+        w = tuple(qam_weights) if qam_weights is not None else self.qam_weights
+        n = boxes.shape[0]
+        inst = Instances(tuple(int(v) for v in image_hw))
+        inst.pred_boxes = Boxes(boxes.reshape(n, 4))
+        inst.box_scores = box_scores.reshape(n)
+        inst.iou_scores = iou.reshape(n).to(box_scores.dtype)
+        inst.pixel_scores = inst_ps.reshape(n)
+        inst.scores = fuse_quality(inst.box_scores, inst.iou_scores, inst.pixel_scores, w, self.clamp_iou)
+        inst.part_scores = fuse_quality(
+            inst.box_scores, inst.iou_scores, part_ps.reshape(n, self.num_classes - 1), w, self.clamp_iou
+        )
+        inst.part_pixel_scores = part_ps.reshape(n, self.num_classes - 1)
+        inst.pred_parsing = labels
+        return inst

@@ -1,0 +1,263 @@
+"""QANet meta-architecture on CPU: train step, inference output convention, box sources, flip."""
+import json
+import os
+import tempfile
+import unittest
+
+import torch
+from detectron2.modeling import build_model
+from detectron2.utils.events import EventStorage
+
+import humanparse_d2  # noqa: F401
+from humanparse_d2.projects.qanet.inference import expand_boxes, flip_back, parse_crops
+
+from .common import REPO, make_image, tiny_cfg, train_batch
+
+FIELDS = ("pred_boxes", "scores", "box_scores", "iou_scores", "pixel_scores", "part_scores", "pred_parsing")
+
+
+class TestQANetModel(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        torch.manual_seed(0)
+        cls.model = build_model(tiny_cfg())
+
+    def test_registered_and_heads(self):
+        from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY
+
+        self.assertIn("QANet", META_ARCH_REGISTRY)
+        self.assertIn("build_timm_backbone", BACKBONE_REGISTRY)
+        self.assertIn("build_qanet_resnet_fpn_backbone", BACKBONE_REGISTRY)
+        # P2..P5 only, no P6
+        self.assertEqual(sorted(self.model.parser.backbone.output_shape()), ["p2", "p3", "p4", "p5"])
+
+    def test_train_step(self):
+        m = self.model
+        m.train()
+        with EventStorage():
+            losses = m(train_batch(2))
+        self.assertEqual(set(losses), {"loss_parsing_ce", "loss_parsing_lovasz", "loss_parsing_iou"})
+        total = sum(losses.values())
+        self.assertTrue(torch.isfinite(total))
+        total.backward()
+        grads = [p.grad for p in m.parser.parameters() if p.requires_grad]
+        self.assertTrue(all(g is not None for g in grads))
+        m.zero_grad()
+        m.eval()
+
+    def test_uint8_train_input(self):
+        m = self.model
+        m.train()
+        batch = [{"image": torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8), "parsing": torch.zeros(64, 64, dtype=torch.long)}]
+        losses = m(batch)
+        self.assertTrue(all(torch.isfinite(v) for v in losses.values()))
+        m.eval()
+
+    def test_inference_convention(self):
+        m = self.model.eval()
+        x = make_image()
+        inst = m([x])[0]["instances"]
+        self.assertEqual(inst.image_size, (96, 80))
+        self.assertEqual(len(inst), 2)
+        for f in FIELDS:
+            self.assertTrue(inst.has(f), f)
+        self.assertEqual(inst.pred_parsing.shape, (2, 96, 80))
+        self.assertEqual(inst.pred_parsing.dtype, torch.uint8)
+        self.assertEqual(inst.part_scores.shape, (2, 19))
+        self.assertTrue(torch.equal(inst.box_scores, torch.ones(2)))
+        self.assertEqual(m.box_source, "oracle")
+        self.assertTrue(((inst.scores >= 0) & (inst.scores <= 1)).all())
+        self.assertFalse(torch.isnan(inst.part_scores).any())
+        # labels only inside the (expanded) crop of each person
+        ys, xs = torch.nonzero(inst.pred_parsing[0], as_tuple=True)
+        if ys.numel():
+            cb = expand_boxes(torch.tensor([[10.0, 12.0, 40.0, 80.0]]), 1.0, 1.25)[0]
+            self.assertGreaterEqual(xs.min().item(), int(cb[0]) - 1)
+            self.assertLessEqual(xs.max().item(), int(cb[2]) + 1)
+
+    def test_box_only_weights_give_box_scores(self):
+        m = self.model.eval()
+        x = make_image()
+        x["gt_boxes"] = x["gt_boxes"]
+        out = m.inference([x], detected_boxes=[(x["gt_boxes"], torch.tensor([0.9, 0.4]))])[0]["instances"]
+        re = m.build_instances(
+            out.pred_boxes.tensor, out.box_scores, out.iou_scores, out.pixel_scores,
+            out.part_pixel_scores, out.pred_parsing, out.image_size, qam_weights=(1, 0, 0),
+        )
+        self.assertTrue(torch.allclose(re.scores, torch.tensor([0.9, 0.4])))
+        self.assertTrue(torch.allclose(re.part_scores, torch.tensor([0.9, 0.4])[:, None].expand(2, 19)))
+
+    def test_no_person_and_bad_boxes(self):
+        m = self.model.eval()
+        x = make_image(boxes=())
+        inst = m([x])[0]["instances"]
+        self.assertEqual(len(inst), 0)
+        self.assertEqual(inst.pred_parsing.shape, (0, 96, 80))
+        self.assertEqual(inst.part_scores.shape, (0, 19))
+        # wholly outside, degenerate, NaN: skipped; partly outside and tiny: parsed
+        bad = torch.tensor(
+            [[200.0, 200, 250, 260], [10, 10, 10, 40], [float("nan"), 0, 5, 5], [-30, -20, 30, 50], [40, 40, 41, 41.5]]
+        )
+        before = m.skipped_boxes
+        inst = m.inference([make_image()], detected_boxes=[(bad, torch.ones(5))])[0]["instances"]
+        self.assertEqual(len(inst), 2)
+        self.assertEqual(m.skipped_boxes - before, 3)
+
+    def test_grayscale_and_rgba_inputs(self):
+        m = self.model.eval()
+        x = make_image()
+        x["image"] = x["image"][:1]
+        self.assertEqual(len(m([x])[0]["instances"]), 2)
+        x = make_image()
+        x["image"] = torch.cat([x["image"], x["image"][:1]], 0)
+        self.assertEqual(len(m([x])[0]["instances"]), 2)
+
+    def test_resized_input_maps_to_original(self):
+        m = self.model.eval()
+        x = make_image()
+        x["image"] = torch.nn.functional.interpolate(x["image"][None].float(), size=(48, 40))[0]
+        inst = m([x])[0]["instances"]
+        self.assertEqual(inst.pred_parsing.shape, (2, 96, 80))
+
+    def test_flip_test_is_equivariant(self):
+        m = self.model.eval()
+        lut = torch.arange(20)
+        for a, b in ((14, 15), (16, 17), (18, 19)):
+            lut[a], lut[b] = b, a
+        crops = torch.rand(2, 3, 64, 64) * 255
+        p1, i1 = parse_crops(m.parser, crops, flip=True, flip_lut=lut)
+        p2, i2 = parse_crops(m.parser, crops.flip(-1), flip=True, flip_lut=lut)
+        torch.testing.assert_close(flip_back(p1, lut), p2, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(i1, i2, rtol=1e-4, atol=1e-5)
+
+    def test_multi_scale_views(self):
+        cfg = tiny_cfg()
+        cfg.MODEL.QANET.TEST.SCALES = (1.0, 1.2)
+        m = build_model(cfg).eval()
+        inst = m([make_image()])[0]["instances"]
+        self.assertEqual(len(inst), 2)
+        self.assertFalse(torch.isnan(inst.scores).any())
+
+
+class TestBoxSources(unittest.TestCase):
+    def test_whole_image(self):
+        m = build_model(tiny_cfg("whole_image")).eval()
+        x = make_image()
+        del x["gt_boxes"]
+        inst = m([x])[0]["instances"]
+        self.assertEqual(len(inst), 1)
+        self.assertEqual(inst.pred_boxes.tensor.tolist(), [[0.0, 0.0, 80.0, 96.0]])
+        self.assertEqual(m.box_source, "whole_image")
+
+    def test_oracle_without_annotations_errors(self):
+        m = build_model(tiny_cfg("oracle")).eval()
+        x = make_image()
+        del x["gt_boxes"]
+        with self.assertRaisesRegex(ValueError, "oracle"):
+            m([x])
+
+    def test_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "boxes.json")
+            with open(path, "w") as f:
+                json.dump(
+                    [
+                        {"image_id": "img0", "category_id": 1, "bbox": [10, 12, 30, 68], "score": 0.8},
+                        {"image_id": "img0", "category_id": 2, "bbox": [0, 0, 5, 5], "score": 0.9},
+                        {"image_id": "other", "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9},
+                    ],
+                    f,
+                )
+            m = build_model(tiny_cfg("file", **{"MODEL.QANET.BOX_FILE": path})).eval()
+            inst = m([make_image()])[0]["instances"]
+            self.assertEqual(len(inst), 1)
+            self.assertAlmostEqual(inst.box_scores.item(), 0.8, places=6)
+            self.assertEqual(inst.pred_boxes.tensor.tolist(), [[10.0, 12.0, 40.0, 80.0]])
+            self.assertEqual(m.box_source, "file")
+            x = make_image()
+            x["image_id"] = "missing"
+            self.assertEqual(len(m([x])[0]["instances"]), 0)
+
+    def test_file_missing_errors(self):
+        with self.assertRaises(FileNotFoundError):
+            build_model(tiny_cfg("file", **{"MODEL.QANET.BOX_FILE": "/nonexistent/boxes.json"}))
+        with self.assertRaises(ValueError):
+            build_model(tiny_cfg("file"))
+
+    def test_unknown_source_errors(self):
+        with self.assertRaises(ValueError):
+            build_model(tiny_cfg("gt_fallback"))
+
+    def test_detector(self):
+        """A tiny random-weight Faster R-CNN as the detector: runs, keeps only the person class."""
+        from detectron2.checkpoint import DetectionCheckpointer
+        from detectron2.config import get_cfg
+
+        with tempfile.TemporaryDirectory() as d:
+            dcfg = get_cfg()
+            dcfg.merge_from_file(str(REPO / "configs/Base-RCNN-FPN.yaml"))
+            dcfg.MODEL.DEVICE = "cpu"
+            dcfg.MODEL.RESNETS.DEPTH = 18
+            dcfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+            dcfg.MODEL.FPN.OUT_CHANNELS = 16
+            dcfg.MODEL.ROI_BOX_HEAD.FC_DIM = 16
+            dcfg.MODEL.ROI_HEADS.NUM_CLASSES = 2
+            dcfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
+            dcfg.INPUT.MIN_SIZE_TEST = 64
+            ypath = os.path.join(d, "det.yaml")
+            with open(ypath, "w") as f:
+                f.write(dcfg.dump())
+            from detectron2.modeling import build_model as bm
+
+            det = bm(dcfg)
+            DetectionCheckpointer(det, save_dir=d).save("det")
+            cfg = tiny_cfg(
+                "detector",
+                **{"MODEL.QANET.DETECTOR.CONFIG_FILE": ypath, "MODEL.QANET.DETECTOR.WEIGHTS": os.path.join(d, "det.pth"),
+                   "MODEL.QANET.DETECTOR.SCORE_THRESH": 0.0, "MODEL.QANET.DETECTOR.PERSON_CLASS": 1},
+            )
+            m = build_model(cfg).eval()
+            x = make_image()
+            del x["gt_boxes"]
+            inst = m([x])[0]["instances"]
+            self.assertEqual(m.box_source, "detector")
+            for f in FIELDS:
+                self.assertTrue(inst.has(f))
+            # the detector's weights are not part of the QANet state dict
+            self.assertFalse(any(k.startswith("_box_source") or "roi_heads" in k for k in m.state_dict()))
+
+    def test_detector_without_weights_errors(self):
+        m = build_model(tiny_cfg("detector", **{"MODEL.QANET.DETECTOR.WEIGHTS": ""})).eval()
+        x = make_image()
+        with self.assertRaisesRegex(ValueError, "WEIGHTS"):
+            m([x])
+
+
+class TestTimmBackbone(unittest.TestCase):
+    def test_hrnet_small_qanet(self):
+        cfg = tiny_cfg()
+        cfg.MODEL.BACKBONE.NAME = "build_timm_backbone"
+        cfg.MODEL.TIMM.NAME = "hrnet_w18_small"
+        cfg.MODEL.QANET.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+        m = build_model(cfg)
+        shapes = m.parser.backbone.output_shape()
+        self.assertEqual([shapes[k].channels for k in ("res2", "res3", "res4", "res5")], [16, 32, 64, 128])
+        m.train()
+        losses = m(train_batch(2))
+        self.assertTrue(all(torch.isfinite(v) for v in losses.values()))
+
+    def test_timm_resnet(self):
+        cfg = tiny_cfg(crop=(64, 32))
+        cfg.MODEL.BACKBONE.NAME = "build_timm_backbone"
+        cfg.MODEL.TIMM.NAME = "resnet18"
+        cfg.MODEL.TIMM.OUT_INDICES = [1, 2, 3, 4]
+        cfg.MODEL.TIMM.FEATURE_LOCATION = "default"
+        cfg.MODEL.QANET.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+        m = build_model(cfg).eval()
+        logits, iou = m.parser(torch.rand(2, 3, 64, 32) * 255)
+        self.assertEqual(logits.shape, (2, 20, 64, 32))
+        self.assertEqual(iou.shape, (2,))
+
+
+if __name__ == "__main__":
+    unittest.main()
