@@ -1,1 +1,26 @@
-"""Paper package; importing it registers its models."""
+"""MMAN (Macro-Micro Adversarial Network, Luo et al. ECCV 2018) for detectron2.
+
+Importing it registers the ``MMAN`` meta-architecture, the ``build_mman_resnet_backbone`` backbone
+and the adversarial trainer (``humanparse_d2.engine.TRAINERS["MMAN"]``).
+"""
+from .config import add_mman_config, resolve_mman_config  # noqa: F401
+from .backbone import MMANResNet, build_mman_resnet_backbone  # noqa: F401
+from .discriminator import MacroDiscriminator, MicroDiscriminator, PatchDiscriminator  # noqa: F401
+from .generator import ASPPLowRes, MMANDecoder  # noqa: F401
+from .meta_arch import MMAN  # noqa: F401
+from .adversary import MMANAdversary, build_mman_adversary  # noqa: F401
+
+# Registers humanparse_d2.engine.TRAINERS["MMAN"] (the adversarial trainer); last, as it builds on
+# the modules above.
+from humanparse_d2.engine import adversarial as _adversarial  # noqa: F401,E402
+
+__all__ = [
+    "add_mman_config",
+    "resolve_mman_config",
+    "MMAN",
+    "MMANAdversary",
+    "MacroDiscriminator",
+    "MicroDiscriminator",
+    "PatchDiscriminator",
+    "build_mman_adversary",
+]

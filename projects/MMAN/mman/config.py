@@ -1,12 +1,191 @@
-"""Config keys of MMAN."""
+"""Config keys of MMAN and the two presets ("code" and "paper").
+
+Keys whose value differs between the presets default to an *empty* value ("" / () / -1 / 0):
+``resolve_mman_config`` fills every key left empty from ``MODEL.MMAN.PRESET``, so a yaml sets only
+what it wants to differ from its preset. A key set explicitly always wins over the preset.
+
+Presets (mman.md §1):
+
+=====================  ===========================  ===========================
+key                    "code" (default)             "paper"
+=====================  ===========================  ===========================
+GAN_MODE               lsgan                        vanilla (BCEWithLogits)
+LOSS_WEIGHTS           (1, 50, 1, 250)              (1, 25, 1, 100)
+MICRO.STRIDES          (2, 2, 1, 1) RF 34           (2, 2, 1) RF 22
+MACRO.STRIDES          (2, 2, 1, 1)                 (2, 2, 2, 2) down to 1x1
+DECODER_DROPOUT        0.0                          0.5
+INIT                   code (Xavier / N(0, 0.01))   paper (N(0, 0.001))
+SOLVER.MMAN_G.BETAS    (0.5, 0.999)                 (0.9, 0.999)
+  BACKBONE_LR_FACTOR   0.1                          1.0
+SOLVER.MMAN_D.BETAS    (0.5, 0.999)                 (0.9, 0.999)
+  UPDATE_PERIOD        10                           1
+TEST.MMAN.SCALES       (0.75, 1.0, 1.25)            (0.8, 1.0, 1.2)
+=====================  ===========================  ===========================
+"""
+import logging
+
 from detectron2.config import CfgNode as CN
 
-__all__ = ["add_mman_config"]
+__all__ = ["add_mman_config", "resolve_mman_config", "MMAN_PRESETS"]
+
+logger = logging.getLogger(__name__)
+
+# key path -> (empty value, {preset: value})
+MMAN_PRESETS = {
+    "MODEL.MMAN.GAN_MODE": ("", {"code": "lsgan", "paper": "vanilla"}),
+    "MODEL.MMAN.LOSS_WEIGHTS": ((), {"code": (1.0, 50.0, 1.0, 250.0), "paper": (1.0, 25.0, 1.0, 100.0)}),
+    "MODEL.MMAN.MICRO.STRIDES": ((), {"code": (2, 2, 1, 1), "paper": (2, 2, 1)}),
+    "MODEL.MMAN.MACRO.STRIDES": ((), {"code": (2, 2, 1, 1), "paper": (2, 2, 2, 2)}),
+    "MODEL.MMAN.DECODER_DROPOUT": (-1.0, {"code": 0.0, "paper": 0.5}),
+    "MODEL.MMAN.INIT": ("", {"code": "code", "paper": "paper"}),
+    "SOLVER.MMAN_G.BETAS": ((), {"code": (0.5, 0.999), "paper": (0.9, 0.999)}),
+    "SOLVER.MMAN_G.BACKBONE_LR_FACTOR": (-1.0, {"code": 0.1, "paper": 1.0}),
+    "SOLVER.MMAN_D.BETAS": ((), {"code": (0.5, 0.999), "paper": (0.9, 0.999)}),
+    "SOLVER.MMAN_D.UPDATE_PERIOD": (0, {"code": 10, "paper": 1}),
+    "TEST.MMAN.SCALES": ((), {"code": (0.75, 1.0, 1.25), "paper": (0.8, 1.0, 1.2)}),
+}
+
+
+def _empty(path):
+    return MMAN_PRESETS[path][0]
 
 
 def add_mman_config(cfg: CN) -> None:
-    """Add the MMAN keys to ``cfg`` in place."""
+    """Add the MMAN keys to ``cfg`` in place (plain assignment: calling it twice is harmless)."""
     _C = cfg
     _C.MODEL.MMAN = CN()
-    # "code" (released hyper-parameters, bugs fixed) or "paper" (the paper's text).
+    # "code" (released hyper-parameters, its bugs fixed) or "paper" (the paper's text); fills the
+    # keys below that are left empty (see resolve_mman_config).
     _C.MODEL.MMAN.PRESET = "code"
+    # Number of classes C including background (LIP 20, PASCAL-Person-Part 7).
+    _C.MODEL.MMAN.NUM_CLASSES = 20
+    # Label value ignored by every loss (padding, unlabeled pixels, out-of-range labels).
+    _C.MODEL.MMAN.IGNORE_VALUE = 255
+    # Inputs are padded to a multiple of this (the output stride) and outputs cropped back.
+    _C.MODEL.MMAN.SIZE_DIVISIBILITY = 16
+    # Discriminators see softmax(TEMPERATURE * logits) (the code's x5 sharpening, computed in fp32);
+    # flip/multi-scale inference averages the same sharpened probabilities.
+    _C.MODEL.MMAN.TEMPERATURE = 5.0
+    # "lsgan" (MSE to 1/0) or "vanilla" (log-loss via BCEWithLogits). Empty: from the preset.
+    _C.MODEL.MMAN.GAN_MODE = _empty("MODEL.MMAN.GAN_MODE")
+    # (macro adversarial, CE low-res, micro adversarial, CE high-res). Empty: from the preset.
+    _C.MODEL.MMAN.LOSS_WEIGHTS = _empty("MODEL.MMAN.LOSS_WEIGHTS")
+    # Cross-entropy reduction: "mean" over valid pixels (code) or "sum" (paper Eq. 1, per image).
+    _C.MODEL.MMAN.CE_REDUCTION = "mean"
+    # Dropout after the InstanceNorm of every decoder level but the top. <0: from the preset.
+    _C.MODEL.MMAN.DECODER_DROPOUT = _empty("MODEL.MMAN.DECODER_DROPOUT")
+    # Init of the new layers: "code" (ConvT Xavier-normal, 1x1/ASPP N(0, 0.01)) or "paper"
+    # (N(0, 0.001), zero bias). Empty: from the preset.
+    _C.MODEL.MMAN.INIT = _empty("MODEL.MMAN.INIT")
+    # Dilations of the three 3x3 ASPP branches of the low-res output (next to one 1x1 branch).
+    _C.MODEL.MMAN.ASPP_DILATIONS = (2, 4, 6)
+
+    # Micro D: patch discriminator on the full-resolution map (+ RGB).
+    _C.MODEL.MMAN.MICRO = CN()
+    _add_discriminator_keys(_C.MODEL.MMAN.MICRO, "Micro D", _empty("MODEL.MMAN.MICRO.STRIDES"), 8)
+
+    # Macro D: discriminator on the low-resolution (output stride) map (+ RGB thumbnail).
+    _C.MODEL.MMAN.MACRO = CN()
+    _add_discriminator_keys(_C.MODEL.MMAN.MACRO, "Macro D", _empty("MODEL.MMAN.MACRO.STRIDES"), 8)
+    # Downsampling factor of the map Macro D sees; must equal the generator's output stride.
+    _C.MODEL.MMAN.MACRO.DOWNSAMPLE = 16
+
+    # "Global" D on the full-resolution map with a (near-)global field of view: the D of the
+    # paper's Single AN (alone) and Double AN (with Micro D, Macro D moved to the top). Not in the
+    # released code; designed here (6 stride-2 convs, field 190x190, responses averaged).
+    _C.MODEL.MMAN.GLOBAL = CN()
+    _add_discriminator_keys(_C.MODEL.MMAN.GLOBAL, "the global D", (2, 2, 2, 2, 2, 2), 4, enabled=False)
+    # Weight of its adversarial term in G's loss.
+    _C.MODEL.MMAN.GLOBAL.WEIGHT = 1.0
+
+    # Multiple AN: a third, micro-style D on the stride-4 (64x64 for 256 input) map after the 3rd
+    # deconvolution, read out by an extra 1x1 classifier. The paper is silent on supervising that
+    # classifier; it gets a CE term besides the GAN term.
+    _C.MODEL.MMAN.MID = CN()
+    _add_discriminator_keys(_C.MODEL.MMAN.MID, "the stride-4 D", (2, 2, 1), 8, enabled=False)
+    # Weight of its adversarial term in G's loss.
+    _C.MODEL.MMAN.MID.WEIGHT = 1.0
+    # Weight of the CE term of the stride-4 classifier; <0: the low-res CE weight.
+    _C.MODEL.MMAN.MID.CE_WEIGHT = -1.0
+
+    # Generator optimiser (Adam; SOLVER.BASE_LR, SOLVER.WEIGHT_DECAY on every parameter).
+    _C.SOLVER.MMAN_G = CN()
+    # Adam betas of G; empty: from the preset.
+    _C.SOLVER.MMAN_G.BETAS = _empty("SOLVER.MMAN_G.BETAS")
+    # LR factor of the pretrained encoder relative to the new layers. <0: from the preset.
+    _C.SOLVER.MMAN_G.BACKBONE_LR_FACTOR = _empty("SOLVER.MMAN_G.BACKBONE_LR_FACTOR")
+
+    # Discriminator optimiser (Adam); its LR follows the same schedule (SOLVER.STEPS ...) as G.
+    _C.SOLVER.MMAN_D = CN()
+    # LR of every discriminator.
+    _C.SOLVER.MMAN_D.BASE_LR = 2e-4
+    # Adam betas of the discriminators; empty: from the preset.
+    _C.SOLVER.MMAN_D.BETAS = _empty("SOLVER.MMAN_D.BETAS")
+    # L2 weight decay of the discriminators.
+    _C.SOLVER.MMAN_D.WEIGHT_DECAY = 1e-4
+    # D steps on iterations with iter % UPDATE_PERIOD == 0 (same on every rank). 0: from the preset.
+    _C.SOLVER.MMAN_D.UPDATE_PERIOD = _empty("SOLVER.MMAN_D.UPDATE_PERIOD")
+
+    _C.TEST.MMAN = CN()
+    # Test scales relative to the input size (each padded to a multiple of 16, cropped back);
+    # empty: from the preset.
+    _C.TEST.MMAN.SCALES = _empty("TEST.MMAN.SCALES")
+    # Add horizontally flipped passes (un-flipped, left/right channels swapped by the train
+    # dataset's metadata flip_lut).
+    _C.TEST.MMAN.FLIP = True
+
+
+def _add_discriminator_keys(node: CN, what: str, strides, max_mult: int, enabled: bool = True) -> None:
+    _C = node
+    # Whether {what} is built and trained.
+    _C.ENABLED = enabled
+    # Strides of the k4/p1 convs (the last conv gives 1 channel); empty: from the preset.
+    _C.STRIDES = strides
+    # Channels of the first conv; later convs double it.
+    _C.NDF = 64
+    # Channel cap of the later convs, in units of NDF.
+    _C.MAX_MULT = max_mult
+    # "IN" (InstanceNorm, no affine, no running stats) or "none".
+    _C.NORM = "IN"
+
+
+def _get(cfg, path):
+    node = cfg
+    for p in path.split("."):
+        node = node[p]
+    return node
+
+
+def _set(cfg, path, value):
+    node = cfg
+    parts = path.split(".")
+    for p in parts[:-1]:
+        node = node[p]
+    node[parts[-1]] = value
+
+
+def resolve_mman_config(cfg: CN) -> CN:
+    """A clone of ``cfg`` with every preset-dependent key left empty filled from the preset.
+
+    Idempotent; the input is not modified. Raises ``ValueError`` on an unknown preset.
+    """
+    preset = cfg.MODEL.MMAN.PRESET
+    if preset not in ("code", "paper"):
+        raise ValueError(f"MODEL.MMAN.PRESET must be 'code' or 'paper', got {preset!r}")
+    out = cfg.clone()
+    was_frozen = out.is_frozen()
+    out.defrost()
+    for path, (empty, values) in MMAN_PRESETS.items():
+        value = _get(out, path)
+        if value == empty or (isinstance(empty, tuple) and len(value) == 0):
+            _set(out, path, values[preset])
+    if out.MODEL.MMAN.GAN_MODE not in ("lsgan", "vanilla"):
+        raise ValueError(f"MODEL.MMAN.GAN_MODE must be 'lsgan' or 'vanilla', got {out.MODEL.MMAN.GAN_MODE!r}")
+    if len(out.MODEL.MMAN.LOSS_WEIGHTS) != 4:
+        raise ValueError(
+            "MODEL.MMAN.LOSS_WEIGHTS must have 4 entries (macro adv, CE low-res, micro adv, CE "
+            f"high-res), got {tuple(out.MODEL.MMAN.LOSS_WEIGHTS)}"
+        )
+    if was_frozen:
+        out.freeze()
+    return out

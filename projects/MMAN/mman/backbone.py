@@ -1,0 +1,131 @@
+"""The MMAN encoder: a detectron2 ResNet with a dilated res5 and the stride-2 stem output.
+
+mman.md §2.1: output stride 16 (res5 keeps stride 16 with dilation 2) and an extra skip taken from
+``stem.conv1`` (conv + norm, **before** the ReLU, stride 2). Module names are detectron2's
+(``stem.conv1``, ``res2.0.conv1`` ...), so ImageNet ``.pkl`` weights load through
+``DetectionCheckpointer`` unchanged.
+
+detectron2's ``build_resnet_backbone`` refuses ``RES5_DILATION=2`` for R18/R34 (no dilated
+BasicBlock); here the res5 3x3 convs of a BasicBlock stage are dilated in place, so R18/R34 generators
+have the same geometry as R101 (used for the quick CPU configs).
+"""
+from typing import Dict
+
+import torch.nn.functional as F
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import BACKBONE_REGISTRY
+from detectron2.modeling.backbone.resnet import (
+    BasicBlock,
+    BasicStem,
+    BottleneckBlock,
+    ResNet,
+)
+
+__all__ = ["MMANResNet", "build_mman_resnet_backbone"]
+
+
+class MMANResNet(ResNet):
+    """``ResNet`` whose "stem" output is the stride-2 pre-ReLU conv1 map (not the pooled one)."""
+
+    def __init__(self, stem, stages, out_features=None, freeze_at=0):
+        super().__init__(stem, stages, out_features=out_features, freeze_at=freeze_at)
+        self._out_feature_strides["stem"] = 2
+
+    def forward(self, x) -> Dict[str, "torch.Tensor"]:  # noqa: F821
+        """
+        Args:
+            x: (N, 3, H, W), H and W multiples of 16.
+        Returns:
+            dict of the requested features: "stem" (N, 64, H/2, W/2) pre-ReLU, "res2".."res5".
+        """
+        assert x.dim() == 4, f"MMANResNet takes (N, C, H, W), got {tuple(x.shape)}"
+        outputs = {}
+        stem = self.stem.conv1(x)  # conv + norm; the ReLU below must not be in place
+        if "stem" in self._out_features:
+            outputs["stem"] = stem
+        x = F.max_pool2d(F.relu(stem), kernel_size=3, stride=2, padding=1)
+        for name, stage in zip(self.stage_names, self.stages):
+            x = stage(x)
+            if name in self._out_features:
+                outputs[name] = x
+        return outputs
+
+    def output_shape(self):
+        return {
+            name: ShapeSpec(
+                channels=self._out_feature_channels[name], stride=self._out_feature_strides[name]
+            )
+            for name in self._out_features
+        }
+
+
+def _dilate_basic_blocks(blocks, dilation: int) -> None:
+    for block in blocks:
+        for conv in (block.conv1, block.conv2):
+            conv.dilation = (dilation, dilation)
+            conv.padding = (dilation, dilation)
+
+
+@BACKBONE_REGISTRY.register()
+def build_mman_resnet_backbone(cfg, input_shape: ShapeSpec) -> MMANResNet:
+    """detectron2's ResNet recipe (``MODEL.RESNETS.*``) with ``RES5_DILATION`` honoured for every
+    depth and ``OUT_FEATURES`` that may include "stem" (stride 2)."""
+    norm = cfg.MODEL.RESNETS.NORM
+    stem = BasicStem(
+        in_channels=input_shape.channels,
+        out_channels=cfg.MODEL.RESNETS.STEM_OUT_CHANNELS,
+        norm=norm,
+    )
+    depth = cfg.MODEL.RESNETS.DEPTH
+    num_groups = cfg.MODEL.RESNETS.NUM_GROUPS
+    bottleneck_channels = num_groups * cfg.MODEL.RESNETS.WIDTH_PER_GROUP
+    in_channels = cfg.MODEL.RESNETS.STEM_OUT_CHANNELS
+    out_channels = cfg.MODEL.RESNETS.RES2_OUT_CHANNELS
+    res5_dilation = cfg.MODEL.RESNETS.RES5_DILATION
+    if res5_dilation not in (1, 2):
+        raise ValueError(f"MODEL.RESNETS.RES5_DILATION must be 1 or 2, got {res5_dilation}")
+    blocks_per_stage = {
+        18: [2, 2, 2, 2],
+        34: [3, 4, 6, 3],
+        50: [3, 4, 6, 3],
+        101: [3, 4, 23, 3],
+        152: [3, 8, 36, 3],
+    }[depth]
+    basic = depth in (18, 34)
+    if basic and out_channels != 64:
+        raise ValueError("MODEL.RESNETS.RES2_OUT_CHANNELS must be 64 for R18/R34")
+
+    stages = []
+    for idx, stage_idx in enumerate(range(2, 6)):
+        dilation = res5_dilation if stage_idx == 5 else 1
+        first_stride = 1 if idx == 0 or (stage_idx == 5 and dilation == 2) else 2
+        kwargs = {
+            "num_blocks": blocks_per_stage[idx],
+            "stride_per_block": [first_stride] + [1] * (blocks_per_stage[idx] - 1),
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "norm": norm,
+        }
+        if basic:
+            blocks = ResNet.make_stage(block_class=BasicBlock, **kwargs)
+            if dilation > 1:
+                _dilate_basic_blocks(blocks, dilation)
+        else:
+            blocks = ResNet.make_stage(
+                block_class=BottleneckBlock,
+                bottleneck_channels=bottleneck_channels,
+                stride_in_1x1=cfg.MODEL.RESNETS.STRIDE_IN_1X1,
+                dilation=dilation,
+                num_groups=num_groups,
+                **kwargs,
+            )
+        in_channels = out_channels
+        out_channels *= 2
+        bottleneck_channels *= 2
+        stages.append(blocks)
+    return MMANResNet(
+        stem,
+        stages,
+        out_features=cfg.MODEL.RESNETS.OUT_FEATURES,
+        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
+    )

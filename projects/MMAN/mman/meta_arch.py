@@ -1,0 +1,336 @@
+"""The MMAN generator as a detectron2 meta-architecture (``META_ARCHITECTURE: "MMAN"``).
+
+Alone it is the paper's baseline, Do-DeepLab-ASPP; the discriminators live in the trainer
+(``humanparse_d2.engine.adversarial``). Inputs (per image, from ``SinglePersonParsingMapper``):
+"image" (3, H, W) float, ImageNet-normalised RGB (a uint8 image in ``INPUT.FORMAT``, as
+``DefaultPredictor`` passes, is normalised here with ``MODEL.PIXEL_MEAN/STD``), "sem_seg" (H, W)
+long with 255 = ignore (training), "height"/"width" = original size (inference).
+
+Training returns ``{"loss_ce_hi", "loss_ce_lo"[, "loss_ce_mid"]}`` (weighted), and with
+``return_aux=True`` also the tensors the adversary needs. Sides that are not multiples of 16 are
+padded (image 0, labels 255) and outputs cropped back.
+
+Inference (eval mode) runs every scale of ``TEST.MMAN.SCALES`` (and its horizontal flip, with the
+left/right channels swapped by the training dataset's ``flip_lut``), averages
+``softmax(T * logits)`` at the input size and returns per image
+``{"sem_seg": (C, height, width) probabilities, "sem_seg_lowres": (C, ceil(H/16), ceil(W/16))
+single-scale low-res logits, "sem_seg_ipr_label": (H, W) argmax of the ensemble at input size}``.
+"""
+import logging
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.data import MetadataCatalog
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
+from detectron2.structures import ImageList
+from detectron2.utils.logger import log_first_n
+from torch import nn
+
+from .config import resolve_mman_config
+from .generator import ASPPLowRes, MMANDecoder
+
+__all__ = ["MMAN", "downsample_labels", "sanitize_labels", "parsing_ce"]
+
+logger = logging.getLogger(__name__)
+
+ENCODER_FEATURES = ("stem", "res2", "res3", "res4", "res5")
+
+
+def downsample_labels(labels: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Centre-nearest downsampling of (N, H, W) labels to ``size`` (PIL NEAREST: for a factor s,
+    row i takes source row floor((i + 0.5) * s), i.e. s*i + s/2 for even s)."""
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    out = F.interpolate(labels[:, None].float(), size=tuple(size), mode="nearest-exact")
+    return out[:, 0].to(labels.dtype)
+
+
+def sanitize_labels(labels: torch.Tensor, num_classes: int, ignore_value: int) -> torch.Tensor:
+    """Map label values outside [0, num_classes) (other than ``ignore_value``) to ``ignore_value``,
+    with a warning: cross-entropy and one-hot would otherwise fail with an opaque index error."""
+    bad = (labels != ignore_value) & ((labels < 0) | (labels >= num_classes))
+    if bool(bad.any()):
+        values = torch.unique(labels[bad]).tolist()
+        log_first_n(
+            logging.WARNING,
+            f"MMAN: label values {values[:10]} are outside the class range [0, {num_classes - 1}] "
+            f"(MODEL.MMAN.NUM_CLASSES={num_classes}); treating those pixels as ignore "
+            f"({ignore_value}). Check the dataset's label maps and NUM_CLASSES.",
+            n=5,
+            name=__name__,
+            key="message",
+        )
+        labels = labels.masked_fill(bad, ignore_value)
+    return labels
+
+
+def parsing_ce(logits: torch.Tensor, labels: torch.Tensor, ignore_value: int, reduction: str) -> torch.Tensor:
+    """Cross-entropy in fp32: "mean" over valid pixels, or "sum" over pixels / batch (Eq. 1)."""
+    logits = logits.float()
+    valid = labels != ignore_value
+    if not bool(valid.any()):
+        return logits.sum() * 0.0
+    loss = F.cross_entropy(logits, labels.long(), ignore_index=ignore_value, reduction="sum")
+    if reduction == "mean":
+        return loss / valid.sum()
+    if reduction == "sum":
+        return loss / labels.shape[0]
+    raise ValueError(f"MODEL.MMAN.CE_REDUCTION must be 'mean' or 'sum', got {reduction!r}")
+
+
+@META_ARCH_REGISTRY.register()
+class MMAN(nn.Module):
+    """Dual-output generator of MMAN: encoder -> (ASPP low-res logits, decoder full-res logits)."""
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        num_classes: int,
+        loss_weights: Dict[str, float],
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+        input_format: str = "RGB",
+        aspp_dilations: Sequence[int] = (2, 4, 6),
+        decoder_dropout: float = 0.0,
+        init: str = "code",
+        mid_head: bool = False,
+        ignore_value: int = 255,
+        size_divisibility: int = 16,
+        temperature: float = 5.0,
+        ce_reduction: str = "mean",
+        test_scales: Sequence[float] = (0.75, 1.0, 1.25),
+        test_flip: bool = True,
+        flip_lut: Optional[Sequence[int]] = None,
+    ):
+        """
+        Args:
+            backbone: encoder with outputs "stem" (stride 2), "res2", "res3", "res4", "res5"
+                (res4 and res5 stride 16).
+            num_classes: C, background included.
+            loss_weights: {"ce_hi", "ce_lo"[, "ce_mid"]} weights of the CE terms.
+            pixel_mean, pixel_std: normalisation of uint8 inputs (in ``input_format`` order).
+            input_format: channel order of uint8 inputs ("RGB" or "BGR"); float inputs are RGB.
+            mid_head: add the stride-4 classifier of the Multiple AN variant.
+            flip_lut: label permutation of a horizontal flip (identity if None).
+        """
+        super().__init__()
+        self.backbone = backbone
+        shapes = backbone.output_shape()
+        missing = [f for f in ENCODER_FEATURES if f not in shapes]
+        if missing:
+            raise ValueError(
+                f"MMAN needs encoder features {ENCODER_FEATURES}, the backbone gives {sorted(shapes)}; "
+                "use MODEL.BACKBONE.NAME='build_mman_resnet_backbone' and "
+                "MODEL.RESNETS.OUT_FEATURES=['stem','res2','res3','res4','res5']"
+            )
+        if shapes["res5"].stride != size_divisibility:
+            raise ValueError(
+                f"res5 stride is {shapes['res5'].stride}, MODEL.MMAN.SIZE_DIVISIBILITY is "
+                f"{size_divisibility}; MMAN needs output stride 16 (MODEL.RESNETS.RES5_DILATION=2)"
+            )
+        self.num_classes = num_classes
+        self.aspp = ASPPLowRes(shapes["res5"].channels, num_classes, aspp_dilations, init)
+        self.decoder = MMANDecoder(
+            shapes, num_classes=num_classes, dropout=decoder_dropout, init=init, mid_head=mid_head
+        )
+        self.loss_weights = dict(loss_weights)
+        self.ignore_value = ignore_value
+        self.size_divisibility = size_divisibility
+        self.temperature = temperature
+        self.ce_reduction = ce_reduction
+        self.test_scales = tuple(float(s) for s in test_scales)
+        self.test_flip = test_flip
+        self.input_format = input_format
+        lut = list(range(num_classes)) if flip_lut is None else [int(v) for v in flip_lut]
+        if sorted(lut) != list(range(num_classes)):
+            raise ValueError(f"flip_lut must be a permutation of 0..{num_classes - 1}, got {lut}")
+        self.register_buffer("flip_lut", torch.tensor(lut, dtype=torch.long), persistent=False)
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg):
+        cfg = resolve_mman_config(cfg)
+        m = cfg.MODEL.MMAN
+        backbone = build_backbone(cfg, ShapeSpec(channels=3))
+        w = m.LOSS_WEIGHTS
+        weights = {"ce_lo": w[1], "ce_hi": w[3]}
+        if m.MID.ENABLED:
+            weights["ce_mid"] = w[1] if m.MID.CE_WEIGHT < 0 else m.MID.CE_WEIGHT
+        return {
+            "backbone": backbone,
+            "num_classes": m.NUM_CLASSES,
+            "loss_weights": weights,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "input_format": cfg.INPUT.FORMAT,
+            "aspp_dilations": m.ASPP_DILATIONS,
+            "decoder_dropout": m.DECODER_DROPOUT,
+            "init": m.INIT,
+            "mid_head": m.MID.ENABLED,
+            "ignore_value": m.IGNORE_VALUE,
+            "size_divisibility": m.SIZE_DIVISIBILITY,
+            "temperature": m.TEMPERATURE,
+            "ce_reduction": m.CE_REDUCTION,
+            "test_scales": cfg.TEST.MMAN.SCALES,
+            "test_flip": cfg.TEST.MMAN.FLIP,
+            "flip_lut": _flip_lut_from_metadata(cfg, m.NUM_CLASSES),
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    # ------------------------------------------------------------------ helpers
+    def _normalise(self, image: torch.Tensor) -> torch.Tensor:
+        image = image.to(self.device)
+        if image.is_floating_point():
+            return image
+        image = (image.float() - self.pixel_mean) / self.pixel_std
+        return image.flip(0) if self.input_format == "BGR" else image
+
+    def _generator(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Raw outputs on a (N, 3, H, W) batch whose sides are multiples of 16."""
+        features = self.backbone(images)
+        logits_hi, logits_mid = self.decoder(features)
+        out = {"logits_hi": logits_hi, "logits_lo": self.aspp(features["res5"])}
+        if logits_mid is not None:
+            out["logits_mid"] = logits_mid
+        return out
+
+    def _padded_forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(N, 3, h, w) any size -> hi logits cropped to (h, w), lo logits (ceil(h/16), ceil(w/16))."""
+        h, w = images.shape[-2:]
+        ph, pw = self._padded_side(h) - h, self._padded_side(w) - w
+        out = self._generator(F.pad(images, (0, pw, 0, ph)) if (ph or pw) else images)
+        lo_h, lo_w = math.ceil(h / self.size_divisibility), math.ceil(w / self.size_divisibility)
+        return out["logits_hi"][..., :h, :w], out["logits_lo"][..., :lo_h, :lo_w]
+
+    def _padded_side(self, side: int) -> int:
+        """Multiple of 16, and at least 32: InstanceNorm needs > 1 element on the 1/16 map."""
+        d = self.size_divisibility
+        return max(2 * d, math.ceil(side / d) * d)
+
+    def _pad_min(self, x: torch.Tensor, value: float) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = self._padded_side(h) - h, self._padded_side(w) - w
+        return F.pad(x, (0, pw, 0, ph), value=value) if (ph or pw) else x
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, batched_inputs: List[Dict], return_aux: bool = False):
+        """
+        Args:
+            batched_inputs: list of dicts (see the module docstring).
+            return_aux: training only; also return the tensors the adversary needs.
+        Returns:
+            training: loss dict, or (loss dict, aux) with aux = {"images" (N, 3, Hp, Wp) normalised
+            and padded, "logits_hi"/"logits_lo"[/"logits_mid"], "gt_hi"/"gt_lo"[/"gt_mid"]};
+            eval: a list of per-image result dicts.
+        """
+        if not self.training:
+            return self.inference(batched_inputs)
+        images = ImageList.from_tensors(
+            [self._normalise(x["image"]) for x in batched_inputs], self.size_divisibility, 0.0
+        ).tensor
+        images = self._pad_min(images, 0.0)
+        for x in batched_inputs:
+            if "sem_seg" not in x:
+                raise KeyError("MMAN training inputs need 'sem_seg' (use SinglePersonParsingMapper)")
+            if tuple(x["sem_seg"].shape[-2:]) != tuple(x["image"].shape[-2:]):
+                raise ValueError(
+                    f"label map {tuple(x['sem_seg'].shape)} and image {tuple(x['image'].shape)} "
+                    f"of {x.get('file_name', '?')} differ in size"
+                )
+        gt_hi = ImageList.from_tensors(
+            [x["sem_seg"].to(self.device).long() for x in batched_inputs],
+            self.size_divisibility,
+            self.ignore_value,
+        ).tensor
+        gt_hi = self._pad_min(gt_hi, self.ignore_value)
+        gt_hi = sanitize_labels(gt_hi, self.num_classes, self.ignore_value)
+
+        aux = self._generator(images)
+        aux["images"] = images
+        aux["gt_hi"] = gt_hi
+        aux["gt_lo"] = downsample_labels(gt_hi, aux["logits_lo"].shape[-2:])
+        losses = {
+            "loss_ce_hi": self.loss_weights["ce_hi"] * self._ce(aux["logits_hi"], gt_hi),
+            "loss_ce_lo": self.loss_weights["ce_lo"] * self._ce(aux["logits_lo"], aux["gt_lo"]),
+        }
+        if "logits_mid" in aux:
+            aux["gt_mid"] = downsample_labels(gt_hi, aux["logits_mid"].shape[-2:])
+            losses["loss_ce_mid"] = self.loss_weights["ce_mid"] * self._ce(aux["logits_mid"], aux["gt_mid"])
+        return (losses, aux) if return_aux else losses
+
+    def _ce(self, logits, labels):
+        return parsing_ce(logits, labels, self.ignore_value, self.ce_reduction)
+
+    @torch.no_grad()
+    def inference(self, batched_inputs: List[Dict]) -> List[Dict[str, torch.Tensor]]:
+        results = []
+        for x in batched_inputs:
+            image = self._normalise(x["image"])
+            H, W = image.shape[-2:]
+            probs, lowres = self.multiscale_flip_probs(image)
+            height, width = int(x.get("height", H)), int(x.get("width", W))
+            sem_seg = probs
+            if (height, width) != (H, W):
+                sem_seg = F.interpolate(probs[None], (height, width), mode="bilinear", align_corners=False)[0]
+            results.append(
+                {"sem_seg": sem_seg, "sem_seg_lowres": lowres, "sem_seg_ipr_label": probs.argmax(0)}
+            )
+        return results
+
+    def multiscale_flip_probs(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Average of softmax(T * logits) over scales x {image, flip} at the input size.
+
+        Args:
+            image: (3, H, W) normalised.
+        Returns:
+            probs (C, H, W) and the single-scale (scale 1, no flip) low-res logits (C, h, w).
+        """
+        H, W = image.shape[-2:]
+        total, count, lowres = None, 0, None
+        for s in self.test_scales:
+            h, w = max(1, int(round(H * s))), max(1, int(round(W * s)))
+            xs = image[None]
+            if (h, w) != (H, W):
+                xs = F.interpolate(xs, (h, w), mode="bilinear", align_corners=False)
+            batch = torch.cat([xs, xs.flip(-1)]) if self.test_flip else xs
+            hi, lo = self._padded_forward(batch)
+            if (h, w) == (H, W) and lowres is None:
+                lowres = lo[0].float()
+            p = F.softmax(self.temperature * hi.float(), dim=1)
+            if self.test_flip:
+                p = torch.cat([p[:1], p[1:].flip(-1)[:, self.flip_lut]])
+            p = p.sum(0, keepdim=True)
+            if (h, w) != (H, W):
+                p = F.interpolate(p, (H, W), mode="bilinear", align_corners=False)
+            total = p if total is None else total + p
+            count += batch.shape[0]
+        if lowres is None:
+            lowres = self._padded_forward(image[None])[1][0].float()
+        return total[0] / count, lowres
+
+
+def _flip_lut_from_metadata(cfg, num_classes: int) -> Optional[List[int]]:
+    """The flip LUT of the dataset the model is trained on (its classes are the model's)."""
+    names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
+    for name in names:
+        lut = MetadataCatalog.get(name).get("flip_lut", None)
+        if lut is not None:
+            if len(lut) != num_classes:
+                raise ValueError(
+                    f"metadata flip_lut of {name!r} has {len(lut)} entries but "
+                    f"MODEL.MMAN.NUM_CLASSES is {num_classes}"
+                )
+            return list(lut)
+    if cfg.TEST.MMAN.FLIP:
+        logger.warning("no flip_lut in the metadata of %s: flip inference swaps no labels", names)
+    return None

@@ -1,0 +1,72 @@
+"""Small MMAN models and an in-memory data source for the tests (R18, 64 px, 6 classes)."""
+import itertools
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = REPO / "projects/MMAN/configs/Base-MMAN.yaml"
+NUM_CLASSES = 6
+
+
+def tiny_cfg(output_dir=None, **overrides):
+    """The MMAN base config shrunk to a CPU test size: R18, 6 classes, narrow discriminators."""
+    from humanparse_d2.config import get_humanparse_cfg
+
+    cfg = get_humanparse_cfg()
+    cfg.merge_from_file(str(BASE))
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.WEIGHTS = ""
+    cfg.MODEL.RESNETS.DEPTH = 18
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    cfg.MODEL.MMAN.NUM_CLASSES = NUM_CLASSES
+    for node in (cfg.MODEL.MMAN.MICRO, cfg.MODEL.MMAN.MACRO, cfg.MODEL.MMAN.GLOBAL, cfg.MODEL.MMAN.MID):
+        node.NDF = 8
+    cfg.SOLVER.MMAN_D.UPDATE_PERIOD = 1
+    cfg.SOLVER.IMS_PER_BATCH = 2
+    cfg.SOLVER.MAX_ITER = 2
+    cfg.SOLVER.STEPS = ()
+    cfg.SOLVER.CHECKPOINT_PERIOD = 100000
+    cfg.DATASETS.TRAIN = ()
+    cfg.DATASETS.TEST = ()
+    cfg.DATALOADER.NUM_WORKERS = 0
+    cfg.TEST.MMAN.SCALES = (1.0,)
+    if output_dir is not None:
+        cfg.OUTPUT_DIR = str(output_dir)
+    for k, v in overrides.items():
+        cfg.merge_from_list([k, v])
+    return cfg
+
+
+def tiny_batch(batch_size=2, size=64, seed=0, num_classes=NUM_CLASSES):
+    """Images (normalised float) with blocky label maps whose colours depend on the labels."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(batch_size):
+        h, w = (size, size) if isinstance(size, int) else size
+        coarse = torch.randint(0, num_classes, (h // 8 + 1, w // 8 + 1), generator=g)
+        labels = coarse.repeat_interleave(8, 0).repeat_interleave(8, 1)[:h, :w].contiguous()
+        palette = torch.randn(num_classes, 3, generator=g)
+        image = palette[labels].permute(2, 0, 1) + 0.1 * torch.randn(3, h, w, generator=g)
+        out.append({"image": image.float(), "sem_seg": labels.long(), "height": h, "width": w})
+    return out
+
+
+def infinite_tiny_loader(batch_size=2, size=32):
+    for i in itertools.count():
+        yield tiny_batch(batch_size, size, seed=i)
+
+
+def tiny_trainer_class():
+    from humanparse_d2.engine.adversarial import MMANTrainer
+
+    class TinyMMANTrainer(MMANTrainer):
+        @classmethod
+        def build_train_loader(cls, cfg):
+            return infinite_tiny_loader(cfg.SOLVER.IMS_PER_BATCH)
+
+    return TinyMMANTrainer
+
+
+def grads(module):
+    return {n: p.grad for n, p in module.named_parameters()}
