@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""InstanceParsingMapper throughput: augmented 512x384 person crops per second on ONE core.
+
+Everything a training worker does per person is timed: JPEG decode, two label PNG decodes, box
+jitter, cv2.warpAffine of the needed image window, label warp, flip swap, normalisation. Data: a
+synthetic CIHP-layout set (generated into a temporary folder unless --dataset names a registered one).
+Target (issue #3): >= 200 crops/s/core.
+
+    python benchmarks/mapper_speed.py [--n 600] [--image-size 512] [--dataset NAME]
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=600, help="crops to time")
+    p.add_argument("--images", type=int, default=60, help="synthetic images to generate")
+    p.add_argument("--image-size", type=int, default=512, help="longer side of the synthetic images")
+    p.add_argument("--dataset", default=None, help="a registered dataset instead of a fresh synthetic set")
+    p.add_argument("--target", type=float, default=200.0)
+    args = p.parse_args(argv)
+
+    import cv2
+    import torch
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    from detectron2.data import DatasetCatalog
+
+    from humanparse_d2.data import InstanceParsingMapper, flatten_persons, generate_dataset, load_cihp_layout
+    from humanparse_d2.data.metadata import CIHP_FLIP_MAP, make_flip_lut
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.dataset:
+            dicts = DatasetCatalog.get(args.dataset)
+        else:
+            generate_dataset(tmp, "cihp", "val", args.images, seed=7, image_size=args.image_size, progress=False)
+            dicts = load_cihp_layout(os.path.join(tmp, "Validation"), os.path.join(tmp, "Validation", "val_id.txt"),
+                                     dataset_name="bench")
+        persons = flatten_persons(dicts)
+        mapper = InstanceParsingMapper(is_train=True, crop_size=(512, 384), flip_lut=make_flip_lut(20, CIHP_FLIP_MAP),
+                                       seed=0)
+        for r in persons[:20]:  # warm-up (file cache, lazy imports)
+            mapper(r)
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        for i in range(args.n):
+            out = mapper(persons[i % len(persons)])
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+    assert out["image"].shape == (3, 512, 384)
+    rate = args.n / wall
+    rate_cpu = args.n / max(cpu, 1e-9)
+    src = args.dataset or f"synthetic CIHP layout, {args.image_size}px"
+    print(f"InstanceParsingMapper: {rate:.0f} crops/s (wall), {rate_cpu:.0f} crops/s per CPU-second, 1 thread, "
+          f"512x384, {args.n} crops from {len(persons)} persons ({src})")
+    print(f"target >= {args.target:.0f} crops/s/core: {'OK' if rate_cpu >= args.target else 'BELOW TARGET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

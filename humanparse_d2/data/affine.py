@@ -1,0 +1,157 @@
+"""The invertible person-crop affine (SimpleBaseline / QANet convention), in one place.
+
+A person box becomes a crop box of aspect ``aspect_wh`` (w/h, 0.75 for 384x512) enlarged by ``scale``
+(qanet.md §3.2); :func:`get_affine_matrix` maps the crop box centre to the output centre with uniform
+scale ``out_w / w`` and rotation ``r`` (qanet.md §3.4):
+
+    [x_out, y_out]^T = diag(out_w / w, out_h / h) @ Rot(-r) @ ([x, y]^T - center) + [out_w / 2, out_h / 2]^T
+
+(for a box made to the output aspect the two scales are equal). ``warp_crop`` applies it with
+``cv2.warpAffine`` on the part of the image the crop needs only (not on the whole image), bilinear
+for images and nearest for labels, border 0. OpenCV's pixel convention (no half-pixel offset) is
+used, as in QANet's training code.
+"""
+from typing import Tuple, Union
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "expand_boxes_to_aspect",
+    "get_affine_matrix",
+    "invert_affine",
+    "compose_hflip",
+    "apply_affine_to_points",
+    "warp_crop",
+    "source_roi",
+]
+
+
+def _np(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def expand_boxes_to_aspect(boxes_xyxy, aspect_wh: float = 0.75, scale: float = 1.25):
+    """Make boxes ``aspect_wh`` (w/h) by extending the short side, then multiply both sides by ``scale``.
+
+    Args:
+        boxes_xyxy: (N, 4) array or tensor, absolute XYXY.
+        aspect_wh: target width / height (0.75 for a 512x384 HxW crop).
+        scale: context enlargement (1.25 in the QANet code, 1.0 for the paper reading).
+
+    Returns:
+        centers (N, 2) and sizes_wh (N, 2), float64 numpy arrays (tensors in, tensors out).
+    """
+    is_tensor = hasattr(boxes_xyxy, "detach")
+    b = _np(boxes_xyxy).reshape(-1, 4)
+    w = b[:, 2] - b[:, 0]
+    h = b[:, 3] - b[:, 1]
+    centers = np.stack([b[:, 0] + w * 0.5, b[:, 1] + h * 0.5], 1)
+    wide = w > aspect_wh * h
+    h2 = np.where(wide, w / aspect_wh, h)
+    w2 = np.where(wide, w, h * aspect_wh)
+    sizes = np.stack([w2, h2], 1) * scale
+    if is_tensor:
+        import torch
+
+        dev = boxes_xyxy.device
+        return torch.as_tensor(centers, device=dev), torch.as_tensor(sizes, device=dev)
+    return centers, sizes
+
+
+def get_affine_matrix(center, size_wh, rotation_deg: float, out_size_wh, inverse: bool = False) -> np.ndarray:
+    """(2, 3) float64 matrix mapping image coordinates to crop coordinates (or back if ``inverse``).
+
+    Args:
+        center: (2,) crop box centre in the image (x, y).
+        size_wh: (2,) crop box size in the image (w, h).
+        rotation_deg: rotation of the crop box in degrees, SimpleBaseline convention: the box's up
+            axis is (0, -1) rotated by +r in image coordinates (y down), i.e. clockwise on screen,
+            so the content appears rotated counter-clockwise in the crop.
+        out_size_wh: (2,) output size (W, H), e.g. (384, 512).
+        inverse: return the crop -> image matrix instead.
+    """
+    cx, cy = _np(center).reshape(2)
+    w, h = _np(size_wh).reshape(2)
+    ow, oh = _np(out_size_wh).reshape(2)
+    if w <= 0 or h <= 0:
+        raise ValueError(f"crop size must be positive, got {(w, h)}")
+    t = np.deg2rad(rotation_deg)
+    c, s = np.cos(t), np.sin(t)
+    sx, sy = ow / w, oh / h
+    # A = diag(sx, sy) @ Rot(-t),  Rot(-t) = [[c, s], [-s, c]]
+    A = np.array([[sx * c, sx * s], [-sy * s, sy * c]])
+    b = np.array([ow * 0.5, oh * 0.5]) - A @ np.array([cx, cy])
+    M = np.concatenate([A, b[:, None]], 1)
+    return invert_affine(M) if inverse else M
+
+
+def invert_affine(M) -> np.ndarray:
+    """Inverse of a (2, 3) affine matrix."""
+    M = _np(M)
+    A = M[:, :2]
+    Ai = np.linalg.inv(A)
+    return np.concatenate([Ai, (-Ai @ M[:, 2])[:, None]], 1)
+
+
+def compose_hflip(M, image_width: int) -> np.ndarray:
+    """``M @ F`` where F flips the image horizontally (x -> W - 1 - x, QANet's convention).
+
+    Cropping the flipped image with M equals cropping the original image with the returned matrix.
+    """
+    M = _np(M)
+    F = np.array([[-1.0, 0.0, image_width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return M @ F
+
+
+def apply_affine_to_points(M, pts) -> np.ndarray:
+    """(N, 2) points through a (2, 3) matrix."""
+    pts = _np(pts).reshape(-1, 2)
+    M = _np(M)
+    return pts @ M[:, :2].T + M[:, 2]
+
+
+def source_roi(M, out_size_wh, image_hw, margin: int = 2):
+    """Integer image window [x0, y0, x1, y1) that the crop samples from (clipped), or None if empty."""
+    ow, oh = int(out_size_wh[0]), int(out_size_wh[1])
+    Mi = invert_affine(M)
+    corners = np.array([[0, 0], [ow - 1, 0], [0, oh - 1], [ow - 1, oh - 1]], np.float64)
+    src = apply_affine_to_points(Mi, corners)
+    H, W = int(image_hw[0]), int(image_hw[1])
+    x0 = max(int(np.floor(src[:, 0].min())) - margin, 0)
+    y0 = max(int(np.floor(src[:, 1].min())) - margin, 0)
+    x1 = min(int(np.ceil(src[:, 0].max())) + margin + 1, W)
+    y1 = min(int(np.ceil(src[:, 1].max())) + margin + 1, H)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
+def warp_crop(image: np.ndarray, matrix, out_size_wh, is_label: bool = False, border_value: Union[int, Tuple] = 0,
+              roi=None) -> np.ndarray:
+    """Crop ``image`` (H, W[, C]) through ``matrix`` (image -> crop) to ``out_size_wh`` (W, H).
+
+    Only the image window the crop needs is passed to ``cv2.warpAffine`` (identical result, less
+    memory traffic for large images). Labels use nearest-neighbour sampling; everything outside the
+    image is ``border_value`` (0: background for labels, black for images).
+    """
+    ow, oh = int(out_size_wh[0]), int(out_size_wh[1])
+    M = _np(matrix)
+    if roi is None:
+        roi = source_roi(M, (ow, oh), image.shape[:2])
+    if roi is None:
+        shape = (oh, ow) + image.shape[2:]
+        return np.full(shape, border_value if np.isscalar(border_value) else 0, dtype=image.dtype)
+    x0, y0, x1, y1 = roi
+    sub = image[y0:y1, x0:x1]
+    Ms = M.copy()
+    Ms[:, 2] += M[:, :2] @ np.array([x0, y0], np.float64)
+    flags = cv2.INTER_NEAREST if is_label else cv2.INTER_LINEAR
+    if np.isscalar(border_value) and image.ndim == 3:
+        border_value = (border_value,) * image.shape[2]
+    out = cv2.warpAffine(sub, Ms, (ow, oh), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+    if image.ndim == 3 and out.ndim == 2:
+        out = out[:, :, None]
+    return out

@@ -1,0 +1,203 @@
+"""detectron2 ``Transform`` / ``Augmentation`` classes for human parsing.
+
+- :class:`AffineCropTransform`: the person crop of :mod:`.affine` as a detectron2 Transform (image,
+  segmentation, coordinates, inverse). A horizontal flip can be folded into the matrix
+  (``flipped=True``); labels must then be swapped with the dataset's ``flip_lut``.
+- :class:`RandomPersonCrop`: QANet's training augmentation (qanet.md §3.3): scale, rotation and flip
+  of the 4:3 x1.25 person box; deterministic (no randomness) when ``is_train=False``.
+- :class:`MMANRandomGeometry`: MMAN's three geometry branches (mman.md §5.1) on a squashed image.
+- :func:`is_flipped` / :func:`apply_flip_lut`: label swapping after flips.
+"""
+from typing import Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from detectron2.data import transforms as T
+from detectron2.data.transforms import HFlipTransform, NoOpTransform, Transform, TransformList
+
+from .affine import (
+    apply_affine_to_points,
+    compose_hflip,
+    expand_boxes_to_aspect,
+    get_affine_matrix,
+    invert_affine,
+    warp_crop,
+)
+
+__all__ = [
+    "AffineCropTransform",
+    "RandomPersonCrop",
+    "MMANRandomGeometry",
+    "sample_scale",
+    "sample_rotation",
+    "is_flipped",
+    "apply_flip_lut",
+]
+
+
+class AffineCropTransform(Transform):
+    """Affine crop to ``out_size_wh`` through ``matrix`` (image -> crop, (2, 3))."""
+
+    def __init__(self, matrix: np.ndarray, out_size_wh: Tuple[int, int], src_size_hw: Tuple[int, int],
+                 flipped: bool = False, label_border: int = 0):
+        super().__init__()
+        self._set_attributes(locals())
+        self.matrix = np.asarray(matrix, np.float64)
+
+    def apply_image(self, img: np.ndarray, interp=None) -> np.ndarray:
+        return warp_crop(img, self.matrix, self.out_size_wh, is_label=False)
+
+    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
+        return warp_crop(segmentation, self.matrix, self.out_size_wh, is_label=True, border_value=self.label_border)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        return apply_affine_to_points(self.matrix, coords).astype(coords.dtype if coords.dtype.kind == "f" else np.float64)
+
+    def inverse(self) -> Transform:
+        """Crop -> image (exact for coordinates; for images it resamples back into ``src_size_hw``)."""
+        h, w = self.src_size_hw
+        ow, oh = self.out_size_wh
+        return AffineCropTransform(invert_affine(self.matrix), (w, h), (oh, ow), self.flipped, self.label_border)
+
+
+def sample_scale(rng: np.random.Generator, factor: float, mode: str) -> float:
+    """Box scale multiplier: clip(N(1, f), 1-f, 1+f) ("gaussian_clipped", QANet code) or U(1-f, 1+f)."""
+    if factor <= 0:
+        return 1.0
+    if mode == "gaussian_clipped":
+        return float(np.clip(rng.normal(1.0, factor), 1.0 - factor, 1.0 + factor))
+    if mode == "uniform":
+        return float(rng.uniform(1.0 - factor, 1.0 + factor))
+    raise ValueError(f"unknown scale mode {mode!r}")
+
+
+def sample_rotation(rng: np.random.Generator, factor: float, prob: float, mode: str) -> float:
+    """Rotation in degrees: with probability ``prob``, clip(N(0, f), -2f, 2f) ("gaussian_clipped",
+    QANet code: f=40 -> +-80) or U(-f, f) ("uniform", the paper's [-40, 40]); else 0."""
+    if factor <= 0 or prob <= 0 or rng.random() >= prob:
+        return 0.0
+    if mode == "gaussian_clipped":
+        return float(np.clip(rng.normal(0.0, factor), -2 * factor, 2 * factor))
+    if mode == "uniform":
+        return float(rng.uniform(-factor, factor))
+    raise ValueError(f"unknown rotation mode {mode!r}")
+
+
+class RandomPersonCrop(T.Augmentation):
+    """QANet person-crop augmentation; ``get_transform(image, box_xyxy)`` -> AffineCropTransform.
+
+    Args:
+        crop_size: output (H, W), default (512, 384).
+        box_expand / aspect_ratio: crop box = box made ``aspect_ratio`` (w/h) and x``box_expand``.
+        scale_factor, scale_mode: box scale jitter (train only).
+        rotation_factor, rotation_prob, rotation_mode: rotation jitter (train only).
+        flip_prob: horizontal flip probability (train only; 0 disables).
+        is_train: False gives the plain crop (no jitter, no flip).
+        rng: numpy Generator (default: a fresh one seeded from OS entropy per worker).
+    """
+
+    def __init__(self, crop_size=(512, 384), *, box_expand=1.25, aspect_ratio=0.75, scale_factor=0.3,
+                 scale_mode="gaussian_clipped", rotation_factor=40.0, rotation_prob=0.6,
+                 rotation_mode="gaussian_clipped", flip_prob=0.5, is_train=True, rng=None):
+        super().__init__()
+        self._init(locals())
+        self.rng = rng
+
+    def _rng(self):
+        if self.rng is None:
+            self.rng = np.random.default_rng()
+        return self.rng
+
+    def get_transform(self, image, box_xyxy) -> AffineCropTransform:
+        H, W = image.shape[:2]
+        return self.get_transform_for_size((H, W), box_xyxy)
+
+    def get_transform_for_size(self, image_hw, box_xyxy) -> AffineCropTransform:
+        H, W = int(image_hw[0]), int(image_hw[1])
+        oh, ow = int(self.crop_size[0]), int(self.crop_size[1])
+        box = np.asarray(box_xyxy, np.float64).reshape(1, 4).copy()
+        flipped = False
+        rot = 0.0
+        if self.is_train:
+            rng = self._rng()
+            s = sample_scale(rng, self.scale_factor, self.scale_mode)
+            rot = sample_rotation(rng, self.rotation_factor, self.rotation_prob, self.rotation_mode)
+            flipped = self.flip_prob > 0 and rng.random() < self.flip_prob
+        else:
+            s = 1.0
+        centers, sizes = expand_boxes_to_aspect(box, self.aspect_ratio, self.box_expand)
+        center, size = centers[0], sizes[0] * s
+        if flipped:  # QANet: flip the image, xc <- W - xc - 1; the same crop of the original image
+            center = np.array([W - center[0] - 1.0, center[1]])
+            M = compose_hflip(get_affine_matrix(center, size, rot, (ow, oh)), W)
+        else:
+            M = get_affine_matrix(center, size, rot, (ow, oh))
+        return AffineCropTransform(M, (ow, oh), (H, W), flipped=flipped)
+
+
+class MMANRandomGeometry(T.Augmentation):
+    """MMAN's training geometry on an already squashed ``load`` x ``load`` image (mman.md §5.1).
+
+    Branch a (p0): random-resized crop with area fraction U(area) and aspect U(aspect), w/h swapped
+    with p 0.5, sides capped at the image; resize to ``crop`` x ``crop``. Branch b (p1): random
+    ``crop`` x ``crop`` window. Branch c (p2): resize to ``crop`` x ``crop``.
+    """
+
+    def __init__(self, crop: int = 256, probs=(0.40, 0.33, 0.27), area=(0.64, 1.0), aspect=(0.8, 1.25),
+                 rng=None):
+        super().__init__()
+        self._init(locals())
+        self.rng = rng
+
+    def get_transform(self, image):
+        rng = self.rng or np.random.default_rng()
+        self.rng = rng
+        H, W = image.shape[:2]
+        p = np.asarray(self.probs, np.float64)
+        b = int(np.searchsorted(np.cumsum(p / p.sum()), rng.random(), side="right"))
+        c = self.crop
+        if b == 0:
+            area = rng.uniform(*self.area) * H * W
+            ar = rng.uniform(*self.aspect)
+            w = int(round(np.sqrt(area * ar)))
+            h = int(round(np.sqrt(area / ar)))
+            if rng.random() < 0.5:
+                w, h = h, w
+            w, h = min(max(w, 1), W), min(max(h, 1), H)
+            x0 = int(rng.integers(0, W - w + 1))
+            y0 = int(rng.integers(0, H - h + 1))
+            return TransformList([T.CropTransform(x0, y0, w, h), T.ResizeTransform(h, w, c, c)])
+        if b == 1 and H >= c and W >= c:
+            x0 = int(rng.integers(0, W - c + 1))
+            y0 = int(rng.integers(0, H - c + 1))
+            return T.CropTransform(x0, y0, c, c)
+        return T.ResizeTransform(H, W, c, c)
+
+
+def is_flipped(transforms) -> bool:
+    """True if the transforms flip horizontally an odd number of times (detectron2/DensePose rule)."""
+    n = 0
+    tl = transforms.transforms if isinstance(transforms, TransformList) else [transforms]
+    for t in tl:
+        if isinstance(t, HFlipTransform):
+            n += 1
+        elif isinstance(t, AffineCropTransform) and t.flipped:
+            n += 1
+    return n % 2 == 1
+
+
+def apply_flip_lut(label: np.ndarray, flip_lut: Optional[Sequence[int]]) -> np.ndarray:
+    """Swap left/right classes of a label map via the LUT (255 and other values >= C unchanged)."""
+    if flip_lut is None:
+        return label
+    if label.dtype == np.uint8:
+        lut = np.arange(256, dtype=np.uint8)
+        lut[: len(flip_lut)] = np.asarray(flip_lut, dtype=np.uint8)
+        return cv2.LUT(label, lut)
+    lut = np.arange(max(256, int(label.max(initial=0)) + 1), dtype=label.dtype)
+    lut[: len(flip_lut)] = np.asarray(flip_lut, dtype=label.dtype)
+    return lut[label]
+
+
+_ = NoOpTransform  # re-exported name kept for users building their own lists
