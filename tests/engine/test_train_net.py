@@ -26,7 +26,7 @@ def test_two_cpu_processes_train_and_checkpoint_once(tmp_path):
             "--config-file", str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"),
             "--num-gpus", "2",
             "--dist-url", "auto",
-            "SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "0",
+            "SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "0", "SOLVER.BASE_LR", "0.0005",
             "DATALOADER.NUM_WORKERS", "0", "INPUT.MIN_SIZE_TRAIN", "(160,)",
             "INPUT.MAX_SIZE_TRAIN", "224", "DATASETS.TEST", "()", "OUTPUT_DIR", str(out),
         ],
@@ -47,7 +47,7 @@ def test_eval_only_resume_from_output_dir(tmp_path):
     out = tmp_path / "out"
     common = [
         "--config-file", str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"),
-        "SOLVER.IMS_PER_BATCH", "1", "SOLVER.WARMUP_ITERS", "0", "DATALOADER.NUM_WORKERS", "0",
+        "SOLVER.IMS_PER_BATCH", "1", "SOLVER.WARMUP_ITERS", "0", "SOLVER.BASE_LR", "0.0005", "DATALOADER.NUM_WORKERS", "0",
         "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "192", "INPUT.MIN_SIZE_TEST", "128",
         "INPUT.MAX_SIZE_TEST", "192", "OUTPUT_DIR", str(out),
     ]
