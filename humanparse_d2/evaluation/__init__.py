@@ -43,3 +43,38 @@ __all__ = [
     "parsing_nms",
     "cap_regions",
 ]
+
+from .submission import (  # noqa: F401,E402
+    read_gt_instance_txt,
+    read_instance_segmentation_txt,
+    read_label_png,
+    read_person_parsing,
+    read_region_txt,
+    read_score_txt,
+    write_label_png,
+    write_submission,
+)
+from .image_eval import ParsingAccumulator, evaluate_image  # noqa: F401,E402
+from .folder_eval import evaluate_folder  # noqa: F401,E402
+from .evaluator import (  # noqa: F401,E402
+    ParsingEvaluator,
+    SemanticParsingEvaluator,
+    build_parsing_evaluator,
+)
+
+__all__ += [
+    "write_submission",
+    "write_label_png",
+    "read_label_png",
+    "read_region_txt",
+    "read_score_txt",
+    "read_instance_segmentation_txt",
+    "read_gt_instance_txt",
+    "read_person_parsing",
+    "ParsingAccumulator",
+    "evaluate_image",
+    "evaluate_folder",
+    "ParsingEvaluator",
+    "SemanticParsingEvaluator",
+    "build_parsing_evaluator",
+]

@@ -18,6 +18,11 @@ import numpy as np
 from .ap import PARSING_THRESHOLDS, ap_from_tp, check_mode, sort_order
 from .hist import Box, box_intersection, hist1d, joint_hist, nonzero_box
 
+try:
+    import cv2 as _cv2
+except ImportError:  # pragma: no cover
+    _cv2 = None
+
 __all__ = [
     "PersonLabel",
     "person_from_map",
@@ -27,30 +32,44 @@ __all__ = [
     "parsing_miou",
     "APpRecords",
     "app_image_records",
+    "app_image_records_from_maps",
+    "category_ignore_to_c",
     "accumulate_app",
 ]
 
 IGNORE = 255
 
 
-@dataclass
 class PersonLabel:
     """One person's full-image label map, stored as a crop of its non-zero box.
 
     Attributes:
         box: (y0, x0, y1, x1) half-open box holding every non-zero pixel, or None (empty map).
         crop: uint8 labels inside ``box`` (0 = background, values >= C = ignore for GT).
-        hist: (256,) int64 histogram of the crop values (index 0 is not used).
+        hist: (256,) int64 histogram of the crop values (index 0 is not used); computed on
+            first use.
     """
 
-    box: Optional[Box]
-    crop: np.ndarray
-    hist: np.ndarray
+    __slots__ = ("box", "crop", "_hist")
+
+    def __init__(self, box: Optional[Box], crop: np.ndarray, hist: Optional[np.ndarray] = None):
+        self.box = box
+        self.crop = crop
+        self._hist = hist
 
     @property
-    def num_foreground_classes(self) -> int:
-        """Number of distinct labels c with 0 < c < C is computed by callers; this is >0 labels."""
-        return int(np.count_nonzero(self.hist[1:]))
+    def hist(self) -> np.ndarray:
+        if self._hist is None:
+            h = hist1d(self.crop, 256) if self.crop.size else np.zeros(256, np.int64)
+            h[0] = 0
+            self._hist = h
+        return self._hist
+
+    def __getstate__(self):
+        return (self.box, self.crop, self._hist)
+
+    def __setstate__(self, st):
+        self.box, self.crop, self._hist = st
 
     def classes(self, num_classes: int) -> np.ndarray:
         """Foreground classes present (0 < c < C)."""
@@ -89,9 +108,7 @@ def person_from_crop(box: Optional[Box], crop: np.ndarray) -> PersonLabel:
     y0, x0 = box[0], box[1]
     crop = np.ascontiguousarray(crop[inner[0] : inner[2], inner[1] : inner[3]])
     tight = (y0 + inner[0], x0 + inner[1], y0 + inner[2], x0 + inner[3])
-    h = hist1d(crop, 256)
-    h[0] = 0
-    return PersonLabel(tight, crop, h)
+    return PersonLabel(tight, crop)
 
 
 def person_from_map(m: np.ndarray, num_classes: int, *, is_gt: bool = False, name: str = "") -> PersonLabel:
@@ -213,6 +230,21 @@ class APpRecords:
         return int(self.scores.shape[0])
 
 
+def _record_from_ious(ious: np.ndarray, thr: np.ndarray):
+    """(ovmax, jmax, pcp_num (T,), best iou row) from a (J, C) IoU matrix (rows = GT persons)."""
+    best, jbest = -np.inf, -1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(ious, axis=1) if ious.shape[0] else np.zeros(0)
+    for j in range(means.shape[0]):  # strict: first argmax wins, NaN never wins
+        if means[j] > best:
+            best, jbest = float(means[j]), j
+    if jbest < 0:
+        return -np.inf, -1, None
+    fg = ious[jbest, 1:]
+    return best, jbest, (fg[None, :] > thr[:, None]).sum(1)
+
+
 def app_image_records(
     gt_persons: Sequence[PersonLabel],
     pred_persons: Sequence[PersonLabel],
@@ -224,7 +256,8 @@ def app_image_records(
     score_thresh: float = 0.0,
     thresholds: Sequence[float] = PARSING_THRESHOLDS,
 ) -> APpRecords:
-    """Phase 1 of AP^p/PCP for one image.
+    """Phase 1 of AP^p/PCP for one image, GT persons given as box-local maps (any GT source,
+    overlapping persons allowed, e.g. MHP-v2 per-person PNGs).
 
     Args:
         gt_persons: GT persons that take part in matching (the caller applies the GT rules of
@@ -234,33 +267,179 @@ def app_image_records(
         score_thresh: predictions below it get no IoU work (phase 2 drops them anyway).
     """
     n = len(pred_persons)
-    T = len(thresholds)
     thr = np.asarray(thresholds, np.float64)
     num_pixels = int(image_hw[0]) * int(image_hw[1])
     scores = np.asarray(pred_scores, np.float64).reshape(-1)
     if scores.shape[0] != n:
         raise ValueError(f"{n} predicted persons but {scores.shape[0]} scores")
-    ovmax = np.full(n, -np.inf)
-    jmax = np.full(n, -1, np.int64)
-    pcp_num = np.zeros((n, T), np.int16)
-    ncls = np.zeros(n, np.int16)
+    rec = _empty_image_records(n, len(thresholds), image_index, scores)
     gt_ncls = [int(np.count_nonzero(g.hist[1:num_classes])) for g in gt_persons]
     for d in range(n):
         if scores[d] < score_thresh or not gt_persons:
             continue
-        best, best_iou = -np.inf, None
-        for j, g in enumerate(gt_persons):
-            iou = pair_iou(g, pred_persons[d], num_pixels, num_classes)
-            m = _nanmean(iou)
-            if m > best:  # strict: first argmax wins, NaN never wins
-                best, best_iou, jmax[d] = m, iou, j
-        if best_iou is None:
+        ious = np.stack([pair_iou(g, pred_persons[d], num_pixels, num_classes) for g in gt_persons])
+        ov, j, pcp = _record_from_ious(ious, thr)
+        if j >= 0:
+            rec.ovmax[d], rec.jmax[d], rec.pcp_num[d], rec.ncls[d] = ov, j, pcp, gt_ncls[j]
+    return rec
+
+
+def _empty_image_records(n, T, image_index, scores) -> APpRecords:
+    return APpRecords(
+        np.full(n, image_index, np.int64), scores, np.full(n, -np.inf), np.full(n, -1, np.int64),
+        np.zeros((n, T), np.int16), np.zeros(n, np.int16),
+    )
+
+
+_LUT_CACHE: Dict[int, np.ndarray] = {}
+
+
+def _ignore_lut(num_classes: int) -> np.ndarray:
+    lut = _LUT_CACHE.get(num_classes)
+    if lut is None:
+        lut = np.minimum(np.arange(256), num_classes).astype(np.uint8)
+        _LUT_CACHE[num_classes] = lut
+    return lut
+
+
+def category_ignore_to_c(category: np.ndarray, num_classes: int) -> np.ndarray:
+    """uint8 copy of a GT class map with every ignore value (outside [0, C)) set to C."""
+    C = num_classes
+    if category.dtype == np.uint8 and _cv2 is not None:
+        return _cv2.LUT(category, _ignore_lut(C))
+    return np.where((category < 0) | (category >= C), C, category).astype(np.uint8)
+
+
+def app_image_records_from_maps(
+    category: np.ndarray,
+    human: np.ndarray,
+    person_ids: Sequence[int],
+    pred_persons: Sequence[PersonLabel],
+    pred_scores: Sequence[float],
+    num_classes: int,
+    *,
+    mode: str = "default",
+    crowd: Optional[Sequence[bool]] = None,
+    image_index: int = 0,
+    score_thresh: float = 0.0,
+    thresholds: Sequence[float] = PARSING_THRESHOLDS,
+    category_ignore_mapped: Optional[np.ndarray] = None,
+    person_class_hist: Optional[np.ndarray] = None,
+) -> Tuple[APpRecords, int]:
+    """Phase 1 of AP^p/PCP with the CIHP-layout GT ``Category_ids * (Human_ids == id)``.
+
+    Same numbers as :func:`app_image_records` on :func:`gt_persons_from_maps`, faster: one
+    (person, class) histogram of the image gives every GT person's class counts, and one
+    (person, class, prediction) histogram over each prediction's box gives its confusion with
+    every GT person at once; pixels outside the box are GT-only (prediction background) and are
+    placed from the per-person counts.
+
+    Args:
+        category, human: (H, W) GT class and person-id maps.
+        person_ids: annotated person ids (in annotation order), or None for every id present
+            in ``human`` (ascending); GT rules of metrics.md §2.3 are applied here (legacy: all,
+            default: non-empty and not crowd).
+        category_ignore_mapped, person_class_hist: optional precomputed
+            :func:`category_ignore_to_c` of ``category`` and its (nh >= max id + 1, C + 1)
+            histogram against ``human`` (callers that already made one pass over the image).
+
+    Returns:
+        (records, npos)
+    """
+    from .ap import check_mode
+
+    mode = check_mode(mode)
+    C = num_classes
+    n = len(pred_persons)
+    thr = np.asarray(thresholds, np.float64)
+    scores = np.asarray(pred_scores, np.float64).reshape(-1)
+    if scores.shape[0] != n:
+        raise ValueError(f"{n} predicted persons but {scores.shape[0]} scores")
+    if category.shape != human.shape:
+        raise ValueError(f"Category_ids {category.shape} and Human_ids {human.shape} differ in size")
+    H, W = category.shape
+    N = H * W
+    ids = None if person_ids is None else np.asarray(list(person_ids), np.int64)
+    hmax = int(human.max()) if human.size else 0
+    if ids is None and person_class_hist is not None:
+        hmax = max(hmax, person_class_hist.shape[0] - 1)
+    if ids is None:
+        ids = np.zeros(0, np.int64)
+    nh = max(hmax, int(ids.max()) if ids.size else 0) + 1
+    cat_m = category_ignore_mapped if category_ignore_mapped is not None else category_ignore_to_c(category, C)
+    if person_class_hist is not None and person_class_hist.shape[0] >= nh:
+        gh = person_class_hist
+        nh = gh.shape[0]
+    else:
+        gh = joint_hist(human, cat_m, nh, C + 1)  # (nh, C+1): class counts per person, C = ignore
+    if person_ids is None:  # every person id present in Human_ids, ascending
+        ids = np.flatnonzero(gh[1:].sum(1) > 0) + 1
+    if mode == "legacy":
+        sel = ids
+    else:
+        keep = gh[ids, 1:C].sum(1) > 0 if ids.size else np.zeros(0, bool)
+        if crowd is not None:
+            keep &= ~np.asarray(crowd, bool)
+        sel = ids[keep]
+    npos = int(sel.shape[0])
+    rec = _empty_image_records(n, len(thresholds), image_index, scores)
+    if npos == 0:
+        return rec, npos
+    ghs = gh[sel]  # (k, C+1)
+    gt_ncls = np.count_nonzero(ghs[:, 1:C], axis=1)
+    fg_tot = ghs[:, 1:C]
+    ign_tot = ghs[:, C]
+    for d in range(n):
+        if scores[d] < score_thresh:
             continue
-        ovmax[d] = best
-        fg = best_iou[1:]
-        pcp_num[d] = (fg[None, :] > thr[:, None]).sum(1)
-        ncls[d] = gt_ncls[jmax[d]]
-    return APpRecords(np.full(n, image_index, np.int64), scores, ovmax, jmax, pcp_num, ncls)
+        p = pred_persons[d]
+        if p.box is None:
+            J = np.zeros((nh, C + 1, C), np.int64)
+            area = 0
+        else:
+            y0, x0, y1, x1 = p.box
+            pc = p.crop
+            if pc.size and int(pc.max()) >= C:
+                raise ValueError(f"prediction label {int(pc.max())} >= num_classes {C}")
+            J = _joint_hist3(human[y0:y1, x0:x1], cat_m[y0:y1, x0:x1], pc, nh, C + 1, C)
+            area = (y1 - y0) * (x1 - x0)
+        Js = J[sel]  # (k, C+1, C)
+        pb = J.sum((0, 1))  # (C,) pixels in the box by predicted label
+        Hk = np.zeros((npos, C, C), np.int64)
+        Hk[:, 1:, :] = Js[:, 1:C, :]
+        Hk[:, 0, :] = pb[None, :] - Js[:, 1:, :].sum(1)
+        fg_out = fg_tot - Js[:, 1:C, :].sum(2)  # (k, C-1) GT pixels outside the box
+        Hk[:, 1:, 0] += fg_out
+        ign_out = ign_tot - Js[:, C, :].sum(1)
+        Hk[:, 0, 0] += (N - area) - ign_out - fg_out.sum(1)
+        Hf = Hk.astype(np.float64)
+        diag = np.diagonal(Hf, axis1=1, axis2=2)
+        union = Hf.sum(2) + Hf.sum(1) - diag
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ious = diag / union
+        ov, j, pcp = _record_from_ious(ious, thr)
+        if j >= 0:
+            rec.ovmax[d], rec.jmax[d], rec.pcp_num[d], rec.ncls[d] = ov, j, pcp, gt_ncls[j]
+    return rec, npos
+
+
+def _joint_hist3(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: int) -> np.ndarray:
+    """(na, nb, nc) int64 joint histogram of three equally shaped maps (values out of range dropped)."""
+    if (
+        _cv2 is not None
+        and a.dtype == b.dtype == c.dtype == np.uint8
+        and max(na, nb, nc) <= 256
+        and 0 < a.size < (1 << 24)
+    ):
+        h = _cv2.calcHist(
+            [np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(c)],
+            [0, 1, 2], None, [na, nb, nc], [0, na, 0, nb, 0, nc],
+        )
+        return h.astype(np.int64)
+    a, b, c = (np.asarray(x).astype(np.int64).ravel() for x in (a, b, c))
+    keep = (a >= 0) & (a < na) & (b >= 0) & (b < nb) & (c >= 0) & (c < nc)
+    key = (a[keep] * nb + b[keep]) * nc + c[keep]
+    return np.bincount(key, minlength=na * nb * nc).reshape(na, nb, nc)
 
 
 def accumulate_app(

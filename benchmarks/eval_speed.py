@@ -1,0 +1,244 @@
+#!/usr/bin/env python
+"""Speed and memory of tools/eval_parsing.py on a synthetic CIHP-val-sized set (evaluator issue).
+
+Writes (once, cached) N images of about 640x480 with ~3.5 people and ~24 part regions each: GT in
+the CIHP layout (Category_ids/, Human_ids/, Instance_ids/ + txt) and predictions in the submission
+layout (global_parsing/, instance_parsing/, person_parsing/, instance_segmentation/) produced by the
+project's own parsing_postprocess + write_submission from perturbed GT persons. Then it times the
+CLI for each metric alone and for mIoU + APp (+PCP) + APr together, and samples the summed RSS of
+the CLI's process tree.
+
+    python benchmarks/eval_speed.py                 # 5000 images, 2 workers
+    python benchmarks/eval_speed.py --images 500    # quick check
+Target (issue #4): all four metrics under 20 s on 2 cores, peak RSS < 2 GB.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+
+NUM_CLASSES = 20
+# (class, y0, y1, x0, x1) of a person's parts in a unit box; left/right pairs where CIHP has them.
+PARTS = [
+    (2, 0.00, 0.10, 0.30, 0.70),  # hair
+    (13, 0.07, 0.17, 0.35, 0.65),  # face
+    (5, 0.17, 0.50, 0.20, 0.80),  # upper clothes
+    (14, 0.18, 0.50, 0.00, 0.20),  # left arm
+    (15, 0.18, 0.50, 0.80, 1.00),  # right arm
+    (9, 0.50, 0.85, 0.22, 0.78),  # pants
+    (18, 0.90, 1.00, 0.20, 0.48),  # left shoe
+]
+EXTRA = [(16, 0.85, 0.90, 0.22, 0.48), (17, 0.85, 0.90, 0.52, 0.78), (19, 0.90, 1.00, 0.52, 0.80), (1, 0.0, 0.05, 0.3, 0.7)]
+
+
+def _load_core():
+    import eval_parsing  # tools/eval_parsing.py: imports the numpy core only
+
+    eval_parsing._load_core()
+    from humanparse_d2.evaluation import postprocess, submission
+
+    return postprocess, submission
+
+
+def _person_parts(rng):
+    parts = list(PARTS)
+    for e in EXTRA:  # ~24 regions per image on average with ~3.5 persons
+        if rng.random() < 0.0:
+            parts.append(e)
+    return parts
+
+
+def _draw_person(label, box, parts, rng, jitter=0.0):
+    y0, x0, y1, x1 = box
+    h, w = y1 - y0, x1 - x0
+    for c, a, b, l, r in parts:
+        if jitter:
+            dy, dx = rng.normal(0, jitter, 2)
+            a, b, l, r = a + dy, b + dy, l + dx, r + dx
+        ya, yb = int(y0 + a * h), int(y0 + b * h)
+        xa, xb = int(x0 + l * w), int(x0 + r * w)
+        ya, yb = max(ya, 0), min(yb, label.shape[0])
+        xa, xb = max(xa, 0), min(xb, label.shape[1])
+        if yb > ya and xb > xa:
+            label[ya:yb, xa:xb] = c
+
+
+def make_image(k, root, postprocess, submission):
+    rng = np.random.default_rng(1000 + k)
+    H = int(rng.integers(440, 520))
+    W = int(rng.integers(600, 680))
+    npers = int(rng.choice([2, 3, 4, 5], p=[0.2, 0.3, 0.3, 0.2]))
+    cat = np.zeros((H, W), np.uint8)
+    hum = np.zeros((H, W), np.uint8)
+    inst = np.zeros((H, W), np.uint8)
+    gt_people = []
+    for p in range(1, npers + 1):
+        ph = int(rng.integers(H // 3, int(H * 0.95)))
+        pw = int(ph * rng.uniform(0.3, 0.45))
+        y0 = int(rng.integers(0, H - ph))
+        x0 = int(rng.integers(0, W - pw))
+        box = (y0, x0, y0 + ph, x0 + pw)
+        parts = _person_parts(rng)
+        lab = np.zeros((H, W), np.uint8)
+        _draw_person(lab, box, parts, rng)
+        fg = lab > 0
+        cat[fg] = lab[fg]
+        hum[fg] = p
+        gt_people.append((box, parts))
+    # GT regions: one per (person, class) visible; ids opaque (sequential), txt id class human
+    lines = []
+    rid = 0
+    pair = hum.astype(np.int32) * NUM_CLASSES + cat
+    for key in np.unique(pair[hum > 0]):
+        h, c = divmod(int(key), NUM_CLASSES)
+        if c == 0:
+            continue
+        rid += 1
+        inst[pair == key] = rid
+        lines.append(f"{rid} {c} {h}\n")
+    name = f"{k:06d}"
+    gt = os.path.join(root, "gt")
+    for sub, arr in (("Category_ids", cat), ("Human_ids", hum), ("Instance_ids", inst)):
+        submission.write_label_png(os.path.join(gt, sub, name + ".png"), arr)
+    with open(os.path.join(gt, "Instance_ids", name + ".txt"), "w") as f:
+        f.writelines(lines)
+    # predictions: jittered GT persons (+ a false positive now and then), QANet-style scores
+    maps, scores, part_scores = [], [], []
+    for box, parts in gt_people:
+        if rng.random() < 0.08:
+            continue  # missed person
+        lab = np.zeros((H, W), np.uint8)
+        if rng.random() < 0.15:
+            parts = parts[:-1]
+        _draw_person(lab, box, parts, rng, jitter=0.02)
+        maps.append(lab)
+        scores.append(rng.uniform(0.3, 1.0))
+        part_scores.append(rng.uniform(0.1, 1.0, NUM_CLASSES - 1))
+    if rng.random() < 0.5:
+        y0, x0 = int(rng.integers(0, H // 2)), int(rng.integers(0, W // 2))
+        box = (y0, x0, y0 + H // 3, x0 + W // 8)
+        lab = np.zeros((H, W), np.uint8)
+        _draw_person(lab, box, PARTS, rng, jitter=0.05)
+        maps.append(lab)
+        scores.append(rng.uniform(0.05, 0.6))
+        part_scores.append(rng.uniform(0.05, 0.6, NUM_CLASSES - 1))
+    maps = np.stack(maps) if maps else np.zeros((0, H, W), np.uint8)
+    res = postprocess.parsing_postprocess(
+        maps, np.array(scores), np.array(scores), np.array(part_scores).reshape(-1, NUM_CLASSES - 1),
+        NUM_CLASSES, image_size=(H, W))
+    submission.write_submission(os.path.join(root, "pred"), name, res)
+    return rid
+
+
+def _gen_chunk(args):
+    root, ks = args
+    postprocess, submission = _load_core()
+    import cv2
+
+    cv2.setNumThreads(1)
+    return sum(make_image(k, root, postprocess, submission) for k in ks)
+
+
+def generate(root, n, workers):
+    stamp = os.path.join(root, f".complete_{n}")
+    if os.path.exists(stamp):
+        return
+    import multiprocessing as mp
+
+    t = time.perf_counter()
+    chunks = [(root, list(range(i, min(i + 50, n)))) for i in range(0, n, 50)]
+    with mp.get_context("fork").Pool(max(1, workers)) as pool:
+        regions = sum(pool.map(_gen_chunk, chunks))
+    with open(os.path.join(root, "gt", "val_id.txt"), "w") as f:
+        f.writelines(f"{k:06d}\n" for k in range(n))
+    open(stamp, "w").close()
+    print(f"generated {n} images ({regions / n:.1f} GT regions/image) in {time.perf_counter() - t:.1f} s under {root}")
+
+
+def _tree_rss_kb(pid):
+    """Summed RSS (kB) of a process and its descendants, from /proc."""
+    total = 0
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+        stack.extend(children.get(p, []))
+    return total
+
+
+def run_cli(root, metrics, workers, extra=()):
+    out = tempfile.mktemp(suffix=".json")
+    cmd = [sys.executable, os.path.join(REPO, "tools", "eval_parsing.py"), "--gt-root", os.path.join(root, "gt"),
+           "--pred-dir", os.path.join(root, "pred"), "--num-classes", str(NUM_CLASSES), "--metrics", metrics,
+           "--workers", str(workers), "--output", out, "--quiet", *extra]
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_kb(proc.pid))
+        time.sleep(0.05)
+    wall = time.perf_counter() - t
+    so, se = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"CLI failed ({proc.returncode}):\n{so}\n{se}")
+    with open(out) as f:
+        res = json.load(f)
+    os.unlink(out)
+    return wall, peak / 1024.0, res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=int, default=5000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--root", default=None, help="dataset cache (default $DETECTRON2_DATASETS/eval_speed_<N>)")
+    ap.add_argument("--skip-single", action="store_true", help="only time the combined run")
+    args = ap.parse_args()
+    base = os.environ.get("DETECTRON2_DATASETS", os.path.join(REPO, "datasets"))
+    root = args.root or os.path.join(base, f"eval_speed_{args.images}")
+    generate(root, args.images, max(1, os.cpu_count() or 1))
+    rows = []
+    if not args.skip_single:
+        for m in ("mIoU", "APp", "APr"):
+            wall, rss, _ = run_cli(root, m, args.workers)
+            rows.append((m if m != "APp" else "APp+PCP", wall, rss))
+    wall, rss, res = run_cli(root, "mIoU,APp,APr", args.workers)
+    rows.append(("mIoU+APp+PCP+APr", wall, rss))
+    load = os.getloadavg()[0]
+    print(f"\n{args.images} images, --workers {args.workers}, {os.cpu_count()} CPUs, load avg {load:.2f}")
+    print(f"{'metrics':<20} {'wall s':>8} {'ms/image':>9} {'peak RSS MB':>12}")
+    for name, w, r in rows:
+        print(f"{name:<20} {w:8.2f} {1000 * w / args.images:9.3f} {r:12.0f}")
+    print(f"check: mIoU {res['mIoU']:.2f} AP_p_vol {res['AP_p_vol']:.2f} PCP50 {res['PCP50']:.2f} "
+          f"AP_r_vol {res['AP_r_vol']:.2f} ({res['num_images']} images, {res['num_gt_persons']} GT persons, "
+          f"{res['num_pred_persons']} predicted)")
+    ok = wall < 20.0 * args.images / 5000 and max(r for _, _, r in rows) < 2048
+    print("target (20 s per 5000 images on 2 cores, < 2 GB):", "met" if ok else "NOT met")
+
+
+if __name__ == "__main__":
+    main()

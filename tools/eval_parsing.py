@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Score a parsing submission folder against CIHP-layout ground truth.
+
+    python tools/eval_parsing.py --gt-root DIR --pred-dir DIR --num-classes 20 \
+        [--metrics mIoU,APp,APr] [--apr-matching legacy|one-to-one] [--workers N] [--output metrics.json]
+
+``--gt-root`` holds ``Category_ids/``, ``Human_ids/``, ``Instance_ids/`` (+ the Instance txt files and
+optionally a ``*_id.txt`` image list); ``--pred-dir`` holds ``global_parsing/``, ``instance_parsing/``,
+``person_parsing/`` (and ``instance_segmentation/`` for APh), as written by
+``humanparse_d2.evaluation.write_submission`` (formats: metrics.md §6). ``--apr-matching legacy``
+selects the reference behaviour of every metric (metrics.md), ``one-to-one`` the corrected default.
+
+This tool needs only numpy and OpenCV: it loads the metric core of humanparse_d2 without running the
+plugin's package ``__init__`` (which imports torch and detectron2), so it starts fast and its worker
+processes stay small.
+"""
+import argparse
+import importlib.util
+import json
+import math
+import os
+import sys
+import time
+import types
+
+CIHP_CLASSES = [
+    "Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
+    "Pants", "Torso-skin", "Scarf", "Skirt", "Face", "Left-arm", "Right-arm", "Left-leg", "Right-leg",
+    "Left-shoe", "Right-shoe",
+]
+LIP_CLASSES = CIHP_CLASSES[:10] + ["Jumpsuits"] + CIHP_CLASSES[11:]
+
+
+def _load_core():
+    """Import ``humanparse_d2.evaluation.folder_eval`` without executing the package __init__s."""
+    if "humanparse_d2" not in sys.modules:
+        spec = importlib.util.find_spec("humanparse_d2")
+        if spec is None or not spec.submodule_search_locations:
+            sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            spec = importlib.util.find_spec("humanparse_d2")
+        if spec is None:
+            raise SystemExit("eval_parsing: cannot find the humanparse_d2 package")
+        pkg_dir = list(spec.submodule_search_locations)[0]
+        for mod, path in (("humanparse_d2", pkg_dir), ("humanparse_d2.evaluation", os.path.join(pkg_dir, "evaluation"))):
+            stub = types.ModuleType(mod)
+            stub.__path__ = [path]
+            sys.modules[mod] = stub
+    from humanparse_d2.evaluation import folder_eval
+
+    return folder_eval
+
+
+def _clean(x):
+    """JSON-safe copy: NaN/inf -> None, float keys -> '0.1'."""
+    if isinstance(x, dict):
+        return {(f"{k:g}" if isinstance(k, float) else str(k)): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, float):
+        return None if (math.isnan(x) or math.isinf(x)) else x
+    if hasattr(x, "item"):
+        return _clean(x.item())
+    return x
+
+
+def _fmt(v):
+    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
+
+
+def print_table(res, file=sys.stdout):
+    try:
+        from tabulate import tabulate
+    except ImportError:  # pragma: no cover
+        tabulate = None
+    keys = ["mIoU", "pixel_acc", "mean_acc", "AP_p_vol", "AP_p50", "PCP50", "AP_r_vol", "AP_r50", "AP_h", "AP_h50"]
+    rows = [[k, _fmt(res[k])] for k in keys if k in res]
+    rows += [[k, res[k]] for k in ("num_images", "num_gt_persons", "num_pred_persons", "num_gt_regions",
+                                   "num_pred_regions") if k in res]
+    thr_rows = []
+    per = [k for k in ("AP_p", "PCP", "AP_r") if k in res]
+    if per:
+        for t in res[per[0]]:
+            thr_rows.append([f"{t:g}"] + [_fmt(res[k][t]) for k in per])
+    if tabulate is None:
+        for r in rows:
+            print(*r, sep="\t", file=file)
+        return
+    print(f"mode: {res.get('mode')}", file=file)
+    print(tabulate(rows, headers=["metric", "value (%)"], tablefmt="github"), file=file)
+    if thr_rows:
+        print(tabulate(thr_rows, headers=["IoU thr"] + per, tablefmt="github"), file=file)
+    if "IoU" in res:
+        items = list(res["IoU"].items())
+        print(tabulate([[k, _fmt(v)] for k, v in items], headers=["class", "IoU (%)"], tablefmt="github"), file=file)
+    if res.get("missing_predictions"):
+        print(f"missing predictions (scored as misses in one-to-one mode, skipped in legacy): "
+              f"{res['missing_predictions']} e.g. {res.get('missing_examples')}", file=file)
+    for k in ("classes_absent", "AP_r_classes_absent", "empty_pred_regions"):
+        if res.get(k):
+            print(f"{k}: {res[k]}", file=file)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gt-root", required=True, help="folder with Category_ids/, Human_ids/, Instance_ids/")
+    ap.add_argument("--pred-dir", required=True, help="submission folder (global_parsing/, instance_parsing/, ...)")
+    ap.add_argument("--num-classes", type=int, default=20, help="C, background included")
+    ap.add_argument("--metrics", default="mIoU,APp,APr", help="comma list of mIoU, APp (with PCP), APr, APh")
+    ap.add_argument("--apr-matching", default="one-to-one", choices=["legacy", "one-to-one", "one_to_one"],
+                    help="legacy = the reference evaluators' behaviour; one-to-one = corrected default")
+    ap.add_argument("--workers", type=int, default=0, help="worker processes over images (0 = in-process)")
+    ap.add_argument("--output", default=None, help="write the metrics JSON here")
+    ap.add_argument("--image-list", default=None, help="file of image stems (default: *_id.txt or all GT PNGs)")
+    ap.add_argument("--score-thresh", type=float, default=0.01, help="AP^p predictions below are ignored")
+    ap.add_argument("--class-names", default=None, help="'cihp', 'lip' or a comma list (JSON IoU keys)")
+    ap.add_argument("--limit", type=int, default=None, help="evaluate only the first N images (quick checks)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+
+    folder_eval = _load_core()
+    names = None
+    if args.class_names:
+        names = {"cihp": CIHP_CLASSES, "lip": LIP_CLASSES}.get(args.class_names.lower()) or \
+            [s.strip() for s in args.class_names.split(",")]
+        if len(names) != args.num_classes:
+            ap.error(f"--class-names has {len(names)} names for --num-classes {args.num_classes}")
+    t0 = time.perf_counter()
+    try:
+        res = folder_eval.evaluate_folder(
+            args.gt_root, args.pred_dir, args.num_classes, metrics=args.metrics,
+            mode="legacy" if args.apr_matching == "legacy" else "default", workers=args.workers,
+            image_list=args.image_list, score_thresh=args.score_thresh, class_names=names,
+            progress=not args.quiet, limit=args.limit,
+        )
+    except (ValueError, FileNotFoundError) as e:
+        print(f"eval_parsing: error: {e}", file=sys.stderr)
+        return 2
+    res["seconds"] = time.perf_counter() - t0
+    print_table(res)
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump(_clean(res), f, indent=2)
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
