@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["render_scene", "render_person_crop", "generate_dataset", "ensure_synthetic",
            "SYNTH_DEFAULTS", "GENERATOR_VERSION"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # class ids shared by CIHP and LIP (LIP's 10 is Jumpsuits, CIHP's 10 is Torso-skin)
 BG, HAT, HAIR, GLOVE, SUNGLASSES, UPPER, DRESS, COAT, SOCKS, PANTS = range(10)
@@ -315,7 +315,9 @@ def _draw_person(canvas: np.ndarray, cx: float, feet_y: float, u: float, a: Dict
         _poly(canvas, body([[-0.095, -0.05], [0.095, -0.05], [flare, hem], [-flare, hem]]),
               SKIRT if a["lower"] == "skirt" else DRESS)
     # neck
-    neck_cls = FACE if lip else TORSO_SKIN
+    # neck: torso skin in CIHP; LIP has no torso-skin class: face when seen from the front, covered
+    # by the collar of the upper garment from the back (so "face" pixels always mean a frontal view)
+    neck_cls = TORSO_SKIN if not lip else (FACE if frontal else upper_cls)
     _limb(canvas, body([0, -0.305]), body([0, -0.37]), 0.045 * u, 0.042 * u, neck_cls, caps=False)
     torso = [[-0.125, -0.325], [-0.035, -0.34], [0.035, -0.34], [0.125, -0.325], [0.118, -0.2],
              [0.092, -0.06], [0.098, 0.0], [-0.098, 0.0], [-0.092, -0.06], [-0.118, -0.2]]

@@ -59,12 +59,15 @@ def test_lip_layout(tmp_path):
         assert len(r["annotations"]) == 1
 
 
-def _side_stats(n=40, size=192, seed=11):
+def _side_stats(n=40, size=192, seed=11, kind="cihp"):
     """For visible persons with both arms: does Left-arm lie on the image right (frontal, face seen)?"""
     agree = total = 0
     for i in range(n):
         rng = np.random.default_rng([seed, i])
-        _, cat, hum = S.render_scene(rng, size)
+        if kind == "cihp":
+            _, cat, hum = S.render_scene(rng, size)
+        else:
+            _, cat, hum = S.render_person_crop(rng, size)
         for k in range(1, hum.max() + 1):
             m = hum == k
             xs_l = np.nonzero(m & (cat == 14))[1]
@@ -78,8 +81,9 @@ def _side_stats(n=40, size=192, seed=11):
     return agree, total
 
 
-def test_left_right_follow_the_pose():
-    agree, total = _side_stats()
+@pytest.mark.parametrize("kind", ["cihp", "lip"])
+def test_left_right_follow_the_pose(kind):
+    agree, total = _side_stats(kind=kind)
     assert total >= 20
     assert agree / total >= 0.8, (agree, total)
 
