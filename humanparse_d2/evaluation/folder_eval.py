@@ -105,17 +105,17 @@ def _ids_present(m: np.ndarray) -> np.ndarray:
     return u[u > 0]
 
 
-def _eval_one(task: Tuple[int, str, Tuple[str, ...]]) -> ImageRecord:
-    idx, name, skip = task
+def _eval_one(task) -> ImageRecord:
+    idx, name, skip, ridx = task
     try:
-        return _eval_one_inner(idx, name, skip)
+        return _eval_one_inner(idx, name, skip, ridx)
     except (ValueError, FileNotFoundError):  # SubmissionError included: they name the file
         raise
     except Exception as e:  # add the image to any other error
         raise RuntimeError(f"while evaluating image {name!r}: {type(e).__name__}: {e}") from e
 
 
-def _eval_one_inner(idx: int, name: str, skip: Tuple[str, ...]) -> ImageRecord:
+def _eval_one_inner(idx: int, name: str, skip: Tuple[str, ...], ridx: Optional[int]) -> ImageRecord:
     cfg = _CFG
     C, metrics, gt, pd = cfg.num_classes, cfg.metrics, cfg.gt_root, cfg.pred_dir
     need_cat = "mIoU" in metrics or "APp" in metrics
@@ -196,7 +196,8 @@ def _eval_one_inner(idx: int, name: str, skip: Tuple[str, ...]) -> ImageRecord:
         else:
             missing.append("instance_segmentation")
     return evaluate_image(idx, C, [m for m in metrics if m not in skip], mode=cfg.mode, name=name,
-                          score_thresh=cfg.score_thresh, missing=missing, file_names=files, **kw)
+                          score_thresh=cfg.score_thresh, missing=missing, file_names=files,
+                          region_index=ridx, **kw)
 
 
 def evaluate_folder(
@@ -223,32 +224,31 @@ def evaluate_folder(
     names = list_gt_images(gt_root, image_list)
     if limit:
         names = names[: int(limit)]
-    tasks: List[Tuple[int, str, Tuple[str, ...]]] = []
+    tasks: List[Tuple[int, str, Tuple[str, ...], Optional[int]]] = []
     if cfg.mode == "legacy":
-        gt_set = set(names)
-        order: List[str] = []
+        # The reference's AP^r/AP^h image list (and concatenation order) is the listing of the
+        # prediction folder's *.txt; AP^p and mIoU follow the GT list.
+        gt_pos = {n: i for i, n in enumerate(names)}
         lists = {}
         for metric, sub in (("APr", "instance_parsing"), ("APh", "instance_segmentation")):
             if metric in cfg.metrics:
                 lists[metric] = _legacy_txt_list(os.path.join(pred_dir, sub))
                 for n in lists[metric]:
-                    if n not in gt_set and not limit:
+                    if n not in gt_pos and not limit:
                         raise SubmissionError(
                             f"{os.path.join(pred_dir, sub, n + '.txt')} has no ground truth in {gt_root}"
                         )
-        seen = set()
+        region_pos = {}
         for metric in ("APr", "APh"):
             for n in lists.get(metric, []):
-                if n in gt_set and n not in seen:
-                    seen.add(n)
-                    order.append(n)
-        order += [n for n in names if n not in seen]
+                if n in gt_pos and n not in region_pos:
+                    region_pos[n] = len(region_pos)
         sets = {m: set(v) for m, v in lists.items()}
-        for i, n in enumerate(order):
+        for i, n in enumerate(names):
             skip = tuple(m for m in ("APr", "APh") if m in sets and n not in sets[m])
-            tasks.append((i, n, skip))
+            tasks.append((i, n, skip, region_pos.get(n, len(names) + i)))
     else:
-        tasks = [(i, n, ()) for i, n in enumerate(names)]
+        tasks = [(i, n, (), None) for i, n in enumerate(names)]
 
     acc = ParsingAccumulator(num_classes, cfg.metrics, mode=cfg.mode, score_thresh=score_thresh,
                              class_names=class_names)

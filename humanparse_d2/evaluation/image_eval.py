@@ -99,6 +99,7 @@ class ImageRecord:
     missing: Tuple[str, ...] = ()  # prediction kinds missing for this image
     ipr: Tuple[int, int] = (0, 0)  # (isolated pixels, pixels)
     conf_lowres: Optional[np.ndarray] = None
+    region_index: Optional[int] = None  # AP^r/AP^h concatenation order if not ``index`` (legacy)
 
 
 def evaluate_image(
@@ -126,6 +127,7 @@ def evaluate_image(
     pred_person_map_scores=None,
     missing: Sequence[str] = (),
     file_names: Optional[Dict[str, str]] = None,
+    region_index: Optional[int] = None,
 ) -> ImageRecord:
     """Evaluate one image.
 
@@ -134,10 +136,15 @@ def evaluate_image(
     image for mIoU/AP^r/AP^h (the reference's image list comes from the prediction files), default
     scores it as an empty prediction (all background, no regions, no persons: misses).
     AP^p GT always counts (both lineages).
+
+    ``index`` orders the image in the split (ties in the score ranking keep this order);
+    ``region_index`` optionally orders it differently for AP^r/AP^h (legacy folder evaluation
+    concatenates those in the prediction folder's listing order, as the reference does).
     """
     mode = check_mode(mode)
     fn = file_names or {}
-    rec = ImageRecord(index=index, name=name, missing=tuple(missing))
+    rec = ImageRecord(index=index, name=name, missing=tuple(missing), region_index=region_index)
+    ridx = index if region_index is None else region_index
     fused = None
     if (
         "mIoU" in metrics and "APp" in metrics and gt_persons is None and gt_person_ids is not None
@@ -182,11 +189,11 @@ def evaluate_image(
             if mode == "default":
                 rec.apr = region_image_records(
                     np.zeros_like(gt_instance), [], [], gt_instance, gt_instance_classes, num_classes,
-                    mode=mode, image_index=index, name=name)
+                    mode=mode, image_index=ridx, name=name)
         else:
             rec.apr = region_image_records(
                 pred_regions, pred_region_classes, pred_region_scores, gt_instance,
-                gt_instance_classes, num_classes, mode=mode, image_index=index,
+                gt_instance_classes, num_classes, mode=mode, image_index=ridx,
                 name=fn.get("instance_parsing", name))
     if "APh" in metrics and gt_human is not None:
         gmax = int(gt_human.max()) if gt_human.size else 0
@@ -195,12 +202,12 @@ def evaluate_image(
         if "instance_segmentation" in missing or pred_person_map is None:
             if mode == "default":
                 rec.aph = region_image_records(np.zeros_like(gt_human), [], [], gt_human, gcls, 2,
-                                               mode=mode, image_index=index, thresholds=th, name=name)
+                                               mode=mode, image_index=ridx, thresholds=th, name=name)
         else:
             k = 0 if pred_person_map_scores is None else len(pred_person_map_scores)
             rec.aph = region_image_records(
                 pred_person_map, np.ones(k, np.int64), pred_person_map_scores, gt_human, gcls, 2,
-                mode=mode, image_index=index, thresholds=th,
+                mode=mode, image_index=ridx, thresholds=th,
                 name=fn.get("instance_segmentation", name))
     return rec
 
@@ -251,7 +258,8 @@ class ParsingAccumulator:
             self.missing.setdefault(kind, []).append(rec.name or str(rec.index))
         # keep only the short records
         self.records.append(ImageRecord(index=rec.index, name="", app=rec.app, npos=rec.npos,
-                                        apr=rec.apr, aph=rec.aph, num_pred_persons=rec.num_pred_persons))
+                                        apr=rec.apr, aph=rec.aph, num_pred_persons=rec.num_pred_persons,
+                                        region_index=rec.region_index))
 
     def state(self) -> dict:
         """Picklable compact state (for ``comm.gather``)."""
@@ -275,6 +283,7 @@ class ParsingAccumulator:
         out: dict = {"mode": "legacy" if self.mode == "legacy" else "one_to_one",
                      "num_images": int(self.num_images)}
         recs = sorted(self.records, key=lambda r: r.index)
+        rrecs = sorted(self.records, key=lambda r: (r.index if r.region_index is None else r.region_index, r.index))
         out["num_gt_persons"] = int(sum(r.npos for r in recs))
         out["num_pred_persons"] = int(sum(r.num_pred_persons for r in recs))
         if self.missing:
@@ -304,7 +313,7 @@ class ParsingAccumulator:
             out["PCP50"] = out["PCP"][0.5]
         if "APr" in self.metrics:
             T = len(PARSING_THRESHOLDS)
-            apr = RegionRecords.concat([r.apr for r in recs], C, T)
+            apr = RegionRecords.concat([r.apr for r in rrecs], C, T)
             res = accumulate_region_ap(apr, C, mode=self.mode)
             out["AP_r"] = {t: 100.0 * v for t, v in res["AP"].items()}
             out["AP_r_vol"] = mean_over(list(out["AP_r"].values()))
@@ -319,7 +328,7 @@ class ParsingAccumulator:
                 self.class_names[c]: 100.0 * mean_over(res["per_class"][c - 1]) for c in range(1, C)
             }
         if "APh" in self.metrics:
-            aph = RegionRecords.concat([r.aph for r in recs], 2, len(MASK_THRESHOLDS))
+            aph = RegionRecords.concat([r.aph for r in rrecs], 2, len(MASK_THRESHOLDS))
             res = accumulate_region_ap(aph, 2, mode=self.mode, thresholds=MASK_THRESHOLDS)
             out["AP_h_per_threshold"] = {t: 100.0 * v for t, v in res["AP"].items()}
             out["AP_h"] = mean_over(list(out["AP_h_per_threshold"].values()))

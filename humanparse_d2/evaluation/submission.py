@@ -122,6 +122,7 @@ def write_submission(
 
     if person_parsing:
         pp = os.path.join(output_dir, "person_parsing", name)
+        os.makedirs(os.path.dirname(pp), exist_ok=True)
         for k, m in enumerate(result.person_maps, start=1):
             write_label_png(f"{pp}_{k}.png", m)
         with open(pp + ".txt", "w") as f:
