@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["render_scene", "render_person_crop", "generate_dataset", "ensure_synthetic",
            "SYNTH_DEFAULTS", "GENERATOR_VERSION"]
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 # class ids shared by CIHP and LIP (LIP's 10 is Jumpsuits, CIHP's 10 is Torso-skin)
 BG, HAT, HAIR, GLOVE, SUNGLASSES, UPPER, DRESS, COAT, SOCKS, PANTS = range(10)
@@ -368,99 +368,130 @@ def _draw_person(canvas: np.ndarray, cx: float, feet_y: float, u: float, a: Dict
 
 # --------------------------------------------------------------------------------------------
 # background
+def _bank_window(rng, H: int, W: int) -> np.ndarray:
+    """(T, H, W) view of the texture bank at a random offset (tiled for images larger than the bank)."""
+    bank = _texture_bank()
+    if H > bank.shape[1] or W > bank.shape[2]:
+        bank = np.tile(bank, (1, -(-H // _BANK_SIZE), -(-W // _BANK_SIZE)))
+    oy = int(rng.integers(0, bank.shape[1] - H + 1))
+    ox = int(rng.integers(0, bank.shape[2] - W + 1))
+    return bank[:, oy:oy + H, ox:ox + W]
+
+
 def _background(rng, H: int, W: int) -> np.ndarray:
+    """Cluttered background, (H, W, 3) float32 RGB: gradient, floor, textured shapes and sticks."""
     def rcol():
-        return [float(v) for v in rng.integers(0, 256, 3)]
+        return [int(v) for v in rng.integers(0, 256, 3)]
 
     c0, c1 = np.array(rcol(), np.float32), np.array(rcol(), np.float32)
-    t = np.linspace(0, 1, H if rng.random() < 0.7 else W, dtype=np.float32)
-    grad = c0[None] * (1 - t[:, None]) + c1[None] * t[:, None]
-    img = np.empty((H, W, 3), np.float32)
-    if grad.shape[0] == H:
-        img[:] = grad[:, None, :]
-    else:
-        img[:] = grad[None, :, :]
+    vertical = rng.random() < 0.7
+    t = np.linspace(0, 1, H if vertical else W, dtype=np.float32)
+    grad = (c0[None] * (1 - t[:, None]) + c1[None] * t[:, None]).astype(np.uint8)
+    img = np.empty((H, W, 3), np.uint8)
+    img[:] = grad[:, None, :] if vertical else grad[None, :, :]
     if rng.random() < 0.7:  # floor
         hy = int(rng.uniform(0.35, 0.75) * H)
-        img[hy:] = img[hy:] * 0.3 + np.array(rcol(), np.float32) * 0.7
+        img[hy:] = (img[hy:] * 0.3 + np.array(rcol(), np.float32) * 0.7).astype(np.uint8)
     n = int(rng.integers(15, 45))
-    skin_like = _SKIN
     for _ in range(n):
         r = rng.random()
-        if rng.random() < 0.2:
-            col = [float(v) for v in skin_like[rng.integers(len(skin_like))]]
+        if rng.random() < 0.2:  # skin-coloured distractors
+            col = [int(v) for v in _SKIN[rng.integers(len(_SKIN))]]
         else:
             col = rcol()
         x, y = int(rng.integers(-W // 8, W)), int(rng.integers(-H // 8, H))
-        s = int(rng.integers(8, max(9, min(H, W) // 3)))
+        sz = int(rng.integers(8, max(9, min(H, W) // 3)))
         if r < 0.35:
-            cv2.rectangle(img, (x, y), (x + int(rng.integers(4, s * 2)), y + int(rng.integers(4, s * 2))), col, -1)
+            cv2.rectangle(img, (x, y), (x + int(rng.integers(4, sz * 2)), y + int(rng.integers(4, sz * 2))), col, -1)
         elif r < 0.6:
-            cv2.ellipse(img, (x, y), (s, int(rng.integers(3, s + 1))), float(rng.uniform(0, 180)), 0, 360, col, -1,
-                        cv2.LINE_AA)
+            cv2.ellipse(img, (x, y), (sz, int(rng.integers(3, sz + 1))), float(rng.uniform(0, 180)), 0, 360, col,
+                        -1, cv2.LINE_AA)
         elif r < 0.8:  # limb-like sticks
-            x2, y2 = x + int(rng.integers(-s * 2, s * 2)), y + int(rng.integers(-s * 2, s * 2))
-            cv2.line(img, (x, y), (x2, y2), col, int(rng.integers(3, max(4, s // 2))), cv2.LINE_AA)
+            x2, y2 = x + int(rng.integers(-sz * 2, sz * 2)), y + int(rng.integers(-sz * 2, sz * 2))
+            cv2.line(img, (x, y), (x2, y2), col, int(rng.integers(3, max(4, sz // 2))), cv2.LINE_AA)
         else:
-            pts = np.stack([rng.integers(x - s, x + s, 5), rng.integers(y - s, y + s, 5)], 1).astype(np.int32)
+            pts = np.stack([rng.integers(x - sz, x + sz, 5), rng.integers(y - sz, y + sz, 5)], 1).astype(np.int32)
             cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
-    bank = _texture_bank()
     k = int(rng.choice([_TEX_FINE, _TEX_BLOTCHY, 1, 3, 6]))
-    oy, ox = int(rng.integers(0, _BANK_SIZE - H + 1)), int(rng.integers(0, _BANK_SIZE - W + 1))
-    img *= (1.0 + 0.12 * bank[k, oy:oy + H, ox:ox + W])[:, :, None]
-    return img
+    out = img.astype(np.float32)
+    out *= (1.0 + 0.12 * _bank_window(rng, H, W)[k])[:, :, None]
+    return out
+
+
+_NOISE: Optional[np.ndarray] = None
+
+
+def _noise_window(rng, H: int, W: int) -> np.ndarray:
+    """(H, W) standard-normal sensor noise from a fixed bank at a random offset."""
+    global _NOISE
+    if _NOISE is None:
+        _NOISE = np.random.default_rng(54321).standard_normal((_BANK_SIZE, _BANK_SIZE)).astype(np.float32)
+    bank = _NOISE
+    if H > bank.shape[0] or W > bank.shape[1]:
+        bank = np.tile(bank, (-(-H // _BANK_SIZE), -(-W // _BANK_SIZE)))
+    oy = int(rng.integers(0, bank.shape[0] - H + 1))
+    ox = int(rng.integers(0, bank.shape[1] - W + 1))
+    return bank[oy:oy + H, ox:ox + W]
 
 
 # --------------------------------------------------------------------------------------------
 # scene rendering
+_KEY_STRIDE = 32  # key = person * 32 + class fits uint8 for up to 7 persons
+
+
 def _compose(rng, H, W, persons, kind) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Paint persons (list of (cx, feet_y, u, attrs), back to front) and render the RGB image."""
+    if len(persons) > 7:
+        raise ValueError("at most 7 persons per synthetic image")
     cat = np.zeros((H, W), np.uint8)
     hum = np.zeros((H, W), np.uint8)
     canvas = np.zeros((H, W), np.uint8)
     for k, (cx, fy, u, a) in enumerate(persons, start=1):
-        canvas.fill(0)
         _draw_person(canvas, cx, fy, u, a, kind)
-        m = canvas > 0
-        cat[m] = canvas[m]
-        hum[m] = k
-    # renumber persons 1..N in order of appearance in the paint order (drop fully occluded ones)
-    present = [k for k in range(1, len(persons) + 1) if (hum == k).any()]
+        x, y, w, h = cv2.boundingRect(canvas)
+        if w == 0 or h == 0:
+            continue
+        sl = (slice(y, y + h), slice(x, x + w))
+        c = canvas[sl]
+        m = c > 0
+        np.copyto(cat[sl], c, where=m)
+        np.copyto(hum[sl], np.uint8(k), where=m)
+        c.fill(0)
+    # renumber persons 1..N in paint order, dropping fully occluded ones
+    counts = np.bincount(hum.ravel(), minlength=len(persons) + 1)
+    present = [k for k in range(1, len(persons) + 1) if counts[k] > 0]
     remap = np.zeros(256, np.uint8)
     for new, old in enumerate(present, start=1):
         remap[old] = new
     keep_attrs = [persons[old - 1][3] for old in present]
-    hum = remap[hum]
+    hum = cv2.LUT(hum, remap)
 
     img = _background(rng, H, W)
-    fg = hum > 0
-    ys, xs = np.nonzero(fg)
-    if ys.size:
-        hh, cc = hum[ys, xs].astype(np.int64), cat[ys, xs].astype(np.int64)
-        col = np.stack([np.zeros((NUM_CLASSES, 3), np.float32)] + [a["colors"] for a in keep_attrs])
-        tex = np.stack([np.zeros(NUM_CLASSES, np.int64)] + [a["tex"] for a in keep_attrs])
-        amp = np.stack([np.zeros(NUM_CLASSES, np.float32)] + [a["amp"] for a in keep_attrs])
-        bank = _texture_bank()
-        oy, ox = int(rng.integers(0, _BANK_SIZE - H + 1)), int(rng.integers(0, _BANK_SIZE - W + 1))
-        t = bank[tex[hh, cc], ys + oy, xs + ox]
-        # simple shading: darker towards region boundaries, lighter on one side of each person
-        key = hum.astype(np.int16) * 32 + cat
-        edge = np.zeros((H, W), np.float32)
-        edge[:, 1:] += key[:, 1:] != key[:, :-1]
-        edge[:, :-1] += key[:, 1:] != key[:, :-1]
-        edge[1:, :] += key[1:, :] != key[:-1, :]
-        edge[:-1, :] += key[1:, :] != key[:-1, :]
-        edge = cv2.GaussianBlur(np.minimum(edge, 1.0), (0, 0), 1.5)
-        shade = (1.0 + amp[hh, cc] * t) * (1.0 - 0.35 * edge[ys, xs])
-        img[ys, xs] = col[hh, cc] * shade[:, None]
+    if present:
+        key = cv2.add(cv2.multiply(hum, _KEY_STRIDE), cat)  # uint8 (<= 7 * 32 + 19)
+        col_lut = np.zeros((256, 3), np.float32)
+        amp_lut = np.zeros(256, np.float32)
+        tex_lut = np.zeros(256, np.uint8)
+        for i, a in enumerate(keep_attrs, start=1):
+            col_lut[i * _KEY_STRIDE:i * _KEY_STRIDE + NUM_CLASSES] = a["colors"]
+            amp_lut[i * _KEY_STRIDE:i * _KEY_STRIDE + NUM_CLASSES] = a["amp"]
+            tex_lut[i * _KEY_STRIDE:i * _KEY_STRIDE + NUM_CLASSES] = a["tex"]
+        base = cv2.LUT(cv2.merge([key, key, key]), col_lut.reshape(1, 256, 3))
+        amp = cv2.LUT(key, amp_lut.reshape(1, 256))
+        tex = np.take_along_axis(_bank_window(rng, H, W), cv2.LUT(key, tex_lut)[None].astype(np.intp), 0)[0]
+        # shading: darker towards region boundaries (limb outlines, overlaps)
+        k3 = np.ones((3, 3), np.uint8)
+        edge = (cv2.dilate(key, k3) != cv2.erode(key, k3)).astype(np.float32)
+        edge = cv2.GaussianBlur(edge, (0, 0), 1.5)
+        shade = (1.0 + amp * tex) * (1.0 - 0.35 * edge)
+        fg = (hum > 0)[:, :, None]
+        np.copyto(img, base * shade[:, :, None], where=fg)
     # global illumination, blur, sensor noise
-    bank = _texture_bank()
-    oy, ox = int(rng.integers(0, _BANK_SIZE - H + 1)), int(rng.integers(0, _BANK_SIZE - W + 1))
-    img *= (1.0 + 0.1 * bank[_TEX_BLOTCHY, oy:oy + H, ox:ox + W])[:, :, None] * float(rng.uniform(0.75, 1.15))
+    img *= ((1.0 + 0.1 * _bank_window(rng, H, W)[_TEX_BLOTCHY]) * float(rng.uniform(0.75, 1.15)))[:, :, None]
     img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.4, 0.9)))
-    img += rng.normal(0, rng.uniform(1.0, 5.0), (H, W, 1)).astype(np.float32)
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    return img, cat, hum
+    img += (_noise_window(rng, H, W) * float(rng.uniform(1.0, 5.0)))[:, :, None]
+    np.clip(img, 0, 255, out=img)
+    return img.astype(np.uint8), cat, hum
 
 
 def render_scene(rng: np.random.Generator, image_size: int = 384, max_persons: int = 5, kind: str = "cihp"):
@@ -527,15 +558,18 @@ def _work(args):
         cv2.imwrite(str(d / "Images" / f"{stem}.jpg"), img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
         _png(d / "Category_ids" / f"{stem}.png", cat)
         _png(d / "Human_ids" / f"{stem}.png", hum)
-        inst = np.zeros_like(cat)
+        key = cv2.add(cv2.multiply(hum, _KEY_STRIDE), cat)
+        present = np.flatnonzero(np.bincount(key.ravel(), minlength=256))
+        rid_lut = np.zeros(256, np.uint8)
         rows = []
-        m = hum > 0
-        keys = np.unique(hum[m].astype(np.int32) * 32 + cat[m])
-        for kk in keys:
-            h, c = int(kk) // 32, int(kk) % 32
+        for kk in present:
+            h, c = int(kk) // _KEY_STRIDE, int(kk) % _KEY_STRIDE
+            if h == 0 or c == 0:
+                continue
             rid = 20 * (h - 1) + c  # the shipped CIHP convention; ids are opaque, mapped via the txt
-            inst[(hum == h) & (cat == c)] = rid
+            rid_lut[kk] = rid
             rows.append(f"{rid} {c} {h}")
+        inst = cv2.LUT(key, rid_lut)
         _png(d / "Instance_ids" / f"{stem}.png", inst)
         with open(d / "Instance_ids" / f"{stem}.txt", "w") as f:
             f.write("\n".join(rows) + ("\n" if rows else ""))
