@@ -45,6 +45,10 @@ def add_qanet_config(cfg: CN) -> None:
     _C.MODEL.QANET.TEST.BOX_SCORE_THRESH = 0.0
     # At most this many boxes per image (highest scores first); 0 = no limit.
     _C.MODEL.QANET.TEST.MAX_BOXES = 100
+    # Also return "sem_seg" (C, H, W) image-space probabilities (single-person sets such as LIP,
+    # scored by the semantic evaluator): persons pasted in ascending box score, background = 1
+    # outside every box.
+    _C.MODEL.QANET.TEST.SEMANTIC_OUTPUT = False
 
     # BOX_SOURCE "detector": any detectron2 model config, yaml (CfgNode) or LazyConfig .py.
     _C.MODEL.QANET.DETECTOR = CN()

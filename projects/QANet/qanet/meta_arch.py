@@ -80,6 +80,7 @@ class QANet(nn.Module):
         clamp_iou: bool = True,
         loss_weights: Dict[str, float] = None,
         ignore_value: int = 255,
+        semantic_output: bool = False,
     ):
         """
         Args:
@@ -100,6 +101,7 @@ class QANet(nn.Module):
             pixel_thresh: T of the pixel score.
             clamp_iou: clamp the IoU score to [0, 1] before fusion.
             loss_weights: {"ce", "lovasz", "iou"}.
+            semantic_output: also return "sem_seg" (C, H, W) probabilities (single-person sets).
         """
         super().__init__()
         self.parser = parser
@@ -124,6 +126,7 @@ class QANet(nn.Module):
         self.clamp_iou = bool(clamp_iou)
         self.loss_weights = {"ce": 1.0, "lovasz": 1.0, "iou": 1.0, **(loss_weights or {})}
         self.ignore_value = int(ignore_value)
+        self.semantic_output = bool(semantic_output)
         self.register_buffer("train_mean", torch.tensor(train_pixel_mean).view(1, 3, 1, 1) * 255.0, False)
         self.register_buffer("train_std", torch.tensor(train_pixel_std).view(1, 3, 1, 1) * 255.0, False)
         self.skipped_boxes = 0
@@ -155,6 +158,7 @@ class QANet(nn.Module):
             "clamp_iou": cfg.MODEL.QAM.CLAMP_IOU,
             "loss_weights": {"ce": q.CE_WEIGHT, "lovasz": q.LOVASZ_WEIGHT, "iou": q.IOU_WEIGHT},
             "ignore_value": q.IGNORE_VALUE,
+            "semantic_output": q.TEST.SEMANTIC_OUTPUT,
         }
 
     # ------------------------------------------------------------------ properties
@@ -277,12 +281,19 @@ class QANet(nn.Module):
             boxes = torch.as_tensor(boxes, dtype=torch.float32, device=self.device).reshape(-1, 4)
             scores = torch.as_tensor(scores, dtype=torch.float32, device=self.device).reshape(-1)
             boxes, scores = self._valid_boxes(boxes, scores, (H, W))
-            results.append({"instances": self.parse_image(img, boxes, scores, (H, W))})
+            out = {"box_source": self.box_source}
+            out["instances"] = self.parse_image(img, boxes, scores, (H, W), out if self.semantic_output else None)
+            results.append(out)
         return results
 
     @torch.no_grad()
     def parse_image(
-        self, image_rgb: torch.Tensor, boxes: torch.Tensor, box_scores: torch.Tensor, image_hw: Tuple[int, int]
+        self,
+        image_rgb: torch.Tensor,
+        boxes: torch.Tensor,
+        box_scores: torch.Tensor,
+        image_hw: Tuple[int, int],
+        extra: Optional[Dict] = None,
     ) -> Instances:
         """Parse the given person boxes of one image and score them with QAM.
 
@@ -290,6 +301,8 @@ class QANet(nn.Module):
             image_rgb: (3, H', W') RGB 0-255 image (H', W' may differ from image_hw: resized input).
             boxes: (N, 4) XYXY in original image coordinates; box_scores (N,).
             image_hw: original (H, W).
+            extra: if given, receives "sem_seg" (C, H, W): the persons' image-space probabilities
+                pasted in ascending box score, background 1 outside every box.
         """
         regions, iou = parse_person_boxes(
             self.parser,
@@ -307,6 +320,14 @@ class QANet(nn.Module):
         labels, inst_ps, part_ps = label_maps_and_pixel_scores(
             regions, image_hw, self.num_classes, pixel_thresh=self.pixel_thresh, device=self.device
         )
+        if extra is not None:
+            sem = torch.zeros((self.num_classes,) + tuple(int(v) for v in image_hw), device=self.device)
+            sem[0] = 1.0
+            for n in box_scores.argsort().tolist():
+                r = regions[n]
+                if r.probs.numel():
+                    sem[:, r.y0 : r.y1, r.x0 : r.x1] = r.probs
+            extra["sem_seg"] = sem
         return self.build_instances(boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw)
 
     def build_instances(self, boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw, qam_weights=None):

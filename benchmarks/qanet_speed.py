@@ -1,0 +1,241 @@
+#!/usr/bin/env python
+"""QANet speed: crop parser throughput, end-to-end images/s with a detector, QAM's share.
+
+    python benchmarks/qanet_speed.py            # CPU: R18 and R50-FPN parsers at 512x384, B = 1, 8, 32
+    python benchmarks/qanet_speed.py --quick    # fewer repeats, R50 only at B = 1, 8
+    python benchmarks/qanet_speed.py --device cuda --amp --channels-last
+
+Measured (random weights; speed does not depend on them):
+1. parser crops/s: backbone + semantic FPN + predictor + IoU branch on (B, 3, 512, 384) crops;
+2. end-to-end images/s: detectron2 Faster R-CNN R50-FPN (COCO config, 800 px short side, top 3
+   detections kept as persons) -> QANet R18 (256x192, flip test) -> paste-back -> QAM, on 384 px
+   synthetic images; the detector's share is reported too;
+3. QAM's share of QANet inference time: ``pixel_scores`` + ``fuse_quality`` vs the whole
+   ``QANet.inference`` call (oracle boxes, 3 persons per image).
+Writes output/bench/qanet_speed.json.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def _cfg(path, device, overrides=()):
+    from humanparse_d2 import get_humanparse_cfg
+
+    cfg = get_humanparse_cfg()
+    cfg.merge_from_file(str(REPO / path))
+    cfg.MODEL.DEVICE = device
+    cfg.MODEL.WEIGHTS = ""
+    cfg.MODEL.TIMM.PRETRAINED = False
+    cfg.merge_from_list(list(overrides))
+    return cfg
+
+
+def _sync(device):
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bench_parser(name, cfg, batches, repeats, device, amp, channels_last):
+    import torch
+    from detectron2.modeling import build_model
+
+    model = build_model(cfg).eval()
+    parser = model.parser
+    if channels_last:
+        parser = parser.to(memory_format=torch.channels_last)
+    h, w = 512, 384
+    rows = []
+    for b in batches:
+        x = torch.rand(b, 3, h, w, device=device) * 255
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        ctx = torch.autocast("cuda", dtype=torch.float16) if amp and device.startswith("cuda") else nullcontext()
+        with torch.no_grad(), ctx:
+            parser(x[:1])  # warm-up
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                parser(x)
+            _sync(device)
+            dt = (time.perf_counter() - t0) / repeats
+        rows.append({"parser": name, "batch": b, "seconds_per_batch": round(dt, 4), "crops_per_s": round(b / dt, 3)})
+        print(f"  {name:10s} B={b:3d}: {b / dt:8.2f} crops/s ({dt:.3f} s/batch)", flush=True)
+    del model
+    return rows
+
+
+def _images(n, seed=0):
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        img = torch.from_numpy(rng.integers(0, 255, (3, 384, 320), dtype=np.uint8))
+        boxes = torch.tensor([[20.0, 30.0, 120.0, 360.0], [110.0, 40.0, 220.0, 370.0], [200.0, 20.0, 310.0, 350.0]])
+        out.append({"image": img, "height": 384, "width": 320, "image_id": f"b{i}", "gt_boxes": boxes})
+    return out
+
+
+def bench_qam_share(device, n_images):
+    """Time QANet.inference with oracle boxes; QAM = pixel_scores + fuse_quality."""
+    import torch
+    from detectron2.modeling import build_model
+
+    import humanparse_d2.projects.qanet.inference as inf_mod
+    import humanparse_d2.projects.qanet.meta_arch as ma
+
+    cfg = _cfg("configs/quick/QANet_R18_synth.yaml", device, ["MODEL.QANET.BOX_SOURCE", "oracle"])
+    model = build_model(cfg).eval()
+    spent = {"qam": 0.0}
+    orig_ps, orig_fuse = inf_mod.pixel_scores, ma.fuse_quality
+
+    def timed(fn):
+        def wrapper(*a, **k):
+            _sync(device)
+            t0 = time.perf_counter()
+            r = fn(*a, **k)
+            _sync(device)
+            spent["qam"] += time.perf_counter() - t0
+            return r
+
+        return wrapper
+
+    inf_mod.pixel_scores, ma.fuse_quality = timed(orig_ps), timed(orig_fuse)
+    try:
+        imgs = _images(n_images)
+        with torch.no_grad():
+            model(imgs[:1])
+            spent["qam"] = 0.0
+            _sync(device)
+            t0 = time.perf_counter()
+            for x in imgs:
+                model([x])
+            _sync(device)
+            total = time.perf_counter() - t0
+    finally:
+        inf_mod.pixel_scores, ma.fuse_quality = orig_ps, orig_fuse
+    share = spent["qam"] / total
+    print(f"  QANet R18 inference (3 persons, flip): {n_images / total:.2f} images/s; QAM {spent['qam'] * 1e3 / n_images:.2f} ms"
+          f"/image = {100 * share:.3f}% of inference time", flush=True)
+    return {"images_per_s": round(n_images / total, 3), "qam_ms_per_image": round(spent["qam"] * 1e3 / n_images, 3),
+            "qam_share_percent": round(100 * share, 4), "persons_per_image": 3}
+
+
+def bench_end_to_end(device, n_images):
+    """Faster R-CNN R50-FPN (random weights, top-3 detections as persons) + QANet R18."""
+    import torch
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    import detectron2
+
+    zoo = Path(detectron2.__file__).parent / "model_zoo" / "configs" / "COCO-Detection" / "faster_rcnn_R_50_FPN_3x.yaml"
+    with tempfile.TemporaryDirectory() as d:
+        dcfg = get_cfg()
+        dcfg.merge_from_file(str(zoo))
+        dcfg.MODEL.DEVICE = device
+        det = build_model(dcfg)
+        DetectionCheckpointer(det, save_dir=d).save("det_random")
+        del det
+        opts = [
+            "MODEL.QANET.BOX_SOURCE", "detector",
+            "MODEL.QANET.DETECTOR.CONFIG_FILE", str(zoo),
+            "MODEL.QANET.DETECTOR.WEIGHTS", os.path.join(d, "det_random.pth"),
+            "MODEL.QANET.DETECTOR.SCORE_THRESH", "0.0",
+            "MODEL.QANET.DETECTOR.OPTS", "['MODEL.ROI_HEADS.SCORE_THRESH_TEST', '0.0', 'TEST.DETECTIONS_PER_IMAGE', '3']",
+        ]
+        cfg = _cfg("configs/quick/QANet_R18_synth.yaml", device, opts)
+        model = build_model(cfg).eval()
+        src = model.box_source_obj
+        spent = {"det": 0.0}
+        orig_call = type(src).__call__
+
+        def timed_call(self, *a, **k):
+            _sync(device)
+            t0 = time.perf_counter()
+            r = orig_call(self, *a, **k)
+            _sync(device)
+            spent["det"] += time.perf_counter() - t0
+            return r
+
+        type(src).__call__ = timed_call
+        try:
+            imgs = _images(n_images, seed=1)
+            for x in imgs:
+                x.pop("gt_boxes")
+            with torch.no_grad():
+                model(imgs[:1])
+                spent["det"] = 0.0
+                n_persons = 0
+                _sync(device)
+                t0 = time.perf_counter()
+                for x in imgs:
+                    n_persons += len(model([x])[0]["instances"])
+                _sync(device)
+                total = time.perf_counter() - t0
+        finally:
+            type(src).__call__ = orig_call
+    print(f"  end to end (Faster R-CNN R50-FPN + QANet R18, {n_persons / n_images:.1f} persons/image): "
+          f"{n_images / total:.3f} images/s; detector {100 * spent['det'] / total:.1f}% of the time", flush=True)
+    return {"images_per_s": round(n_images / total, 4), "detector_share_percent": round(100 * spent["det"] / total, 2),
+            "persons_per_image": round(n_persons / n_images, 2), "detector": "faster_rcnn_R_50_FPN_3x (random weights)"}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--amp", action="store_true", help="fp16 autocast (CUDA only)")
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="fewer batches and repeats")
+    ap.add_argument("--images", type=int, default=5, help="images for the end-to-end and QAM timings")
+    ap.add_argument("--output", default=str(REPO / "output/bench/qanet_speed.json"))
+    args = ap.parse_args(argv)
+
+    import torch
+
+    import humanparse_d2  # noqa: F401
+
+    if args.device == "cpu":
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    info = {"device": args.device, "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "amp": args.amp, "channels_last": args.channels_last}
+    if args.device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(0)
+    where = info.get("gpu") or f"{info['threads']} threads"
+    print(f"QANet speed on {args.device} ({where})", flush=True)
+    batches = (1, 8) if args.quick else (1, 8, 32)
+    repeats = 1 if args.quick or args.device == "cpu" else 10
+    rows = []
+    print("parser crops/s at 512x384:")
+    rows += bench_parser("R18-FPN", _cfg("configs/quick/QANet_R18_synth.yaml", args.device), batches, repeats,
+                         args.device, args.amp, args.channels_last)
+    rows += bench_parser("R50-FPN", _cfg("projects/QANet/configs/CIHP/QANet_R50_512x384.yaml", args.device,
+                                         ["MODEL.QANET.BOX_SOURCE", "oracle"]),
+                         batches, repeats, args.device, args.amp, args.channels_last)
+    print("QAM share:")
+    qam = bench_qam_share(args.device, args.images)
+    print("end to end:")
+    e2e = bench_end_to_end(args.device, max(2, args.images // 2) if args.device == "cpu" else args.images)
+    result = {"info": info, "parser": rows, "qam": qam, "end_to_end": e2e}
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""tools/demo.py on images (RGB, grayscale, RGBA, 16-bit, unreadable), a folder and a video."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from .common import REPO
+
+SMALL = [
+    "MODEL.FPN.OUT_CHANNELS", "16", "MODEL.QANET.CONV_DIM", "16", "MODEL.QANET.IOU_FC_DIM", "16",
+    "INPUT.PARSING.CROP_SIZE", "(64, 64)", "INPUT.PARSING.ASPECT_RATIO", "1.0", "MODEL.WEIGHTS", "",
+]
+
+
+def _run(args):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, str(REPO / "tools/demo.py")] + args, cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+class TestDemoTool(unittest.TestCase):
+    def test_images_folder_video(self):
+        with tempfile.TemporaryDirectory() as d:
+            inp = os.path.join(d, "in")
+            os.makedirs(os.path.join(inp, "folder"))
+            rng = np.random.default_rng(0)
+            Image.fromarray(rng.integers(0, 255, (70, 50, 3), dtype=np.uint8)).save(os.path.join(inp, "rgb.jpg"))
+            Image.fromarray(rng.integers(0, 255, (60, 40), dtype=np.uint8)).save(os.path.join(inp, "folder", "gray.png"))
+            Image.fromarray(rng.integers(0, 255, (50, 60, 4), dtype=np.uint8), "RGBA").save(os.path.join(inp, "folder", "rgba.png"))
+            Image.fromarray(rng.integers(0, 65535, (40, 40), dtype=np.uint16)).save(os.path.join(inp, "folder", "deep.png"))
+            with open(os.path.join(inp, "folder", "broken.jpg"), "wb") as f:
+                f.write(b"not an image")
+            vid = os.path.join(inp, "clip.mp4")
+            w = cv2.VideoWriter(vid, cv2.VideoWriter_fourcc(*"mp4v"), 5, (64, 48))
+            for _ in range(3):
+                w.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+            w.release()
+            out = os.path.join(d, "out")
+            r = _run(["--config-file", "configs/quick/QANet_R18_synth.yaml", "--whole-image-box",
+                      "--input", os.path.join(inp, "rgb.jpg"), os.path.join(inp, "folder"), vid, os.path.join(inp, "missing.jpg"),
+                      "--output", out, "--opts"] + SMALL)
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            summary = json.load(open(os.path.join(out, "demo_summary.json")))
+            self.assertEqual(summary["images"], 4)
+            self.assertEqual(summary["videos"], 1)
+            self.assertEqual(summary["frames"], 3)
+            self.assertEqual(len(summary["skipped_files"]), 1)  # broken.jpg
+            self.assertEqual(summary["box_source"], "whole_image")
+            for stem in ("rgb", "gray", "rgba", "deep"):
+                self.assertTrue(os.path.isfile(os.path.join(out, f"{stem}_overlay.jpg")), stem)
+                lab = Image.open(os.path.join(out, f"{stem}_label.png"))
+                self.assertEqual(lab.mode, "P")
+                rec = json.load(open(os.path.join(out, f"{stem}.json")))
+                self.assertIn("persons", rec)
+                for p in rec["persons"]:
+                    self.assertEqual(set(p) >= {"box_xyxy", "score", "box_score", "parts"}, True)
+                    for part in p["parts"]:
+                        self.assertIn("counts", part["rle"])
+            self.assertTrue(os.path.getsize(os.path.join(out, "clip_parsed.mp4")) > 0)
+            self.assertEqual(len(open(os.path.join(out, "clip.jsonl")).read().strip().splitlines()), 3)
+            self.assertIn("missing.jpg", r.stderr)
+
+    def test_oracle_refused(self):
+        with tempfile.TemporaryDirectory() as d:
+            Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(os.path.join(d, "a.png"))
+            r = _run(["--config-file", "configs/quick/QANet_R18_synth.yaml", "--input", os.path.join(d, "a.png"),
+                      "--output", os.path.join(d, "o"), "--opts"] + SMALL)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("oracle", r.stderr)

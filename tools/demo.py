@@ -1,0 +1,250 @@
+#!/usr/bin/env python
+"""Parse people in images, folders and videos with a trained humanparse_d2 model; no annotations.
+
+    python tools/demo.py --config-file configs/quick/QANet_R18_synth.yaml --whole-image-box \\
+        --input photo.jpg photos/ clip.mp4 --output out/ --opts MODEL.WEIGHTS model_final.pth
+
+QANet needs person boxes: its config's detector (MODEL.QANET.BOX_SOURCE detector, e.g. detectron2's
+COCO Faster R-CNN), a COCO results JSON (--box-file, matched on the image file stem), or one box
+per image (--whole-image-box, for single-person photos). Ground-truth ("oracle") boxes need
+annotations and are refused here. Models that return a semantic map ("sem_seg", e.g. MMAN) are
+drawn from it.
+
+Per image: <stem>_overlay.jpg (colour overlay, person boxes and QAM scores), <stem>_label.png
+(palette PNG whose pixel values are the class ids) and <stem>.json (per person: box, scores, part
+scores and per-part COCO RLE). Per video: <stem>_parsed.mp4 and <stem>.jsonl (one line per frame).
+Unreadable files and broken video frames are reported and counted, never fatal.
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
+VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+
+logger = logging.getLogger("humanparse_d2.demo")
+
+
+def expand_inputs(paths):
+    """Files, folders (images and videos inside, sorted) -> [(path, kind)]; missing paths reported."""
+    items, missing = [], []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for f in sorted(p.iterdir()):
+                ext = f.suffix.lower()
+                if f.is_file() and ext in IMAGE_EXT | VIDEO_EXT:
+                    items.append((f, "video" if ext in VIDEO_EXT else "image"))
+        elif p.is_file():
+            items.append((p, "video" if p.suffix.lower() in VIDEO_EXT else "image"))
+        else:
+            missing.append(str(p))
+    return items, missing
+
+
+class Predictor:
+    """Model + drawing for one RGB frame."""
+
+    def __init__(self, cfg):
+        import torch
+        from detectron2.checkpoint import DetectionCheckpointer
+        from detectron2.data import MetadataCatalog
+        from detectron2.modeling import build_model
+
+        from humanparse_d2.projects.qanet.visualize import palette_for
+
+        self.cfg = cfg
+        self.model = build_model(cfg).eval()
+        if cfg.MODEL.WEIGHTS:
+            DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        else:
+            logger.warning("MODEL.WEIGHTS is empty: the model is untrained and its output is noise")
+        self.format = cfg.INPUT.FORMAT
+        names = list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN)
+        self.meta = MetadataCatalog.get(names[0]) if names else None
+        self.num_classes = getattr(self.model, "num_classes", None) or (
+            self.meta.get("num_parsing", 20) if self.meta is not None else 20
+        )
+        self.class_names = self.meta.get("stuff_classes", None) if self.meta is not None else None
+        self.palette = palette_for(self.meta, self.num_classes)
+        self.torch = torch
+
+    def __call__(self, rgb, image_id):
+        import numpy as np
+
+        from humanparse_d2.evaluation.postprocess import parsing_postprocess
+        from humanparse_d2.projects.qanet.visualize import draw_boxes, overlay, person_records
+
+        arr = rgb[:, :, ::-1] if self.format == "BGR" else rgb
+        t = self.torch.as_tensor(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+        inp = {"image": t, "height": rgb.shape[0], "width": rgb.shape[1], "image_id": image_id}
+        with self.torch.no_grad():
+            out = self.model([inp])[0]
+        if "instances" in out and out["instances"].has("pred_parsing"):
+            inst = out["instances"].to("cpu")
+            ev = self.cfg.HUMANPARSE_EVALUATION
+            res = parsing_postprocess(
+                inst.pred_parsing, inst.scores, inst.box_scores if inst.has("box_scores") else None,
+                inst.part_scores if inst.has("part_scores") else None, self.num_classes,
+                semseg_score_thresh=ev.SEMSEG_SCORE_THRESH, nms_thresh=ev.PARSING_NMS_THRESH,
+                score_thresh=ev.SCORE_THRESH, image_size=inst.image_size,
+            )
+            keep = [int(i) for i in res.person_indices]
+            label = res.global_map
+            vis = overlay(rgb, label, self.palette)
+            vis = draw_boxes(vis, inst.pred_boxes.tensor.numpy()[keep], inst.scores.numpy()[keep], "q=")
+            persons = person_records(inst[keep], self.class_names) if keep else []
+            info = {"box_source": getattr(self.model, "box_source", None), "persons": persons}
+        elif "sem_seg" in out:
+            label = out["sem_seg"].argmax(0).to("cpu").numpy().astype(np.uint8)
+            vis = overlay(rgb, label, self.palette)
+            info = {"classes_present": [int(c) for c in np.unique(label) if c > 0]}
+        else:
+            raise RuntimeError(f"the model returned {sorted(out)}; expected 'instances' with pred_parsing or 'sem_seg'")
+        return vis, label, info
+
+
+def setup_cfg(args):
+    from humanparse_d2.engine import load_config
+
+    opts = list(args.opts)
+    if args.whole_image_box:
+        opts += ["MODEL.QANET.BOX_SOURCE", "whole_image"]
+    if args.box_file:
+        opts += ["MODEL.QANET.BOX_SOURCE", "file", "MODEL.QANET.BOX_FILE", args.box_file]
+    opts += ["MODEL.DEVICE", args.device]
+    cfg = load_config(args.config_file, opts)
+    if cfg.MODEL.META_ARCHITECTURE == "QANet" and cfg.MODEL.QANET.BOX_SOURCE == "oracle":
+        raise SystemExit(
+            "demo: MODEL.QANET.BOX_SOURCE is 'oracle' (ground-truth boxes), which needs annotations. "
+            "Use --whole-image-box (one person per image), --box-file boxes.json (COCO results JSON, "
+            "image_id = file stem) or the detector box source (--opts MODEL.QANET.BOX_SOURCE detector)."
+        )
+    cfg.freeze()
+    return cfg
+
+
+def run(args):
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    import humanparse_d2  # noqa: F401
+    from humanparse_d2.projects.qanet.mapper import read_image_rgb_safe
+    from humanparse_d2.projects.qanet.visualize import save_palette_png
+
+    cfg = setup_cfg(args)
+    items, missing = expand_inputs(args.input)
+    for m in missing:
+        print(f"demo: skipped {m}: no such file or folder", file=sys.stderr)
+    if not items:
+        raise SystemExit("demo: no image or video found in --input")
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pred = Predictor(cfg)
+    stats = {"images": 0, "videos": 0, "frames": 0, "skipped_files": [], "broken_frames": 0, "persons": 0}
+    t0 = time.time()
+    for path, kind in tqdm(items, desc="demo", unit="file", dynamic_ncols=True):
+        stem = path.stem
+        if kind == "image":
+            try:
+                rgb = read_image_rgb_safe(str(path), "RGB")
+            except ValueError as e:
+                stats["skipped_files"].append(f"{path}: {e}")
+                tqdm.write(f"demo: skipped {path}: {e}")
+                continue
+            vis, label, info = pred(rgb, stem)
+            cv2.imwrite(str(out_dir / f"{stem}_overlay.jpg"), vis[:, :, ::-1])
+            save_palette_png(str(out_dir / f"{stem}_label.png"), label, pred.palette)
+            info.update(file_name=str(path), height=int(rgb.shape[0]), width=int(rgb.shape[1]))
+            (out_dir / f"{stem}.json").write_text(json.dumps(info))
+            stats["images"] += 1
+            stats["persons"] += len(info.get("persons", []))
+            continue
+        cap = cv2.VideoCapture(str(path))
+        if not cap.isOpened():
+            stats["skipped_files"].append(f"{path}: cannot open video")
+            tqdm.write(f"demo: skipped {path}: cannot open video")
+            continue
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        writer = None
+        with open(out_dir / f"{stem}.jsonl", "w") as jf:
+            bar = tqdm(total=n or None, desc=stem, unit="frame", leave=False, dynamic_ncols=True)
+            idx, bad_run = 0, 0
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    # end of stream, or a broken frame: try the next ones a few times before stopping
+                    if n and idx < n - 1 and bad_run < 10:
+                        bad_run += 1
+                        idx += 1
+                        stats["broken_frames"] += 1
+                        cap.set(cv2.CAP_PROP_POS_FRAMES, idx)
+                        continue
+                    break
+                bad_run = 0
+                if frame is None or frame.ndim != 3 or frame.size == 0:
+                    stats["broken_frames"] += 1
+                    idx += 1
+                    continue
+                rgb = np.ascontiguousarray(frame[:, :, ::-1])
+                vis, label, info = pred(rgb, f"{stem}_{idx:06d}")
+                if writer is None:
+                    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                    size = (vis.shape[1], vis.shape[0])
+                    writer = cv2.VideoWriter(str(out_dir / f"{stem}_parsed.mp4"), fourcc, fps, size)
+                if (vis.shape[1], vis.shape[0]) != size:
+                    vis = cv2.resize(vis, size)
+                writer.write(np.ascontiguousarray(vis[:, :, ::-1]))
+                info["frame"] = idx
+                jf.write(json.dumps(info) + "\n")
+                stats["frames"] += 1
+                stats["persons"] += len(info.get("persons", []))
+                idx += 1
+                bar.update(1)
+            bar.close()
+        cap.release()
+        if writer is not None:
+            writer.release()
+            stats["videos"] += 1
+        else:
+            stats["skipped_files"].append(f"{path}: no decodable frame")
+            tqdm.write(f"demo: skipped {path}: no decodable frame")
+    stats["seconds"] = round(time.time() - t0, 2)
+    stats["box_source"] = getattr(pred.model, "box_source", None)
+    (out_dir / "demo_summary.json").write_text(json.dumps(stats, indent=1))
+    print(
+        f"demo: {stats['images']} images, {stats['videos']} videos ({stats['frames']} frames), {stats['persons']} persons"
+        f" (boxes: {stats['box_source']}), {len(stats['skipped_files'])} files skipped, {stats['broken_frames']} broken"
+        f" frames skipped, {stats['seconds']} s -> {out_dir}"
+    )
+    return stats
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config-file", required=True)
+    ap.add_argument("--input", nargs="+", required=True, help="images, folders and/or videos")
+    ap.add_argument("--output", required=True, help="output folder")
+    ap.add_argument("--whole-image-box", action="store_true", help="QANet: one person box = the whole image")
+    ap.add_argument("--box-file", default="", help="QANet: COCO results JSON of person boxes (image_id = file stem)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ...")
+    args = ap.parse_args(argv)
+    from detectron2.utils.logger import setup_logger
+
+    setup_logger(name="humanparse_d2", abbrev_name="hp")
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+#!/usr/bin/env python
+"""The main job (`make demo`): QANet + QAM end to end on the synthetic humans, on CPU.
+
+1. generates the synthetic CIHP-layout data set if absent ($DETECTRON2_DATASETS, default datasets/);
+2. trains configs/quick/QANet_R18_synth.yaml (ResNet-18 FPN, 256x192 crops) with HumanParseTrainer;
+3. runs the model once over synth_humans_val (ground-truth person boxes, labelled "boxes: oracle"),
+   then scores the same outputs with box-score-only QAM weights (1,0,0), with QAM (1,0.5,3) and with
+   every weight row of the paper's Table 1;
+4. prints one table and writes output/demo/metrics.json ({"box_only": {...}, "qam": {...}}),
+   output/demo/qam_weight_table.json, output/demo/run_info.json and colour overlays of a few
+   validation images (output/demo/overlay_*.png, output/demo/overlays.png).
+
+Budget: at most 15 minutes on 2 CPU cores (the default iteration count is sized for that).
+"""
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("DETECTRON2_DATASETS", str(REPO / "datasets"))
+sys.path.insert(0, str(REPO))
+
+TABLE_KEYS = [("mIoU", "mIoU"), ("AP_p_vol", "AP^p_vol"), ("AP_p50", "AP^p50"), ("PCP50", "PCP50"),
+              ("AP_r_vol", "AP^r_vol"), ("AP_r50", "AP^r50")]
+
+
+def _commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                               text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "") if sha else "unknown"
+    except OSError:
+        return "unknown"
+
+
+def step(msg: str) -> None:
+    print(f"\n[demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def format_table(rows, title_col="QAM weights"):
+    head = f"| {title_col:<22} | " + " | ".join(f"{h:>8}" for _, h in TABLE_KEYS) + " |"
+    sep = "|" + "-" * 24 + "|" + "|".join("-" * 10 for _ in TABLE_KEYS) + "|"
+    lines = [head, sep]
+    for name, res in rows:
+        vals = " | ".join(f"{res.get(k, float('nan')):8.2f}" for k, _ in TABLE_KEYS)
+        lines.append(f"| {name:<22} | {vals} |")
+    return "\n".join(lines)
+
+
+def build_cfg(args):
+    from humanparse_d2.engine import load_config
+
+    steps = sorted({s for s in (int(args.iters * 0.75), int(args.iters * 0.9)) if 0 < s < args.iters})
+    opts = [
+        "OUTPUT_DIR", str(Path(args.output) / "train"),
+        "SOLVER.MAX_ITER", str(args.iters),
+        "SOLVER.STEPS", "(" + "".join(f"{s}," for s in steps) + ")",
+        "SOLVER.IMS_PER_BATCH", str(args.batch),
+        "DATALOADER.NUM_WORKERS", str(args.workers),
+        "SOLVER.CHECKPOINT_PERIOD", str(10**7),
+        "TEST.EVAL_PERIOD", "0",
+        "MODEL.DEVICE", "cpu",
+        "SEED", str(args.seed),
+    ] + list(args.opts)
+    cfg = load_config(args.config_file, opts)
+    cfg.freeze()
+    return cfg
+
+
+def train(cfg, args):
+    from detectron2.checkpoint import DetectionCheckpointer
+    from humanparse_d2.engine import build_trainer_class
+
+    final = Path(cfg.OUTPUT_DIR) / "model_final.pth"
+    info = Path(cfg.OUTPUT_DIR) / "demo_train_info.json"
+    trainer_cls = build_trainer_class(cfg)
+    if args.reuse and final.is_file() and info.is_file():
+        prev = json.loads(info.read_text())
+        if prev.get("iters") == args.iters and prev.get("batch") == args.batch:
+            step(f"reusing the trained model {final} (--reuse; {args.iters} iterations)")
+            model = trainer_cls.build_model(cfg)
+            DetectionCheckpointer(model).load(str(final))
+            return model, prev.get("train_seconds", float("nan"))
+    step(f"training {args.config_file} for {args.iters} iterations, batch {args.batch} person crops (CPU)")
+    t0 = time.time()
+    # no test sets while training: the trainer's end-of-training EvalHook would run a second inference
+    tcfg = cfg.clone()
+    tcfg.defrost()
+    tcfg.DATASETS.TEST = ()
+    tcfg.freeze()
+    trainer = trainer_cls(tcfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    secs = time.time() - t0
+    info.write_text(json.dumps({"iters": args.iters, "batch": args.batch, "train_seconds": secs}))
+    model = trainer.model
+    model = getattr(model, "module", model)
+    return model, secs
+
+
+def write_overlays(model, collected, cfg, out_dir: Path, n: int):
+    import numpy as np
+    from detectron2.data import MetadataCatalog
+    from humanparse_d2.evaluation.postprocess import parsing_postprocess
+    from humanparse_d2.projects.qanet.mapper import read_image_rgb_safe
+    from humanparse_d2.projects.qanet.visualize import draw_boxes, overlay, palette_for
+
+    ds = cfg.DATASETS.TEST[0]
+    meta = MetadataCatalog.get(ds)
+    C = model.num_classes
+    pal = palette_for(meta, C)
+    ev = cfg.HUMANPARSE_EVALUATION
+    tiles = []
+    from detectron2.data import DatasetCatalog
+    from PIL import Image
+
+    by_id = {d["image_id"]: d for d in DatasetCatalog.get(ds)}
+    for k, (inp, inst) in enumerate(collected[:n]):
+        img = read_image_rgb_safe(inp["file_name"], "RGB")
+        res = parsing_postprocess(
+            inst.pred_parsing, inst.scores, inst.box_scores, inst.part_scores, C,
+            semseg_score_thresh=ev.SEMSEG_SCORE_THRESH, nms_thresh=ev.PARSING_NMS_THRESH,
+            score_thresh=ev.SCORE_THRESH, image_size=inst.image_size,
+        )
+        pred = overlay(img, res.global_map, pal)
+        keep = res.person_indices
+        pred = draw_boxes(pred, inst.pred_boxes.tensor.numpy()[keep], inst.scores.numpy()[keep], "q=")
+        gt_file = by_id.get(inp["image_id"], {}).get("category_file")
+        gt = overlay(img, np.asarray(Image.open(gt_file)), pal) if gt_file else np.zeros_like(img)
+        tile = np.concatenate([img, gt, pred], axis=1)
+        Image.fromarray(tile).save(out_dir / f"overlay_{k:02d}.png")
+        tiles.append(tile)
+    if tiles:
+        w = max(t.shape[1] for t in tiles)
+        grid = np.concatenate([np.pad(t, ((0, 4), (0, w - t.shape[1]), (0, 0))) for t in tiles], axis=0)
+        Image.fromarray(grid).save(out_dir / "overlays.png")
+    return len(tiles)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config-file", default=str(REPO / "configs/quick/QANet_R18_synth.yaml"))
+    ap.add_argument("--output", default=str(REPO / "output/demo"))
+    ap.add_argument("--iters", type=int, default=200, help="training iterations")
+    ap.add_argument("--batch", type=int, default=8, help="person crops per iteration")
+    ap.add_argument("--workers", type=int, default=1, help="data-loader worker processes")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--overlays", type=int, default=4, help="validation images drawn as overlays")
+    ap.add_argument("--max-val-images", type=int, default=0, help="evaluate on the first N val images (0 = all)")
+    ap.add_argument("--reuse", action="store_true", help="reuse output/demo/train/model_final.pth if it matches")
+    ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    args = ap.parse_args(argv)
+    t_start = time.time()
+
+    import torch
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    from detectron2.utils.logger import setup_logger
+
+    setup_logger(name="detectron2", abbrev_name="d2")
+    setup_logger(name="humanparse_d2", abbrev_name="hp")
+    logging.getLogger("fvcore").setLevel(logging.WARNING)
+    import humanparse_d2  # noqa: F401
+    from detectron2.data import DatasetCatalog
+
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = build_cfg(args)
+    step(f"synthetic data under {os.environ['DETECTRON2_DATASETS']} (generated on first use)")
+    t0 = time.time()
+    for name in list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST):
+        print(f"  {name}: {len(DatasetCatalog.get(name))} images", flush=True)
+    t_data = time.time() - t0
+
+    model, t_train = train(cfg, args)
+    model.eval()
+
+    from humanparse_d2.engine import build_trainer_class
+    from humanparse_d2.projects.qanet.rescore import TABLE1_WEIGHTS, collect_outputs, evaluate_weight_sets, weights_name
+
+    trainer_cls = build_trainer_class(cfg)
+    ds = cfg.DATASETS.TEST[0]
+    loader = trainer_cls.build_test_loader(cfg, ds)
+    if args.max_val_images:
+        import itertools
+
+        loader = list(itertools.islice(iter(loader), args.max_val_images))
+    boxes = model.box_source
+    step(f"inference on {ds} (boxes: {boxes}; {model.box_source_description}), flip test, crops "
+         f"{tuple(cfg.INPUT.PARSING.CROP_SIZE)}")
+    collected, t_infer = collect_outputs(model, loader)
+    n_img = len(collected)
+    n_persons = sum(len(i) for _, i in collected)
+    print(f"  {n_img} images, {n_persons} persons, {t_infer:.1f} s in the model ({n_img / max(t_infer, 1e-9):.2f} images/s)")
+
+    step("evaluation: box-score-only (1,0,0), QAM (1,0.5,3) and the paper's Table 1 weight rows")
+    weight_sets = {weights_name(w): w for w in TABLE1_WEIGHTS}
+
+    def factory():
+        return trainer_cls.build_evaluator(cfg, ds, output_folder=str(out_dir / "eval"))
+
+    res = evaluate_weight_sets(model, collected, factory, weight_sets, box_source=boxes)
+    box_only, qam = res[weights_name((1, 0, 0))], res[weights_name((1, 0.5, 3))]
+    metrics = {"box_only": box_only, "qam": qam}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    (out_dir / "qam_weight_table.json").write_text(json.dumps(res, indent=1))
+
+    step("writing overlays")
+    n_ov = write_overlays(model, collected, cfg, out_dir, args.overlays)
+
+    total = time.time() - t_start
+    info = {
+        "commit": _commit(),
+        "config": os.path.relpath(args.config_file, REPO),
+        "iterations": args.iters,
+        "batch_person_crops": args.batch,
+        "boxes": boxes,
+        "box_source": model.box_source_description,
+        "tta": "flip" if model.flip_test else "none",
+        "test_scales": list(model.test_scales),
+        "crop_size_hw": list(cfg.INPUT.PARSING.CROP_SIZE),
+        "val_images": n_img,
+        "val_persons": n_persons,
+        "seconds": {"data": round(t_data, 1), "train": round(t_train, 1), "inference": round(t_infer, 1),
+                    "total": round(total, 1)},
+        "threads": torch.get_num_threads(),
+    }
+    (out_dir / "run_info.json").write_text(json.dumps(info, indent=1))
+
+    print(f"\nQANet R18-FPN on {ds}, boxes: {boxes}, flip test, crops {tuple(cfg.INPUT.PARSING.CROP_SIZE)}, "
+          f"{args.iters} iterations x {args.batch} crops, commit {info['commit']}")
+    print(format_table([("box only (1,0,0)", box_only), ("QAM (1,0.5,3)", qam)], title_col="scoring"))
+    print(f"\nPaper Table 1 weight rows on the same outputs (boxes: {boxes}):")
+    print(format_table([(k, v) for k, v in res.items()]))
+    d_apr = qam.get("AP_r_vol", float("nan")) - box_only.get("AP_r_vol", float("nan"))
+    print(f"\nQAM vs box-only: AP^r_vol {d_apr:+.2f} points (boxes: {boxes})")
+    print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'qam_weight_table.json'}, {n_ov} overlays in {out_dir}")
+    print(f"total {total / 60:.1f} min (data {t_data:.0f} s, train {t_train:.0f} s, inference {t_infer:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
