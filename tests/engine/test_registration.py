@@ -1,0 +1,46 @@
+"""One `import humanparse_d2` registers every dataset, model, head, backbone, evaluator and trainer."""
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY
+from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY
+
+import humanparse_d2
+from humanparse_d2.engine import TRAINERS, HumanParseTrainer, build_trainer_class
+
+DATASETS = [
+    "cihp_train", "cihp_val", "mhp_v2_train", "mhp_v2_val", "lip_train", "lip_val",
+    "pascal_person_part_train", "pascal_person_part_test", "ppss_train", "ppss_test",
+    "synth_humans_train", "synth_humans_val", "synth_lip_train", "synth_lip_val",
+]
+
+
+def _names(registry):
+    return {name for name, _ in registry}
+
+
+def test_models_heads_backbones_registered():
+    assert {"QANet", "MMAN", "ParsingRCNN"} <= _names(META_ARCH_REGISTRY)
+    assert {"QAMStandardROIHeads", "QAMCascadeROIHeads", "ParsingROIHeads"} <= _names(ROI_HEADS_REGISTRY)
+    assert "build_timm_backbone" in _names(BACKBONE_REGISTRY)
+
+
+def test_datasets_registered_with_parsing_metadata():
+    registered = set(DatasetCatalog.list())
+    assert set(DATASETS) <= registered
+    expected_classes = {"cihp": 20, "mhp_v2": 59, "lip": 20, "pascal_person_part": 7, "ppss": 8,
+                        "synth_humans": 20, "synth_lip": 20}
+    for name in DATASETS:
+        meta = MetadataCatalog.get(name)
+        prefix = name.rsplit("_", 1)[0]
+        assert meta.num_parsing == expected_classes[prefix] == len(meta.stuff_classes), name
+        assert len(meta.flip_lut) == meta.num_parsing, name
+        assert meta.evaluator_type in ("parsing", "sem_seg"), name
+
+
+def test_evaluators_and_trainers_exported():
+    from humanparse_d2.evaluation import ParsingEvaluator, SemanticParsingEvaluator  # noqa: F401
+
+    cfg = humanparse_d2.get_humanparse_cfg()
+    cfg.MODEL.META_ARCHITECTURE = "MMAN"
+    assert build_trainer_class(cfg) is TRAINERS["MMAN"] and TRAINERS["MMAN"] is not HumanParseTrainer
+    cfg.MODEL.META_ARCHITECTURE = "QANet"
+    assert issubclass(build_trainer_class(cfg), HumanParseTrainer)
