@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from detectron2.data import transforms as T
-from detectron2.data.transforms import HFlipTransform, NoOpTransform, Transform, TransformList
+from detectron2.data.transforms import HFlipTransform, Transform, TransformList
 
 from .affine import (
     apply_affine_to_points,
@@ -199,5 +199,3 @@ def apply_flip_lut(label: np.ndarray, flip_lut: Optional[Sequence[int]]) -> np.n
     lut[: len(flip_lut)] = np.asarray(flip_lut, dtype=label.dtype)
     return lut[label]
 
-
-_ = NoOpTransform  # re-exported name kept for users building their own lists
