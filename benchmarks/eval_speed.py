@@ -26,17 +26,26 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 NUM_CLASSES = 20
-# (class, y0, y1, x0, x1) of a person's parts in a unit box; left/right pairs where CIHP has them.
-PARTS = [
-    (2, 0.00, 0.10, 0.30, 0.70),  # hair
-    (13, 0.07, 0.17, 0.35, 0.65),  # face
-    (5, 0.17, 0.50, 0.20, 0.80),  # upper clothes
-    (14, 0.18, 0.50, 0.00, 0.20),  # left arm
-    (15, 0.18, 0.50, 0.80, 1.00),  # right arm
-    (9, 0.50, 0.85, 0.22, 0.78),  # pants
-    (18, 0.90, 1.00, 0.20, 0.48),  # left shoe
+# Person layout in a unit box: (slot, y0, y1, x0, x1); each slot picks a CIHP class per person so
+# that all 19 part classes occur (~7 regions per person, ~24 per image as in CIHP val).
+SLOTS = [
+    ("head", 0.00, 0.10, 0.30, 0.70),
+    ("face", 0.07, 0.17, 0.35, 0.65),
+    ("upper", 0.17, 0.50, 0.20, 0.80),
+    ("larm", 0.18, 0.50, 0.00, 0.20),
+    ("rarm", 0.18, 0.50, 0.80, 1.00),
+    ("lower", 0.50, 0.85, 0.22, 0.78),
+    ("lleg", 0.85, 0.92, 0.22, 0.48),
+    ("rleg", 0.85, 0.92, 0.52, 0.78),
+    ("lfoot", 0.92, 1.00, 0.20, 0.48),
+    ("rfoot", 0.92, 1.00, 0.52, 0.80),
+    ("extra", 0.17, 0.24, 0.30, 0.70),
 ]
-EXTRA = [(16, 0.85, 0.90, 0.22, 0.48), (17, 0.85, 0.90, 0.52, 0.78), (19, 0.90, 1.00, 0.52, 0.80), (1, 0.0, 0.05, 0.3, 0.7)]
+CHOICES = {
+    "head": [2, 2, 1], "face": [13, 13, 4], "upper": [5, 6, 7, 10], "larm": [14, 14, 3], "rarm": [15, 15, 3],
+    "lower": [9, 12], "lleg": [16, 8], "rleg": [17, 8], "lfoot": [18], "rfoot": [19], "extra": [11],
+}
+KEEP = {"lleg": 0.3, "rleg": 0.3, "extra": 0.15, "lfoot": 0.8, "rfoot": 0.8}
 
 
 def _load_core():
@@ -49,10 +58,10 @@ def _load_core():
 
 
 def _person_parts(rng):
-    parts = list(PARTS)
-    for e in EXTRA:  # ~24 regions per image on average with ~3.5 persons
-        if rng.random() < 0.0:
-            parts.append(e)
+    parts = []
+    for slot, a, b, l, r in SLOTS:
+        if rng.random() < KEEP.get(slot, 1.0):
+            parts.append((int(rng.choice(CHOICES[slot])), a, b, l, r))
     return parts
 
 
@@ -126,7 +135,7 @@ def make_image(k, root, postprocess, submission):
         y0, x0 = int(rng.integers(0, H // 2)), int(rng.integers(0, W // 2))
         box = (y0, x0, y0 + H // 3, x0 + W // 8)
         lab = np.zeros((H, W), np.uint8)
-        _draw_person(lab, box, PARTS, rng, jitter=0.05)
+        _draw_person(lab, box, _person_parts(rng), rng, jitter=0.05)
         maps.append(lab)
         scores.append(rng.uniform(0.05, 0.6))
         part_scores.append(rng.uniform(0.05, 0.6, NUM_CLASSES - 1))

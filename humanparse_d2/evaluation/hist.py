@@ -13,7 +13,7 @@ try:  # cv2 is a hard dependency of the package; keep the numpy path usable with
 except ImportError:  # pragma: no cover
     cv2 = None
 
-__all__ = ["joint_hist", "hist1d", "nonzero_box", "box_intersection", "Box"]
+__all__ = ["joint_hist", "hist1d", "nonzero_box", "box_intersection", "union_box", "Box"]
 
 # (y0, x0, y1, x1), half-open, in image coordinates.
 Box = Tuple[int, int, int, int]
@@ -28,6 +28,30 @@ def _cv2_ok(*arrays: np.ndarray) -> bool:
         and arrays[0].size < _CV2_MAX_PIXELS
         and arrays[0].size > 0
     )
+
+
+def union_box(*maps: np.ndarray) -> Optional[Box]:
+    """Smallest box holding every non-zero pixel of the (equally shaped, uint8) maps."""
+    box = None
+    for m in maps:
+        b = nonzero_box(m)
+        if b is None:
+            continue
+        box = b if box is None else (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]), max(box[3], b[3]))
+    return box
+
+
+def _crop_to_foreground(maps):
+    """(cropped maps, number of pixels left out) when all maps are zero outside a smaller box."""
+    h, w = maps[0].shape[:2]
+    box = union_box(*maps)
+    if box is None:
+        return [m[:0, :0] for m in maps], h * w
+    y0, x0, y1, x1 = box
+    area = (y1 - y0) * (x1 - x0)
+    if area > 0.9 * h * w:
+        return maps, 0
+    return [m[y0:y1, x0:x1] for m in maps], h * w - area
 
 
 def joint_hist(a: np.ndarray, b: np.ndarray, na: int, nb: int) -> np.ndarray:
@@ -46,10 +70,15 @@ def joint_hist(a: np.ndarray, b: np.ndarray, na: int, nb: int) -> np.ndarray:
     if a.size == 0:
         return np.zeros((na, nb), np.int64)
     if na <= 256 and nb <= 256 and _cv2_ok(a, b):
-        h = cv2.calcHist(
-            [np.ascontiguousarray(a), np.ascontiguousarray(b)], [0, 1], None, [na, nb], [0, na, 0, nb]
-        )
-        return h.astype(np.int64)
+        (a, b), outside = _crop_to_foreground([a, b])  # pixels outside are (0, 0)
+        if a.size:
+            h = cv2.calcHist(
+                [np.ascontiguousarray(a), np.ascontiguousarray(b)], [0, 1], None, [na, nb], [0, na, 0, nb]
+            ).astype(np.int64)
+        else:
+            h = np.zeros((na, nb), np.int64)
+        h[0, 0] += outside
+        return h
     a = np.asarray(a).ravel()
     b = np.asarray(b).ravel()
     keep = None

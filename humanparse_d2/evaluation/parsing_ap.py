@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .ap import PARSING_THRESHOLDS, ap_from_tp, check_mode, sort_order
-from .hist import Box, box_intersection, hist1d, joint_hist, nonzero_box
+from .hist import Box, _crop_to_foreground, box_intersection, hist1d, joint_hist, nonzero_box
 
 try:
     import cv2 as _cv2
@@ -401,7 +401,7 @@ def app_image_records_from_maps(
             pc = p.crop
             if pc.size and int(pc.max()) >= C:
                 raise ValueError(f"prediction label {int(pc.max())} >= num_classes {C}")
-            J = _joint_hist3(human[y0:y1, x0:x1], cat_m[y0:y1, x0:x1], pc, nh, C + 1, C)
+            J = _joint_hist3(human[y0:y1, x0:x1], cat_m[y0:y1, x0:x1], pc, nh, C + 1, C, crop_foreground=False)
             area = (y1 - y0) * (x1 - x0)
         Js = J[sel]  # (k, C+1, C)
         pb = J.sum((0, 1))  # (C,) pixels in the box by predicted label
@@ -423,7 +423,8 @@ def app_image_records_from_maps(
     return rec, npos
 
 
-def _joint_hist3(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: int) -> np.ndarray:
+def _joint_hist3(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: int,
+                 crop_foreground: bool = True) -> np.ndarray:
     """(na, nb, nc) int64 joint histogram of three equally shaped maps (values out of range dropped)."""
     if (
         _cv2 is not None
@@ -431,11 +432,18 @@ def _joint_hist3(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, 
         and max(na, nb, nc) <= 256
         and 0 < a.size < (1 << 24)
     ):
-        h = _cv2.calcHist(
-            [np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(c)],
-            [0, 1, 2], None, [na, nb, nc], [0, na, 0, nb, 0, nc],
-        )
-        return h.astype(np.int64)
+        outside = 0
+        if crop_foreground:
+            (a, b, c), outside = _crop_to_foreground([a, b, c])  # pixels outside are (0, 0, 0)
+        if a.size:
+            h = _cv2.calcHist(
+                [np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(c)],
+                [0, 1, 2], None, [na, nb, nc], [0, na, 0, nb, 0, nc],
+            ).astype(np.int64)
+        else:
+            h = np.zeros((na, nb, nc), np.int64)
+        h[0, 0, 0] += outside
+        return h
     a, b, c = (np.asarray(x).astype(np.int64).ravel() for x in (a, b, c))
     keep = (a >= 0) & (a < na) & (b >= 0) & (b < nb) & (c >= 0) & (c < nc)
     key = (a[keep] * nb + b[keep]) * nc + c[keep]

@@ -131,25 +131,28 @@ def region_image_records(
     cls = pred_classes[present - 1]
     scores = pred_scores[present - 1]
     tp = np.zeros((present.shape[0], T), bool)
-    for c in np.unique(cls):
-        rows = np.flatnonzero(cls == c)
-        gids = np.flatnonzero(gt_valid & (gcls == c))
-        if gids.size == 0:
-            continue  # all FP
-        pids = present[rows]
-        inter = J[np.ix_(pids, gids)].astype(np.float64)
-        union = area_p[pids][:, None] + area_g[gids][None, :] - inter
-        iou = inter / union
-        best = np.argmax(iou, axis=1)
-        best_iou = iou[np.arange(pids.shape[0]), best]
+    gids = np.flatnonzero(gt_valid)
+    if present.size and gids.size:
+        # all pairs at once; pairs of different classes get IoU -1 (never the best)
+        inter = J[present][:, gids].astype(np.float64)
+        union = area_p[present][:, None] + area_g[gids][None, :] - inter
+        same = cls[:, None] == gcls[gids][None, :]
+        iou = np.where(same, inter / union, -1.0)
+        best = np.argmax(iou, axis=1)  # first best GT region of the same class (ascending id)
+        best_iou = iou[np.arange(present.shape[0]), best]
+        has_gt = same.any(1)  # otherwise: all FP
         if mode == "legacy":
-            tp[rows] = best_iou[:, None] > thr[None, :]
-            continue
-        matched = np.zeros((gids.shape[0], T), bool)
-        for r in np.argsort(-scores[rows], kind="stable"):
-            ok = (best_iou[r] > thr) & ~matched[best[r]]
-            tp[rows[r]] = ok
-            matched[best[r]] |= ok
+            tp = has_gt[:, None] & (best_iou[:, None] > thr[None, :])
+        else:
+            # per image, class and threshold in descending score order (ties: lower region id);
+            # a GT region has one class, so one pass over all predictions is the per-class pass
+            matched = np.zeros((gids.shape[0], T), bool)
+            for r in np.argsort(-scores, kind="stable"):
+                if not has_gt[r]:
+                    continue
+                ok = (best_iou[r] > thr) & ~matched[best[r]]
+                tp[r] = ok
+                matched[best[r]] |= ok
     return RegionRecords(
         np.full(present.shape[0], image_index, np.int64), cls, scores, tp, gt_count, int(empty)
     )
