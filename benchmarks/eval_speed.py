@@ -12,6 +12,7 @@ the CLI's process tree.
     python benchmarks/eval_speed.py --images 500    # quick check
 Target (issue #4): all four metrics under 20 s on 2 cores, peak RSS < 2 GB.
 """
+
 import argparse
 import json
 import os
@@ -42,8 +43,17 @@ SLOTS = [
     ("extra", 0.17, 0.24, 0.30, 0.70),
 ]
 CHOICES = {
-    "head": [2, 2, 1], "face": [13, 13, 4], "upper": [5, 6, 7, 10], "larm": [14, 14, 3], "rarm": [15, 15, 3],
-    "lower": [9, 12], "lleg": [16, 8], "rleg": [17, 8], "lfoot": [18], "rfoot": [19], "extra": [11],
+    "head": [2, 2, 1],
+    "face": [13, 13, 4],
+    "upper": [5, 6, 7, 10],
+    "larm": [14, 14, 3],
+    "rarm": [15, 15, 3],
+    "lower": [9, 12],
+    "lleg": [16, 8],
+    "rleg": [17, 8],
+    "lfoot": [18],
+    "rfoot": [19],
+    "extra": [11],
 }
 KEEP = {"lleg": 0.3, "rleg": 0.3, "extra": 0.15, "lfoot": 0.8, "rfoot": 0.8}
 
@@ -141,8 +151,13 @@ def make_image(k, root, postprocess, submission):
         part_scores.append(rng.uniform(0.05, 0.6, NUM_CLASSES - 1))
     maps = np.stack(maps) if maps else np.zeros((0, H, W), np.uint8)
     res = postprocess.parsing_postprocess(
-        maps, np.array(scores), np.array(scores), np.array(part_scores).reshape(-1, NUM_CLASSES - 1),
-        NUM_CLASSES, image_size=(H, W))
+        maps,
+        np.array(scores),
+        np.array(scores),
+        np.array(part_scores).reshape(-1, NUM_CLASSES - 1),
+        NUM_CLASSES,
+        image_size=(H, W),
+    )
     submission.write_submission(os.path.join(root, "pred"), name, res)
     return rid
 
@@ -169,7 +184,9 @@ def generate(root, n, workers):
     with open(os.path.join(root, "gt", "val_id.txt"), "w") as f:
         f.writelines(f"{k:06d}\n" for k in range(n))
     open(stamp, "w").close()
-    print(f"generated {n} images ({regions / n:.1f} GT regions/image) in {time.perf_counter() - t:.1f} s under {root}")
+    print(
+        f"generated {n} images ({regions / n:.1f} GT regions/image) in {time.perf_counter() - t:.1f} s under {root}"
+    )
 
 
 def _tree_rss_kb(pid):
@@ -201,9 +218,24 @@ def _tree_rss_kb(pid):
 
 def run_cli(root, metrics, workers, extra=()):
     out = tempfile.mktemp(suffix=".json")
-    cmd = [sys.executable, os.path.join(REPO, "tools", "eval_parsing.py"), "--gt-root", os.path.join(root, "gt"),
-           "--pred-dir", os.path.join(root, "pred"), "--num-classes", str(NUM_CLASSES), "--metrics", metrics,
-           "--workers", str(workers), "--output", out, "--quiet", *extra]
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, "tools", "eval_parsing.py"),
+        "--gt-root",
+        os.path.join(root, "gt"),
+        "--pred-dir",
+        os.path.join(root, "pred"),
+        "--num-classes",
+        str(NUM_CLASSES),
+        "--metrics",
+        metrics,
+        "--workers",
+        str(workers),
+        "--output",
+        out,
+        "--quiet",
+        *extra,
+    ]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -224,7 +256,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--root", default=None, help="dataset cache (default $DETECTRON2_DATASETS/eval_speed_<N>)")
+    ap.add_argument(
+        "--root", default=None, help="dataset cache (default $DETECTRON2_DATASETS/eval_speed_<N>)"
+    )
     ap.add_argument("--skip-single", action="store_true", help="only time the combined run")
     args = ap.parse_args()
     base = os.environ.get("DETECTRON2_DATASETS", os.path.join(REPO, "datasets"))
@@ -238,13 +272,17 @@ def main():
     wall, rss, res = run_cli(root, "mIoU,APp,APr", args.workers)
     rows.append(("mIoU+APp+PCP+APr", wall, rss))
     load = os.getloadavg()[0]
-    print(f"\n{args.images} images, --workers {args.workers}, {os.cpu_count()} CPUs, load avg {load:.2f}")
+    print(
+        f"\n{args.images} images, --workers {args.workers}, {os.cpu_count()} CPUs, load avg {load:.2f}"
+    )
     print(f"{'metrics':<20} {'wall s':>8} {'ms/image':>9} {'peak RSS MB':>12}")
     for name, w, r in rows:
         print(f"{name:<20} {w:8.2f} {1000 * w / args.images:9.3f} {r:12.0f}")
-    print(f"check: mIoU {res['mIoU']:.2f} AP_p_vol {res['AP_p_vol']:.2f} PCP50 {res['PCP50']:.2f} "
-          f"AP_r_vol {res['AP_r_vol']:.2f} ({res['num_images']} images, {res['num_gt_persons']} GT persons, "
-          f"{res['num_pred_persons']} predicted)")
+    print(
+        f"check: mIoU {res['mIoU']:.2f} AP_p_vol {res['AP_p_vol']:.2f} PCP50 {res['PCP50']:.2f} "
+        f"AP_r_vol {res['AP_r_vol']:.2f} ({res['num_images']} images, {res['num_gt_persons']} GT persons, "
+        f"{res['num_pred_persons']} predicted)"
+    )
     ok = wall < 20.0 * args.images / 5000 and max(r for _, _, r in rows) < 2048
     print("target (20 s per 5000 images on 2 cores, < 2 GB):", "met" if ok else "NOT met")
 

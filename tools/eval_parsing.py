@@ -14,6 +14,7 @@ This tool needs only numpy and OpenCV: it loads the metric core of humanparse_d2
 plugin's package ``__init__`` (which imports torch and detectron2), so it starts fast and its worker
 processes stay small.
 """
+
 import argparse
 import importlib.util
 import json
@@ -24,9 +25,26 @@ import time
 import types
 
 CIHP_CLASSES = [
-    "Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
-    "Pants", "Torso-skin", "Scarf", "Skirt", "Face", "Left-arm", "Right-arm", "Left-leg", "Right-leg",
-    "Left-shoe", "Right-shoe",
+    "Background",
+    "Hat",
+    "Hair",
+    "Glove",
+    "Sunglasses",
+    "Upper-clothes",
+    "Dress",
+    "Coat",
+    "Socks",
+    "Pants",
+    "Torso-skin",
+    "Scarf",
+    "Skirt",
+    "Face",
+    "Left-arm",
+    "Right-arm",
+    "Left-leg",
+    "Right-leg",
+    "Left-shoe",
+    "Right-shoe",
 ]
 LIP_CLASSES = CIHP_CLASSES[:10] + ["Jumpsuits"] + CIHP_CLASSES[11:]
 
@@ -41,7 +59,10 @@ def _load_core():
         if spec is None:
             raise SystemExit("eval_parsing: cannot find the humanparse_d2 package")
         pkg_dir = list(spec.submodule_search_locations)[0]
-        for mod, path in (("humanparse_d2", pkg_dir), ("humanparse_d2.evaluation", os.path.join(pkg_dir, "evaluation"))):
+        for mod, path in (
+            ("humanparse_d2", pkg_dir),
+            ("humanparse_d2.evaluation", os.path.join(pkg_dir, "evaluation")),
+        ):
             stub = types.ModuleType(mod)
             stub.__path__ = [path]
             sys.modules[mod] = stub
@@ -72,10 +93,30 @@ def print_table(res, file=sys.stdout):
         from tabulate import tabulate
     except ImportError:  # pragma: no cover
         tabulate = None
-    keys = ["mIoU", "pixel_acc", "mean_acc", "AP_p_vol", "AP_p50", "PCP50", "AP_r_vol", "AP_r50", "AP_h", "AP_h50"]
+    keys = [
+        "mIoU",
+        "pixel_acc",
+        "mean_acc",
+        "AP_p_vol",
+        "AP_p50",
+        "PCP50",
+        "AP_r_vol",
+        "AP_r50",
+        "AP_h",
+        "AP_h50",
+    ]
     rows = [[k, _fmt(res[k])] for k in keys if k in res]
-    rows += [[k, res[k]] for k in ("num_images", "num_gt_persons", "num_pred_persons", "num_gt_regions",
-                                   "num_pred_regions") if k in res]
+    rows += [
+        [k, res[k]]
+        for k in (
+            "num_images",
+            "num_gt_persons",
+            "num_pred_persons",
+            "num_gt_regions",
+            "num_pred_regions",
+        )
+        if k in res
+    ]
     thr_rows = []
     per = [k for k in ("AP_p", "PCP", "AP_r") if k in res]
     if per:
@@ -91,47 +132,86 @@ def print_table(res, file=sys.stdout):
         print(tabulate(thr_rows, headers=["IoU thr"] + per, tablefmt="github"), file=file)
     if "IoU" in res:
         items = list(res["IoU"].items())
-        print(tabulate([[k, _fmt(v)] for k, v in items], headers=["class", "IoU (%)"], tablefmt="github"), file=file)
+        print(
+            tabulate(
+                [[k, _fmt(v)] for k, v in items], headers=["class", "IoU (%)"], tablefmt="github"
+            ),
+            file=file,
+        )
     if res.get("missing_predictions"):
-        print(f"missing predictions (scored as misses in one-to-one mode, skipped in legacy): "
-              f"{res['missing_predictions']} e.g. {res.get('missing_examples')}", file=file)
+        print(
+            f"missing predictions (scored as misses in one-to-one mode, skipped in legacy): "
+            f"{res['missing_predictions']} e.g. {res.get('missing_examples')}",
+            file=file,
+        )
     for k in ("classes_absent", "AP_r_classes_absent", "empty_pred_regions"):
         if res.get(k):
             print(f"{k}: {res[k]}", file=file)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gt-root", required=True, help="folder with Category_ids/, Human_ids/, Instance_ids/")
-    ap.add_argument("--pred-dir", required=True, help="submission folder (global_parsing/, instance_parsing/, ...)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--gt-root", required=True, help="folder with Category_ids/, Human_ids/, Instance_ids/"
+    )
+    ap.add_argument(
+        "--pred-dir",
+        required=True,
+        help="submission folder (global_parsing/, instance_parsing/, ...)",
+    )
     ap.add_argument("--num-classes", type=int, default=20, help="C, background included")
-    ap.add_argument("--metrics", default="mIoU,APp,APr", help="comma list of mIoU, APp (with PCP), APr, APh")
-    ap.add_argument("--apr-matching", default="one-to-one", choices=["legacy", "one-to-one", "one_to_one"],
-                    help="legacy = the reference evaluators' behaviour; one-to-one = corrected default")
-    ap.add_argument("--workers", type=int, default=0, help="worker processes over images (0 = in-process)")
+    ap.add_argument(
+        "--metrics", default="mIoU,APp,APr", help="comma list of mIoU, APp (with PCP), APr, APh"
+    )
+    ap.add_argument(
+        "--apr-matching",
+        default="one-to-one",
+        choices=["legacy", "one-to-one", "one_to_one"],
+        help="legacy = the reference evaluators' behaviour; one-to-one = corrected default",
+    )
+    ap.add_argument(
+        "--workers", type=int, default=0, help="worker processes over images (0 = in-process)"
+    )
     ap.add_argument("--output", default=None, help="write the metrics JSON here")
-    ap.add_argument("--image-list", default=None, help="file of image stems (default: *_id.txt or all GT PNGs)")
-    ap.add_argument("--score-thresh", type=float, default=0.01, help="AP^p predictions below are ignored")
-    ap.add_argument("--class-names", default=None, help="'cihp', 'lip' or a comma list (JSON IoU keys)")
-    ap.add_argument("--limit", type=int, default=None, help="evaluate only the first N images (quick checks)")
+    ap.add_argument(
+        "--image-list", default=None, help="file of image stems (default: *_id.txt or all GT PNGs)"
+    )
+    ap.add_argument(
+        "--score-thresh", type=float, default=0.01, help="AP^p predictions below are ignored"
+    )
+    ap.add_argument(
+        "--class-names", default=None, help="'cihp', 'lip' or a comma list (JSON IoU keys)"
+    )
+    ap.add_argument(
+        "--limit", type=int, default=None, help="evaluate only the first N images (quick checks)"
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 
     folder_eval = _load_core()
     names = None
     if args.class_names:
-        names = {"cihp": CIHP_CLASSES, "lip": LIP_CLASSES}.get(args.class_names.lower()) or \
-            [s.strip() for s in args.class_names.split(",")]
+        names = {"cihp": CIHP_CLASSES, "lip": LIP_CLASSES}.get(args.class_names.lower()) or [
+            s.strip() for s in args.class_names.split(",")
+        ]
         if len(names) != args.num_classes:
             ap.error(f"--class-names has {len(names)} names for --num-classes {args.num_classes}")
     t0 = time.perf_counter()
     try:
         res = folder_eval.evaluate_folder(
-            args.gt_root, args.pred_dir, args.num_classes, metrics=args.metrics,
-            mode="legacy" if args.apr_matching == "legacy" else "default", workers=args.workers,
-            image_list=args.image_list, score_thresh=args.score_thresh, class_names=names,
-            progress=not args.quiet, limit=args.limit,
+            args.gt_root,
+            args.pred_dir,
+            args.num_classes,
+            metrics=args.metrics,
+            mode="legacy" if args.apr_matching == "legacy" else "default",
+            workers=args.workers,
+            image_list=args.image_list,
+            score_thresh=args.score_thresh,
+            class_names=names,
+            progress=not args.quiet,
+            limit=args.limit,
         )
     except (ValueError, FileNotFoundError) as e:
         print(f"eval_parsing: error: {e}", file=sys.stderr)

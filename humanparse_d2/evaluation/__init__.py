@@ -5,6 +5,7 @@ The metric core (``hist``, ``ap``, ``semseg``, ``parsing_ap``, ``region_ap``, ``
 ``postprocess``, ``submission``, ``folder_eval``) imports numpy/cv2 only; ``evaluator`` is the
 detectron2 layer on top of it.
 """
+
 from .ap import MASK_THRESHOLDS, PARSING_THRESHOLDS, voc_ap  # noqa: F401
 from .ipr import isolated_pixel_count, isolated_pixel_rate  # noqa: F401
 from .parsing_ap import (  # noqa: F401

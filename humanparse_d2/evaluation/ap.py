@@ -4,6 +4,7 @@
 unstable default sort); ``mode="default"`` sorts stably, ties broken by (image, prediction index) as
 given by the order of the concatenated records.
 """
+
 from typing import Sequence, Tuple
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Config keys of the parsing evaluators (``cfg.HUMANPARSE_EVALUATION``)."""
+
 from detectron2.config import CfgNode as CN
 
 __all__ = ["add_evaluation_config"]

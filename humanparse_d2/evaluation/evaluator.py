@@ -10,7 +10,7 @@ Each image is reduced to a compact :class:`~.image_eval.ImageRecord` inside ``pr
 on worker threads), records are gathered to the main process with ``detectron2.utils.comm`` and the
 global phase runs there, so the numbers do not depend on the number of processes.
 """
-import copy
+
 import itertools
 import json
 import logging
@@ -18,7 +18,7 @@ import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -26,15 +26,25 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from .ap import MASK_THRESHOLDS, PARSING_THRESHOLDS, check_mode
+from .ap import check_mode
 from .image_eval import ImageRecord, ParsingAccumulator, evaluate_image, normalize_metrics
 from .ipr import isolated_pixel_count
 from .parsing_ap import person_from_map
 from .postprocess import cap_regions, parsing_postprocess
 from .semseg import apply_label_merge, confusion_matrix, merge_exclude_classes, nearest_exact_resize
-from .submission import gt_instance_classes_from_maps, read_gt_instance_txt, read_label_png, write_submission
+from .submission import (
+    gt_instance_classes_from_maps,
+    read_gt_instance_txt,
+    read_label_png,
+    write_submission,
+)
 
-__all__ = ["ParsingEvaluator", "SemanticParsingEvaluator", "build_parsing_evaluator", "results_to_flat"]
+__all__ = [
+    "ParsingEvaluator",
+    "SemanticParsingEvaluator",
+    "build_parsing_evaluator",
+    "results_to_flat",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -185,9 +195,15 @@ class ParsingEvaluator(DatasetEvaluator):
         names = self.metadata.get("stuff_classes", None)
         C = num_classes or self.metadata.get("num_parsing", None) or (len(names) if names else None)
         if C is None:
-            raise ValueError(f"ParsingEvaluator: metadata of {dataset_name} has no num_parsing/stuff_classes")
+            raise ValueError(
+                f"ParsingEvaluator: metadata of {dataset_name} has no num_parsing/stuff_classes"
+            )
         self.num_classes = int(C)
-        self.class_names = list(names) if names and len(names) == self.num_classes else [str(i) for i in range(self.num_classes)]
+        self.class_names = (
+            list(names)
+            if names and len(names) == self.num_classes
+            else [str(i) for i in range(self.num_classes)]
+        )
         self.semseg_score_thresh = float(semseg_score_thresh)
         self.nms_thresh = float(nms_thresh)
         self.score_thresh = float(score_thresh)
@@ -199,8 +215,13 @@ class ParsingEvaluator(DatasetEvaluator):
         self.reset()
 
     def reset(self):
-        self._acc = ParsingAccumulator(self.num_classes, self.metrics, mode=self.mode,
-                                       score_thresh=self.score_thresh, class_names=self.class_names)
+        self._acc = ParsingAccumulator(
+            self.num_classes,
+            self.metrics,
+            mode=self.mode,
+            score_thresh=self.score_thresh,
+            class_names=self.class_names,
+        )
         self._worker = _Worker(self.num_workers)
         self._box_sources = set()
         if self.box_source:
@@ -213,7 +234,10 @@ class ParsingEvaluator(DatasetEvaluator):
             if isinstance(out, dict) and out.get("box_source"):
                 self._box_sources.add(str(out["box_source"]))
             inst = out["instances"] if isinstance(out, dict) else out
-            H, W = int(d.get("height", inp.get("height", 0))), int(d.get("width", inp.get("width", 0)))
+            H, W = (
+                int(d.get("height", inp.get("height", 0))),
+                int(d.get("width", inp.get("width", 0))),
+            )
             pred = self._instances_to_numpy(inst, (H, W))
             rec = self._worker.submit(self._evaluate_one, idx, d, pred)
             if rec is not None:
@@ -221,8 +245,11 @@ class ParsingEvaluator(DatasetEvaluator):
 
     def _instances_to_numpy(self, inst, hw):
         n = len(inst)
-        get = (lambda k: _np(inst.get(k)) if inst.has(k) else None) if hasattr(inst, "has") else (
-            lambda k: _np(inst.get(k)))
+        get = (
+            (lambda k: _np(inst.get(k)) if inst.has(k) else None)
+            if hasattr(inst, "has")
+            else (lambda k: _np(inst.get(k)))
+        )
         maps = get("pred_parsing")
         if maps is None:
             if n:
@@ -247,13 +274,22 @@ class ParsingEvaluator(DatasetEvaluator):
         C, mode = self.num_classes, self.mode
         H, W = pred["maps"].shape[1:]
         res = parsing_postprocess(
-            pred["maps"], pred["scores"], pred["box_scores"], pred["part_scores"], C,
-            semseg_score_thresh=self.semseg_score_thresh, nms_thresh=self.nms_thresh,
-            score_thresh=self.score_thresh, image_size=(H, W), legacy_nms_indexing=self.legacy_nms_indexing,
+            pred["maps"],
+            pred["scores"],
+            pred["box_scores"],
+            pred["part_scores"],
+            C,
+            semseg_score_thresh=self.semseg_score_thresh,
+            nms_thresh=self.nms_thresh,
+            score_thresh=self.score_thresh,
+            image_size=(H, W),
+            legacy_nms_indexing=self.legacy_nms_indexing,
         )
         name = _stem(d)
         if self.output_submission and self.output_dir:
-            write_submission(os.path.join(self.output_dir, "submission"), name, res, legacy=mode == "legacy")
+            write_submission(
+                os.path.join(self.output_dir, "submission"), name, res, legacy=mode == "legacy"
+            )
         missing = []
         if mode == "legacy" and pred["maps"].shape[0] == 0:
             # the reference writes no files for an image without boxes, so its mIoU and AP^r skip it
@@ -263,11 +299,17 @@ class ParsingEvaluator(DatasetEvaluator):
         cat_file = d.get("category_file") or d.get("sem_seg_file_name")
         need_cat = "mIoU" in metrics or "APp" in metrics
         cat = read_label_png(cat_file) if (need_cat and cat_file) else None
-        hum = read_label_png(d["human_file"]) if (("APp" in metrics or "APh" in metrics) and d.get("human_file")) else None
+        hum = (
+            read_label_png(d["human_file"])
+            if (("APp" in metrics or "APh" in metrics) and d.get("human_file"))
+            else None
+        )
         if cat is not None:
             kw["gt_category"] = cat
             if cat.shape != (H, W):
-                raise ValueError(f"ground truth {cat_file} is {cat.shape} but the prediction is {(H, W)}")
+                raise ValueError(
+                    f"ground truth {cat_file} is {cat.shape} but the prediction is {(H, W)}"
+                )
         if "APp" in metrics:
             anns = d.get("annotations", [])
             crowd = [bool(a.get("iscrowd", 0)) for a in anns]
@@ -275,12 +317,15 @@ class ParsingEvaluator(DatasetEvaluator):
             if mode == "default" and anns and all(person_files):
                 # MHP-v2: per-person PNGs (ids in the R channel), overlaps kept
                 kw["gt_persons"] = [
-                    person_from_map(read_label_png(p, channel=0), C, is_gt=True) for p in person_files
+                    person_from_map(read_label_png(p, channel=0), C, is_gt=True)
+                    for p in person_files
                 ]
                 kw["gt_crowd"] = crowd
             else:
                 if hum is None:
-                    raise KeyError(f"{d.get('file_name')}: APp needs human_file (Human_ids) in the dataset dict")
+                    raise KeyError(
+                        f"{d.get('file_name')}: APp needs human_file (Human_ids) in the dataset dict"
+                    )
                 kw["gt_human"] = hum
                 kw["gt_person_ids"] = [int(a["parsing_id"]) for a in anns] if anns else []
                 kw["gt_crowd"] = crowd
@@ -291,24 +336,43 @@ class ParsingEvaluator(DatasetEvaluator):
         if "APr" in metrics:
             inst_file = d.get("instance_file")
             if not inst_file:
-                raise KeyError(f"{d.get('file_name')}: APr needs instance_file (Instance_ids) in the dataset dict")
+                raise KeyError(
+                    f"{d.get('file_name')}: APr needs instance_file (Instance_ids) in the dataset dict"
+                )
             gi = read_label_png(inst_file)
             txt = d.get("instance_txt")
             if txt and os.path.exists(txt):
                 gcls = {k: v[0] for k, v in read_gt_instance_txt(txt).items()}
             else:
-                gcls = {k: v[0] for k, v in gt_instance_classes_from_maps(
-                    gi, cat if cat is not None else read_label_png(cat_file)).items()}
+                gcls = {
+                    k: v[0]
+                    for k, v in gt_instance_classes_from_maps(
+                        gi, cat if cat is not None else read_label_png(cat_file)
+                    ).items()
+                }
             rmap, rcls, rsc = res.part_region_map, res.region_classes, res.region_scores
             if mode == "legacy":
                 rmap, rcls, rsc = cap_regions(rmap, rcls, rsc, 254)
-            kw.update(gt_instance=gi, gt_instance_classes=gcls, pred_regions=rmap,
-                      pred_region_classes=rcls, pred_region_scores=rsc)
+            kw.update(
+                gt_instance=gi,
+                gt_instance_classes=gcls,
+                pred_regions=rmap,
+                pred_region_classes=rcls,
+                pred_region_scores=rsc,
+            )
         if "APh" in metrics:
             kw["gt_human"] = hum
             kw.update(pred_person_map=res.person_map, pred_person_map_scores=res.person_map_scores)
-        return evaluate_image(idx, C, metrics, mode=mode, name=name, score_thresh=self.score_thresh,
-                              missing=missing, **kw)
+        return evaluate_image(
+            idx,
+            C,
+            metrics,
+            mode=mode,
+            name=name,
+            score_thresh=self.score_thresh,
+            missing=missing,
+            **kw,
+        )
 
     # ---- global -------------------------------------------------------------------------------
     def evaluate(self):
@@ -322,8 +386,13 @@ class ParsingEvaluator(DatasetEvaluator):
             all_sources = comm.gather(sources, dst=0)
             if not comm.is_main_process():
                 return {}
-            acc = ParsingAccumulator(self.num_classes, self.metrics, mode=self.mode,
-                                     score_thresh=self.score_thresh, class_names=self.class_names)
+            acc = ParsingAccumulator(
+                self.num_classes,
+                self.metrics,
+                mode=self.mode,
+                score_thresh=self.score_thresh,
+                class_names=self.class_names,
+            )
             for st in states:
                 acc.merge_state(st)
             sources = sorted(set(itertools.chain.from_iterable(all_sources)))
@@ -374,9 +443,15 @@ class SemanticParsingEvaluator(DatasetEvaluator):
         names = self.metadata.get("stuff_classes", None)
         C = num_classes or self.metadata.get("num_parsing", None) or (len(names) if names else None)
         if C is None:
-            raise ValueError(f"SemanticParsingEvaluator: metadata of {dataset_name} has no stuff_classes")
+            raise ValueError(
+                f"SemanticParsingEvaluator: metadata of {dataset_name} has no stuff_classes"
+            )
         self.num_classes = int(C)
-        self.class_names = list(names) if names and len(names) == self.num_classes else [str(i) for i in range(self.num_classes)]
+        self.class_names = (
+            list(names)
+            if names and len(names) == self.num_classes
+            else [str(i) for i in range(self.num_classes)]
+        )
         self.label_merge = self.metadata.get("label_merge", None)
         excl = merge_exclude_classes(self.label_merge, self.class_names)
         self.include = [c for c in range(self.num_classes) if c not in excl] if excl else None
@@ -385,8 +460,13 @@ class SemanticParsingEvaluator(DatasetEvaluator):
         self.reset()
 
     def reset(self):
-        self._acc = ParsingAccumulator(self.num_classes, [m for m in self.metrics if m in ("mIoU", "IPR", "mIoU_lowres")],
-                                       mode=self.mode, class_names=self.class_names, miou_include=self.include)
+        self._acc = ParsingAccumulator(
+            self.num_classes,
+            [m for m in self.metrics if m in ("mIoU", "IPR", "mIoU_lowres")],
+            mode=self.mode,
+            class_names=self.class_names,
+            miou_include=self.include,
+        )
         self._worker = _Worker(self.num_workers)
 
     def process(self, inputs, outputs):
@@ -406,11 +486,15 @@ class SemanticParsingEvaluator(DatasetEvaluator):
             if self.protocol == "mman256" and tuple(sem.shape[-2:]) != (256, 256):
                 import torch.nn.functional as F
 
-                sem = F.interpolate(sem[None].float(), size=(256, 256), mode="bilinear", align_corners=False)[0]
+                sem = F.interpolate(
+                    sem[None].float(), size=(256, 256), mode="bilinear", align_corners=False
+                )[0]
             label = _np(sem.argmax(0) if hasattr(sem, "argmax") else np.asarray(sem).argmax(0))
             ipr_label = _np(out.get("sem_seg_ipr_label")) if "IPR" in self.metrics else None
             if "IPR" in self.metrics and ipr_label is None:
-                ipr_label = _np(out["sem_seg"].argmax(0)) if hasattr(out["sem_seg"], "argmax") else None
+                ipr_label = (
+                    _np(out["sem_seg"].argmax(0)) if hasattr(out["sem_seg"], "argmax") else None
+                )
             low = out.get("sem_seg_lowres") if "mIoU_lowres" in self.metrics else None
             low_label = _np(low.argmax(0)) if low is not None else None
             rec = self._worker.submit(self._evaluate_one, idx, gt_file, label, ipr_label, low_label)
@@ -452,8 +536,13 @@ class SemanticParsingEvaluator(DatasetEvaluator):
             states = comm.gather(acc.state(), dst=0)
             if not comm.is_main_process():
                 return {}
-            acc = ParsingAccumulator(self.num_classes, self._acc.metrics, mode=self.mode,
-                                     class_names=self.class_names, miou_include=self.include)
+            acc = ParsingAccumulator(
+                self.num_classes,
+                self._acc.metrics,
+                mode=self.mode,
+                class_names=self.class_names,
+                miou_include=self.include,
+            )
             for st in states:
                 acc.merge_state(st)
         summary = acc.summarize()
@@ -479,24 +568,50 @@ def _json_safe(x):
 
 
 def _log_and_save(summary: dict, output_dir: Optional[str], fname: str) -> None:
-    keys = [k for k in ("mIoU", "pixel_acc", "mean_acc", "mIoU_lowres", "IPR", "AP_p_vol", "AP_p50", "PCP50",
-                        "AP_r_vol", "AP_r50", "AP_h") if k in summary]
+    keys = [
+        k
+        for k in (
+            "mIoU",
+            "pixel_acc",
+            "mean_acc",
+            "mIoU_lowres",
+            "IPR",
+            "AP_p_vol",
+            "AP_p50",
+            "PCP50",
+            "AP_r_vol",
+            "AP_r50",
+            "AP_h",
+        )
+        if k in summary
+    ]
     info = ", ".join(f"{k} {summary[k]:.2f}" for k in keys)
     logger.info(
         "Parsing evaluation on %s (mode %s, box source %s, %d images): %s",
-        summary.get("dataset"), summary.get("mode"), summary.get("box_source", "n/a"), summary.get("num_images", 0), info,
+        summary.get("dataset"),
+        summary.get("mode"),
+        summary.get("box_source", "n/a"),
+        summary.get("num_images", 0),
+        info,
     )
     if summary.get("missing_predictions"):
-        logger.warning("images without predictions (%s): %s", summary["mode"], summary["missing_predictions"])
+        logger.warning(
+            "images without predictions (%s): %s", summary["mode"], summary["missing_predictions"]
+        )
     if summary.get("classes_absent"):
-        logger.info("classes absent from GT and predictions (excluded from the means): %s", summary["classes_absent"])
+        logger.info(
+            "classes absent from GT and predictions (excluded from the means): %s",
+            summary["classes_absent"],
+        )
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
         with open(os.path.join(output_dir, fname), "w") as f:
             json.dump(_json_safe(summary), f, indent=2)
 
 
-def build_parsing_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None) -> DatasetEvaluator:
+def build_parsing_evaluator(
+    cfg, dataset_name: str, output_folder: Optional[str] = None
+) -> DatasetEvaluator:
     """The parsing evaluator for ``dataset_name``, chosen by its metadata ``evaluator_type``."""
     meta = MetadataCatalog.get(dataset_name)
     et = meta.get("evaluator_type", "parsing")
@@ -509,18 +624,32 @@ def build_parsing_evaluator(cfg, dataset_name: str, output_folder: Optional[str]
     if et == "parsing":
         metrics = [m for m in normalize_metrics(ev.METRICS) if m in ("mIoU", "APp", "APr", "APh")]
         return ParsingEvaluator(
-            dataset_name, metrics=metrics, apr_matching=ev.APR_MATCHING, output_dir=output_folder,
-            semseg_score_thresh=ev.SEMSEG_SCORE_THRESH, nms_thresh=ev.PARSING_NMS_THRESH,
-            score_thresh=ev.SCORE_THRESH, output_submission=ev.OUTPUT_SUBMISSION,
-            num_workers=ev.NUM_WORKERS, box_source=box_source, legacy_nms_indexing=ev.LEGACY_NMS_INDEXING,
+            dataset_name,
+            metrics=metrics,
+            apr_matching=ev.APR_MATCHING,
+            output_dir=output_folder,
+            semseg_score_thresh=ev.SEMSEG_SCORE_THRESH,
+            nms_thresh=ev.PARSING_NMS_THRESH,
+            score_thresh=ev.SCORE_THRESH,
+            output_submission=ev.OUTPUT_SUBMISSION,
+            num_workers=ev.NUM_WORKERS,
+            box_source=box_source,
+            legacy_nms_indexing=ev.LEGACY_NMS_INDEXING,
         )
     if et == "sem_seg":
-        metrics = [m for m in normalize_metrics(ev.METRICS) if m in ("mIoU", "IPR", "mIoU_lowres")] or ["mIoU"]
+        metrics = [
+            m for m in normalize_metrics(ev.METRICS) if m in ("mIoU", "IPR", "mIoU_lowres")
+        ] or ["mIoU"]
         if "mIoU" in metrics:
             metrics = list(dict.fromkeys(metrics + ["IPR", "mIoU_lowres"]))
         return SemanticParsingEvaluator(
-            dataset_name, metrics=metrics, mode=ev.APR_MATCHING, protocol=ev.MIOU_PROTOCOL,
-            lowres_gt_squash=ev.LOWRES_GT_SQUASH, output_dir=output_folder, num_workers=ev.NUM_WORKERS,
+            dataset_name,
+            metrics=metrics,
+            mode=ev.APR_MATCHING,
+            protocol=ev.MIOU_PROTOCOL,
+            lowres_gt_squash=ev.LOWRES_GT_SQUASH,
+            output_dir=output_folder,
+            num_workers=ev.NUM_WORKERS,
         )
     raise ValueError(
         f"build_parsing_evaluator: dataset {dataset_name} has evaluator_type {et!r}; expected 'parsing' or 'sem_seg'"

@@ -4,6 +4,7 @@ numpy/cv2 only. Images are processed in a worker pool (fork) when ``workers > 0`
 reduced to an :class:`~.image_eval.ImageRecord`, so memory does not grow with the split beyond
 those short records.
 """
+
 import glob
 import logging
 import multiprocessing as mp
@@ -130,7 +131,11 @@ def _eval_one_inner(idx: int, name: str, skip: Tuple[str, ...], ridx: Optional[i
             cat = read_label_png(p)
     if need_hum:
         hum = read_label_png(os.path.join(gt, "Human_ids", name + ".png"))
-    hw = (cat if cat is not None else hum).shape[:2] if (cat is not None or hum is not None) else None
+    hw = (
+        (cat if cat is not None else hum).shape[:2]
+        if (cat is not None or hum is not None)
+        else None
+    )
 
     if "mIoU" in metrics and "mIoU" not in skip:
         kw["gt_category"] = cat
@@ -195,9 +200,18 @@ def _eval_one_inner(idx: int, name: str, skip: Tuple[str, ...], ridx: Optional[i
             kw["pred_person_map"], kw["pred_person_map_scores"] = pm, sc
         else:
             missing.append("instance_segmentation")
-    return evaluate_image(idx, C, [m for m in metrics if m not in skip], mode=cfg.mode, name=name,
-                          score_thresh=cfg.score_thresh, missing=missing, file_names=files,
-                          region_index=ridx, **kw)
+    return evaluate_image(
+        idx,
+        C,
+        [m for m in metrics if m not in skip],
+        mode=cfg.mode,
+        name=name,
+        score_thresh=cfg.score_thresh,
+        missing=missing,
+        file_names=files,
+        region_index=ridx,
+        **kw,
+    )
 
 
 def evaluate_folder(
@@ -250,13 +264,20 @@ def evaluate_folder(
     else:
         tasks = [(i, n, (), None) for i, n in enumerate(names)]
 
-    acc = ParsingAccumulator(num_classes, cfg.metrics, mode=cfg.mode, score_thresh=score_thresh,
-                             class_names=class_names)
+    acc = ParsingAccumulator(
+        num_classes, cfg.metrics, mode=cfg.mode, score_thresh=score_thresh, class_names=class_names
+    )
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         tqdm = None
-    bar = tqdm(total=len(tasks), desc="eval_parsing", unit="img", disable=not progress, mininterval=0.5) if tqdm else None
+    bar = (
+        tqdm(
+            total=len(tasks), desc="eval_parsing", unit="img", disable=not progress, mininterval=0.5
+        )
+        if tqdm
+        else None
+    )
     if workers and workers > 0 and len(tasks) > 1:
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
         with ctx.Pool(int(workers), initializer=_init_worker, initargs=(cfg,)) as pool:

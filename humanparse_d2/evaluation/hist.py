@@ -4,6 +4,7 @@ All metrics of this package reduce to joint histograms of two integer maps. ``jo
 OpenCV's ``calcHist`` for two uint8 maps (exact integer counts up to 2**24 pixels per bin) and
 ``np.bincount`` otherwise; values outside ``[0, na)`` / ``[0, nb)`` are simply not counted.
 """
+
 from typing import Optional, Tuple
 
 import numpy as np
@@ -37,7 +38,11 @@ def union_box(*maps: np.ndarray) -> Optional[Box]:
         b = nonzero_box(m)
         if b is None:
             continue
-        box = b if box is None else (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]), max(box[3], b[3]))
+        box = (
+            b
+            if box is None
+            else (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]), max(box[3], b[3]))
+        )
     return box
 
 
@@ -73,7 +78,11 @@ def joint_hist(a: np.ndarray, b: np.ndarray, na: int, nb: int) -> np.ndarray:
         (a, b), outside = _crop_to_foreground([a, b])  # pixels outside are (0, 0)
         if a.size:
             h = cv2.calcHist(
-                [np.ascontiguousarray(a), np.ascontiguousarray(b)], [0, 1], None, [na, nb], [0, na, 0, nb]
+                [np.ascontiguousarray(a), np.ascontiguousarray(b)],
+                [0, 1],
+                None,
+                [na, nb],
+                [0, na, 0, nb],
             ).astype(np.int64)
         else:
             h = np.zeros((na, nb), np.int64)
@@ -98,7 +107,9 @@ def hist1d(a: np.ndarray, n: int) -> np.ndarray:
     if a.size == 0:
         return np.zeros(n, np.int64)
     if n <= 256 and _cv2_ok(a):
-        return cv2.calcHist([np.ascontiguousarray(a)], [0], None, [n], [0, n]).ravel().astype(np.int64)
+        return (
+            cv2.calcHist([np.ascontiguousarray(a)], [0], None, [n], [0, n]).ravel().astype(np.int64)
+        )
     a = np.asarray(a).ravel()
     if a.min() < 0 or a.max() >= n:
         a = a[(a >= 0) & (a < n)]

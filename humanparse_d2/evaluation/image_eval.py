@@ -5,8 +5,9 @@ folder CLI. numpy only.
 (a confusion matrix and short per-prediction records); :class:`ParsingAccumulator` sums/concatenates
 records from any number of images and processes (in any order) and computes the final metrics.
 """
+
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -58,7 +59,9 @@ def normalize_metrics(metrics) -> Tuple[str, ...]:
     for m in metrics:
         key = METRIC_ALIASES.get(str(m).lower())
         if key is None:
-            raise ValueError(f"unknown metric {m!r}; known: mIoU, APp (with PCP), APr, APh, IPR, mIoU_lowres")
+            raise ValueError(
+                f"unknown metric {m!r}; known: mIoU, APp (with PCP), APr, APh, IPR, mIoU_lowres"
+            )
         if key not in out:
             out.append(key)
     return tuple(out)
@@ -147,16 +150,26 @@ def evaluate_image(
     ridx = index if region_index is None else region_index
     fused = None
     if (
-        "mIoU" in metrics and "APp" in metrics and gt_persons is None and gt_person_ids is not None
-        and pred_global is not None and "global_parsing" not in missing
-        and gt_category is not None and gt_human is not None
+        "mIoU" in metrics
+        and "APp" in metrics
+        and gt_persons is None
+        and gt_person_ids is not None
+        and pred_global is not None
+        and "global_parsing" not in missing
+        and gt_category is not None
+        and gt_human is not None
         and gt_category.dtype == gt_human.dtype == pred_global.dtype == np.uint8
         and gt_category.shape == gt_human.shape == pred_global.shape
-        and pred_global.size and int(pred_global.max()) < num_classes
+        and pred_global.size
+        and int(pred_global.max()) < num_classes
     ):
         # One pass over the image serves mIoU and the AP^p GT: (person, class, prediction) counts.
         cat_m = category_ignore_to_c(gt_category, num_classes)
-        ids = np.zeros(0, np.int64) if isinstance(gt_person_ids, str) else np.asarray(list(gt_person_ids), np.int64)
+        ids = (
+            np.zeros(0, np.int64)
+            if isinstance(gt_person_ids, str)
+            else np.asarray(list(gt_person_ids), np.int64)
+        )
         nh = max(int(gt_human.max()), int(ids.max()) if ids.size else 0) + 1
         J = _joint_hist3(gt_human, cat_m, pred_global, nh, num_classes + 1, num_classes)
         rec.conf = J.sum(0)[:num_classes]
@@ -164,51 +177,101 @@ def evaluate_image(
     if "mIoU" in metrics and gt_category is not None and fused is None:
         if "global_parsing" in missing or pred_global is None:
             if mode == "default":
-                rec.conf = confusion_matrix(gt_category, np.zeros_like(gt_category, np.uint8), num_classes)
+                rec.conf = confusion_matrix(
+                    gt_category, np.zeros_like(gt_category, np.uint8), num_classes
+                )
         else:
-            rec.conf = confusion_matrix(gt_category, pred_global, num_classes,
-                                        name=fn.get("global_parsing", name))
+            rec.conf = confusion_matrix(
+                gt_category, pred_global, num_classes, name=fn.get("global_parsing", name)
+            )
     if "APp" in metrics and (gt_persons is not None or gt_person_ids is not None):
         preds = list(pred_persons or [])
-        scores = np.zeros(0) if pred_person_scores is None else np.asarray(pred_person_scores, np.float64)
+        scores = (
+            np.zeros(0)
+            if pred_person_scores is None
+            else np.asarray(pred_person_scores, np.float64)
+        )
         rec.num_pred_persons = len(preds)
         if gt_persons is not None:  # box-local GT persons (e.g. MHP-v2 per-person PNGs)
             gts = select_gt_persons(gt_persons, gt_crowd, mode, num_classes)
             rec.npos = len(gts)
             hw = gt_category.shape if gt_category is not None else gt_human.shape
-            rec.app = app_image_records(gts, preds, scores, hw, num_classes, image_index=index,
-                                        score_thresh=score_thresh)
+            rec.app = app_image_records(
+                gts, preds, scores, hw, num_classes, image_index=index, score_thresh=score_thresh
+            )
         else:  # CIHP layout: Category_ids * (Human_ids == id)
             rec.app, rec.npos = app_image_records_from_maps(
-                gt_category, gt_human, None if isinstance(gt_person_ids, str) else gt_person_ids, preds, scores, num_classes, mode=mode,
-                crowd=gt_crowd, image_index=index, score_thresh=score_thresh,
+                gt_category,
+                gt_human,
+                None if isinstance(gt_person_ids, str) else gt_person_ids,
+                preds,
+                scores,
+                num_classes,
+                mode=mode,
+                crowd=gt_crowd,
+                image_index=index,
+                score_thresh=score_thresh,
                 category_ignore_mapped=None if fused is None else fused[0],
-                person_class_hist=None if fused is None else fused[1])
+                person_class_hist=None if fused is None else fused[1],
+            )
     if "APr" in metrics and gt_instance is not None:
         if "instance_parsing" in missing or pred_regions is None:
             if mode == "default":
                 rec.apr = region_image_records(
-                    np.zeros_like(gt_instance), [], [], gt_instance, gt_instance_classes, num_classes,
-                    mode=mode, image_index=ridx, name=name)
+                    np.zeros_like(gt_instance),
+                    [],
+                    [],
+                    gt_instance,
+                    gt_instance_classes,
+                    num_classes,
+                    mode=mode,
+                    image_index=ridx,
+                    name=name,
+                )
         else:
             rec.apr = region_image_records(
-                pred_regions, pred_region_classes, pred_region_scores, gt_instance,
-                gt_instance_classes, num_classes, mode=mode, image_index=ridx,
-                name=fn.get("instance_parsing", name))
+                pred_regions,
+                pred_region_classes,
+                pred_region_scores,
+                gt_instance,
+                gt_instance_classes,
+                num_classes,
+                mode=mode,
+                image_index=ridx,
+                name=fn.get("instance_parsing", name),
+            )
     if "APh" in metrics and gt_human is not None:
         gmax = int(gt_human.max()) if gt_human.size else 0
         gcls = np.ones(gmax + 1, np.int64)
         th = MASK_THRESHOLDS
         if "instance_segmentation" in missing or pred_person_map is None:
             if mode == "default":
-                rec.aph = region_image_records(np.zeros_like(gt_human), [], [], gt_human, gcls, 2,
-                                               mode=mode, image_index=ridx, thresholds=th, name=name)
+                rec.aph = region_image_records(
+                    np.zeros_like(gt_human),
+                    [],
+                    [],
+                    gt_human,
+                    gcls,
+                    2,
+                    mode=mode,
+                    image_index=ridx,
+                    thresholds=th,
+                    name=name,
+                )
         else:
             k = 0 if pred_person_map_scores is None else len(pred_person_map_scores)
             rec.aph = region_image_records(
-                pred_person_map, np.ones(k, np.int64), pred_person_map_scores, gt_human, gcls, 2,
-                mode=mode, image_index=ridx, thresholds=th,
-                name=fn.get("instance_segmentation", name))
+                pred_person_map,
+                np.ones(k, np.int64),
+                pred_person_map_scores,
+                gt_human,
+                gcls,
+                2,
+                mode=mode,
+                image_index=ridx,
+                thresholds=th,
+                name=fn.get("instance_segmentation", name),
+            )
     return rec
 
 
@@ -233,7 +296,9 @@ class ParsingAccumulator:
         self.metrics = normalize_metrics(metrics)
         self.mode = check_mode(mode)
         self.score_thresh = float(score_thresh)
-        self.class_names = list(class_names) if class_names else [str(c) for c in range(num_classes)]
+        self.class_names = (
+            list(class_names) if class_names else [str(c) for c in range(num_classes)]
+        )
         self.miou_include = None if miou_include is None else list(miou_include)
         self.reset()
 
@@ -251,25 +316,48 @@ class ParsingAccumulator:
         if rec.conf is not None:
             self.conf += rec.conf
         if rec.conf_lowres is not None:
-            self.conf_lowres = rec.conf_lowres.copy() if self.conf_lowres is None else self.conf_lowres + rec.conf_lowres
+            self.conf_lowres = (
+                rec.conf_lowres.copy()
+                if self.conf_lowres is None
+                else self.conf_lowres + rec.conf_lowres
+            )
         self.ipr[0] += rec.ipr[0]
         self.ipr[1] += rec.ipr[1]
         for kind in rec.missing:
             self.missing.setdefault(kind, []).append(rec.name or str(rec.index))
         # keep only the short records
-        self.records.append(ImageRecord(index=rec.index, name="", app=rec.app, npos=rec.npos,
-                                        apr=rec.apr, aph=rec.aph, num_pred_persons=rec.num_pred_persons,
-                                        region_index=rec.region_index))
+        self.records.append(
+            ImageRecord(
+                index=rec.index,
+                name="",
+                app=rec.app,
+                npos=rec.npos,
+                apr=rec.apr,
+                aph=rec.aph,
+                num_pred_persons=rec.num_pred_persons,
+                region_index=rec.region_index,
+            )
+        )
 
     def state(self) -> dict:
         """Picklable compact state (for ``comm.gather``)."""
-        return {"conf": self.conf, "conf_lowres": self.conf_lowres, "ipr": list(self.ipr),
-                "records": self.records, "num_images": self.num_images, "missing": self.missing}
+        return {
+            "conf": self.conf,
+            "conf_lowres": self.conf_lowres,
+            "ipr": list(self.ipr),
+            "records": self.records,
+            "num_images": self.num_images,
+            "missing": self.missing,
+        }
 
     def merge_state(self, st: dict) -> None:
         self.conf += st["conf"]
         if st["conf_lowres"] is not None:
-            self.conf_lowres = st["conf_lowres"].copy() if self.conf_lowres is None else self.conf_lowres + st["conf_lowres"]
+            self.conf_lowres = (
+                st["conf_lowres"].copy()
+                if self.conf_lowres is None
+                else self.conf_lowres + st["conf_lowres"]
+            )
         self.ipr[0] += st["ipr"][0]
         self.ipr[1] += st["ipr"][1]
         self.records.extend(st["records"])
@@ -280,10 +368,15 @@ class ParsingAccumulator:
     def summarize(self) -> dict:
         """All metrics in percent, plus counts and the mode (see the evaluator issue's JSON keys)."""
         C = self.num_classes
-        out: dict = {"mode": "legacy" if self.mode == "legacy" else "one_to_one",
-                     "num_images": int(self.num_images)}
+        out: dict = {
+            "mode": "legacy" if self.mode == "legacy" else "one_to_one",
+            "num_images": int(self.num_images),
+        }
         recs = sorted(self.records, key=lambda r: r.index)
-        rrecs = sorted(self.records, key=lambda r: (r.index if r.region_index is None else r.region_index, r.index))
+        rrecs = sorted(
+            self.records,
+            key=lambda r: (r.index if r.region_index is None else r.region_index, r.index),
+        )
         out["num_gt_persons"] = int(sum(r.npos for r in recs))
         out["num_pred_persons"] = int(sum(r.num_pred_persons for r in recs))
         if self.missing:
@@ -305,7 +398,9 @@ class ParsingAccumulator:
             out["IPR_permille"] = 1000.0 * self.ipr[0] / self.ipr[1]
         if "APp" in self.metrics:
             app = APpRecords.concat([r.app for r in recs])
-            res = accumulate_app(app, out["num_gt_persons"], mode=self.mode, score_thresh=self.score_thresh)
+            res = accumulate_app(
+                app, out["num_gt_persons"], mode=self.mode, score_thresh=self.score_thresh
+            )
             out["AP_p"] = {t: 100.0 * v for t, v in res["AP_p"].items()}
             out["PCP"] = {t: 100.0 * v for t, v in res["PCP"].items()}
             out["AP_p_vol"] = mean_over(list(out["AP_p"].values()))

@@ -4,6 +4,7 @@ A pixel is isolated iff none of its in-image 8-neighbours carries its label (a s
 8-connected component); out-of-image neighbours count as different. This equals the one-hot
 3x3 all-ones depthwise convolution test (same-label count at the pixel's own label == 1).
 """
+
 from typing import Tuple
 
 import numpy as np

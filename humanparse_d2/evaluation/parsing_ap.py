@@ -9,6 +9,7 @@ numerators and ``|cls|``.
 
 Phase 2 (global): sort by score, greedy one-to-one assignment per threshold, VOC AP, PCP.
 """
+
 import warnings
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -87,7 +88,9 @@ def _as_uint8_labels(m: np.ndarray, num_classes: int, is_gt: bool, name: str) ->
     m = np.asarray(m)
     if m.dtype == np.uint8:
         if not is_gt and m.size and int(m.max()) >= num_classes:
-            raise ValueError(f"label {int(m.max())} >= num_classes {num_classes} in {name or 'prediction'}")
+            raise ValueError(
+                f"label {int(m.max())} >= num_classes {num_classes} in {name or 'prediction'}"
+            )
         return m
     if m.size and (int(m.min()) < 0 or int(m.max()) >= num_classes):
         if not is_gt:
@@ -111,7 +114,9 @@ def person_from_crop(box: Optional[Box], crop: np.ndarray) -> PersonLabel:
     return PersonLabel(tight, crop)
 
 
-def person_from_map(m: np.ndarray, num_classes: int, *, is_gt: bool = False, name: str = "") -> PersonLabel:
+def person_from_map(
+    m: np.ndarray, num_classes: int, *, is_gt: bool = False, name: str = ""
+) -> PersonLabel:
     """Box-local copy of a full-image person label map.
 
     GT values outside [0, C) become 255 (ignore); a prediction value >= C raises ValueError
@@ -134,7 +139,11 @@ def gt_persons_from_maps(
     category = _as_uint8_labels(category, num_classes, True, "")
     out = []
     for pid in person_ids:
-        mask = (human == pid).view(np.uint8) if human.dtype == np.uint8 else (human == pid).astype(np.uint8)
+        mask = (
+            (human == pid).view(np.uint8)
+            if human.dtype == np.uint8
+            else (human == pid).astype(np.uint8)
+        )
         box = nonzero_box(mask)
         if box is None:
             out.append(person_from_crop(None, category[:0, :0]))
@@ -145,7 +154,9 @@ def gt_persons_from_maps(
     return out
 
 
-def _pair_confusion(a: PersonLabel, b: PersonLabel, num_pixels: int, num_classes: int) -> np.ndarray:
+def _pair_confusion(
+    a: PersonLabel, b: PersonLabel, num_pixels: int, num_classes: int
+) -> np.ndarray:
     """(C, C) confusion between two person maps over the full image (rows = ``a``).
 
     Rows of ``a`` with values >= C (ignore) are dropped after counting, as in the reference.
@@ -223,8 +234,12 @@ class APpRecords:
         parts = [p for p in parts if p is not None]
         if not parts:
             return APpRecords.empty()
-        return APpRecords(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                            ("image", "scores", "ovmax", "jmax", "pcp_num", "ncls")))
+        return APpRecords(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("image", "scores", "ovmax", "jmax", "pcp_num", "ncls")
+            )
+        )
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -286,8 +301,12 @@ def app_image_records(
 
 def _empty_image_records(n, T, image_index, scores) -> APpRecords:
     return APpRecords(
-        np.full(n, image_index, np.int64), scores, np.full(n, -np.inf), np.full(n, -1, np.int64),
-        np.zeros((n, T), np.int16), np.zeros(n, np.int16),
+        np.full(n, image_index, np.int64),
+        scores,
+        np.full(n, -np.inf),
+        np.full(n, -1, np.int64),
+        np.zeros((n, T), np.int16),
+        np.zeros(n, np.int16),
     )
 
 
@@ -356,7 +375,9 @@ def app_image_records_from_maps(
     if scores.shape[0] != n:
         raise ValueError(f"{n} predicted persons but {scores.shape[0]} scores")
     if category.shape != human.shape:
-        raise ValueError(f"Category_ids {category.shape} and Human_ids {human.shape} differ in size")
+        raise ValueError(
+            f"Category_ids {category.shape} and Human_ids {human.shape} differ in size"
+        )
     H, W = category.shape
     N = H * W
     ids = None if person_ids is None else np.asarray(list(person_ids), np.int64)
@@ -366,7 +387,11 @@ def app_image_records_from_maps(
     if ids is None:
         ids = np.zeros(0, np.int64)
     nh = max(hmax, int(ids.max()) if ids.size else 0) + 1
-    cat_m = category_ignore_mapped if category_ignore_mapped is not None else category_ignore_to_c(category, C)
+    cat_m = (
+        category_ignore_mapped
+        if category_ignore_mapped is not None
+        else category_ignore_to_c(category, C)
+    )
     if person_class_hist is not None and person_class_hist.shape[0] >= nh:
         gh = person_class_hist
         nh = gh.shape[0]
@@ -401,7 +426,9 @@ def app_image_records_from_maps(
             pc = p.crop
             if pc.size and int(pc.max()) >= C:
                 raise ValueError(f"prediction label {int(pc.max())} >= num_classes {C}")
-            J = _joint_hist3(human[y0:y1, x0:x1], cat_m[y0:y1, x0:x1], pc, nh, C + 1, C, crop_foreground=False)
+            J = _joint_hist3(
+                human[y0:y1, x0:x1], cat_m[y0:y1, x0:x1], pc, nh, C + 1, C, crop_foreground=False
+            )
             area = (y1 - y0) * (x1 - x0)
         Js = J[sel]  # (k, C+1, C)
         pb = J.sum((0, 1))  # (C,) pixels in the box by predicted label
@@ -423,8 +450,15 @@ def app_image_records_from_maps(
     return rec, npos
 
 
-def _joint_hist3(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: int,
-                 crop_foreground: bool = True) -> np.ndarray:
+def _joint_hist3(
+    a: np.ndarray,
+    b: np.ndarray,
+    c: np.ndarray,
+    na: int,
+    nb: int,
+    nc: int,
+    crop_foreground: bool = True,
+) -> np.ndarray:
     """(na, nb, nc) int64 joint histogram of three equally shaped maps (values out of range dropped)."""
     if (
         _cv2 is not None
@@ -438,7 +472,10 @@ def _joint_hist3(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, 
         if a.size:
             h = _cv2.calcHist(
                 [np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(c)],
-                [0, 1, 2], None, [na, nb, nc], [0, na, 0, nb, 0, nc],
+                [0, 1, 2],
+                None,
+                [na, nb, nc],
+                [0, na, 0, nb, 0, nc],
             ).astype(np.int64)
         else:
             h = np.zeros((na, nb, nc), np.int64)

@@ -13,6 +13,7 @@ Steps, in code order:
      pixels (ascending), one region id 1..R with score ``part_scores[n, c - 1]``. No 255 cap here
      (see :func:`cap_regions` for the legacy writer's cap).
 """
+
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
@@ -62,8 +63,11 @@ class ParsingResult:
         """Box-local :class:`PersonLabel` of the AP^p predictions (no full-image copies)."""
         out = []
         for m, b in zip(self.person_maps, self.person_boxes):
-            out.append(person_from_crop(b, m[b[0] : b[2], b[1] : b[3]]) if b is not None
-                       else person_from_crop(None, m[:0, :0]))
+            out.append(
+                person_from_crop(b, m[b[0] : b[2], b[1] : b[3]])
+                if b is not None
+                else person_from_crop(None, m[:0, :0])
+            )
         return out
 
 
@@ -149,7 +153,9 @@ def parsing_postprocess(
         maps = maps.astype(np.uint8)
     n, H, W = maps.shape
     if maps.size and int(maps.max()) >= num_classes:
-        raise ValueError(f"parsing_postprocess: label {int(maps.max())} >= num_classes {num_classes}")
+        raise ValueError(
+            f"parsing_postprocess: label {int(maps.max())} >= num_classes {num_classes}"
+        )
     s = _np(scores, np.float64).reshape(-1) if n else np.zeros(0)
     bs = s if box_scores is None else _np(box_scores, np.float64).reshape(-1)
     ps = _np(part_scores, np.float64) if part_scores is not None else None
@@ -174,10 +180,16 @@ def parsing_postprocess(
 
     # 2. parsing NMS (descending score); 3. AP^p predictions.
     labels = [
-        person_from_crop(b, maps[i, b[0] : b[2], b[1] : b[3]]) if b is not None else person_from_crop(None, maps[i, :0, :0])
+        person_from_crop(b, maps[i, b[0] : b[2], b[1] : b[3]])
+        if b is not None
+        else person_from_crop(None, maps[i, :0, :0])
         for i, b in enumerate(boxes)
     ]
-    kept = parsing_nms(labels, s, H * W, num_classes, nms_thresh, legacy_nms_indexing) if n else np.zeros(0, np.int64)
+    kept = (
+        parsing_nms(labels, s, H * W, num_classes, nms_thresh, legacy_nms_indexing)
+        if n
+        else np.zeros(0, np.int64)
+    )
     kept = kept[s[kept] >= score_thresh] if n else kept
     person_maps = [maps[i] for i in kept]
 
@@ -194,7 +206,11 @@ def parsing_postprocess(
         fg = src > 0
         np.copyto(person_map[y0:y1, x0:x1], pid, where=fg)
         np.copyto(class_map[y0:y1, x0:x1], src, where=fg)
-    counts = np.bincount(person_map.ravel(), minlength=len(paint) + 1) if paint.size else np.zeros(1, np.int64)
+    counts = (
+        np.bincount(person_map.ravel(), minlength=len(paint) + 1)
+        if paint.size
+        else np.zeros(1, np.int64)
+    )
     visible = np.flatnonzero(counts[1:] > 0) + 1  # old ids, ascending
     remap = np.zeros(len(paint) + 1, np.int32)
     remap[visible] = np.arange(1, visible.shape[0] + 1, dtype=np.int32)

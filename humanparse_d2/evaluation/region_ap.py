@@ -11,16 +11,22 @@ Matching rules:
     (ties: lower region id first): the prediction's best GT region (first argmax over all GT
     regions of the class) must exceed t and not be matched yet at t, as in AP^p (metrics.md §2.2).
 """
+
 import warnings
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, Sequence
 
 import numpy as np
 
 from .ap import MASK_THRESHOLDS, PARSING_THRESHOLDS, ap_from_tp, check_mode, sort_order
 from .hist import joint_hist
 
-__all__ = ["RegionRecords", "region_image_records", "accumulate_region_ap", "regions_from_txt_classes"]
+__all__ = [
+    "RegionRecords",
+    "region_image_records",
+    "accumulate_region_ap",
+    "regions_from_txt_classes",
+]
 
 
 @dataclass
@@ -37,12 +43,18 @@ class RegionRecords:
     @staticmethod
     def empty(num_classes: int, num_thresholds: int) -> "RegionRecords":
         return RegionRecords(
-            np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64),
-            np.zeros((0, num_thresholds), bool), np.zeros(num_classes, np.int64), 0,
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.float64),
+            np.zeros((0, num_thresholds), bool),
+            np.zeros(num_classes, np.int64),
+            0,
         )
 
     @staticmethod
-    def concat(parts: Sequence["RegionRecords"], num_classes: int, num_thresholds: int) -> "RegionRecords":
+    def concat(
+        parts: Sequence["RegionRecords"], num_classes: int, num_thresholds: int
+    ) -> "RegionRecords":
         parts = [p for p in parts if p is not None]
         if not parts:
             return RegionRecords.empty(num_classes, num_thresholds)
@@ -103,7 +115,9 @@ def region_image_records(
     if pred_scores.shape[0] != P:
         raise ValueError(f"{P} region classes but {pred_scores.shape[0]} scores{where}")
     if pred_map.shape != gt_map.shape:
-        raise ValueError(f"size mismatch{where}: prediction {pred_map.shape} vs ground truth {gt_map.shape}")
+        raise ValueError(
+            f"size mismatch{where}: prediction {pred_map.shape} vs ground truth {gt_map.shape}"
+        )
     pmax = int(pred_map.max()) if pred_map.size else 0
     if pmax > P:
         raise ValueError(

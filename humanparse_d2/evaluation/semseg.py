@@ -3,6 +3,7 @@
 Pure numpy. One integer confusion matrix (rows = GT, columns = prediction) is accumulated over the
 whole split; per-image mIoUs are never averaged.
 """
+
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -19,7 +20,9 @@ __all__ = [
 ]
 
 
-def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int, *, name: str = "") -> np.ndarray:
+def confusion_matrix(
+    gt: np.ndarray, pred: np.ndarray, num_classes: int, *, name: str = ""
+) -> np.ndarray:
     """(C, C) int64 confusion of one image; GT values outside [0, C) (255 = ignore) are skipped.
 
     Raises:
@@ -30,7 +33,9 @@ def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int, *, name
     pred = np.asarray(pred)
     where = f" in {name}" if name else ""
     if gt.shape != pred.shape:
-        raise ValueError(f"size mismatch{where}: prediction {pred.shape[:2]} vs ground truth {gt.shape[:2]}")
+        raise ValueError(
+            f"size mismatch{where}: prediction {pred.shape[:2]} vs ground truth {gt.shape[:2]}"
+        )
     if pred.size and (int(pred.max()) >= num_classes or int(pred.min()) < 0):
         raise ValueError(
             f"prediction label {int(pred.max())} out of range [0, {num_classes}){where}"
@@ -109,7 +114,9 @@ def apply_label_merge(label: np.ndarray, lut: Sequence[int]) -> np.ndarray:
     return lut_arr[label].astype(np.uint8 if lut_arr.max() < 256 else np.int32)
 
 
-def merge_exclude_classes(label_merge: Optional[dict], class_names: Sequence[str]) -> Tuple[int, ...]:
+def merge_exclude_classes(
+    label_merge: Optional[dict], class_names: Sequence[str]
+) -> Tuple[int, ...]:
     """Classes left out of the averages for a merged protocol.
 
     ``label_merge["exclude"]`` wins; otherwise the LIP -> PPSS merge excludes the shoes class

@@ -12,6 +12,7 @@ PNGs are single-channel 8-bit; region/person maps with more than 255 ids are wri
 (``legacy=True`` instead drops region ids >= 255, as the reference writer does). Ground truth in the
 CIHP layout is read with :func:`read_gt_instance_txt` and :func:`read_label_png`.
 """
+
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -141,7 +142,9 @@ def read_region_txt(path: str) -> Tuple[np.ndarray, np.ndarray]:
         cls = np.array([int(r[0]) for r in rows], np.int64)
         sc = np.array([float(r[1]) for r in rows], np.float64)
     except (ValueError, IndexError) as e:
-        raise SubmissionError(f"malformed line in {path} (expected '<class_id> <score>'): {e}") from e
+        raise SubmissionError(
+            f"malformed line in {path} (expected '<class_id> <score>'): {e}"
+        ) from e
     return cls, sc
 
 
@@ -161,7 +164,9 @@ def read_instance_segmentation_txt(path: str) -> Tuple[np.ndarray, np.ndarray]:
         sc = np.array([float(r[0]) for r in rows], np.float64)
         bx = np.array([[float(v) for v in r[1:5]] for r in rows], np.float64).reshape(-1, 4)
     except (ValueError, IndexError) as e:
-        raise SubmissionError(f"malformed line in {path} (expected '<score> y1 x1 y2 x2'): {e}") from e
+        raise SubmissionError(
+            f"malformed line in {path} (expected '<score> y1 x1 y2 x2'): {e}"
+        ) from e
     return sc, bx
 
 
@@ -178,7 +183,9 @@ def read_gt_instance_txt(path: str) -> Dict[int, Tuple[int, int]]:
     return out
 
 
-def gt_instance_classes_from_maps(instance: np.ndarray, category: np.ndarray) -> Dict[int, Tuple[int, int]]:
+def gt_instance_classes_from_maps(
+    instance: np.ndarray, category: np.ndarray
+) -> Dict[int, Tuple[int, int]]:
     """Regenerate the GT Instance txt when it is absent: each region's most frequent class."""
     from .hist import joint_hist
 
@@ -196,7 +203,10 @@ def read_person_parsing(pred_dir: str, name: str) -> Optional[Tuple[np.ndarray, 
     if not os.path.exists(txt):
         return None
     scores = read_score_txt(txt)
-    paths = [os.path.join(pred_dir, "person_parsing", f"{name}_{k}.png") for k in range(1, len(scores) + 1)]
+    paths = [
+        os.path.join(pred_dir, "person_parsing", f"{name}_{k}.png")
+        for k in range(1, len(scores) + 1)
+    ]
     for p in paths:
         if not os.path.exists(p):
             raise SubmissionError(f"{txt} lists {len(scores)} persons but {p} is missing")

@@ -1,4 +1,5 @@
 """Small builders shared by the evaluation tests (synthetic CIHP-layout GT and predictions)."""
+
 import os
 import sys
 
@@ -46,15 +47,32 @@ def write_gt(root, name, cat, hum, inst, table):
             f.write(f"{rid} {c} {h}\n")
 
 
-def write_pred(root, name, maps, scores, shape, part_scores=None, box_scores=None, num_classes=20,
-               legacy=False, nms_thresh=0.6):
+def write_pred(
+    root,
+    name,
+    maps,
+    scores,
+    shape,
+    part_scores=None,
+    box_scores=None,
+    num_classes=20,
+    legacy=False,
+    nms_thresh=0.6,
+):
     """Post-process per-person maps with parsing_postprocess and write the submission files."""
     from humanparse_d2.evaluation.postprocess import parsing_postprocess
     from humanparse_d2.evaluation.submission import write_submission
 
     maps = np.stack(maps) if len(maps) else np.zeros((0,) + tuple(shape), np.uint8)
-    res = parsing_postprocess(maps, np.asarray(scores, float), box_scores, part_scores, num_classes,
-                              nms_thresh=nms_thresh, image_size=shape)
+    res = parsing_postprocess(
+        maps,
+        np.asarray(scores, float),
+        box_scores,
+        part_scores,
+        num_classes,
+        nms_thresh=nms_thresh,
+        image_size=shape,
+    )
     write_submission(root, name, res, legacy=legacy)
     return res
 

@@ -1,8 +1,8 @@
 """detectron2 evaluators: same numbers as the folder CLI, submission writing, semantic protocols,
 and identical results on 1 and 2 (gloo) processes."""
+
 import json
 import os
-import tempfile
 
 import numpy as np
 import pytest
@@ -42,8 +42,12 @@ def _scenes():
         persons = []
         for p in range(1 + k % 3):
             y0, x0 = int(rng.integers(0, 15)), int(rng.integers(0, 36))
-            parts = [(2, y0, y0 + 5, x0 + 2, x0 + 10), (5, y0 + 5, y0 + 16, x0, x0 + 12),
-                     (int(rng.choice([9, 12])), y0 + 16, y0 + 24, x0 + 1, x0 + 11), (14, y0 + 6, y0 + 14, x0 + 12, x0 + 15)]
+            parts = [
+                (2, y0, y0 + 5, x0 + 2, x0 + 10),
+                (5, y0 + 5, y0 + 16, x0, x0 + 12),
+                (int(rng.choice([9, 12])), y0 + 16, y0 + 24, x0 + 1, x0 + 11),
+                (14, y0 + 6, y0 + 14, x0 + 12, x0 + 15),
+            ]
             persons.append(person_map(shape, parts))
         scenes.append((shape, persons))
     return scenes
@@ -61,14 +65,35 @@ def _build_dataset(root, name):
         anns = []
         for pid in ids:
             ys, xs = np.nonzero(hum == pid)
-            anns.append({"bbox": [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)],
-                         "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0, "iscrowd": 0, "parsing_id": pid})
+            anns.append(
+                {
+                    "bbox": [
+                        float(xs.min()),
+                        float(ys.min()),
+                        float(xs.max() - xs.min() + 1),
+                        float(ys.max() - ys.min() + 1),
+                    ],
+                    "bbox_mode": BoxMode.XYWH_ABS,
+                    "category_id": 0,
+                    "iscrowd": 0,
+                    "parsing_id": pid,
+                }
+            )
         cf = os.path.join(gt, "Category_ids", stem + ".png")
-        dicts.append({"file_name": os.path.join(root, "Images", stem + ".jpg"), "image_id": stem, "height": shape[0],
-                      "width": shape[1], "sem_seg_file_name": cf, "category_file": cf,
-                      "human_file": os.path.join(gt, "Human_ids", stem + ".png"),
-                      "instance_file": os.path.join(gt, "Instance_ids", stem + ".png"),
-                      "instance_txt": os.path.join(gt, "Instance_ids", stem + ".txt"), "annotations": anns})
+        dicts.append(
+            {
+                "file_name": os.path.join(root, "Images", stem + ".jpg"),
+                "image_id": stem,
+                "height": shape[0],
+                "width": shape[1],
+                "sem_seg_file_name": cf,
+                "category_file": cf,
+                "human_file": os.path.join(gt, "Human_ids", stem + ".png"),
+                "instance_file": os.path.join(gt, "Instance_ids", stem + ".png"),
+                "instance_txt": os.path.join(gt, "Instance_ids", stem + ".txt"),
+                "annotations": anns,
+            }
+        )
         # predictions: derived GT persons, one jittered, one part dropped, plus a false positive
         maps = [np.where(hum == pid, cat, 0).astype(np.uint8) for pid in ids]
         if maps:
@@ -86,8 +111,15 @@ def _build_dataset(root, name):
         inst_out.part_scores = torch.tensor(rng.uniform(0.0, 1.0, (n, C - 1)), dtype=torch.float32)
         inst_out.pred_boxes = Boxes(torch.zeros(n, 4))
         outputs.append({"instances": inst_out})
-    _register(name, dicts, stuff_classes=CLASSES, num_parsing=C, evaluator_type="parsing", ignore_label=255,
-              thing_classes=["person"])
+    _register(
+        name,
+        dicts,
+        stuff_classes=CLASSES,
+        num_parsing=C,
+        evaluator_type="parsing",
+        ignore_label=255,
+        thing_classes=["person"],
+    )
     return dicts, outputs, gt
 
 
@@ -95,26 +127,64 @@ def _build_dataset(root, name):
 def test_parsing_evaluator_equals_folder_cli(tmp_path, mode):
     name = f"_test_eval_parsing_{mode}"
     dicts, outputs, gt = _build_dataset(str(tmp_path), name)
-    ev = ParsingEvaluator(name, metrics=("mIoU", "APp", "APr", "APh"), apr_matching=mode,
-                          output_dir=str(tmp_path / "out"), output_submission=True)
+    ev = ParsingEvaluator(
+        name,
+        metrics=("mIoU", "APp", "APr", "APh"),
+        apr_matching=mode,
+        output_dir=str(tmp_path / "out"),
+        output_submission=True,
+    )
     ev.reset()
     for d, o in zip(dicts, outputs):
-        ev.process([{"image_id": d["image_id"], "file_name": d["file_name"], "height": d["height"], "width": d["width"]}], [o])
+        ev.process(
+            [
+                {
+                    "image_id": d["image_id"],
+                    "file_name": d["file_name"],
+                    "height": d["height"],
+                    "width": d["width"],
+                }
+            ],
+            [o],
+        )
     res = ev.evaluate()["parsing"]
     assert all(isinstance(v, float) for v in res.values())
-    for k in ("mIoU", "pixel_acc", "mean_acc", "IoU-c2", "AP_p_vol", "AP_p50", "PCP50", "AP_p@0.1", "PCP@0.9",
-              "AP_r_vol", "AP_r50", "AP_r@0.5", "AP_h"):
+    for k in (
+        "mIoU",
+        "pixel_acc",
+        "mean_acc",
+        "IoU-c2",
+        "AP_p_vol",
+        "AP_p50",
+        "PCP50",
+        "AP_p@0.1",
+        "PCP@0.9",
+        "AP_r_vol",
+        "AP_r50",
+        "AP_r@0.5",
+        "AP_h",
+    ):
         assert k in res, k
     assert 0 < res["AP_p_vol"] < 100 and 0 < res["AP_r_vol"] < 100
-    folder = evaluate_folder(gt, str(tmp_path / "out" / "submission"), C, metrics=["mIoU", "APp", "APr", "APh"],
-                             mode="legacy" if mode == "legacy" else "default", progress=False, class_names=CLASSES)
+    folder = evaluate_folder(
+        gt,
+        str(tmp_path / "out" / "submission"),
+        C,
+        metrics=["mIoU", "APp", "APr", "APh"],
+        mode="legacy" if mode == "legacy" else "default",
+        progress=False,
+        class_names=CLASSES,
+    )
     assert res["mIoU"] == pytest.approx(folder["mIoU"], abs=1e-9)
     assert res["AP_p_vol"] == pytest.approx(folder["AP_p_vol"], abs=1e-9)
     assert res["PCP50"] == pytest.approx(folder["PCP50"], abs=1e-9)
     assert res["AP_r_vol"] == pytest.approx(folder["AP_r_vol"], abs=1e-9)
     assert res["AP_h"] == pytest.approx(folder["AP_h"], abs=1e-9)
     saved = json.load(open(tmp_path / "out" / "parsing_metrics.json"))
-    assert saved["mode"] == ("legacy" if mode == "legacy" else "one_to_one") and saved["num_images"] == 4
+    assert (
+        saved["mode"] == ("legacy" if mode == "legacy" else "one_to_one")
+        and saved["num_images"] == 4
+    )
 
 
 def test_parsing_evaluator_threads_and_build(tmp_path):
@@ -146,8 +216,14 @@ def test_semantic_evaluator_merge_ipr_lowres(tmp_path):
     write_label_png(f, gt)
     lut = [0, 1, 1, 4, 2, 3, 3, 3, 7, 5, 3, 3, 5, 2, 4, 4, 6, 6, 7, 7]
     ppss = ["Background", "Hair", "Face", "Upper-clothes", "Arms", "Lower-clothes", "Legs", "Shoes"]
-    _register(name, [{"file_name": "x.jpg", "image_id": 0, "height": H, "width": W, "sem_seg_file_name": f}],
-              stuff_classes=ppss, evaluator_type="sem_seg", ignore_label=255, label_merge={"from": "lip", "lut": lut})
+    _register(
+        name,
+        [{"file_name": "x.jpg", "image_id": 0, "height": H, "width": W, "sem_seg_file_name": f}],
+        stuff_classes=ppss,
+        evaluator_type="sem_seg",
+        ignore_label=255,
+        label_merge={"from": "lip", "lut": lut},
+    )
     # LIP prediction: coat (7 -> up-cloth 3) on rows 2..5 cols 2..5, except one pixel of hair (2 -> 1);
     # right-shoe (19 -> 7) on rows 6..7
     lip = np.zeros((H, W), np.int64)
@@ -181,12 +257,29 @@ def test_semantic_mman256_protocol(tmp_path):
     gt[100:200, 50:150] = 5
     f = str(tmp_path / "gt.png")
     write_label_png(f, gt)
-    _register(name, [{"file_name": "y.jpg", "image_id": 1, "height": 300, "width": 200, "sem_seg_file_name": f}],
-              stuff_classes=[str(i) for i in range(20)], evaluator_type="sem_seg", ignore_label=255)
+    _register(
+        name,
+        [
+            {
+                "file_name": "y.jpg",
+                "image_id": 1,
+                "height": 300,
+                "width": 200,
+                "sem_seg_file_name": f,
+            }
+        ],
+        stuff_classes=[str(i) for i in range(20)],
+        evaluator_type="sem_seg",
+        ignore_label=255,
+    )
     from humanparse_d2.evaluation.semseg import nearest_exact_resize
 
     sq = nearest_exact_resize(gt, (256, 256))
-    sem = torch.nn.functional.one_hot(torch.from_numpy(sq.astype(np.int64)), 20).permute(2, 0, 1).float()
+    sem = (
+        torch.nn.functional.one_hot(torch.from_numpy(sq.astype(np.int64)), 20)
+        .permute(2, 0, 1)
+        .float()
+    )
     ev = SemanticParsingEvaluator(name, protocol="mman256", metrics=("mIoU",))
     ev.reset()
     ev.process([{"image_id": 1}], [{"sem_seg": sem}])
@@ -224,8 +317,14 @@ def test_two_gloo_processes_equal_one(tmp_path, mode):
     single = str(tmp_path / "single.json")
     _dist_worker(str(tmp_path / "d1"), single, mode)
     double = str(tmp_path / "double.json")
-    launch(_dist_worker, 2, num_machines=1, machine_rank=0, dist_url="auto",
-           args=(str(tmp_path / "d2"), double, mode))
+    launch(
+        _dist_worker,
+        2,
+        num_machines=1,
+        machine_rank=0,
+        dist_url="auto",
+        args=(str(tmp_path / "d2"), double, mode),
+    )
     a = open(single).read()
     b = open(double).read()
     assert "AP_p_vol" in a and a == b  # byte-identical (NaN-safe)
@@ -247,14 +346,26 @@ def test_ground_truth_as_prediction_on_registered_synthetic_split():
     for d in dicts:
         cat, hum = rd(d["category_file"]), rd(d["human_file"])
         ids = [a["parsing_id"] for a in d["annotations"]]
-        maps = np.stack([np.where((hum == i) & (cat < meta.num_parsing), cat, 0).astype(np.uint8) for i in ids]) \
-            if ids else np.zeros((0,) + cat.shape, np.uint8)
+        maps = (
+            np.stack(
+                [
+                    np.where((hum == i) & (cat < meta.num_parsing), cat, 0).astype(np.uint8)
+                    for i in ids
+                ]
+            )
+            if ids
+            else np.zeros((0,) + cat.shape, np.uint8)
+        )
         inst = Instances(cat.shape)
         inst.pred_parsing = torch.from_numpy(maps)
         n = len(ids)
         inst.scores = torch.linspace(0.9, 0.5, n) if n else torch.zeros(0)
         inst.box_scores = inst.scores.clone()
-        inst.part_scores = inst.scores[:, None].repeat(1, meta.num_parsing - 1) if n else torch.zeros(0, meta.num_parsing - 1)
+        inst.part_scores = (
+            inst.scores[:, None].repeat(1, meta.num_parsing - 1)
+            if n
+            else torch.zeros(0, meta.num_parsing - 1)
+        )
         ev.process([{"image_id": d["image_id"]}], [{"instances": inst}])
     r = ev.evaluate()["parsing"]
     for k in ("mIoU", "pixel_acc", "AP_p_vol", "PCP50", "AP_r_vol", "AP_h"):

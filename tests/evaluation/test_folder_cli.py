@@ -1,7 +1,7 @@
 """Submission writer/reader, the folder evaluation and tools/eval_parsing.py (numpy core only)."""
+
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -28,12 +28,28 @@ def _scene(k, shape=(48, 64)):
     """Three small multi-person scenes: occlusion, an ignore area, a single person."""
     if k == 0:
         persons = [
-            person_map(shape, [(2, 2, 8, 5, 15), (13, 8, 14, 6, 14), (5, 14, 30, 3, 17), (9, 30, 44, 4, 16)]),
-            person_map(shape, [(2, 4, 10, 12, 24), (5, 10, 28, 12, 26), (14, 10, 26, 26, 30), (18, 40, 46, 14, 22)]),
+            person_map(
+                shape,
+                [(2, 2, 8, 5, 15), (13, 8, 14, 6, 14), (5, 14, 30, 3, 17), (9, 30, 44, 4, 16)],
+            ),
+            person_map(
+                shape,
+                [
+                    (2, 4, 10, 12, 24),
+                    (5, 10, 28, 12, 26),
+                    (14, 10, 26, 26, 30),
+                    (18, 40, 46, 14, 22),
+                ],
+            ),
         ]
     elif k == 1:
-        persons = [person_map(shape, [(1, 5, 9, 30, 44), (13, 9, 16, 32, 42), (6, 16, 40, 28, 46), (19, 40, 46, 30, 40)]),
-                   person_map(shape, [(7, 10, 40, 50, 62), (16, 40, 47, 50, 56)])]
+        persons = [
+            person_map(
+                shape,
+                [(1, 5, 9, 30, 44), (13, 9, 16, 32, 42), (6, 16, 40, 28, 46), (19, 40, 46, 30, 40)],
+            ),
+            person_map(shape, [(7, 10, 40, 50, 62), (16, 40, 47, 50, 56)]),
+        ]
     else:
         persons = [person_map(shape, [(10, 10, 30, 10, 50), (12, 30, 45, 10, 50)])]
     cat, hum, inst, table = gt_from_persons(shape, persons)
@@ -55,8 +71,14 @@ def _make_set(tmp_path, perfect=True, empty_image=True):
         write_gt(str(gt), name, cat, hum, inst, table)
         scores = [0.9 - 0.1 * i for i in range(len(derived))]
         part = np.tile(np.linspace(0.2, 0.9, C - 1), (len(derived), 1)) * np.array(scores)[:, None]
-        write_pred(str(pred), name, derived if perfect else derived[:1], scores if perfect else scores[:1],
-                   cat.shape, part_scores=part if perfect else part[:1])
+        write_pred(
+            str(pred),
+            name,
+            derived if perfect else derived[:1],
+            scores if perfect else scores[:1],
+            cat.shape,
+            part_scores=part if perfect else part[:1],
+        )
     if empty_image:  # no person at all: contributes only background to mIoU
         shape = (30, 40)
         z = np.zeros(shape, np.uint8)
@@ -113,14 +135,47 @@ def test_cli_json_keys_and_workers_agree(tmp_path, capsys):
     outs = []
     for w in (0, 2):
         out = tmp_path / f"m{w}.json"
-        assert run_cli(["--gt-root", gt, "--pred-dir", pred, "--num-classes", "20", "--workers", str(w),
-                        "--output", str(out), "--quiet", "--class-names", "cihp"]) == 0
+        assert (
+            run_cli(
+                [
+                    "--gt-root",
+                    gt,
+                    "--pred-dir",
+                    pred,
+                    "--num-classes",
+                    "20",
+                    "--workers",
+                    str(w),
+                    "--output",
+                    str(out),
+                    "--quiet",
+                    "--class-names",
+                    "cihp",
+                ]
+            )
+            == 0
+        )
         outs.append(json.loads(out.read_text()))
     printed = capsys.readouterr().out
     assert "AP_p_vol" in printed and "mIoU" in printed
     res = outs[0]
-    for k in ("mIoU", "pixel_acc", "mean_acc", "IoU", "AP_p", "AP_p_vol", "AP_p50", "PCP", "PCP50", "AP_r",
-              "AP_r_vol", "AP_r50", "num_images", "num_gt_persons", "num_pred_persons"):
+    for k in (
+        "mIoU",
+        "pixel_acc",
+        "mean_acc",
+        "IoU",
+        "AP_p",
+        "AP_p_vol",
+        "AP_p50",
+        "PCP",
+        "PCP50",
+        "AP_r",
+        "AP_r_vol",
+        "AP_r50",
+        "num_images",
+        "num_gt_persons",
+        "num_pred_persons",
+    ):
         assert k in res, k
     assert set(res["AP_p"]) == {"0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"}
     assert "Hair" in res["IoU"]
@@ -131,18 +186,33 @@ def test_cli_json_keys_and_workers_agree(tmp_path, capsys):
 
 def test_missing_prediction_files_are_counted(tmp_path):
     gt, pred, names = _make_set(tmp_path)
-    for sub, ext in (("global_parsing", ".png"), ("instance_parsing", ".txt"), ("person_parsing", ".txt")):
+    for sub, ext in (
+        ("global_parsing", ".png"),
+        ("instance_parsing", ".txt"),
+        ("person_parsing", ".txt"),
+    ):
         os.remove(os.path.join(pred, sub, "img2" + ext))
     res = evaluate_folder(gt, pred, C, metrics=["mIoU", "APp", "APr"], progress=False)
-    assert res["missing_predictions"] == {"global_parsing": 1, "instance_parsing": 1, "person_parsing": 1}
+    assert res["missing_predictions"] == {
+        "global_parsing": 1,
+        "instance_parsing": 1,
+        "person_parsing": 1,
+    }
     assert res["missing_examples"]["global_parsing"] == ["img2"]
     assert res["AP_p50"] == pytest.approx(80.0)  # 4 of 5 persons found
     assert res["mIoU"] < 100.0
     # legacy: the AP^r image list comes from the prediction folder and mIoU silently skips the
     # image, so the result equals an evaluation of the other images only
     lg = evaluate_folder(gt, pred, C, metrics=["mIoU", "APr"], mode="legacy", progress=False)
-    ref = evaluate_folder(gt, pred, C, metrics=["mIoU", "APr"], mode="legacy", progress=False,
-                          image_list=_list(tmp_path, ["img0", "img1", "empty"]))
+    ref = evaluate_folder(
+        gt,
+        pred,
+        C,
+        metrics=["mIoU", "APr"],
+        mode="legacy",
+        progress=False,
+        image_list=_list(tmp_path, ["img0", "img1", "empty"]),
+    )
     assert lg["IoU"] == ref["IoU"] and lg["AP_r"] == ref["AP_r"]
     assert lg["num_gt_regions"] == ref["num_gt_regions"] < res["num_gt_regions"]
 
@@ -153,7 +223,9 @@ def test_bad_inputs_name_the_file(tmp_path):
     txt = os.path.join(pred, "instance_parsing", "img0.txt")
     lines = open(txt).read().splitlines()
     open(txt, "w").write("\n".join(lines[:-1]) + "\n")
-    with pytest.raises(ValueError, match=r"only \d+ lines in its txt in .*instance_parsing/img0\.png"):
+    with pytest.raises(
+        ValueError, match=r"only \d+ lines in its txt in .*instance_parsing/img0\.png"
+    ):
         evaluate_folder(gt, pred, C, metrics=["APr"], progress=False)
     assert run_cli(["--gt-root", gt, "--pred-dir", pred, "--metrics", "APr", "--quiet"]) == 2
     # a label value >= num_classes
@@ -170,7 +242,9 @@ def test_bad_inputs_name_the_file(tmp_path):
     # a size mismatch
     write_label_png(os.path.join(pred, "global_parsing", "img2.png"), np.zeros((10, 10), np.uint8))
     with pytest.raises(ValueError, match=r"size mismatch.*global_parsing/img2\.png"):
-        evaluate_folder(gt, pred, C, metrics=["mIoU"], progress=False, image_list=_list(tmp_path, ["img2"]))
+        evaluate_folder(
+            gt, pred, C, metrics=["mIoU"], progress=False, image_list=_list(tmp_path, ["img2"])
+        )
 
 
 def _list(tmp_path, names):
@@ -185,8 +259,16 @@ def test_300_regions_in_one_image(tmp_path):
     persons = []
     for k in range(16):
         y, x = divmod(k, 4)
-        parts = [(c, 16 * y + (c - 1) // 5 * 3, 16 * y + (c - 1) // 5 * 3 + 3, 20 * x + (c - 1) % 5 * 4,
-                  20 * x + (c - 1) % 5 * 4 + 4) for c in range(1, 20)]
+        parts = [
+            (
+                c,
+                16 * y + (c - 1) // 5 * 3,
+                16 * y + (c - 1) // 5 * 3 + 3,
+                20 * x + (c - 1) % 5 * 4,
+                20 * x + (c - 1) % 5 * 4 + 4,
+            )
+            for c in range(1, 20)
+        ]
         persons.append(person_map(shape, parts))
     cat, hum, inst, table = gt_from_persons(shape, persons)
     # CIHP ids 20*(h-1)+c exceed 255 here: the GT region map is written as a 16-bit PNG
@@ -202,10 +284,16 @@ def test_300_regions_in_one_image(tmp_path):
         root = tmp_path / mode
         write_gt(str(root / "gt"), "many", cat, hum, inst, table)
         scores = list(np.linspace(0.2, 0.9, 16))
-        res = write_pred(str(root / "pred"), "many", persons, scores, shape, legacy=mode == "legacy")
+        res = write_pred(
+            str(root / "pred"), "many", persons, scores, shape, legacy=mode == "legacy"
+        )
         assert len(res.region_classes) == 304
-        assert read_label_png(str(root / "pred" / "instance_parsing" / "many.png")).max() == (304 if mode == "default" else 254)
-        out = evaluate_folder(str(root / "gt"), str(root / "pred"), C, metrics=["APr"], mode=mode, progress=False)
+        assert read_label_png(str(root / "pred" / "instance_parsing" / "many.png")).max() == (
+            304 if mode == "default" else 254
+        )
+        out = evaluate_folder(
+            str(root / "gt"), str(root / "pred"), C, metrics=["APr"], mode=mode, progress=False
+        )
         assert out["num_gt_regions"] == 304
         for t, v in out["AP_r"].items():
             assert v == pytest.approx(expect), (mode, t)
@@ -216,14 +304,23 @@ def test_writer_reader_roundtrip(tmp_path):
     a = person_map(shape, [(2, 1, 5, 1, 6), (5, 5, 12, 1, 8)])
     b = person_map(shape, [(5, 3, 15, 5, 15), (9, 15, 19, 5, 15)])  # overlaps a
     c = a.copy()  # duplicate of a: removed by parsing NMS
-    res = parsing_postprocess(np.stack([a, b, c]), np.array([0.6, 0.8, 0.5]), np.array([0.9, 0.2, 0.5]),
-                              np.arange(57, dtype=float).reshape(3, 19) / 100, C)
+    res = parsing_postprocess(
+        np.stack([a, b, c]),
+        np.array([0.6, 0.8, 0.5]),
+        np.array([0.9, 0.2, 0.5]),
+        np.arange(57, dtype=float).reshape(3, 19) / 100,
+        C,
+    )
     # global map: box scores >= 0.3 (a 0.9 and c 0.5; b 0.2 left out), ascending box score
     np.testing.assert_array_equal(res.global_map, a)
     assert res.person_indices.tolist() == [1, 0]  # NMS keeps b (0.8) and a (0.6), drops c
     write_submission(str(tmp_path), "sub/x", res)
-    np.testing.assert_array_equal(read_label_png(str(tmp_path / "global_parsing" / "sub" / "x.png")), res.global_map)
-    np.testing.assert_array_equal(read_label_png(str(tmp_path / "instance_parsing" / "sub" / "x.png")), res.part_region_map)
+    np.testing.assert_array_equal(
+        read_label_png(str(tmp_path / "global_parsing" / "sub" / "x.png")), res.global_map
+    )
+    np.testing.assert_array_equal(
+        read_label_png(str(tmp_path / "instance_parsing" / "sub" / "x.png")), res.part_region_map
+    )
     cls, sc = read_region_txt(str(tmp_path / "instance_parsing" / "sub" / "x.txt"))
     assert cls.tolist() == res.region_classes.tolist()
     np.testing.assert_array_equal(sc, res.region_scores)  # repr round-trips exactly
@@ -231,7 +328,9 @@ def test_writer_reader_roundtrip(tmp_path):
     assert res.person_map_scores.tolist() == [0.6, 0.8]
     assert res.region_classes.tolist() == [2, 5, 5, 9]
     assert res.region_scores.tolist() == [0.01, 0.04, 0.23, 0.27]
-    s, boxes = read_instance_segmentation_txt(str(tmp_path / "instance_segmentation" / "sub" / "x.txt"))
+    s, boxes = read_instance_segmentation_txt(
+        str(tmp_path / "instance_segmentation" / "sub" / "x.txt")
+    )
     assert s.tolist() == [0.6, 0.8] and boxes.tolist() == [[1, 1, 12, 8], [3, 5, 19, 15]]
     scores, paths = read_person_parsing(str(tmp_path), "sub/x")
     assert scores.tolist() == [0.8, 0.6]

@@ -1,4 +1,5 @@
 """Metric core with hand-computed answers (pure numpy; no detectron2 needed)."""
+
 import warnings
 
 import numpy as np
@@ -51,7 +52,9 @@ def test_semantic_hand_computed_and_modes():
 
 def test_semantic_bad_input():
     with pytest.raises(ValueError, match="out of range.*pred.png"):
-        confusion_matrix(np.zeros((2, 2), np.uint8), np.full((2, 2), 3, np.uint8), 3, name="pred.png")
+        confusion_matrix(
+            np.zeros((2, 2), np.uint8), np.full((2, 2), 3, np.uint8), 3, name="pred.png"
+        )
     with pytest.raises(ValueError, match="size mismatch.*pred.png"):
         confusion_matrix(np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.uint8), 3, name="pred.png")
 
@@ -89,7 +92,9 @@ def test_app_pcp_hand_computed():
             assert out["PCP"][t] == pytest.approx(1.0)
         assert out["PCP"][0.8] == pytest.approx((0.5 + 0.0) / 2)
         assert out["PCP"][0.9] == pytest.approx(0.5 / 2)
-        rec2, npos = app_image_records_from_maps(cat, hum, [1, 2], [person_from_map(p, C) for p in preds], scores, C, mode=mode)
+        rec2, npos = app_image_records_from_maps(
+            cat, hum, [1, 2], [person_from_map(p, C) for p in preds], scores, C, mode=mode
+        )
         assert npos == 2
         assert accumulate_app(rec2, npos, mode=mode) == out
 
@@ -217,9 +222,14 @@ def test_apr_one_to_one_exact_with_duplicate_part():
     pred[2:, :4] = 2  # IoU 0.5 with A
     pred[:, 4:] = 3
     C = 2
-    d = accumulate_region_ap(region_image_records(pred, [1, 1, 1], [0.9, 0.8, 0.7], gt, {1: 1, 2: 1}, C), C)
-    lg = accumulate_region_ap(region_image_records(pred, [1, 1, 1], [0.9, 0.8, 0.7], gt, {1: 1, 2: 1}, C,
-                                                   mode="legacy"), C, mode="legacy")
+    d = accumulate_region_ap(
+        region_image_records(pred, [1, 1, 1], [0.9, 0.8, 0.7], gt, {1: 1, 2: 1}, C), C
+    )
+    lg = accumulate_region_ap(
+        region_image_records(pred, [1, 1, 1], [0.9, 0.8, 0.7], gt, {1: 1, 2: 1}, C, mode="legacy"),
+        C,
+        mode="legacy",
+    )
     # t < 0.5: default TP, FP, TP -> rec (.5,.5,1) prec (1,.5,2/3) -> AP = .5 + .5 * 2/3
     assert d["AP"][0.4] == pytest.approx(0.5 + 0.5 * 2 / 3)
     assert lg["AP"][0.4] == pytest.approx(1.5)  # legacy counts the duplicate: recall 1.5
@@ -239,7 +249,11 @@ def test_apr_absent_class_and_empty_regions():
     assert r.empty_pred_regions == 1 and r.gt_count.tolist() == [0, 1, 0, 0, 0]
     d = accumulate_region_ap(r, 5)
     assert d["classes_absent"] == [2, 3, 4] and d["AP"][0.5] == pytest.approx(1.0)
-    lg = accumulate_region_ap(region_image_records(pred, [1, 2], [0.9, 0.8], gt, {1: 1}, 5, mode="legacy"), 5, mode="legacy")
+    lg = accumulate_region_ap(
+        region_image_records(pred, [1, 2], [0.9, 0.8], gt, {1: 1}, 5, mode="legacy"),
+        5,
+        mode="legacy",
+    )
     # reference arithmetic: a class with neither GT nor predictions scores 0 and is averaged
     assert lg["AP"][0.5] == pytest.approx(1.0 / 4)
 
@@ -260,11 +274,34 @@ def test_missing_prediction_counts_as_miss_or_skipped():
     C = 2
     for mode, expect in (("default", 0.5), ("legacy", 1.0)):
         acc = ParsingAccumulator(C, ["mIoU", "APr"], mode=mode)
-        acc.add(evaluate_image(0, C, ["mIoU", "APr"], mode=mode, gt_category=gt, pred_global=gt,
-                               gt_instance=gt, gt_instance_classes={1: 1}, pred_regions=gt,
-                               pred_region_classes=[1], pred_region_scores=[0.9]))
-        acc.add(evaluate_image(1, C, ["mIoU", "APr"], mode=mode, name="b", gt_category=gt, gt_instance=gt,
-                               gt_instance_classes={1: 1}, missing=("global_parsing", "instance_parsing")))
+        acc.add(
+            evaluate_image(
+                0,
+                C,
+                ["mIoU", "APr"],
+                mode=mode,
+                gt_category=gt,
+                pred_global=gt,
+                gt_instance=gt,
+                gt_instance_classes={1: 1},
+                pred_regions=gt,
+                pred_region_classes=[1],
+                pred_region_scores=[0.9],
+            )
+        )
+        acc.add(
+            evaluate_image(
+                1,
+                C,
+                ["mIoU", "APr"],
+                mode=mode,
+                name="b",
+                gt_category=gt,
+                gt_instance=gt,
+                gt_instance_classes={1: 1},
+                missing=("global_parsing", "instance_parsing"),
+            )
+        )
         s = acc.summarize()
         assert s["AP_r50"] == pytest.approx(100 * expect)
         assert s["missing_predictions"] == {"global_parsing": 1, "instance_parsing": 1}
@@ -282,7 +319,9 @@ def test_ipr_definition():
     lab2 = np.zeros((3, 3), np.uint8)
     lab2[0, 0] = 1  # corner pixel: out-of-image neighbours count as different
     assert isolated_pixel_count(lab2) == (1, 9)
-    stripes = np.tile(np.array([0, 1], np.uint8), (4, 2))  # vertical stripes: every pixel has a vertical twin
+    stripes = np.tile(
+        np.array([0, 1], np.uint8), (4, 2)
+    )  # vertical stripes: every pixel has a vertical twin
     assert isolated_pixel_rate(stripes) == 0.0
     checker = (np.indices((4, 4)).sum(0) % 2).astype(np.uint8)  # diagonal twins everywhere
     assert isolated_pixel_rate(checker) == 0.0

@@ -1,6 +1,7 @@
 """The streaming evaluator against a naive dense re-statement of metrics.md (full-image masks,
 per-class passes, one global sort), on random multi-person fixtures with ties, duplicates, empty
 persons, ignore pixels and images without predictions. Legacy numbers must be bit-identical."""
+
 import glob
 import os
 import warnings
@@ -29,7 +30,11 @@ def _voc(rec, prec):
 
 def _miou_vec(gt, pred):
     k = (gt >= 0) & (gt < C)
-    h = np.bincount(C * gt[k].astype(int) + pred[k], minlength=C * C).reshape(C, C).astype(np.float64)
+    h = (
+        np.bincount(C * gt[k].astype(int) + pred[k], minlength=C * C)
+        .reshape(C, C)
+        .astype(np.float64)
+    )
     return np.diag(h) / (h.sum(1) + h.sum(0) - np.diag(h))
 
 
@@ -69,7 +74,9 @@ def naive(gt_root, pred_dir, names, legacy):
         t = os.path.join(pred_dir, "person_parsing", n + ".txt")
         if os.path.exists(t):
             for k, s in enumerate(read_score_txt(t), start=1):
-                preds.append((i, s, read_label_png(os.path.join(pred_dir, "person_parsing", f"{n}_{k}.png"))))
+                preds.append(
+                    (i, s, read_label_png(os.path.join(pred_dir, "person_parsing", f"{n}_{k}.png")))
+                )
     scores = np.array([p[1] for p in preds])
     order = np.argsort(-scores) if legacy else np.argsort(-scores, kind="stable")
     ap, pcp = {}, {}
@@ -101,14 +108,27 @@ def naive(gt_root, pred_dir, names, legacy):
     out["AP_p"], out["PCP"] = ap, pcp
     # AP^r (§3): per class, dense masks
     # legacy: the reference's image list is the prediction folder's *.txt listing, in glob order
-    img_list = [os.path.basename(x)[:-4] for x in glob.glob(os.path.join(pred_dir, "instance_parsing", "*"))
-                if x[-3:] == "txt"] if legacy else names
+    img_list = (
+        [
+            os.path.basename(x)[:-4]
+            for x in glob.glob(os.path.join(pred_dir, "instance_parsing", "*"))
+            if x[-3:] == "txt"
+        ]
+        if legacy
+        else names
+    )
     apr = np.full((C - 1, len(THRS)), np.nan)
     for c in range(1, C):
         ngt, sc, tps = 0, [], []
         for n in img_list:
             gi = read_label_png(os.path.join(gt_root, "Instance_ids", n + ".png"))
-            tab = [ln.split() for ln in open(os.path.join(gt_root, "Instance_ids", n + ".txt")).read().splitlines() if ln.strip()]
+            tab = [
+                ln.split()
+                for ln in open(os.path.join(gt_root, "Instance_ids", n + ".txt"))
+                .read()
+                .splitlines()
+                if ln.strip()
+            ]
             gids = [int(r[0]) for r in tab if int(r[1]) == c and (gi == int(r[0])).any()]
             ngt += len(gids)
             t = os.path.join(pred_dir, "instance_parsing", n + ".txt")
@@ -118,12 +138,19 @@ def naive(gt_root, pred_dir, names, legacy):
             cls, s = read_region_txt(t)
             pids = [k + 1 for k in range(len(cls)) if cls[k] == c and (pm == k + 1).any()]
             psc = [s[k - 1] for k in pids]
-            ious = np.array([[((pm == p) & (gi == g)).sum() / ((pm == p) | (gi == g)).sum() for g in gids] for p in pids]).reshape(len(pids), len(gids))
+            ious = np.array(
+                [
+                    [((pm == p) & (gi == g)).sum() / ((pm == p) | (gi == g)).sum() for g in gids]
+                    for p in pids
+                ]
+            ).reshape(len(pids), len(gids))
             flags = np.zeros((len(pids), len(THRS)))
             if gids:
                 for ti, th in enumerate(THRS):
                     used = set()
-                    for r in (range(len(pids)) if legacy else np.argsort(-np.array(psc), kind="stable")):
+                    for r in (
+                        range(len(pids)) if legacy else np.argsort(-np.array(psc), kind="stable")
+                    ):
                         j = int(np.argmax(ious[r]))
                         if ious[r, j] > th and (legacy or j not in used):
                             flags[r, ti] = 1
@@ -137,7 +164,9 @@ def naive(gt_root, pred_dir, names, legacy):
         for ti in range(len(THRS)):
             f = np.array([tps[k][ti] for k in o]) if len(o) else np.zeros(0)
             ctp, cfp = np.cumsum(f), np.cumsum(1 - f)
-            apr[c - 1, ti] = _voc(ctp / float(ngt), ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps))
+            apr[c - 1, ti] = _voc(
+                ctp / float(ngt), ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps)
+            )
     out["AP_r"] = dict(zip(THRS, np.nanmean(apr, axis=0)))
     return out
 
@@ -153,7 +182,7 @@ def _fixture(root, seed):
             m = np.zeros(shape, np.uint8)
             for _ in range(int(rng.integers(0, 4))):
                 y0, x0 = rng.integers(0, shape[0] - 4), rng.integers(0, shape[1] - 4)
-                m[y0:y0 + rng.integers(3, 12), x0:x0 + rng.integers(3, 12)] = rng.integers(1, C)
+                m[y0 : y0 + rng.integers(3, 12), x0 : x0 + rng.integers(3, 12)] = rng.integers(1, C)
             if not m.any():
                 m[rng.integers(0, shape[0]), rng.integers(0, shape[1])] = 0  # empty person
             persons.append(m)
