@@ -44,6 +44,7 @@ from .synthetic import ensure_synthetic, generate_dataset, render_scene  # noqa:
 from .transforms import (  # noqa: F401
     AffineCropTransform,
     MMANRandomGeometry,
+    ProcessRNG,
     RandomPersonCrop,
     apply_flip_lut,
     is_flipped,

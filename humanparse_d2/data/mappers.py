@@ -26,7 +26,7 @@ from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
 
 from .affine import source_roi, warp_crop
 from .datasets.common import BadAnnotationError, read_image, read_label
-from .transforms import MMANRandomGeometry, RandomPersonCrop, apply_flip_lut, is_flipped
+from .transforms import MMANRandomGeometry, ProcessRNG, RandomPersonCrop, apply_flip_lut, is_flipped
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +192,8 @@ class InstanceParsingMapper:
             is_train: jitter and flip only in training.
             crop_size: (H, W) of the output.
             flip_lut: default left/right LUT for records without ``dataset_name``.
-            seed: seeds the augmentation RNG (None: fresh entropy per worker).
+            seed: seeds the augmentation RNG (None: from np.random, which detectron2 seeds per
+                worker); each DataLoader worker gets its own stream either way.
             Other args: see ``INPUT.PARSING.*`` in humanparse_d2/data/config.py.
         """
         for m in (scale_mode, rotation_mode):
@@ -204,7 +205,7 @@ class InstanceParsingMapper:
             self.crop_size, box_expand=box_expand, aspect_ratio=aspect_ratio, scale_factor=scale_factor,
             scale_mode=scale_mode, rotation_factor=rotation_factor, rotation_prob=rotation_prob,
             rotation_mode=rotation_mode, flip_prob=flip_prob, is_train=is_train,
-            rng=np.random.default_rng(seed) if seed is not None else None,
+            rng=ProcessRNG(seed),
         )
         # normalisation as per-channel 256-entry lookup tables (RGB order): one cv2.LUT per plane
         mean = np.asarray(pixel_mean, np.float32) * 255.0
@@ -415,7 +416,7 @@ class SinglePersonParsingMapper:
         self.interp = _INTERP[interp]
         self.test_resize, self.test_size = test_resize, int(test_size)
         self.ignore_label = ignore_label
-        self.rng = np.random.default_rng(seed) if seed is not None else None
+        self.rng = ProcessRNG(seed)  # shared with the geometry augmentation; one stream per worker
         self.geometry = MMANRandomGeometry(self.crop_size, tuple(branch_probs), tuple(rrc_area), tuple(rrc_aspect),
                                            rng=self.rng)
         self._mean = np.asarray(pixel_mean, np.float32) * 255.0
@@ -435,10 +436,7 @@ class SinglePersonParsingMapper:
         }
 
     def _rng(self):
-        if self.rng is None:
-            self.rng = np.random.default_rng()
-            self.geometry.rng = self.rng
-        return self.rng
+        return self.rng.get()
 
     def _resize_aug(self, size: int, mode: str):
         if mode == "squash":

@@ -10,6 +10,8 @@
 """
 from typing import Optional, Sequence, Tuple
 
+import os
+
 import cv2
 import numpy as np
 
@@ -26,6 +28,7 @@ from .affine import (
 )
 
 __all__ = [
+    "ProcessRNG",
     "AffineCropTransform",
     "RandomPersonCrop",
     "MMANRandomGeometry",
@@ -34,6 +37,43 @@ __all__ = [
     "is_flipped",
     "apply_flip_lut",
 ]
+
+
+class ProcessRNG:
+    """A numpy Generator re-created in every (DataLoader worker) process.
+
+    ``seed``: None (draw the seed from ``np.random``, which detectron2 seeds per worker from
+    ``cfg.SEED``), an int, or a Generator. In a process other than the creating one (a forked
+    worker) the stream is re-derived with the worker id, so workers never repeat each other's
+    augmentations, even when the mapper was used before the workers were forked.
+    """
+
+    def __init__(self, seed=None):
+        self.seed = seed
+        self._pid = None
+        self._gen = None
+
+    def get(self) -> np.random.Generator:
+        pid = os.getpid()
+        if self._gen is not None and pid == self._pid:
+            return self._gen
+        first = self._pid is None
+        if isinstance(self.seed, np.random.Generator) and first:
+            gen = self.seed
+        else:
+            import torch.utils.data
+
+            info = torch.utils.data.get_worker_info()
+            wid = info.id if info is not None else 0
+            if isinstance(self.seed, np.random.Generator):
+                base = int(self.seed.integers(0, 2**31 - 1))
+            elif self.seed is None:
+                base = int(np.random.randint(0, 2**31 - 1))
+            else:
+                base = int(self.seed)
+            gen = np.random.default_rng([base, wid, 0 if first else 1])
+        self._gen, self._pid = gen, pid
+        return gen
 
 
 class AffineCropTransform(Transform):
@@ -94,7 +134,7 @@ class RandomPersonCrop(T.Augmentation):
         rotation_factor, rotation_prob, rotation_mode: rotation jitter (train only).
         flip_prob: horizontal flip probability (train only; 0 disables).
         is_train: False gives the plain crop (no jitter, no flip).
-        rng: numpy Generator (default: a fresh one seeded from OS entropy per worker).
+        rng: None, an int seed, a numpy Generator or a :class:`ProcessRNG` (one stream per worker).
     """
 
     def __init__(self, crop_size=(512, 384), *, box_expand=1.25, aspect_ratio=0.75, scale_factor=0.3,
@@ -102,12 +142,10 @@ class RandomPersonCrop(T.Augmentation):
                  rotation_mode="gaussian_clipped", flip_prob=0.5, is_train=True, rng=None):
         super().__init__()
         self._init(locals())
-        self.rng = rng
+        self.rng = rng if isinstance(rng, ProcessRNG) else ProcessRNG(rng)
 
     def _rng(self):
-        if self.rng is None:
-            self.rng = np.random.default_rng()
-        return self.rng
+        return self.rng.get()
 
     def get_transform(self, image, box_xyxy) -> AffineCropTransform:
         H, W = image.shape[:2]
@@ -148,11 +186,10 @@ class MMANRandomGeometry(T.Augmentation):
                  rng=None):
         super().__init__()
         self._init(locals())
-        self.rng = rng
+        self.rng = rng if isinstance(rng, ProcessRNG) else ProcessRNG(rng)
 
     def get_transform(self, image):
-        rng = self.rng or np.random.default_rng()
-        self.rng = rng
+        rng = self.rng.get()
         H, W = image.shape[:2]
         p = np.asarray(self.probs, np.float64)
         b = int(np.searchsorted(np.cumsum(p / p.sum()), rng.random(), side="right"))

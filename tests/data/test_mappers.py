@@ -190,3 +190,18 @@ def test_train_loader_with_mapper(make_cihp):
     loader = build_detection_train_loader(cfg, mapper=mapper, dataset=persons)
     batch = next(iter(loader))
     assert len(batch) == 4 and all(b["image"].shape == (3, 32, 24) for b in batch)
+
+
+def test_workers_get_distinct_augmentation_streams(cihp):
+    """Even after the mapper was used in the main process, forked workers do not repeat each other."""
+    from torch.utils.data import DataLoader
+
+    m = InstanceParsingMapper(is_train=True, crop_size=(32, 24), flip_lut=LUT)
+    p = flatten_persons(cihp)[0]
+    m(p)  # creates the stream in the parent before the fork
+    from detectron2.data.common import DatasetFromList, MapDataset
+
+    loader = DataLoader(MapDataset(DatasetFromList([p] * 8, copy=False), m), batch_size=None, num_workers=2,
+                        collate_fn=lambda x: x, multiprocessing_context="fork")
+    mats = [tuple(o["affine"].flatten().tolist()) for o in loader]
+    assert len(set(mats)) == 8
