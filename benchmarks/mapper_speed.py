@@ -49,19 +49,30 @@ def main(argv=None):
                                        seed=0)
         for r in persons[:20]:  # warm-up (file cache, lazy imports)
             mapper(r)
+        # timed in windows of 25 crops: the total gives the mean rate, the fastest window the rate of an
+        # uncontended core (timeit's "min of repeats"; shared CI machines are often oversubscribed)
+        windows = []
         t0 = time.perf_counter()
         cpu0 = time.process_time()
-        for i in range(args.n):
-            out = mapper(persons[i % len(persons)])
+        i = 0
+        while i < args.n:
+            k = min(25, args.n - i)
+            tw = time.perf_counter()
+            for _ in range(k):
+                out = mapper(persons[i % len(persons)])
+                i += 1
+            windows.append((time.perf_counter() - tw) / k)
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
     assert out["image"].shape == (3, 512, 384)
     rate = args.n / wall
     rate_cpu = args.n / max(cpu, 1e-9)
+    best = 1.0 / min(windows)
     src = args.dataset or f"synthetic CIHP layout, {args.image_size}px"
-    print(f"InstanceParsingMapper: {rate:.0f} crops/s (wall), {rate_cpu:.0f} crops/s per CPU-second, 1 thread, "
-          f"512x384, {args.n} crops from {len(persons)} persons ({src})")
-    print(f"target >= {args.target:.0f} crops/s/core: {'OK' if rate_cpu >= args.target else 'BELOW TARGET'}")
+    print(f"InstanceParsingMapper, 1 thread, 512x384 crops, {args.n} crops of {len(persons)} persons ({src}):")
+    print(f"  {rate_cpu:.0f} crops/s per CPU-second | {rate:.0f} crops/s wall | {best:.0f} crops/s best 25-crop window")
+    print(f"target >= {args.target:.0f} crops/s/core (CPU-second rate): "
+          f"{'OK' if rate_cpu >= args.target else 'BELOW TARGET (is the machine oversubscribed? see the best window)'}")
     return 0
 
 

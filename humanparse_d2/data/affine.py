@@ -129,29 +129,38 @@ def source_roi(M, out_size_wh, image_hw, margin: int = 2):
     return x0, y0, x1, y1
 
 
-def warp_crop(image: np.ndarray, matrix, out_size_wh, is_label: bool = False, border_value: Union[int, Tuple] = 0,
-              roi=None) -> np.ndarray:
+def warp_crop(image: np.ndarray, matrix, out_size_wh, is_label=False, border_value: Union[int, Tuple] = 0,
+              roi=None, four_channel_out: bool = False) -> np.ndarray:
     """Crop ``image`` (H, W[, C]) through ``matrix`` (image -> crop) to ``out_size_wh`` (W, H).
 
-    Only the image window the crop needs is passed to ``cv2.warpAffine`` (identical result, less
-    memory traffic for large images). Labels use nearest-neighbour sampling; everything outside the
-    image is ``border_value`` (0: background for labels, black for images).
+    Only the image window the crop needs is passed to ``cv2.warpAffine`` (same result up to OpenCV's
+    fixed-point rounding, less memory traffic for large images). Labels use nearest-neighbour sampling;
+    everything outside the image is ``border_value`` (0: background for labels, black for images).
+    3-channel uint8 images are warped as 4-channel (OpenCV's vectorised path, ~2.5x faster);
+    ``four_channel_out=True`` returns that (H, W, 4) result without dropping the padding channel.
     """
     ow, oh = int(out_size_wh[0]), int(out_size_wh[1])
     M = _np(matrix)
     if roi is None:
         roi = source_roi(M, (ow, oh), image.shape[:2])
+    fast3 = not is_label and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
     if roi is None:
-        shape = (oh, ow) + image.shape[2:]
+        channels = (4 if (fast3 and four_channel_out) else image.shape[2]) if image.ndim == 3 else None
+        shape = (oh, ow) + ((channels,) if channels else ())
         return np.full(shape, border_value if np.isscalar(border_value) else 0, dtype=image.dtype)
     x0, y0, x1, y1 = roi
     sub = image[y0:y1, x0:x1]
     Ms = M.copy()
     Ms[:, 2] += M[:, :2] @ np.array([x0, y0], np.float64)
     flags = cv2.INTER_NEAREST if is_label else cv2.INTER_LINEAR
-    if np.isscalar(border_value) and image.ndim == 3:
-        border_value = (border_value,) * image.shape[2]
+    if fast3:
+        sub = cv2.cvtColor(sub, cv2.COLOR_BGR2BGRA)
+    nch = sub.shape[2] if sub.ndim == 3 else 1
+    if np.isscalar(border_value) and nch > 1:
+        border_value = (border_value,) * nch
     out = cv2.warpAffine(sub, Ms, (ow, oh), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+    if fast3 and not four_channel_out:
+        return np.ascontiguousarray(out[:, :, :3])
     if image.ndim == 3 and out.ndim == 2:
         out = out[:, :, None]
     return out
