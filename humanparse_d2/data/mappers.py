@@ -362,7 +362,7 @@ class WholeImageParsingMapper:
         hum = None
         if record.get("human_file") and any(not a.get("person_file") for a in anns):
             hum = transforms.apply_segmentation(read_label(record["human_file"]))
-        maps, boxes = [], []
+        maps, boxes, masks = [], [], []
         for a in anns:
             if a.get("person_file"):
                 lab = transforms.apply_segmentation(read_label(a["person_file"], channel=0))
@@ -381,13 +381,14 @@ class WholeImageParsingMapper:
             xs = np.flatnonzero(m.any(0))
             boxes.append([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1])
             maps.append(lab)
+            masks.append(m)
         inst = Instances((H, W))
         inst.gt_boxes = Boxes(torch.as_tensor(np.asarray(boxes, np.float32).reshape(-1, 4)))
         inst.gt_classes = torch.zeros(len(boxes), dtype=torch.int64)
         parsing = np.stack(maps) if maps else np.zeros((0, H, W), np.uint8)
         inst.gt_parsing = torch.as_tensor(parsing)
         if self.use_masks:
-            inst.gt_masks = BitMasks(torch.as_tensor((parsing > 0) & (parsing != 255)))
+            inst.gt_masks = BitMasks(torch.as_tensor(np.stack(masks) if masks else np.zeros((0, H, W), bool)))
         out["instances"] = inst
         return out
 

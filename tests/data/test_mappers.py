@@ -205,3 +205,13 @@ def test_workers_get_distinct_augmentation_streams(cihp):
                         collate_fn=lambda x: x, multiprocessing_context="fork")
     mats = [tuple(o["affine"].flatten().tolist()) for o in loader]
     assert len(set(mats)) == 8
+
+
+def test_person_label_from_rle_equals_human_ids_path(cihp):
+    from humanparse_d2.data import load_person_label
+
+    for p in flatten_persons(cihp):
+        ann = p["annotation"]
+        no_rle = {k: v for k, v in ann.items() if k != "segmentation"}
+        for roi in (None, (3, 4, 20, 33)):
+            assert np.array_equal(load_person_label(p, ann, roi), load_person_label(p, no_rle, roi))
