@@ -217,7 +217,11 @@ def _tree_rss_kb(pid):
 
 
 def run_cli(root, metrics, workers, extra=()):
+    """Run the CLI; returns (wall s, peak summed RSS MB of its process tree, CPU s, results)."""
+    import resource
+
     out = tempfile.mktemp(suffix=".json")
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [
         sys.executable,
         os.path.join(REPO, "tools", "eval_parsing.py"),
@@ -244,12 +248,14 @@ def run_cli(root, metrics, workers, extra=()):
         time.sleep(0.05)
     wall = time.perf_counter() - t
     so, se = proc.communicate()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # CLI + its workers
     if proc.returncode != 0:
         raise SystemExit(f"CLI failed ({proc.returncode}):\n{so}\n{se}")
     with open(out) as f:
         res = json.load(f)
     os.unlink(out)
-    return wall, peak / 1024.0, res
+    return wall, peak / 1024.0, cpu, res
 
 
 def main():
@@ -265,25 +271,32 @@ def main():
     root = args.root or os.path.join(base, f"eval_speed_{args.images}")
     generate(root, args.images, max(1, os.cpu_count() or 1))
     rows = []
+    load0 = os.getloadavg()[0]
     if not args.skip_single:
         for m in ("mIoU", "APp", "APr"):
-            wall, rss, _ = run_cli(root, m, args.workers)
-            rows.append((m if m != "APp" else "APp+PCP", wall, rss))
-    wall, rss, res = run_cli(root, "mIoU,APp,APr", args.workers)
-    rows.append(("mIoU+APp+PCP+APr", wall, rss))
+            wall, rss, cpu, _ = run_cli(root, m, args.workers)
+            rows.append((m if m != "APp" else "APp+PCP", wall, rss, cpu))
+    wall, rss, cpu, res = run_cli(root, "mIoU,APp,APr", args.workers)
+    rows.append(("mIoU+APp+PCP+APr", wall, rss, cpu))
     load = os.getloadavg()[0]
     print(
-        f"\n{args.images} images, --workers {args.workers}, {os.cpu_count()} CPUs, load avg {load:.2f}"
+        f"\n{args.images} images, --workers {args.workers}, {os.cpu_count()} CPUs, load avg "
+        f"{load0:.2f} before / {load:.2f} after (other processes share the cores)"
     )
-    print(f"{'metrics':<20} {'wall s':>8} {'ms/image':>9} {'peak RSS MB':>12}")
-    for name, w, r in rows:
-        print(f"{name:<20} {w:8.2f} {1000 * w / args.images:9.3f} {r:12.0f}")
+    print(
+        f"{'metrics':<20} {'wall s':>8} {'ms/image':>9} {'CPU s':>8} {'CPU ms/img':>10} "
+        f"{'peak RSS MB':>12}"
+    )
+    n = args.images
+    for name, w, r, c in rows:
+        print(f"{name:<20} {w:8.2f} {1000 * w / n:9.3f} {c:8.2f} {1000 * c / n:10.3f} {r:12.0f}")
+    print("CPU s = user + sys of the CLI and its workers; on otherwise idle cores wall ~ CPU s / workers")
     print(
         f"check: mIoU {res['mIoU']:.2f} AP_p_vol {res['AP_p_vol']:.2f} PCP50 {res['PCP50']:.2f} "
         f"AP_r_vol {res['AP_r_vol']:.2f} ({res['num_images']} images, {res['num_gt_persons']} GT persons, "
         f"{res['num_pred_persons']} predicted)"
     )
-    ok = wall < 20.0 * args.images / 5000 and max(r for _, _, r in rows) < 2048
+    ok = wall < 20.0 * args.images / 5000 and max(r[2] for r in rows) < 2048
     print("target (20 s per 5000 images on 2 cores, < 2 GB):", "met" if ok else "NOT met")
 
 

@@ -121,7 +121,7 @@ def nonzero_box(m: np.ndarray) -> Optional[Box]:
     if m.size == 0:
         return None
     if cv2 is not None and m.dtype == np.uint8 and m.ndim == 2:
-        x, y, w, h = cv2.boundingRect(np.ascontiguousarray(m))
+        x, y, w, h = cv2.boundingRect(m if m.strides[1] == 1 else np.ascontiguousarray(m))
         if w == 0 or h == 0:
             return None
         return (y, x, y + h, x + w)

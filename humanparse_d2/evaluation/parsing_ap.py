@@ -101,10 +101,13 @@ def _as_uint8_labels(m: np.ndarray, num_classes: int, is_gt: bool, name: str) ->
     return m.astype(np.uint8)
 
 
-def person_from_crop(box: Optional[Box], crop: np.ndarray) -> PersonLabel:
-    """Wrap an already box-local uint8 crop; the box is tightened to its non-zero pixels."""
+def person_from_crop(box: Optional[Box], crop: np.ndarray, tight: bool = False) -> PersonLabel:
+    """Wrap an already box-local uint8 crop; the box is tightened to its non-zero pixels unless the
+    caller says it already is (``tight=True``)."""
     if box is None or crop.size == 0:
         return PersonLabel(None, np.zeros((0, 0), np.uint8), np.zeros(256, np.int64))
+    if tight:
+        return PersonLabel(tuple(int(v) for v in box), crop)
     inner = nonzero_box(crop)
     if inner is None:
         return PersonLabel(None, np.zeros((0, 0), np.uint8), np.zeros(256, np.int64))
@@ -126,7 +129,7 @@ def person_from_map(
     box = nonzero_box(m)
     if box is None:
         return person_from_crop(None, m[:0, :0])
-    return person_from_crop(box, m[box[0] : box[2], box[1] : box[3]])
+    return person_from_crop(box, m[box[0] : box[2], box[1] : box[3]], tight=True)
 
 
 def gt_persons_from_maps(
@@ -471,7 +474,9 @@ def _joint_hist3(
             (a, b, c), outside = _crop_to_foreground([a, b, c])  # pixels outside are (0, 0, 0)
         if a.size:
             h = _cv2.calcHist(
-                [np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(c)],
+                [a if a.strides[1] == 1 else np.ascontiguousarray(a),
+                 b if b.strides[1] == 1 else np.ascontiguousarray(b),
+                 c if c.strides[1] == 1 else np.ascontiguousarray(c)],
                 [0, 1, 2],
                 None,
                 [na, nb, nc],

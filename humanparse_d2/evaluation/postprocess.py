@@ -64,7 +64,7 @@ class ParsingResult:
         out = []
         for m, b in zip(self.person_maps, self.person_boxes):
             out.append(
-                person_from_crop(b, m[b[0] : b[2], b[1] : b[3]])
+                person_from_crop(b, m[b[0] : b[2], b[1] : b[3]], tight=True)
                 if b is not None
                 else person_from_crop(None, m[:0, :0])
             )
@@ -180,7 +180,7 @@ def parsing_postprocess(
 
     # 2. parsing NMS (descending score); 3. AP^p predictions.
     labels = [
-        person_from_crop(b, maps[i, b[0] : b[2], b[1] : b[3]])
+        person_from_crop(b, maps[i, b[0] : b[2], b[1] : b[3]], tight=True)
         if b is not None
         else person_from_crop(None, maps[i, :0, :0])
         for i, b in enumerate(boxes)

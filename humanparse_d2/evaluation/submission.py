@@ -13,7 +13,10 @@ PNGs are single-channel 8-bit; region/person maps with more than 255 ids are wri
 CIHP layout is read with :func:`read_gt_instance_txt` and :func:`read_label_png`.
 """
 
+import io
 import os
+import struct
+import zlib
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -65,17 +68,61 @@ def write_label_png(path: str, label: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def _decode_unfiltered_png(buf: bytes) -> Optional[np.ndarray]:
+    """Fast path for 8-bit gray / palette, non-interlaced PNGs whose rows use no filter (what
+    :func:`write_label_png` writes): inflate and drop the filter bytes. Palette files give their
+    indices. Returns None for anything else (the caller falls back to libpng / PIL)."""
+    if len(buf) < 33 or buf[:8] != _PNG_SIG or buf[12:16] != b"IHDR":
+        return None
+    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", buf[16:29])
+    if depth != 8 or ctype not in (0, 3) or interlace != 0:
+        return None
+    parts, pos, n = [], 8, len(buf)
+    while pos + 8 <= n:
+        (length,) = struct.unpack(">I", buf[pos : pos + 4])
+        kind = buf[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            parts.append(buf[pos + 8 : pos + 8 + length])
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    try:
+        raw = zlib.decompress(b"".join(parts))
+    except zlib.error:
+        return None
+    if len(raw) != h * (w + 1):
+        return None
+    rows = np.frombuffer(raw, np.uint8).reshape(h, w + 1)
+    if rows[:, 0].any():  # filtered rows: let libpng undo the filters
+        return None
+    return np.ascontiguousarray(rows[:, 1:])
+
+
 def read_label_png(path: str, channel: Optional[int] = None) -> np.ndarray:
-    """Read a label PNG as integer ids (8- or 16-bit, never a colour-to-gray conversion).
+    """Read a label PNG as integer ids (8- or 16-bit gray, or palette indices; never a colour
+    conversion).
 
     Args:
         channel: for 3-channel files, the RGB channel index holding the ids (MHP-v2: 0 = R);
             a 3-channel file without ``channel`` is an error.
     """
-    buf = np.fromfile(path, np.uint8) if os.path.exists(path) else None
-    if buf is None:
-        raise FileNotFoundError(f"missing label PNG {path}")
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        with open(path, "rb") as f:
+            buf = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"missing label PNG {path}") from None
+    img = _decode_unfiltered_png(buf)
+    if img is not None:
+        return img
+    if len(buf) > 25 and buf[:8] == _PNG_SIG and buf[25] == 3:  # palette with filters: PIL keeps indices
+        from PIL import Image
+
+        with Image.open(io.BytesIO(buf)) as im:
+            return np.array(im)
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise SubmissionError(f"cannot decode PNG {path}")
     if img.ndim == 3:

@@ -349,3 +349,25 @@ def test_three_channel_label_png_needs_a_channel(tmp_path):
     with pytest.raises(SubmissionError, match="p.png has 3 channels"):
         read_label_png(str(tmp_path / "p.png"))
     assert read_label_png(str(tmp_path / "p.png"), channel=0).max() == 7
+
+
+def test_read_label_png_formats(tmp_path):
+    """Gray (filtered or not), PIL L, palette (indices, never colours) and 16-bit files."""
+    import cv2
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 20, (37, 53)).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "cv2.png"), a)
+    write_label_png(str(tmp_path / "ours.png"), a)
+    Image.fromarray(a).save(tmp_path / "pil_l.png")
+    p = Image.fromarray(a, mode="P")
+    p.putpalette([(7 * i) % 256 for i in range(768)])
+    p.save(tmp_path / "pil_p.png")
+    for f in ("cv2.png", "ours.png", "pil_l.png", "pil_p.png"):
+        np.testing.assert_array_equal(read_label_png(str(tmp_path / f)), a)
+    b = a.astype(np.uint16) * 1000
+    write_label_png(str(tmp_path / "u16.png"), b)
+    np.testing.assert_array_equal(read_label_png(str(tmp_path / "u16.png")), b)
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        read_label_png(str(tmp_path / "nope.png"))

@@ -336,3 +336,39 @@ def test_nearest_exact_matches_pil_nearest():
         a = rng.integers(0, 20, (h, w)).astype(np.uint8)
         ref = np.asarray(Image.fromarray(a).resize((ow, oh), Image.NEAREST))
         np.testing.assert_array_equal(nearest_exact_resize(a, (oh, ow)), ref)
+
+
+def test_parsing_nms_and_legacy_indexing_option():
+    from humanparse_d2.evaluation.postprocess import parsing_postprocess
+
+    shape = (10, 20)
+    a = person_map(shape, [(1, 0, 5, 0, 5), (2, 5, 10, 0, 5)])
+    b = person_map(shape, [(3, 0, 10, 10, 15)])
+    maps = np.stack([a, b, a.copy(), b.copy()])  # C duplicates A, D duplicates B
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    r = parsing_postprocess(maps, scores, scores, None, 20)
+    assert r.person_indices.tolist() == [0, 1]
+    # the reference's slip: at B, the IoU list skips suppressed C but suppression lands on C's slot
+    r = parsing_postprocess(maps, scores, scores, None, 20, legacy_nms_indexing=True)
+    assert r.person_indices.tolist() == [0, 1, 3]
+    # NMS threshold 1.0 (off) and the score threshold
+    r = parsing_postprocess(maps, scores, scores, None, 20, nms_thresh=1.0, score_thresh=0.65)
+    assert r.person_indices.tolist() == [0, 1, 2]
+
+
+def test_postprocess_global_map_uses_box_scores_and_order():
+    from humanparse_d2.evaluation.postprocess import parsing_postprocess
+
+    shape = (6, 6)
+    a = person_map(shape, [(1, 0, 6, 0, 6)])
+    b = person_map(shape, [(2, 0, 3, 0, 6)])
+    c = person_map(shape, [(3, 3, 6, 0, 6)])
+    # box scores: a 0.5, b 0.9 (painted last, on top), c 0.2 (< 0.3: not in the global map)
+    r = parsing_postprocess(np.stack([a, b, c]), np.array([0.1, 0.2, 0.3]), np.array([0.5, 0.9, 0.2]), None, 20,
+                            nms_thresh=1.0)
+    assert (r.global_map[:3] == 2).all() and (r.global_map[3:] == 1).all()
+    # person map: painted in ascending S_q (a, b, c): a is fully covered and disappears
+    assert r.person_map_scores.tolist() == [0.2, 0.3]
+    assert r.region_classes.tolist() == [2, 3]
+    empty = parsing_postprocess(np.zeros((0, 4, 5), np.uint8), [], [], None, 20)
+    assert empty.global_map.shape == (4, 5) and empty.region_classes.size == 0 and not empty.person_maps
