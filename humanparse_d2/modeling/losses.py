@@ -3,7 +3,8 @@
 - ``parsing_ce_loss``: pixel-mean cross-entropy.
 - ``lovasz_softmax_loss``: Lovasz-softmax (Berman et al.) on softmax probabilities, per sample, over
   the classes present in that sample's ground truth, mean over classes then over samples. One batched
-  sort per class replaces the reference code's loop over samples x classes.
+  row sort over all (sample, present class) pairs replaces the reference code's loop over
+  samples x classes.
 - ``parsing_iou_targets``: the per-instance part mIoU between ``argmax(logits)`` and the ground truth
   (background included, classes absent from both maps skipped), one ``bincount`` for the batch.
 - ``parsing_iou_loss``: the QANet code's ``sum_{target > 0} 0.5 (S_i - target)^2 / #pos``.
@@ -61,6 +62,9 @@ def lovasz_softmax_loss(
 ) -> torch.Tensor:
     """Lovasz-softmax loss, classes present per sample, averaged per sample then over the batch.
 
+    All (sample, present class) pairs are handled at once: one error matrix (K, P), one batched
+    row sort, one batched Lovasz gradient; no Python loop over samples or classes.
+
     Args:
         probs: (B, C, H, W) softmax probabilities.
         targets: (B, H, W) integer labels; ``ignore_index`` pixels are left out.
@@ -71,27 +75,24 @@ def lovasz_softmax_loss(
     p = probs.flatten(2)  # (B, C, P)
     t = targets.flatten(1).long()  # (B, P)
     valid = t != ignore_index
-    loss_sum = probs.new_zeros(B)
-    n_present = probs.new_zeros(B)
-    for c in range(C):
-        fg = (t == c) & valid  # (B, P)
-        present = fg.any(dim=1)
-        if not present.any():
-            continue
-        idx = present.nonzero(as_tuple=True)[0]
-        fg_c = fg[idx].to(p.dtype)
-        err = (fg_c - p[idx, c]).abs()
-        # Ignored pixels sort last (error -1) and add nothing, which equals removing them.
-        err = torch.where(valid[idx], err, err.new_full((), -1.0))
-        perm = _argsort_desc(err.detach())
-        err_sorted = torch.gather(err, 1, perm)
-        fg_sorted = torch.gather(fg_c, 1, perm)
-        loss_c = (err_sorted.clamp(min=0.0) * lovasz_grad(fg_sorted)).sum(dim=1)
-        loss_sum = loss_sum.index_add(0, idx, loss_c)
-        n_present = n_present.index_add(0, idx, torch.ones_like(loss_c))
-    has = n_present > 0
-    if not has.any():
+    t_safe = torch.where(valid, t, torch.zeros_like(t)).clamp(0, C - 1)
+    fg = F.one_hot(t_safe, C).permute(0, 2, 1).to(p.dtype) * valid[:, None].to(p.dtype)  # (B, C, P)
+    present = (fg.sum(dim=2) > 0).flatten()  # (B*C,)
+    if not present.any():
         return probs.sum() * 0.0
+    rows = present.nonzero(as_tuple=True)[0]
+    sample = rows // C
+    fg_k = fg.flatten(0, 1)[rows]  # (K, P)
+    err = (fg_k - p.flatten(0, 1)[rows]).abs()
+    # Ignored pixels sort last (error -1) and add nothing, which equals removing them.
+    err = torch.where(valid[sample], err, err.new_full((), -1.0))
+    perm = _argsort_desc(err.detach())
+    err_sorted = torch.gather(err, 1, perm)
+    fg_sorted = torch.gather(fg_k, 1, perm)
+    loss_k = (err_sorted.clamp(min=0.0) * lovasz_grad(fg_sorted)).sum(dim=1)  # (K,)
+    loss_sum = loss_k.new_zeros(B).index_add(0, sample, loss_k)
+    n_present = loss_k.new_zeros(B).index_add(0, sample, torch.ones_like(loss_k))
+    has = n_present > 0
     return (loss_sum[has] / n_present[has]).mean()
 
 

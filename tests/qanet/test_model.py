@@ -261,3 +261,34 @@ class TestTimmBackbone(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestTestMapper(unittest.TestCase):
+    def test_keeps_gt_boxes_and_reads_odd_images(self):
+        import numpy as np
+        from detectron2.structures import BoxMode
+        from PIL import Image
+
+        from humanparse_d2.projects.qanet.mapper import QANetTestMapper, read_image_rgb_safe
+
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "a.png")
+            Image.fromarray(np.full((30, 40, 3), 7, np.uint8)).save(p)
+            rec = {"file_name": p, "image_id": "a", "height": 30, "width": 40, "annotations": [
+                {"bbox": [1, 2, 10, 20], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0, "iscrowd": 0},
+                {"bbox": [0, 0, 5, 5], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0, "iscrowd": 1},
+            ]}
+            out = QANetTestMapper(is_train=False, image_format="BGR")(rec)
+            self.assertEqual(out["image"].shape, (3, 30, 40))
+            self.assertEqual(out["image"].dtype, torch.uint8)
+            self.assertEqual(out["gt_boxes"].tolist(), [[1.0, 2.0, 11.0, 22.0]])
+            self.assertIn("annotations", rec)  # the dataset dict is not modified
+            # 16-bit, palette and RGBA images become 8-bit RGB; garbage raises a clear ValueError
+            Image.fromarray(np.full((5, 6), 65535, np.uint16)).save(os.path.join(d, "b.png"))
+            self.assertEqual(read_image_rgb_safe(os.path.join(d, "b.png")).max(), 255)
+            Image.fromarray(np.zeros((5, 6, 4), np.uint8), "RGBA").save(os.path.join(d, "c.png"))
+            self.assertEqual(read_image_rgb_safe(os.path.join(d, "c.png")).shape, (5, 6, 3))
+            with open(os.path.join(d, "bad.jpg"), "wb") as f:
+                f.write(b"xx")
+            with self.assertRaisesRegex(ValueError, "cannot read image"):
+                read_image_rgb_safe(os.path.join(d, "bad.jpg"))
