@@ -1,0 +1,290 @@
+"""QAM rescoring for Mask R-CNN (qanet.md §5.3, detectron2_plugin.md §6).
+
+Adding QAM to a Mask R-CNN model you already have is a config change, no retraining::
+
+    MODEL:
+      ROI_HEADS: {NAME: "QAMStandardROIHeads"}   # QAMCascadeROIHeads / QAMRes5ROIHeads
+      MASK_QUALITY: {ENABLED: True}
+
+After NMS and the top-k of ``TEST.DETECTIONS_PER_IMAGE`` (both chosen on box scores, and after
+``ROI_HEADS.SCORE_THRESH_TEST``), each detection's score becomes
+``S_q = (S_b^a * S_i^b * S_p^c)^(1/(a+b+c))``: S_b the box score, S_p the mask pixel score of the
+soft M x M mask before pasting (``qam.mask_pixel_score``), S_i an optional learned mask IoU.
+The instances carry ``scores`` (new tensor), ``box_scores`` (the old scores), ``mask_quality``
+(S_p) and, with the IoU branch, ``mask_iou``. Boxes, classes and masks are untouched and no tensor is modified
+in place (under test-time augmentation every augmented ``Instances`` shares one ``scores`` tensor).
+
+Pieces:
+- ``rescore_instances``: the pure function.
+- ``QAMRescoringMixin``: put it before any ROI heads class that has ``mask_on`` and
+  ``forward_with_given_boxes`` (detectron2's Standard, Cascade and Res5 heads and subclasses).
+  ``QAMStandardROIHeads``, ``QAMCascadeROIHeads``, ``QAMRes5ROIHeads`` are registered.
+- ``QAMGeneralizedRCNNWithTTA``: detectron2's TTA keeps only the averaged masks and the merged box
+  scores; this subclass averages ``mask_quality`` (and ``mask_iou``) over the augmentations and
+  rescores the merged instances. ``build_tta_model`` picks it for QAM models.
+"""
+
+import logging
+from typing import List, Optional, Sequence
+
+import torch
+from detectron2.config import configurable
+from detectron2.layers import ShapeSpec, cat
+from detectron2.modeling import GeneralizedRCNNWithTTA
+from detectron2.modeling.postprocessing import detector_postprocess
+from detectron2.modeling.roi_heads import (
+    ROI_HEADS_REGISTRY,
+    CascadeROIHeads,
+    Res5ROIHeads,
+    StandardROIHeads,
+    select_foreground_proposals,
+)
+from detectron2.modeling.roi_heads.mask_head import mask_rcnn_inference, mask_rcnn_loss
+from detectron2.structures import Instances
+
+from .mask_iou_head import MaskIoUHead, mask_iou_loss, mask_iou_targets, select_class
+from .qam import fuse_quality, mask_pixel_score
+
+__all__ = [
+    "rescore_instances",
+    "QAMRescoringMixin",
+    "QAMStandardROIHeads",
+    "QAMCascadeROIHeads",
+    "QAMRes5ROIHeads",
+    "QAMGeneralizedRCNNWithTTA",
+    "build_tta_model",
+    "check_rescoring_config",
+]
+
+logger = logging.getLogger(__name__)
+
+_NO_MASK_HEAD = (
+    "MODEL.MASK_QUALITY.ENABLED=True rescores detections with the quality of their soft masks, but "
+    "this model has no mask head (MODEL.MASK_ON=False). Set MODEL.MASK_ON=True with a Mask R-CNN "
+    "config, or MODEL.MASK_QUALITY.ENABLED=False."
+)
+
+
+def rescore_instances(
+    instances: Instances,
+    pixel_scores: torch.Tensor,
+    iou_scores: Optional[torch.Tensor] = None,
+    weights: Sequence[float] = (1.0, 0.0, 1.0),
+) -> Instances:
+    """QAM-rescored copy of ``instances`` (never modifies a tensor in place).
+
+    Args:
+        instances: N detections with ``scores`` (and ``box_scores`` if already rescored: those are
+            then the S_b, so rescoring twice does not compound).
+        pixel_scores: (N,) mask pixel scores S_p.
+        iou_scores: (N,) learned mask IoU S_i or None (factor 1).
+        weights: (a, b, c) exponents of S_b, S_i, S_p; (1, 0, 0) returns the box scores exactly.
+    Returns:
+        A new ``Instances`` sharing every field, with ``scores`` = fused quality (new tensor),
+        ``box_scores`` = S_b, ``mask_quality`` = S_p and ``mask_iou`` = S_i when given.
+    """
+    box = instances.box_scores if instances.has("box_scores") else instances.scores
+    out = Instances(instances.image_size, **instances.get_fields())
+    out.box_scores = box
+    out.mask_quality = pixel_scores
+    if iou_scores is not None:
+        out.mask_iou = iou_scores
+    fused = fuse_quality(box, iou_scores, pixel_scores.to(box.dtype), weights, clamp_iou=True)
+    out.scores = fused.to(box.dtype)
+    return out
+
+
+class QAMRescoringMixin:
+    """Adds QAM rescoring (and the optional mask-IoU branch) to a mask-producing ROI heads class.
+
+    Use as the first base: ``class MyQAMHeads(QAMRescoringMixin, MyROIHeads)``. With
+    ``qam_enabled=False`` and no IoU branch the class behaves exactly like its parent and has the
+    same parameters, so plain Mask R-CNN checkpoints load without missing keys.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        qam_enabled: bool = False,
+        qam_weights: Sequence[float] = (1.0, 0.0, 1.0),
+        mask_score_mode: str = "ratio",
+        ratio_thresholds: Sequence[float] = (0.25, 0.75),
+        mask_iou_head: Optional[torch.nn.Module] = None,
+        mask_iou_loss_weight: float = 1.0,
+        **kwargs,
+    ):
+        """
+        Args:
+            qam_enabled: rescore detections at inference.
+            qam_weights: (a, b, c) of ``fuse_quality``.
+            mask_score_mode: "ratio" or "mean" (``qam.mask_pixel_score``).
+            ratio_thresholds: (low, high) of the "ratio" mode.
+            mask_iou_head: optional ``MaskIoUHead``; trained with ``loss_mask_iou``.
+            mask_iou_loss_weight: weight of ``loss_mask_iou``.
+            kwargs: arguments of the parent ROI heads.
+        """
+        super().__init__(**kwargs)
+        if mask_score_mode not in ("ratio", "mean"):
+            raise ValueError(f"MASK_SCORE_MODE must be 'ratio' or 'mean', got {mask_score_mode!r}")
+        fuse_quality(torch.ones(1), None, torch.ones(1), qam_weights)  # validates the weights
+        if (qam_enabled or mask_iou_head is not None) and not getattr(self, "mask_on", False):
+            raise ValueError(_NO_MASK_HEAD)
+        if mask_iou_head is not None and (
+            getattr(self, "mask_pooler", None) is None or not hasattr(self.mask_head, "layers")
+        ):
+            raise ValueError(
+                "MODEL.MASK_QUALITY.IOU_HEAD_ON needs a pooled mask head with layers() "
+                "(e.g. MaskRCNNConvUpsampleHead under Standard/Cascade ROI heads); "
+                f"{type(self).__name__} with "
+                f"{type(getattr(self, 'mask_head', None)).__name__} has none."
+            )
+        self.qam_enabled = qam_enabled
+        self.qam_weights = tuple(float(w) for w in qam_weights)
+        self.mask_score_mode = mask_score_mode
+        self.ratio_thresholds = tuple(float(t) for t in ratio_thresholds)
+        self.mask_iou_head = mask_iou_head
+        self.mask_iou_loss_weight = mask_iou_loss_weight
+        if qam_enabled and self.qam_weights[1] > 0 and mask_iou_head is None:
+            logger.warning("QAM weight b=%s on S_i but no IoU branch: S_i = 1", self.qam_weights[1])
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
+        q = cfg.MODEL.MASK_QUALITY
+        if (q.ENABLED or q.IOU_HEAD_ON) and not cfg.MODEL.MASK_ON:
+            raise ValueError(_NO_MASK_HEAD)
+        ret.update(
+            qam_enabled=q.ENABLED,
+            qam_weights=tuple(q.WEIGHTS),
+            mask_score_mode=q.MASK_SCORE_MODE,
+            ratio_thresholds=tuple(q.RATIO_THRESHOLDS),
+            mask_iou_loss_weight=q.IOU_LOSS_WEIGHT,
+        )
+        if q.IOU_HEAD_ON:
+            in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
+            res = cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION
+            shape = ShapeSpec(channels=input_shape[in_features[0]].channels, height=res, width=res)
+            ret["mask_iou_head"] = MaskIoUHead(cfg, shape)
+        return ret
+
+    # ---- inference -------------------------------------------------------------------------
+    def mask_quality(self, pred_masks: torch.Tensor) -> torch.Tensor:
+        """(N, 1, M, M) soft masks -> (N,) pixel scores S_p."""
+        low, high = self.ratio_thresholds
+        return mask_pixel_score(pred_masks, self.mask_score_mode, low=low, high=high)
+
+    def forward_with_given_boxes(self, features, instances: List[Instances]) -> List[Instances]:
+        instances = super().forward_with_given_boxes(features, instances)
+        # TTA's box pass turns mask_on off: no masks, nothing to rescore.
+        if not (self.qam_enabled and self.mask_on) or not instances[0].has("pred_masks"):
+            return instances
+        return [
+            rescore_instances(
+                inst,
+                self.mask_quality(inst.pred_masks),
+                inst.mask_iou if inst.has("mask_iou") else None,
+                self.qam_weights,
+            )
+            for inst in instances
+        ]
+
+    # ---- optional mask-IoU branch ----------------------------------------------------------
+    def _forward_mask(self, features, instances: List[Instances]):
+        if self.mask_iou_head is None or not self.mask_on:
+            return super()._forward_mask(features, instances)
+        if self.training:
+            instances, _ = select_foreground_proposals(instances, self.num_classes)
+        boxes = [x.proposal_boxes if self.training else x.pred_boxes for x in instances]
+        pooled = self.mask_pooler([features[f] for f in self.mask_in_features], boxes)
+        logits = self.mask_head.layers(pooled)
+        if self.training:
+            head = self.mask_head
+            losses = {
+                "loss_mask": mask_rcnn_loss(logits, instances, head.vis_period) * head.loss_weight
+            }
+            classes = cat([x.gt_classes for x in instances], dim=0).to(torch.int64)
+            probs = select_class(logits, classes)[:, None].sigmoid().detach()
+            iou_pred = select_class(self.mask_iou_head(pooled, probs), classes)
+            target = mask_iou_targets(logits, instances)
+            losses["loss_mask_iou"] = mask_iou_loss(iou_pred, target) * self.mask_iou_loss_weight
+            return losses
+        mask_rcnn_inference(logits, instances)
+        classes = cat([x.pred_classes for x in instances], dim=0).to(torch.int64)
+        probs = cat([x.pred_masks for x in instances], dim=0)
+        iou = select_class(self.mask_iou_head(pooled, probs), classes)
+        for inst, iou_i in zip(instances, iou.split([len(x) for x in instances])):
+            inst.mask_iou = iou_i
+        return instances
+
+
+@ROI_HEADS_REGISTRY.register()
+class QAMStandardROIHeads(QAMRescoringMixin, StandardROIHeads):
+    """``StandardROIHeads`` + QAM rescoring (``MODEL.MASK_QUALITY``)."""
+
+
+@ROI_HEADS_REGISTRY.register()
+class QAMCascadeROIHeads(QAMRescoringMixin, CascadeROIHeads):
+    """``CascadeROIHeads`` + QAM rescoring (``MODEL.MASK_QUALITY``)."""
+
+
+@ROI_HEADS_REGISTRY.register()
+class QAMRes5ROIHeads(QAMRescoringMixin, Res5ROIHeads):
+    """``Res5ROIHeads`` (C4 models) + QAM rescoring; no mask-IoU branch (no pooled mask head)."""
+
+
+def _average_field(outputs: List[Instances], name: str) -> Optional[torch.Tensor]:
+    if not outputs or not all(o.has(name) for o in outputs):
+        return None
+    return torch.stack([o.get(name) for o in outputs], dim=0).mean(dim=0)
+
+
+class QAMGeneralizedRCNNWithTTA(GeneralizedRCNNWithTTA):
+    """``GeneralizedRCNNWithTTA`` that keeps QAM: mask quality averaged over the augmentations,
+    fused with the merged box scores, applied to the merged instances before postprocessing.
+    The flow is detectron2's ``_inference_one_image`` with that one step added."""
+
+    def _inference_one_image(self, input):
+        orig_shape = (input["height"], input["width"])
+        augmented_inputs, tfms = self._get_augmented_inputs(input)
+        with self._turn_off_roi_heads(["mask_on", "keypoint_on"]):
+            all_boxes, all_scores, all_classes = self._get_augmented_boxes(augmented_inputs, tfms)
+        merged = self._merge_detections(all_boxes, all_scores, all_classes, orig_shape)
+        if not self.cfg.MODEL.MASK_ON:
+            return {"instances": merged}
+        augmented_instances = self._rescale_detected_boxes(augmented_inputs, merged, tfms)
+        outputs = self._batch_inference(augmented_inputs, augmented_instances)
+        del augmented_inputs, augmented_instances
+        quality = _average_field(outputs, "mask_quality")
+        iou = _average_field(outputs, "mask_iou")
+        merged.pred_masks = self._reduce_pred_masks(outputs, tfms)
+        if quality is not None:
+            weights = getattr(self.model.roi_heads, "qam_weights", (1.0, 0.0, 1.0))
+            merged = rescore_instances(merged, quality, iou, weights)
+        merged = detector_postprocess(merged, *orig_shape)
+        return {"instances": merged}
+
+
+def build_tta_model(cfg, model, tta_mapper=None, batch_size: int = 3):
+    """detectron2's TTA wrapper, or the QAM-aware one when the ROI heads rescore."""
+    core = getattr(model, "module", model)
+    if isinstance(core.roi_heads, QAMRescoringMixin):
+        return QAMGeneralizedRCNNWithTTA(cfg, model, tta_mapper, batch_size)
+    return GeneralizedRCNNWithTTA(cfg, model, tta_mapper, batch_size)
+
+
+def check_rescoring_config(cfg) -> None:
+    """Fail early on MASK_QUALITY settings that would silently do nothing or cannot work."""
+    q = cfg.MODEL.MASK_QUALITY
+    if not (q.ENABLED or q.IOU_HEAD_ON):
+        return
+    name = cfg.MODEL.ROI_HEADS.NAME
+    cls = ROI_HEADS_REGISTRY.get(name) if name in ROI_HEADS_REGISTRY else None
+    if cls is None or not issubclass(cls, QAMRescoringMixin):
+        raise ValueError(
+            f"MODEL.MASK_QUALITY is enabled but MODEL.ROI_HEADS.NAME={name!r} does not rescore; "
+            "use QAMStandardROIHeads, QAMCascadeROIHeads, QAMRes5ROIHeads or a class with "
+            "humanparse_d2.modeling.rescoring.QAMRescoringMixin as first base."
+        )
+    if not cfg.MODEL.MASK_ON:
+        raise ValueError(_NO_MASK_HEAD)

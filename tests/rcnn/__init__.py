@@ -1,0 +1,1 @@
+"""Tests of QAM rescoring for Mask R-CNN and of the one-stage ROI parsing head."""

@@ -1,0 +1,176 @@
+#!/usr/bin/env python
+"""Evaluate one Mask R-CNN checkpoint with QAM rescoring off and on, side by side (COCOEvaluator).
+
+    python tools/compare_qam.py --config-file configs/quick/MaskRCNN_R18_synth.yaml \\
+        --weights output/quick/MaskRCNN_R18_synth/model_final.pth
+    python tools/compare_qam.py \
+        --config-file configs/COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x_qam.yaml
+    python tools/compare_qam.py ... --tta                     # both runs under TTA
+    python tools/compare_qam.py ... MODEL.MASK_QUALITY.MASK_SCORE_MODE mean   # any config override
+
+Any Mask R-CNN config works: plain ``StandardROIHeads`` / ``CascadeROIHeads`` / ``Res5ROIHeads``
+are swapped for their QAM subclasses (same parameters, same outputs when QAM is off). The model is
+built and evaluated twice from the same weights, once with ``MODEL.MASK_QUALITY.ENABLED False`` and
+once with ``True``; the two mask (and box) AP tables are printed next to each other and written to
+``--output-json`` (default ``OUTPUT_DIR/compare_qam.json``).
+"""
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import MetadataCatalog, build_detection_test_loader
+from detectron2.evaluation import COCOEvaluator, LVISEvaluator, inference_on_dataset
+from detectron2.modeling import build_model
+from detectron2.utils.logger import setup_logger
+
+import humanparse_d2  # noqa: F401  (registers the QAM ROI heads and the datasets)
+from humanparse_d2.engine import load_config
+from humanparse_d2.modeling.rescoring import build_tta_model, check_rescoring_config
+
+logger = logging.getLogger("humanparse_d2.compare_qam")
+
+QAM_HEADS = {
+    "StandardROIHeads": "QAMStandardROIHeads",
+    "CascadeROIHeads": "QAMCascadeROIHeads",
+    "Res5ROIHeads": "QAMRes5ROIHeads",
+}
+METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def git_commit() -> str:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        out = subprocess.run(
+            ["git", "-C", here, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return out + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def evaluate(cfg, dataset: str, enabled: bool, tta: bool, out_dir: str):
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.MASK_QUALITY.ENABLED = enabled
+    cfg.freeze()
+    model = build_model(cfg)
+    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    model.eval()
+    runner = build_tta_model(cfg, model) if tta else model
+    loader = build_detection_test_loader(cfg, dataset)
+    if MetadataCatalog.get(dataset).get("evaluator_type") == "lvis":
+        evaluator = LVISEvaluator(
+            dataset, tasks=("bbox", "segm"), distributed=False, output_dir=out_dir
+        )
+    else:
+        evaluator = COCOEvaluator(
+            dataset, tasks=("bbox", "segm"), distributed=False, output_dir=out_dir
+        )
+    t0 = time.perf_counter()
+    res = inference_on_dataset(runner, loader, evaluator)
+    return res, time.perf_counter() - t0
+
+
+def table(off, on) -> str:
+    lines = [f"{'task':<6}{'metric':<8}{'QAM off':>10}{'QAM on':>10}{'delta':>9}"]
+    for task in ("segm", "bbox"):
+        for m in METRICS:
+            a, b = off.get(task, {}).get(m, float("nan")), on.get(task, {}).get(m, float("nan"))
+            lines.append(f"{task:<6}{m:<8}{a:>10.2f}{b:>10.2f}{b - a:>+9.2f}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    ap.add_argument("--config-file", required=True)
+    ap.add_argument(
+        "--weights", default="", help="checkpoint (default: the config's MODEL.WEIGHTS)"
+    )
+    ap.add_argument("--dataset", default="", help="dataset name (default: DATASETS.TEST[0])")
+    ap.add_argument("--tta", action="store_true", help="evaluate under test-time augmentation")
+    ap.add_argument("--output-json", default="")
+    ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    args = ap.parse_args(argv)
+    setup_logger(name="humanparse_d2")
+    setup_logger(name="detectron2", abbrev_name="d2")
+
+    cfg = load_config(args.config_file, args.opts)
+    if args.weights:
+        cfg.MODEL.WEIGHTS = args.weights
+    if not cfg.MODEL.MASK_ON:
+        sys.exit(
+            "compare_qam: the config has no mask head (MODEL.MASK_ON False): nothing to rescore"
+        )
+    cfg.MODEL.ROI_HEADS.NAME = QAM_HEADS.get(cfg.MODEL.ROI_HEADS.NAME, cfg.MODEL.ROI_HEADS.NAME)
+    cfg.MODEL.MASK_QUALITY.ENABLED = True
+    check_rescoring_config(cfg)
+    dataset = args.dataset or cfg.DATASETS.TEST[0]
+    out_dir = os.path.join(cfg.OUTPUT_DIR, "compare_qam")
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(0)
+
+    results, seconds = {}, {}
+    for name, enabled in (("off", False), ("on", True)):
+        logger.info("evaluating %s with QAM %s", dataset, name)
+        results[name], seconds[name] = evaluate(
+            cfg, dataset, enabled, args.tta, os.path.join(out_dir, name)
+        )
+    report = {
+        "config": args.config_file,
+        "weights": cfg.MODEL.WEIGHTS,
+        "dataset": dataset,
+        "commit": git_commit(),
+        "tta": args.tta,
+        "roi_heads": cfg.MODEL.ROI_HEADS.NAME,
+        "qam": {
+            "weights": list(cfg.MODEL.MASK_QUALITY.WEIGHTS),
+            "mask_score_mode": cfg.MODEL.MASK_QUALITY.MASK_SCORE_MODE,
+            "ratio_thresholds": list(cfg.MODEL.MASK_QUALITY.RATIO_THRESHOLDS),
+        },
+        "input": {
+            "min_size_test": cfg.INPUT.MIN_SIZE_TEST,
+            "max_size_test": cfg.INPUT.MAX_SIZE_TEST,
+        },
+        "detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+        "eval_seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "off": results["off"],
+        "on": results["on"],
+        "delta": {
+            task: {
+                m: results["on"][task][m] - results["off"][task][m] for m in results["off"][task]
+            }
+            for task in results["off"]
+        },
+    }
+    text = table(results["off"], results["on"])
+    print(
+        f"\nQAM rescoring on {dataset} ({args.config_file}, weights {cfg.MODEL.WEIGHTS}):\n{text}"
+    )
+    path = args.output_json or os.path.join(cfg.OUTPUT_DIR, "compare_qam.json")
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"written: {path}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
