@@ -290,44 +290,40 @@ def test_semantic_mman256_protocol(tmp_path):
         ev.process([{"image_id": 1}], [{"sem_seg": sem}])
 
 
-def _dist_worker(root, out_file, mode):
-    """One rank of the 2-process test: register, evaluate this rank's shard, rank 0 writes."""
+def _dist_worker(root, out_prefix):
+    """One rank of the 2-process test: register, evaluate this rank's shard in both modes, rank 0
+    writes the results."""
     from detectron2.utils import comm
 
-    name = f"_test_eval_dist_{mode}"
+    name = "_test_eval_dist"
     dicts, outputs, _ = _build_dataset(root, name)
-    ev = ParsingEvaluator(name, metrics=("mIoU", "APp", "APr"), apr_matching=mode)
-    ev.reset()
     rank, world = comm.get_rank(), comm.get_world_size()
     n = len(dicts)
     lo, hi = rank * n // world, (rank + 1) * n // world  # contiguous shards, like InferenceSampler
-    for d, o in zip(dicts[lo:hi], outputs[lo:hi]):
-        ev.process([{"image_id": d["image_id"]}], [o])
-    res = ev.evaluate()
-    if comm.is_main_process():
-        with open(out_file, "w") as f:
-            json.dump(res, f)
+    for mode in ("one_to_one", "legacy"):
+        ev = ParsingEvaluator(name, metrics=("mIoU", "APp", "APr", "APh"), apr_matching=mode)
+        ev.reset()
+        for d, o in zip(dicts[lo:hi], outputs[lo:hi]):
+            ev.process([{"image_id": d["image_id"]}], [o])
+        res = ev.evaluate()
+        if comm.is_main_process():
+            with open(f"{out_prefix}_{mode}.json", "w") as f:
+                json.dump(res, f)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["one_to_one", "legacy"])
-def test_two_gloo_processes_equal_one(tmp_path, mode):
+def test_two_gloo_processes_equal_one(tmp_path):
     from detectron2.engine import launch
 
-    single = str(tmp_path / "single.json")
-    _dist_worker(str(tmp_path / "d1"), single, mode)
-    double = str(tmp_path / "double.json")
-    launch(
-        _dist_worker,
-        2,
-        num_machines=1,
-        machine_rank=0,
-        dist_url="auto",
-        args=(str(tmp_path / "d2"), double, mode),
-    )
-    a = open(single).read()
-    b = open(double).read()
-    assert "AP_p_vol" in a and a == b  # byte-identical (NaN-safe)
+    single = str(tmp_path / "single")
+    _dist_worker(str(tmp_path / "d1"), single)
+    double = str(tmp_path / "double")
+    launch(_dist_worker, 2, num_machines=1, machine_rank=0, dist_url="auto",
+           args=(str(tmp_path / "d2"), double))
+    for mode in ("one_to_one", "legacy"):
+        a = open(f"{single}_{mode}.json").read()
+        b = open(f"{double}_{mode}.json").read()
+        assert "AP_p_vol" in a and a == b  # byte-identical (NaN-safe)
 
 
 @pytest.mark.slow
