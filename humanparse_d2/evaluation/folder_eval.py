@@ -22,10 +22,15 @@ from .submission import (
     gt_instance_classes_from_maps,
     read_gt_instance_txt,
     read_instance_segmentation_txt,
-    read_label_png,
     read_person_parsing,
     read_region_txt,
 )
+from .submission import read_label_png as _read_label_png
+
+
+def read_label_png(path):
+    """Read-only label maps: the per-image arrays are never written to here."""
+    return _read_label_png(path, copy=False)
 
 __all__ = ["evaluate_folder", "list_gt_images", "FolderEvalConfig"]
 

@@ -71,7 +71,7 @@ def write_label_png(path: str, label: np.ndarray) -> None:
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 
-def _decode_unfiltered_png(buf: bytes) -> Optional[np.ndarray]:
+def _decode_unfiltered_png(buf: bytes, copy: bool = True) -> Optional[np.ndarray]:
     """Fast path for 8-bit gray / palette, non-interlaced PNGs whose rows use no filter (what
     :func:`write_label_png` writes): inflate and drop the filter bytes. Palette files give their
     indices. Returns None for anything else (the caller falls back to libpng / PIL)."""
@@ -98,23 +98,25 @@ def _decode_unfiltered_png(buf: bytes) -> Optional[np.ndarray]:
     rows = np.frombuffer(raw, np.uint8).reshape(h, w + 1)
     if rows[:, 0].any():  # filtered rows: let libpng undo the filters
         return None
-    return np.ascontiguousarray(rows[:, 1:])
+    # copy=False: a read-only, row-strided view (OpenCV and numpy take it without a copy)
+    return np.ascontiguousarray(rows[:, 1:]) if copy else rows[:, 1:]
 
 
-def read_label_png(path: str, channel: Optional[int] = None) -> np.ndarray:
+def read_label_png(path: str, channel: Optional[int] = None, *, copy: bool = True) -> np.ndarray:
     """Read a label PNG as integer ids (8- or 16-bit gray, or palette indices; never a colour
     conversion).
 
     Args:
         channel: for 3-channel files, the RGB channel index holding the ids (MHP-v2: 0 = R);
             a 3-channel file without ``channel`` is an error.
+        copy: False allows a read-only view (saves a copy per file in bulk evaluation).
     """
     try:
         with open(path, "rb") as f:
             buf = f.read()
     except FileNotFoundError:
         raise FileNotFoundError(f"missing label PNG {path}") from None
-    img = _decode_unfiltered_png(buf)
+    img = _decode_unfiltered_png(buf, copy)
     if img is not None:
         return img
     if len(buf) > 25 and buf[:8] == _PNG_SIG and buf[25] == 3:  # palette with filters: PIL keeps indices
