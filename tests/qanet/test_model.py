@@ -130,6 +130,16 @@ class TestQANetModel(unittest.TestCase):
         torch.testing.assert_close(flip_back(p1, lut), p2, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(i1, i2, rtol=1e-4, atol=1e-5)
 
+    def test_semantic_output(self):
+        cfg = tiny_cfg("whole_image")
+        cfg.MODEL.QANET.TEST.SEMANTIC_OUTPUT = True
+        m = build_model(cfg).eval()
+        x = make_image()
+        out = m([x])[0]
+        self.assertEqual(out["sem_seg"].shape, (20, 96, 80))
+        self.assertEqual(out["box_source"], "whole_image")
+        torch.testing.assert_close(out["sem_seg"].sum(0)[5:-5, 5:-5], torch.ones(86, 70), rtol=0, atol=1e-4)
+
     def test_multi_scale_views(self):
         cfg = tiny_cfg()
         cfg.MODEL.QANET.TEST.SCALES = (1.0, 1.2)
