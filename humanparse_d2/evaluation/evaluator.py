@@ -165,8 +165,10 @@ class ParsingEvaluator(DatasetEvaluator):
     ``parsing_id``, ``iscrowd`` and, for MHP-v2, ``person_file``).
 
     Results: ``{"parsing": {mIoU, pixel_acc, mean_acc, IoU-<class>, AP_p_vol, AP_p50, PCP50,
-    AP_p@t, PCP@t, AP_r_vol, AP_r50, AP_r@t, AP_h...}}`` in percent. The mode, box source and
-    missing-prediction counts are logged and written to ``<output_dir>/parsing_metrics.json``.
+    AP_p@t, PCP@t, AP_r_vol, AP_r50, AP_r@t, AP_h...}}`` in percent (floats only, as EvalHook and
+    print_csv_format need). The mode, the box source (``outputs[i]["box_source"]`` or the
+    ``box_source`` argument) and missing-prediction counts are logged, kept in
+    ``self.last_summary`` and written to ``<output_dir>/parsing_metrics.json``.
     """
 
     def __init__(
@@ -399,6 +401,7 @@ class ParsingEvaluator(DatasetEvaluator):
         summary = acc.summarize()
         summary["box_source"] = ",".join(sources) if sources else "unknown"
         summary["dataset"] = self.dataset_name
+        self.last_summary = summary  # everything, incl. mode / box source / missing (not floats)
         _log_and_save(summary, self.output_dir, "parsing_metrics.json")
         return {"parsing": results_to_flat(summary, self.class_names)}
 
@@ -550,6 +553,7 @@ class SemanticParsingEvaluator(DatasetEvaluator):
         summary["dataset"] = self.dataset_name
         if self.include is not None:
             summary["mean_over_classes"] = [self.class_names[c] for c in self.include]
+        self.last_summary = summary
         _log_and_save(summary, self.output_dir, "sem_seg_parsing_metrics.json")
         return {"parsing": results_to_flat(summary, self.class_names)}
 

@@ -110,7 +110,7 @@ def _build_dataset(root, name):
         inst_out.box_scores = torch.tensor(rng.uniform(0.2, 1.0, n), dtype=torch.float32)
         inst_out.part_scores = torch.tensor(rng.uniform(0.0, 1.0, (n, C - 1)), dtype=torch.float32)
         inst_out.pred_boxes = Boxes(torch.zeros(n, 4))
-        outputs.append({"instances": inst_out})
+        outputs.append({"instances": inst_out, "box_source": "oracle"})
     _register(
         name,
         dicts,
