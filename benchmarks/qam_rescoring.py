@@ -5,7 +5,8 @@ Builds detectron2's Mask R-CNN R50-FPN (COCO shapes, random weights, ``QAMStanda
 feeds one 800x1333 image with ``SCORE_THRESH_TEST 0`` so every run returns exactly
 ``--detections`` (100) detections. Two measurements:
 
-1. end to end: ``model(inputs)`` with ``roi_heads.qam_enabled`` False / True, alternating, median;
+1. end to end: ``model(inputs)`` with ``roi_heads.qam_enabled`` False / True, alternating, median
+   and best of the runs;
 2. the rescoring step alone (``mask_pixel_score`` + ``rescore_instances`` on the 100 soft masks),
    median of many runs, divided by the median inference time: the precise overhead (the
    end-to-end difference is within the run-to-run noise of a shared CPU).
@@ -21,7 +22,6 @@ import statistics
 import time
 
 import torch
-
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,7 +39,15 @@ def build(device, detections):
     cfg.MODEL.DEVICE = device
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
     cfg.TEST.DETECTIONS_PER_IMAGE = detections
-    return build_model(cfg).eval()
+    cfg.MODEL.PIXEL_STD = [57.375, 57.120, 58.395]
+    model = build_model(cfg).eval()
+    # Random weights under FrozenBN make activations explode (non-finite RPN boxes are dropped and
+    # almost nothing is detected); zero-initialising each residual branch's last norm keeps them
+    # finite, so the run returns exactly `detections` boxes like a trained model would.
+    for name, module in model.backbone.bottom_up.named_modules():
+        if name.endswith("conv3") and hasattr(module, "norm"):
+            module.norm.weight.data.zero_()
+    return model
 
 
 def sync(device):
@@ -95,6 +103,10 @@ def main():
         "inference_off_s": round(off, 4),
         "inference_on_s": round(on, 4),
         "end_to_end_overhead_pct": round(100 * (on - off) / off, 2),
+        # best-of-runs is less sensitive to other processes on a shared machine
+        "end_to_end_overhead_pct_min": round(
+            100 * (min(times[True]) - min(times[False])) / min(times[False]), 2
+        ),
         "rescoring_step_ms": round(step_ms, 4),
         "rescoring_step_pct_of_inference": round(100 * step_ms / 1e3 / off, 4),
         "runs": args.runs,
