@@ -10,7 +10,7 @@ NUM_CLASSES = 6
 
 
 def tiny_cfg(output_dir=None, **overrides):
-    """The MMAN base config shrunk to a CPU test size: R18, 6 classes, narrow discriminators."""
+    """The MMAN base config shrunk to a CPU test size: narrow R18, 6 classes, narrow discriminators."""
     from humanparse_d2.config import get_humanparse_cfg
 
     cfg = get_humanparse_cfg()
@@ -18,7 +18,9 @@ def tiny_cfg(output_dir=None, **overrides):
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.RESNETS.DEPTH = 18
-    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    # a narrow R18 (16-channel stem and res2): same geometry, 1/16 of the compute
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 16
+    cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 16
     cfg.MODEL.MMAN.NUM_CLASSES = NUM_CLASSES
     for node in (cfg.MODEL.MMAN.MICRO, cfg.MODEL.MMAN.MACRO, cfg.MODEL.MMAN.GLOBAL, cfg.MODEL.MMAN.MID):
         node.NDF = 8
@@ -52,18 +54,27 @@ def tiny_batch(batch_size=2, size=64, seed=0, num_classes=NUM_CLASSES):
     return out
 
 
-def infinite_tiny_loader(batch_size=2, size=32):
+def infinite_tiny_loader(batch_size=2, size=32, num_classes=NUM_CLASSES):
     for i in itertools.count():
-        yield tiny_batch(batch_size, size, seed=i)
+        yield tiny_batch(batch_size, size, seed=i, num_classes=num_classes)
 
 
-def tiny_trainer_class():
+def tiny_trainer_class(checkpoints: bool = True):
+    """MMANTrainer on in-memory batches; without ``checkpoints`` the checkpoint and writer hooks are
+    dropped (saving R18 + Adam states is most of a 2-iteration run)."""
+    from detectron2.engine import hooks
     from humanparse_d2.engine.adversarial import MMANTrainer
 
     class TinyMMANTrainer(MMANTrainer):
         @classmethod
         def build_train_loader(cls, cfg):
-            return infinite_tiny_loader(cfg.SOLVER.IMS_PER_BATCH)
+            return infinite_tiny_loader(cfg.SOLVER.IMS_PER_BATCH, num_classes=cfg.MODEL.MMAN.NUM_CLASSES)
+
+        def build_hooks(self):
+            ret = super().build_hooks()
+            if not checkpoints:
+                ret = [h for h in ret if not isinstance(h, (hooks.PeriodicCheckpointer, hooks.PeriodicWriter))]
+            return ret
 
     return TinyMMANTrainer
 

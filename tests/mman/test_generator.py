@@ -56,6 +56,7 @@ def test_r101_new_layer_parameters_match_the_release():
     cfg = tiny_cfg()
     cfg.MODEL.RESNETS.DEPTH = 101
     cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
+    cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
     cfg.MODEL.MMAN.NUM_CLASSES = 20
     model = build_model(cfg)
     new = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("backbone."))
@@ -66,9 +67,9 @@ def test_r101_new_layer_parameters_match_the_release():
 
 def test_channels_follow_the_backbone():
     model = _model()
-    assert model.decoder.ups[0].out_channels == 256  # R18 res4
-    assert model.decoder.top.in_channels == 128  # 2 x stem 64
-    assert model.aspp.branches[0].in_channels == 512
+    assert model.decoder.ups[0].out_channels == 64  # narrow R18 res4
+    assert model.decoder.top.in_channels == 32  # 2 x stem 16
+    assert model.aspp.branches[0].in_channels == 128
 
 
 def test_out_of_range_labels_are_ignored_with_a_warning(caplog):

@@ -10,8 +10,8 @@ from humanparse_d2.engine.adversarial import DiscriminatorLRScheduler, MMANTrain
 from mman_testutils import tiny_cfg, tiny_trainer_class
 
 
-def _train(cfg, resume=False):
-    trainer = tiny_trainer_class()(cfg)
+def _train(cfg, resume=False, checkpoints=True):
+    trainer = tiny_trainer_class(checkpoints)(cfg)
     trainer.resume_or_load(resume=resume)
     trainer.train()
     return trainer
@@ -27,7 +27,7 @@ def test_registered_for_the_meta_architecture():
 
 
 def test_step_logs_d_losses_outside_total_loss(tmp_path):
-    trainer = _train(tiny_cfg(tmp_path))
+    trainer = _train(tiny_cfg(tmp_path), checkpoints=False)
     s = trainer.storage
     for key in ("loss_d_macro", "loss_d_micro", "d_real_micro", "d_fake_macro", "lr_d", "lr"):
         assert key in s.histories(), key
@@ -48,21 +48,21 @@ def test_step_logs_d_losses_outside_total_loss(tmp_path):
 
 def test_d_update_period_is_deterministic(tmp_path):
     cfg = tiny_cfg(tmp_path, **{"SOLVER.MAX_ITER": 3, "SOLVER.MMAN_D.UPDATE_PERIOD": 2})
-    trainer = _train(cfg)
+    trainer = _train(cfg, checkpoints=False)
     iters = [it for _, it in trainer.storage.history("loss_d_micro").values()]
     assert iters == [0, 2]
 
 
 def test_baseline_has_no_adversary(tmp_path):
     cfg = tiny_cfg(tmp_path, **{"MODEL.MMAN.MICRO.ENABLED": False, "MODEL.MMAN.MACRO.ENABLED": False})
-    trainer = _train(cfg)
+    trainer = _train(cfg, checkpoints=False)
     assert trainer.adversary is None and trainer.optimizer_d is None
     assert not any(isinstance(h, DiscriminatorLRScheduler) for h in trainer._hooks)
     assert "loss_d_micro" not in trainer.storage.histories()
 
 
 def test_checkpoint_round_trip_and_resume(tmp_path):
-    cfg = tiny_cfg(tmp_path, **{"SOLVER.MAX_ITER": 2, "SOLVER.STEPS": (1,), "SOLVER.CHECKPOINT_PERIOD": 1})
+    cfg = tiny_cfg(tmp_path, **{"SOLVER.MAX_ITER": 2, "SOLVER.STEPS": (1,)})
     first = _train(cfg)
     ckpt = torch.load(tmp_path / "model_final.pth", map_location="cpu", weights_only=True)
     assert {"model", "adversary", "trainer", "iteration"} <= set(ckpt)

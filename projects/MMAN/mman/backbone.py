@@ -91,9 +91,7 @@ def build_mman_resnet_backbone(cfg, input_shape: ShapeSpec) -> MMANResNet:
         101: [3, 4, 23, 3],
         152: [3, 8, 36, 3],
     }[depth]
-    basic = depth in (18, 34)
-    if basic and out_channels != 64:
-        raise ValueError("MODEL.RESNETS.RES2_OUT_CHANNELS must be 64 for R18/R34")
+    basic = depth in (18, 34)  # any RES2_OUT_CHANNELS (64 for ImageNet weights; less in tests)
 
     stages = []
     for idx, stage_idx in enumerate(range(2, 6)):

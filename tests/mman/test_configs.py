@@ -1,0 +1,77 @@
+"""Shipped MMAN configs: presets resolve, every variant builds from config alone and trains."""
+from pathlib import Path
+
+import pytest
+import torch
+
+import humanparse_d2  # noqa: F401
+from humanparse_d2.engine import load_config
+from humanparse_d2.projects.mman.config import resolve_mman_config
+from mman_testutils import REPO, tiny_trainer_class
+
+QUICK = sorted((REPO / "configs/quick").glob("MMAN_*.yaml"))
+PROJECT = sorted((REPO / "projects/MMAN/configs").rglob("*.yaml"))
+EXPECTED_D = {
+    "MMAN_synth_lip.yaml": {"macro", "micro"},
+    "MMAN_baseline_synth_lip.yaml": None,
+    "MMAN_macro_synth_lip.yaml": {"macro"},
+    "MMAN_micro_synth_lip.yaml": {"micro"},
+    "MMAN_single_an_synth_lip.yaml": {"global"},
+    "MMAN_double_an_synth_lip.yaml": {"micro", "global"},
+    "MMAN_multiple_an_synth_lip.yaml": {"macro", "micro", "mid"},
+    "MMAN_paper_synth_lip.yaml": {"macro", "micro"},
+}
+
+
+def test_every_quick_variant_has_a_config():
+    assert {p.name for p in QUICK} == set(EXPECTED_D)
+
+
+@pytest.mark.parametrize("path", PROJECT, ids=lambda p: str(p.relative_to(REPO / "projects/MMAN/configs")))
+def test_project_configs_load_and_resolve(path):
+    cfg = resolve_mman_config(load_config(str(path), check_names=False))
+    assert cfg.MODEL.META_ARCHITECTURE == "MMAN"
+    assert cfg.SOLVER.BASE_LR == 2e-4 and cfg.SOLVER.OPTIMIZER == "ADAM"
+    if "Base" not in path.name:
+        assert cfg.SOLVER.IMS_PER_BATCH == 1
+    if "LIP" in str(path) and "Base" not in path.name:
+        assert cfg.SOLVER.MAX_ITER == 913_860 and tuple(cfg.SOLVER.STEPS) == (456_930,)
+    if "paper" in path.name:
+        assert cfg.MODEL.MMAN.GAN_MODE == "vanilla"
+        assert tuple(cfg.MODEL.MMAN.LOSS_WEIGHTS) == (1.0, 25.0, 1.0, 100.0)
+        assert tuple(cfg.TEST.MMAN.SCALES) == (0.8, 1.0, 1.2)
+    else:
+        assert tuple(cfg.MODEL.MMAN.LOSS_WEIGHTS) == (1.0, 50.0, 1.0, 250.0)
+
+
+def test_explicit_keys_win_over_the_preset():
+    cfg = load_config(None, check_names=False)
+    cfg.MODEL.MMAN.PRESET = "paper"
+    cfg.MODEL.MMAN.GAN_MODE = "lsgan"
+    r = resolve_mman_config(cfg)
+    assert r.MODEL.MMAN.GAN_MODE == "lsgan" and tuple(r.MODEL.MMAN.MICRO.STRIDES) == (2, 2, 1)
+    assert cfg.MODEL.MMAN.MICRO.STRIDES == ()  # the input is not modified
+    cfg.MODEL.MMAN.PRESET = "nope"
+    with pytest.raises(ValueError, match="PRESET"):
+        resolve_mman_config(cfg)
+
+
+@pytest.mark.parametrize("path", QUICK, ids=lambda p: p.name)
+def test_quick_variant_trains_two_iterations(path, tmp_path):
+    cfg = load_config(str(path), check_names=False)
+    cfg.merge_from_list(["SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "1", "OUTPUT_DIR", str(tmp_path),
+                         "DATASETS.TEST", "()", "MODEL.RESNETS.RES2_OUT_CHANNELS", "16",
+                         "MODEL.RESNETS.STEM_OUT_CHANNELS", "16"])
+    for node in (cfg.MODEL.MMAN.MICRO, cfg.MODEL.MMAN.MACRO, cfg.MODEL.MMAN.GLOBAL, cfg.MODEL.MMAN.MID):
+        node.NDF = 8
+    trainer = tiny_trainer_class(checkpoints=False)(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    names = EXPECTED_D[path.name]
+    if names is None:
+        assert trainer.adversary is None
+    else:
+        assert set(trainer.adversary.discriminators) == names
+        for n in names:
+            assert f"loss_d_{n}" in trainer.storage.histories()
+    assert torch.isfinite(torch.tensor(trainer.storage.history("total_loss").latest()))
