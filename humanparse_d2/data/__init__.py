@@ -14,7 +14,7 @@ from .affine import (  # noqa: F401
     warp_crop,
 )
 from .config import add_data_config  # noqa: F401
-from .datasets import (  # noqa: F401  (import registers the datasets)
+from .catalog import (  # noqa: F401  (import registers the datasets)
     BUILTIN_DATASETS,
     BadAnnotationError,
     DatasetNotFoundError,

@@ -26,7 +26,7 @@ from detectron2.data import transforms as T
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
 
 from .affine import source_roi, warp_crop
-from .datasets.common import BadAnnotationError, read_image, read_label
+from .catalog.common import BadAnnotationError, read_image, read_label
 from .transforms import MMANRandomGeometry, ProcessRNG, RandomPersonCrop, apply_flip_lut, is_flipped
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from humanparse_d2.data import (
     read_label,
     register_parsing_dataset,
 )
-from humanparse_d2.data.datasets.ppp import load_ppp_prepared
+from humanparse_d2.data.catalog.ppp import load_ppp_prepared
 
 from hpdata_helpers import two_person_maps, write_jpg, write_png  # noqa: E402
 
@@ -213,7 +213,7 @@ def test_pascal_person_part_prepared_layout(tmp_path, make_cihp):
 
 # ------------------------------------------------------------------ PPSS
 def test_ppss_gray_masks_and_video_split(tmp_path, monkeypatch):
-    import humanparse_d2.data.datasets.ppss as ppss
+    import humanparse_d2.data.catalog.ppss as ppss
 
     monkeypatch.setattr(ppss, "NUM_TRAIN_VIDEOS", 2)
     root = tmp_path / "PPSS"

@@ -80,7 +80,7 @@ def test_make_flip_lut_rejects_bad_pairs():
 def test_importing_twice_is_harmless():
     import importlib
 
-    import humanparse_d2.data.datasets.builtin as b
+    import humanparse_d2.data.catalog.builtin as b
 
     importlib.reload(b)
     b.register_all()

@@ -1,0 +1,175 @@
+"""LV-MHP-v2 loader: one PNG per person, class id (0..58) in the R channel.
+
+```
+LV-MHP-v2/
+  list/ train.txt  val.txt
+  train/ images/*.jpg  parsing_annos/<image>_<NN>_<KK>.png      (or annotations/)
+  val/   images/*.jpg  parsing_annos/*.png
+```
+Per image the per-person maps are merged into CIHP-style ``Category_ids`` / ``Human_ids`` (later
+persons overwrite earlier ones, the common converter's rule) and ``Instance_ids`` (16-bit PNG, one
+region per (person, class), ids ``100 * KK + class``, with the ``<region_id> <class_id> <human_id>``
+txt). They are written once under ``<split>/_cihp_style/`` (or the cache folder when the dataset is
+read-only). Each annotation keeps its original ``person_file``: AP^p GT uses it (overlaps kept).
+"""
+import logging
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+from detectron2.structures import BoxMode
+
+from .common import (
+    BadAnnotationError,
+    DatasetNotFoundError,
+    SkipLog,
+    cached,
+    check_label_values,
+    derived_dir,
+    encode_mask,
+    find_file,
+    image_size,
+    mask_box,
+    parallel_map,
+    read_ids,
+    read_label,
+    require_dir,
+    stat_key,
+    write_png_atomic,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["load_mhp_v2", "MHP_LAYOUT_DOC"]
+
+MHP_LAYOUT_DOC = """  <root>/   (e.g. $DETECTRON2_DATASETS/LV-MHP-v2)
+    list/ train.txt  val.txt
+    train/ images/*.jpg  parsing_annos/<image>_<NN>_<KK>.png   ('annotations/' also accepted)
+    val/   images/*.jpg  parsing_annos/*.png
+  per-person PNGs, class id (0..58) in the R channel"""
+
+NUM_CLASSES = 59
+
+
+def _index_person_files(ann_dir: Path) -> Dict[str, List[Path]]:
+    groups = defaultdict(list)
+    for name in os.listdir(ann_dir):
+        if not name.endswith(".png") or len(name) <= 10:
+            continue
+        groups[name[:-10]].append(ann_dir / name)
+    for v in groups.values():
+        v.sort(key=lambda p: int(p.name[-6:-4]) if p.name[-6:-4].isdigit() else 0)
+    return groups
+
+
+def _load_image(stem, image_dir: Path, files: List[Path], out_dirs: Dict[str, Path]):
+    issues = []
+    img = find_file(image_dir, stem)
+    if img is None:
+        return None, [("missing image", f"{image_dir}/{stem}.*")]
+    if not files:
+        return None, [("no per-person annotation", f"{stem}_NN_KK.png")]
+    try:
+        h, w = image_size(img)
+    except BadAnnotationError as e:
+        return None, [("unreadable image", str(e))]
+    nn = files[0].name[-9:-7]
+    if nn.isdigit() and int(nn) != len(files):
+        issues.append(("person files missing", f"{stem}: NN={nn}, found {len(files)}"))
+    cat = np.zeros((h, w), np.uint8)
+    hum = np.zeros((h, w), np.uint8)
+    anns = []
+    for f in files:
+        kk = int(f.name[-6:-4]) if f.name[-6:-4].isdigit() else len(anns) + 1
+        try:
+            lab = read_label(f, channel=0)
+            if lab.shape != (h, w):
+                raise BadAnnotationError(f"{f} is {lab.shape[1]}x{lab.shape[0]}, image {img} is {w}x{h}")
+            check_label_values(lab, NUM_CLASSES, f)
+        except BadAnnotationError as e:
+            return None, [("bad person annotation", str(e))]
+        fg = (lab > 0) & (lab != 255)
+        box = mask_box(fg)
+        if box is None:
+            issues.append(("empty person annotation (skipped, as the official evaluator does)", str(f)))
+            continue
+        cat[fg] = lab[fg]
+        hum[fg] = kk
+        anns.append({
+            "bbox": box, "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0, "iscrowd": 0,
+            "parsing_id": kk, "area": float(fg.sum()), "segmentation": encode_mask(fg),
+            "person_file": str(f),
+        })
+    if not anns:
+        return None, issues + [("image without any non-empty person", stem)]
+    cat_f = out_dirs["Category_ids"] / f"{stem}.png"
+    hum_f = out_dirs["Human_ids"] / f"{stem}.png"
+    ins_f = out_dirs["Instance_ids"] / f"{stem}.png"
+    ins_t = out_dirs["Instance_ids"] / f"{stem}.txt"
+    if not (cat_f.is_file() and hum_f.is_file() and ins_f.is_file() and ins_t.is_file()):
+        m = hum > 0
+        keys = np.unique(hum[m].astype(np.int32) * 100 + cat[m])
+        inst = np.zeros((h, w), np.uint16)
+        rows = []
+        for k in keys:
+            kk, c = int(k) // 100, int(k) % 100
+            inst[(hum == kk) & (cat == c)] = int(k)
+            rows.append(f"{int(k)} {c} {kk}")
+        write_png_atomic(cat_f, cat)
+        write_png_atomic(hum_f, hum)
+        write_png_atomic(ins_f, inst)  # 16-bit: region count can exceed 255
+        tmp = ins_t.with_name(f"{ins_t.stem}.tmp{os.getpid()}.txt")
+        tmp.write_text("\n".join(rows) + "\n")
+        os.replace(tmp, ins_t)
+    rec = {
+        "file_name": str(img), "image_id": stem, "height": h, "width": w,
+        "sem_seg_file_name": str(cat_f), "category_file": str(cat_f), "human_file": str(hum_f),
+        "instance_file": str(ins_f), "instance_txt": str(ins_t), "annotations": anns,
+    }
+    return rec, issues
+
+
+def load_mhp_v2(root, split: str = "train", *, dataset_name: str = "mhp_v2") -> List[Dict]:
+    """Instance-parsing dicts of one MHP-v2 split ("train" or "val") from the raw release."""
+    root = require_dir(root, dataset_name, MHP_LAYOUT_DOC)
+    split_dir = require_dir(root / split, dataset_name, MHP_LAYOUT_DOC)
+    image_dir = require_dir(split_dir / "images", dataset_name, MHP_LAYOUT_DOC)
+    ann_dir = split_dir / "parsing_annos"
+    if not ann_dir.is_dir():
+        ann_dir = require_dir(split_dir / "annotations", dataset_name, MHP_LAYOUT_DOC)
+    list_file = root / "list" / f"{split}.txt"
+    groups = _index_person_files(ann_dir)
+    if list_file.is_file():
+        stems = read_ids(list_file)
+    else:
+        logger.warning("%s: %s not found; using every annotated image", dataset_name, list_file)
+        stems = sorted(groups)
+    if not stems:
+        raise DatasetNotFoundError(f"Dataset '{dataset_name}': no image listed in {list_file}")
+    out_root = derived_dir(split_dir, "_cihp_style")
+    out_dirs = {}
+    for sub in ("Category_ids", "Human_ids", "Instance_ids"):
+        out_dirs[sub] = out_root / sub
+        out_dirs[sub].mkdir(parents=True, exist_ok=True)
+
+    def build():
+        res = parallel_map(lambda s: _load_image(s, image_dir, groups.get(s, []), out_dirs), stems)
+        skips = SkipLog(dataset_name)
+        out = []
+        for rec, issues in res:
+            for reason, detail in issues:
+                skips.add(reason, detail)
+            if rec is not None:
+                out.append(rec)
+        skips.report()
+        return out
+
+    dicts = cached(("mhp_v2_v1", split, len(stems)) + stat_key(list_file, image_dir, ann_dir, out_root), build)
+    if not dicts:
+        raise BadAnnotationError(f"Dataset '{dataset_name}': no usable image in {split_dir}; see the warnings")
+    logger.info("Loaded %d images (%d persons) of %s", len(dicts),
+                sum(len(d["annotations"]) for d in dicts), dataset_name)
+    return dicts
