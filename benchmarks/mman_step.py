@@ -4,8 +4,8 @@
 Both steps run the real ``GANStep`` of ``humanparse_d2.engine.adversarial`` on in-memory batches
 (no data loading): the baseline step is G forward + backward + Adam; the MMAN step adds the
 discriminators (D step every ``--d-period`` iterations on detached fakes, G's adversarial terms
-through the frozen Ds). Times are the mean over ``--iters`` iterations after ``--warmup`` (whole
-periods, so the D steps are counted at their real frequency).
+through the frozen Ds). A round is ``--d-period`` iterations (so D steps count at their real
+frequency) of one, then of the other; the per-step time is the median over ``--rounds`` rounds.
 
     python benchmarks/mman_step.py                      # R101, 256x256, batch 1, D period 10 (code)
     python benchmarks/mman_step.py --d-period 1         # worst case: a D step every iteration
@@ -14,6 +14,7 @@ periods, so the D steps are counted at their real frequency).
 import argparse
 import itertools
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -64,24 +65,30 @@ def build_step(args, with_d: bool):
     return step
 
 
-def time_steps(step, args) -> float:
+def time_rounds(steps, args):
+    """Per-step seconds of each step object, interleaved round by round (one D period each) so
+    that a load change on a shared machine hits both alike; returns the medians over rounds."""
     from detectron2.utils.events import EventStorage
 
     def sync():
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
 
+    times = {name: [] for name in steps}
     with EventStorage(0):
-        for i in range(args.warmup):
-            step.iter = i
-            step.run_step()
-        sync()
-        t0 = time.perf_counter()
-        for i in range(args.warmup, args.warmup + args.iters):
-            step.iter = i
-            step.run_step()
-        sync()
-        return (time.perf_counter() - t0) / args.iters
+        it = 0
+        for r in range(args.warmup + args.rounds):
+            for name, step in steps.items():
+                sync()
+                t0 = time.perf_counter()
+                for i in range(args.d_period):
+                    step.iter = it + i  # it % d_period == 0: one D step per round
+                    step.run_step()
+                sync()
+                if r >= args.warmup:
+                    times[name].append((time.perf_counter() - t0) / args.d_period)
+            it += args.d_period
+    return {name: statistics.median(v) for name, v in times.items()}, times
 
 
 def main(argv=None):
@@ -90,23 +97,23 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--d-period", type=int, default=10, help="D step every N iterations (code preset 10)")
-    p.add_argument("--iters", type=int, default=10, help="timed iterations (a multiple of --d-period)")
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds of --d-period iterations each")
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", action="store_true", help="CUDA autocast + GradScaler")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    res = {}
-    for name, with_d in (("generator-only", False), ("MMAN", True)):
-        res[name] = time_steps(build_step(args, with_d), args)
+    steps = {"generator-only": build_step(args, False), "MMAN": build_step(args, True)}
+    res, raw = time_rounds(steps, args)
     ratio = res["MMAN"] / res["generator-only"]
     print(
         f"R{args.depth} {args.size}x{args.size} batch {args.batch} on {args.device} "
-        f"({args.threads} threads), D step every {args.d_period} it, {args.iters} timed iterations"
+        f"({args.threads} threads), D step every {args.d_period} it; median over {args.rounds} "
+        f"interleaved rounds of {args.d_period} iterations"
     )
     for name, t in res.items():
-        print(f"  {name:15s} {t * 1000:9.1f} ms/step")
+        print(f"  {name:15s} {t * 1000:9.1f} ms/step   (rounds: {', '.join(f'{x * 1000:.0f}' for x in raw[name])})")
     print(f"  MMAN / generator-only = {ratio:.3f} (target <= 1.25)")
     return res
 

@@ -43,13 +43,21 @@ def test_output_resized_to_original_size():
 
 
 def test_uint8_input_is_normalised_like_float_input():
-    model = _model().eval()
+    model = _model(**{"INPUT.PARSING.SINGLE.TEST_RESIZE": "none"}).eval()
     img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
     std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
     a = model([{"image": img}])[0]["sem_seg"]
     b = model([{"image": (img.float() - mean) / std}])[0]["sem_seg"]
     torch.testing.assert_close(a, b)
+
+
+def test_raw_uint8_frames_are_resized_like_the_test_mapper():
+    model = _model(**{"INPUT.PARSING.SINGLE.TEST_SIZE": 32}).eval()  # squash (default)
+    img = torch.randint(0, 256, (3, 50, 30), dtype=torch.uint8)
+    out = model([{"image": img, "height": 50, "width": 30}])[0]
+    assert out["sem_seg_ipr_label"].shape == (32, 32) and out["sem_seg_lowres"].shape[-2:] == (2, 2)
+    assert out["sem_seg"].shape[-2:] == (50, 30)
 
 
 def test_r101_new_layer_parameters_match_the_release():

@@ -2,8 +2,9 @@
 
 Alone it is the paper's baseline, Do-DeepLab-ASPP; the discriminators live in the trainer
 (``humanparse_d2.engine.adversarial``). Inputs (per image, from ``SinglePersonParsingMapper``):
-"image" (3, H, W) float, ImageNet-normalised RGB (a uint8 image in ``INPUT.FORMAT``, as
-``DefaultPredictor`` passes, is normalised here with ``MODEL.PIXEL_MEAN/STD``), "sem_seg" (H, W)
+"image" (3, H, W) float, ImageNet-normalised RGB (a raw uint8 image in ``INPUT.FORMAT``, as
+``DefaultPredictor`` or tools/demo.py pass, is normalised here with ``MODEL.PIXEL_MEAN/STD`` and, at
+inference, resized like the test mapper does: ``INPUT.PARSING.SINGLE.TEST_RESIZE/TEST_SIZE``), "sem_seg" (H, W)
 long with 255 = ignore (training), "height"/"width" = original size (inference).
 
 Training returns ``{"loss_ce_hi", "loss_ce_lo"[, "loss_ce_mid"]}`` (weighted), and with
@@ -107,6 +108,8 @@ class MMAN(nn.Module):
         test_scales: Sequence[float] = (0.75, 1.0, 1.25),
         test_flip: bool = True,
         flip_lut: Optional[Sequence[int]] = None,
+        raw_test_resize: str = "none",
+        raw_test_size: int = 256,
     ):
         """
         Args:
@@ -118,6 +121,9 @@ class MMAN(nn.Module):
             input_format: channel order of uint8 inputs ("RGB" or "BGR"); float inputs are RGB.
             mid_head: add the stride-4 classifier of the Multiple AN variant.
             flip_lut: label permutation of a horizontal flip (identity if None).
+            raw_test_resize, raw_test_size: at inference, uint8 images (raw frames, e.g. from
+                tools/demo.py, not prepared by the test mapper) are first resized like the test
+                mapper does: "squash" to size x size, "shortest_edge" to size, or "none".
         """
         super().__init__()
         self.backbone = backbone
@@ -147,6 +153,10 @@ class MMAN(nn.Module):
         self.test_scales = tuple(float(s) for s in test_scales)
         self.test_flip = test_flip
         self.input_format = input_format
+        if raw_test_resize not in ("squash", "shortest_edge", "none"):
+            raise ValueError(f"raw_test_resize must be squash, shortest_edge or none, got {raw_test_resize!r}")
+        self.raw_test_resize = raw_test_resize
+        self.raw_test_size = int(raw_test_size)
         lut = list(range(num_classes)) if flip_lut is None else [int(v) for v in flip_lut]
         if sorted(lut) != list(range(num_classes)):
             raise ValueError(f"flip_lut must be a permutation of 0..{num_classes - 1}, got {lut}")
@@ -181,6 +191,8 @@ class MMAN(nn.Module):
             "test_scales": cfg.TEST.MMAN.SCALES,
             "test_flip": cfg.TEST.MMAN.FLIP,
             "flip_lut": _flip_lut_from_metadata(cfg, m.NUM_CLASSES),
+            "raw_test_resize": cfg.INPUT.PARSING.SINGLE.TEST_RESIZE,
+            "raw_test_size": cfg.INPUT.PARSING.SINGLE.TEST_SIZE,
         }
 
     @property
@@ -275,10 +287,13 @@ class MMAN(nn.Module):
     def inference(self, batched_inputs: List[Dict]) -> List[Dict[str, torch.Tensor]]:
         results = []
         for x in batched_inputs:
+            raw = not x["image"].is_floating_point()
             image = self._normalise(x["image"])
+            height, width = int(x.get("height", image.shape[-2])), int(x.get("width", image.shape[-1]))
+            if raw:
+                image = self._resize_raw(image)
             H, W = image.shape[-2:]
             probs, lowres = self.multiscale_flip_probs(image)
-            height, width = int(x.get("height", H)), int(x.get("width", W))
             sem_seg = probs
             if (height, width) != (H, W):
                 sem_seg = F.interpolate(probs[None], (height, width), mode="bilinear", align_corners=False)[0]
@@ -286,6 +301,19 @@ class MMAN(nn.Module):
                 {"sem_seg": sem_seg, "sem_seg_lowres": lowres, "sem_seg_ipr_label": probs.argmax(0)}
             )
         return results
+
+    def _resize_raw(self, image: torch.Tensor) -> torch.Tensor:
+        H, W = image.shape[-2:]
+        if self.raw_test_resize == "squash":
+            size = (self.raw_test_size, self.raw_test_size)
+        elif self.raw_test_resize == "shortest_edge":
+            s = self.raw_test_size / min(H, W)
+            size = (max(1, int(round(H * s))), max(1, int(round(W * s))))
+        else:
+            return image
+        if size == (H, W):
+            return image
+        return F.interpolate(image[None], size, mode="bilinear", align_corners=False)[0]
 
     def multiscale_flip_probs(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Average of softmax(T * logits) over scales x {image, flip} at the input size.
