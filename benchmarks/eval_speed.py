@@ -291,6 +291,8 @@ def main():
     for name, w, r, c in rows:
         print(f"{name:<20} {w:8.2f} {1000 * w / n:9.3f} {c:8.2f} {1000 * c / n:10.3f} {r:12.0f}")
     print("CPU s = user + sys of the CLI and its workers; on otherwise idle cores wall ~ CPU s / workers")
+    _, submission = _load_core()
+    print(f"PNG inflate: {submission._inflate_lib.__name__} (pip install zlib-ng for the fast one)")
     print(
         f"check: mIoU {res['mIoU']:.2f} AP_p_vol {res['AP_p_vol']:.2f} PCP50 {res['PCP50']:.2f} "
         f"AP_r_vol {res['AP_r_vol']:.2f} ({res['num_images']} images, {res['num_gt_persons']} GT persons, "

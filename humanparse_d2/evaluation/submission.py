@@ -26,6 +26,11 @@ try:
 except ImportError:  # pragma: no cover
     cv2 = None
 
+try:  # optional: zlib-ng inflates label PNGs ~4x faster than zlib (same output)
+    from zlib_ng import zlib_ng as _inflate_lib
+except ImportError:  # pragma: no cover - depends on the environment
+    _inflate_lib = zlib
+
 from .postprocess import ParsingResult, cap_regions
 
 __all__ = [
@@ -90,8 +95,8 @@ def _decode_unfiltered_png(buf: bytes, copy: bool = True) -> Optional[np.ndarray
             break
         pos += 12 + length
     try:
-        raw = zlib.decompress(b"".join(parts))
-    except zlib.error:
+        raw = _inflate_lib.decompress(b"".join(parts), bufsize=h * (w + 1))
+    except Exception:  # noqa: BLE001 - corrupt stream: let libpng report it
         return None
     if len(raw) != h * (w + 1):
         return None
