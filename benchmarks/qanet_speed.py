@@ -7,10 +7,10 @@
 
 Measured (random weights; speed does not depend on them):
 1. parser crops/s: backbone + semantic FPN + predictor + IoU branch on (B, 3, 512, 384) crops;
-2. end-to-end images/s: detectron2 Faster R-CNN R50-FPN (COCO config, 800 px short side, top 3
-   detections kept as persons) -> QANet R18 (256x192, flip test) -> paste-back -> QAM, on 384 px
+2. end-to-end images/s: detectron2 Faster R-CNN R50-FPN (COCO config as a one-class person
+   detector, 800 px short side, top 3 detections) -> QANet R18 (256x192, flip test) -> paste-back -> QAM, on 384 px
    synthetic images; the detector's share is reported too;
-3. QAM's share of QANet inference time: ``pixel_scores`` + ``fuse_quality`` vs the whole
+3. QAM's share of QANet inference time: ``pixel_scores_from_max`` + ``fuse_quality`` vs the whole
    ``QANet.inference`` call (oracle boxes, 3 persons per image).
 Writes output/bench/qanet_speed.json.
 """
@@ -89,7 +89,8 @@ def _images(n, seed=0):
 
 
 def bench_qam_share(device, n_images):
-    """Time QANet.inference with oracle boxes; QAM = pixel_scores + fuse_quality."""
+    """Time QANet.inference with oracle boxes; QAM = pixel scores (from the max/argmax the label maps
+    need anyway) + fusion."""
     import torch
     from detectron2.modeling import build_model
 
@@ -99,7 +100,7 @@ def bench_qam_share(device, n_images):
     cfg = _cfg("configs/quick/QANet_R18_synth.yaml", device, ["MODEL.QANET.BOX_SOURCE", "oracle"])
     model = build_model(cfg).eval()
     spent = {"qam": 0.0}
-    orig_ps, orig_fuse = inf_mod.pixel_scores, ma.fuse_quality
+    orig_ps, orig_fuse = inf_mod.pixel_scores_from_max, ma.fuse_quality
 
     def timed(fn):
         def wrapper(*a, **k):
@@ -112,7 +113,7 @@ def bench_qam_share(device, n_images):
 
         return wrapper
 
-    inf_mod.pixel_scores, ma.fuse_quality = timed(orig_ps), timed(orig_fuse)
+    inf_mod.pixel_scores_from_max, ma.fuse_quality = timed(orig_ps), timed(orig_fuse)
     try:
         imgs = _images(n_images)
         with torch.no_grad():
@@ -125,7 +126,7 @@ def bench_qam_share(device, n_images):
             _sync(device)
             total = time.perf_counter() - t0
     finally:
-        inf_mod.pixel_scores, ma.fuse_quality = orig_ps, orig_fuse
+        inf_mod.pixel_scores_from_max, ma.fuse_quality = orig_ps, orig_fuse
     share = spent["qam"] / total
     print(f"  QANet R18 inference (3 persons, flip): {n_images / total:.2f} images/s; QAM {spent['qam'] * 1e3 / n_images:.2f} ms"
           f"/image = {100 * share:.3f}% of inference time", flush=True)
@@ -147,6 +148,7 @@ def bench_end_to_end(device, n_images):
         dcfg = get_cfg()
         dcfg.merge_from_file(str(zoo))
         dcfg.MODEL.DEVICE = device
+        dcfg.MODEL.ROI_HEADS.NUM_CLASSES = 1  # a one-class (person) detector: every detection is a person
         det = build_model(dcfg)
         DetectionCheckpointer(det, save_dir=d).save("det_random")
         del det
@@ -155,7 +157,8 @@ def bench_end_to_end(device, n_images):
             "MODEL.QANET.DETECTOR.CONFIG_FILE", str(zoo),
             "MODEL.QANET.DETECTOR.WEIGHTS", os.path.join(d, "det_random.pth"),
             "MODEL.QANET.DETECTOR.SCORE_THRESH", "0.0",
-            "MODEL.QANET.DETECTOR.OPTS", "['MODEL.ROI_HEADS.SCORE_THRESH_TEST', '0.0', 'TEST.DETECTIONS_PER_IMAGE', '3']",
+            "MODEL.QANET.DETECTOR.OPTS",
+            "['MODEL.ROI_HEADS.NUM_CLASSES', '1', 'MODEL.ROI_HEADS.SCORE_THRESH_TEST', '0.0', 'TEST.DETECTIONS_PER_IMAGE', '3']",
         ]
         cfg = _cfg("configs/quick/QANet_R18_synth.yaml", device, opts)
         model = build_model(cfg).eval()

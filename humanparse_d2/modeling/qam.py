@@ -9,7 +9,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["pixel_scores", "fuse_quality", "mask_pixel_score"]
+__all__ = ["pixel_scores", "pixel_scores_from_max", "fuse_quality", "mask_pixel_score"]
 
 
 def pixel_scores(
@@ -37,17 +37,39 @@ def pixel_scores(
     """
     if probs.dim() != 4:
         raise ValueError(f"pixel_scores expects (N, C, H, W) probabilities, got {tuple(probs.shape)}")
-    n, c = probs.shape[:2]
     conf, label = probs.max(dim=1)  # (N, H, W)
-    confident = (conf >= thresh).to(probs.dtype)
+    return pixel_scores_from_max(conf, label, probs.shape[1], thresh, num_outside, eps)
+
+
+def pixel_scores_from_max(
+    conf: torch.Tensor,
+    label: torch.Tensor,
+    num_classes: int,
+    thresh: float = 0.2,
+    num_outside: Optional[torch.Tensor] = None,
+    eps: float = 1e-6,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``pixel_scores`` from the per-pixel maximum and argmax of the probabilities.
+
+    A model that computes ``probs.max(dim=1)`` for its label maps anyway (QANet) passes them here
+    and QAM costs only a threshold and two scatter-adds.
+
+    Args:
+        conf: (N, H, W) ``max_c p``; label: (N, H, W) ``argmax_c p``; num_classes: C.
+        thresh, num_outside, eps: as in ``pixel_scores``.
+    Returns:
+        instance (N,), category (N, C-1), exactly as ``pixel_scores``.
+    """
+    n, c = conf.shape[0], int(num_classes)
+    confident = (conf >= thresh).to(conf.dtype)
     conf_sum = (conf * confident).flatten(1)  # (N, HW)
     label = label.flatten(1)
     # One scatter over classes replaces Algorithm 1's loop over c.
-    cat_sum = probs.new_zeros(n, c).scatter_add_(1, label, conf_sum)
-    cat_cnt = probs.new_zeros(n, c).scatter_add_(1, label, confident.flatten(1))
+    cat_sum = conf.new_zeros(n, c).scatter_add_(1, label, conf_sum)
+    cat_cnt = conf.new_zeros(n, c).scatter_add_(1, label, confident.flatten(1))
     inst_cnt = cat_cnt.sum(1)
     if num_outside is not None and thresh <= 0:
-        outside = num_outside.to(probs.dtype)
+        outside = num_outside.to(conf.dtype)
         inst_cnt = inst_cnt + outside
         cat_cnt[:, 0] += outside
     instance = cat_sum.sum(1) / inst_cnt.clamp(min=eps)

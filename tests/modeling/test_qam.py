@@ -176,3 +176,16 @@ class TestMaskPixelScore(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestPixelScoresFromMax(unittest.TestCase):
+    def test_equals_pixel_scores(self):
+        from humanparse_d2.modeling.qam import pixel_scores_from_max
+
+        probs = torch.rand(3, 6, 7, 5, dtype=torch.float64).softmax(1)
+        conf, lab = probs.max(1)
+        for T in (0.0, 0.2, 0.5):
+            a = pixel_scores(probs, T, num_outside=torch.tensor([4, 0, 9]))
+            b = pixel_scores_from_max(conf, lab, 6, T, num_outside=torch.tensor([4, 0, 9]))
+            torch.testing.assert_close(a[0], b[0])
+            torch.testing.assert_close(a[1], b[1])

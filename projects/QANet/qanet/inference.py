@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 
 from humanparse_d2.modeling.paste import PastedRegion, box_extents, crop_rois, paste_probs_local
-from humanparse_d2.modeling.qam import pixel_scores
+from humanparse_d2.modeling.qam import pixel_scores_from_max
 
 __all__ = [
     "expand_boxes",
@@ -177,11 +177,11 @@ def label_maps_and_pixel_scores(
                 inst[n] = 0.0
             continue
         p = r.probs
-        conf, lab = p.max(dim=0)
+        conf, lab = p.max(dim=0)  # shared by the label map and the pixel score
+        outside = torch.tensor([H * W - area], device=p.device)
+        i_s, p_s = pixel_scores_from_max(conf[None].float(), lab[None], num_classes, pixel_thresh, num_outside=outside)
         lab = torch.where(conf < 1.0 / num_classes, torch.zeros_like(lab), lab)
         labels[n, r.y0 : r.y1, r.x0 : r.x1] = lab.to(torch.uint8)
-        outside = torch.tensor([H * W - area], device=p.device)
-        i_s, p_s = pixel_scores(p[None].float(), pixel_thresh, num_outside=outside)
         inst[n] = i_s[0]
         part[n] = p_s[0]
     return labels, inst, part
