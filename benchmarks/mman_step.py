@@ -76,17 +76,20 @@ def time_rounds(steps, args):
 
     times = {name: [] for name in steps}
     with EventStorage(0):
-        it = 0
-        for r in range(args.warmup + args.rounds):
+        for name, step in steps.items():  # untimed: allocations, first D step
+            for i in range(args.warmup):
+                step.iter = i
+                step.run_step()
+        it = args.d_period * -(-args.warmup // args.d_period)  # next multiple of the period
+        for _ in range(args.rounds):
             for name, step in steps.items():
                 sync()
                 t0 = time.perf_counter()
                 for i in range(args.d_period):
-                    step.iter = it + i  # it % d_period == 0: one D step per round
+                    step.iter = it + i  # (it + 0) % d_period == 0: one D step per round
                     step.run_step()
                 sync()
-                if r >= args.warmup:
-                    times[name].append((time.perf_counter() - t0) / args.d_period)
+                times[name].append((time.perf_counter() - t0) / args.d_period)
             it += args.d_period
     return {name: statistics.median(v) for name, v in times.items()}, times
 
@@ -98,7 +101,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--d-period", type=int, default=10, help="D step every N iterations (code preset 10)")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds of --d-period iterations each")
-    p.add_argument("--warmup", type=int, default=1, help="untimed rounds")
+    p.add_argument("--warmup", type=int, default=2, help="untimed iterations of each step first")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", action="store_true", help="CUDA autocast + GradScaler")
