@@ -9,7 +9,8 @@ augmentations. The baseline row trains the same iterations with CE only. Each ro
 ``SemanticParsingEvaluator`` on ``synth_lip_val``: mIoU, low-resolution (1/16) mIoU and the isolated
 pixel rate IPR (percent of pixels that are singleton 8-connected components).
 
-    python tools/mman_ablation.py                    # the README numbers (~12 min on 2 idle cores)
+    python tools/mman_ablation.py    # the README numbers (~9 min of CPU time; 28 min wall measured
+                                     # with 1 thread on a shared, oversubscribed 2-core machine)
     python tools/mman_ablation.py --iters 20 --warmup-iters 20 --num-val 10   # smoke run
 
 Settings (defaults): configs/quick/MMAN_synth_lip.yaml (ResNet-18 from scratch, "code" preset:
