@@ -23,10 +23,13 @@ def add_qanet_config(cfg: CN) -> None:
     _C.MODEL.QANET.NORM = "BN"
     # IoU branch on/off and the width of its two 1x1 "fc" convs.
     _C.MODEL.QANET.IOU_ON = True
+    # Width of the IoU branch's two 1x1 "fc" convs.
     _C.MODEL.QANET.IOU_FC_DIM = 512
     # Loss weights: L = CE + Lovasz + IoU (all 1.0 in every released config).
     _C.MODEL.QANET.CE_WEIGHT = 1.0
+    # Weight of the Lovasz-softmax loss.
     _C.MODEL.QANET.LOVASZ_WEIGHT = 1.0
+    # Weight of the IoU-branch regression loss.
     _C.MODEL.QANET.IOU_WEIGHT = 1.0
     # Label ignored by the losses.
     _C.MODEL.QANET.IGNORE_VALUE = 255
