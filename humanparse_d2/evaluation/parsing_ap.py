@@ -417,39 +417,53 @@ def app_image_records_from_maps(
     gt_ncls = np.count_nonzero(ghs[:, 1:C], axis=1)
     fg_tot = ghs[:, 1:C]
     ign_tot = ghs[:, C]
-    for d in range(n):
-        if scores[d] < score_thresh:
-            continue
+    act = [d for d in range(n) if scores[d] >= score_thresh]
+    if not act:
+        return rec, npos
+    # one (person, class, prediction) histogram per predicted box; arithmetic for all at once
+    Js = np.zeros((len(act), npos, C + 1, C), np.int64)
+    pb = np.zeros((len(act), C), np.int64)
+    area = np.zeros(len(act), np.int64)
+    for a, d in enumerate(act):
         p = pred_persons[d]
         if p.box is None:
-            J = np.zeros((nh, C + 1, C), np.int64)
-            area = 0
-        else:
-            y0, x0, y1, x1 = p.box
-            pc = p.crop
-            if pc.size and int(pc.max()) >= C:
-                raise ValueError(f"prediction label {int(pc.max())} >= num_classes {C}")
-            J = _joint_hist3(
-                human[y0:y1, x0:x1], cat_m[y0:y1, x0:x1], pc, nh, C + 1, C, crop_foreground=False
-            )
-            area = (y1 - y0) * (x1 - x0)
-        Js = J[sel]  # (k, C+1, C)
-        pb = J.sum((0, 1))  # (C,) pixels in the box by predicted label
-        Hk = np.zeros((npos, C, C), np.int64)
-        Hk[:, 1:, :] = Js[:, 1:C, :]
-        Hk[:, 0, :] = pb[None, :] - Js[:, 1:, :].sum(1)
-        fg_out = fg_tot - Js[:, 1:C, :].sum(2)  # (k, C-1) GT pixels outside the box
-        Hk[:, 1:, 0] += fg_out
-        ign_out = ign_tot - Js[:, C, :].sum(1)
-        Hk[:, 0, 0] += (N - area) - ign_out - fg_out.sum(1)
-        Hf = Hk.astype(np.float64)
-        diag = np.diagonal(Hf, axis1=1, axis2=2)
-        union = Hf.sum(2) + Hf.sum(1) - diag
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ious = diag / union
-        ov, j, pcp = _record_from_ious(ious, thr)
-        if j >= 0:
-            rec.ovmax[d], rec.jmax[d], rec.pcp_num[d], rec.ncls[d] = ov, j, pcp, gt_ncls[j]
+            continue
+        y0, x0, y1, x1 = p.box
+        pc = p.crop
+        if pc.size and int(pc.max()) >= C:
+            raise ValueError(f"prediction label {int(pc.max())} >= num_classes {C}")
+        J = _joint_hist3(
+            human[y0:y1, x0:x1], cat_m[y0:y1, x0:x1], pc, nh, C + 1, C, crop_foreground=False
+        )
+        Js[a] = J[sel]
+        pb[a] = J.sum((0, 1))  # pixels in the box by predicted label
+        area[a] = (y1 - y0) * (x1 - x0)
+    Hk = np.zeros((len(act), npos, C, C), np.int64)
+    Hk[:, :, 1:, :] = Js[:, :, 1:C, :]
+    Hk[:, :, 0, :] = pb[:, None, :] - Js[:, :, 1:, :].sum(2)
+    fg_out = fg_tot[None] - Js[:, :, 1:C, :].sum(3)  # GT pixels outside the box: prediction 0
+    Hk[:, :, 1:, 0] += fg_out
+    ign_out = ign_tot[None] - Js[:, :, C, :].sum(2)
+    Hk[:, :, 0, 0] += (N - area)[:, None] - ign_out - fg_out.sum(2)
+    Hf = Hk.astype(np.float64)
+    diag = np.diagonal(Hf, axis1=2, axis2=3)
+    union = Hf.sum(3) + Hf.sum(2) - diag
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ious = diag / union  # (D', k, C), C-contiguous rows: nanmean per row as for one vector
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(ious, axis=2)  # (D', k)
+    safe = np.where(np.isnan(means), -np.inf, means)
+    jbest = np.argmax(safe, axis=1)  # first maximum = the reference's strict '>' scan
+    best = safe[np.arange(len(act)), jbest]
+    ok = best > -np.inf
+    fg = ious[np.arange(len(act)), jbest, 1:]  # (D', C-1)
+    pcp = (fg[:, None, :] > thr[None, :, None]).sum(2)
+    idx = np.asarray(act)[ok]
+    rec.ovmax[idx] = best[ok]
+    rec.jmax[idx] = jbest[ok]
+    rec.pcp_num[idx] = pcp[ok]
+    rec.ncls[idx] = gt_ncls[jbest[ok]]
     return rec, npos
 
 
