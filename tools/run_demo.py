@@ -56,7 +56,7 @@ def format_table(rows, title_col="QAM weights"):
 def build_cfg(args):
     from humanparse_d2.engine import load_config
 
-    steps = sorted({s for s in (int(args.iters * 0.75), int(args.iters * 0.9)) if 0 < s < args.iters})
+    steps = sorted({s for s in (int(args.iters * 0.85), int(args.iters * 0.95)) if 0 < s < args.iters})
     opts = [
         "OUTPUT_DIR", str(Path(args.output) / "train"),
         "SOLVER.MAX_ITER", str(args.iters),
@@ -147,7 +147,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config-file", default=str(REPO / "configs/quick/QANet_R18_synth.yaml"))
     ap.add_argument("--output", default=str(REPO / "output/demo"))
-    ap.add_argument("--iters", type=int, default=150, help="training iterations")
+    ap.add_argument("--iters", type=int, default=240, help="training iterations")
     ap.add_argument("--batch", type=int, default=8, help="person crops per iteration")
     ap.add_argument("--workers", type=int, default=1, help="data-loader worker processes")
     ap.add_argument("--seed", type=int, default=0)
