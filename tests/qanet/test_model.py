@@ -4,6 +4,7 @@ import os
 import tempfile
 import unittest
 
+import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
@@ -302,3 +303,32 @@ class TestTestMapper(unittest.TestCase):
                 f.write(b"xx")
             with self.assertRaisesRegex(ValueError, "cannot read image"):
                 read_image_rgb_safe(os.path.join(d, "bad.jpg"))
+
+
+@pytest.mark.slow
+class TestLazyConfigDetector(unittest.TestCase):
+    def test_fcos_lazyconfig(self):
+        """detectron2's FCOS LazyConfig (.py) as the box source, random one-class weights."""
+        import detectron2
+        from detectron2.checkpoint import DetectionCheckpointer
+        from detectron2.config import LazyConfig, instantiate
+
+        zoo = os.path.join(os.path.dirname(detectron2.__file__), "model_zoo/configs/COCO-Detection/fcos_R_50_FPN_1x.py")
+        c = LazyConfig.load(zoo)
+        c.model.num_classes = 1
+        with tempfile.TemporaryDirectory() as d:
+            DetectionCheckpointer(instantiate(c.model), save_dir=d).save("fcos")
+            cfg = tiny_cfg("detector", **{
+                "MODEL.QANET.DETECTOR.CONFIG_FILE": "COCO-Detection/fcos_R_50_FPN_1x.py",
+                "MODEL.QANET.DETECTOR.WEIGHTS": os.path.join(d, "fcos.pth"),
+                "MODEL.QANET.DETECTOR.SCORE_THRESH": 0.0,
+            })
+            cfg.MODEL.QANET.DETECTOR.OPTS = ["model.num_classes=1", "model.test_score_thresh=0.0",
+                                             "model.max_detections_per_image=3"]
+            m = build_model(cfg).eval()
+            x = make_image()
+            del x["gt_boxes"]
+            inst = m([x])[0]["instances"]
+            self.assertLessEqual(len(inst), 3)
+            for f in FIELDS:
+                self.assertTrue(inst.has(f))
