@@ -204,6 +204,7 @@ def main(argv=None):
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats")
     ap.add_argument("--images", type=int, default=5, help="images for the end-to-end and QAM timings")
+    ap.add_argument("--parts", default="parser,qam,e2e", help="comma list of parser, qam, e2e")
     ap.add_argument("--output", default=str(REPO / "output/bench/qanet_speed.json"))
     args = ap.parse_args(argv)
 
@@ -221,17 +222,27 @@ def main(argv=None):
     print(f"QANet speed on {args.device} ({where})", flush=True)
     batches = (1, 8) if args.quick else (1, 8, 32)
     repeats = 1 if args.quick or args.device == "cpu" else 10
-    rows = []
-    print("parser crops/s at 512x384:")
-    rows += bench_parser("R18-FPN", _cfg("configs/quick/QANet_R18_synth.yaml", args.device), batches, repeats,
-                         args.device, args.amp, args.channels_last)
-    rows += bench_parser("R50-FPN", _cfg("projects/QANet/configs/CIHP/QANet_R50_512x384.yaml", args.device,
-                                         ["MODEL.QANET.BOX_SOURCE", "oracle"]),
-                         batches, repeats, args.device, args.amp, args.channels_last)
-    print("QAM share:")
-    qam = bench_qam_share(args.device, args.images)
-    print("end to end:")
-    e2e = bench_end_to_end(args.device, max(2, args.images // 2) if args.device == "cpu" else args.images)
+    parts = set(args.parts.split(","))
+    rows, qam, e2e = [], None, None
+    if "parser" in parts:
+        print("parser crops/s at 512x384:")
+        rows += bench_parser("R18-FPN", _cfg("configs/quick/QANet_R18_synth.yaml", args.device), batches, repeats,
+                             args.device, args.amp, args.channels_last)
+        rows += bench_parser("R50-FPN", _cfg("projects/QANet/configs/CIHP/QANet_R50_512x384.yaml", args.device,
+                                             ["MODEL.QANET.BOX_SOURCE", "oracle"]),
+                             batches, repeats, args.device, args.amp, args.channels_last)
+    if "qam" in parts:
+        print("QAM share:")
+        qam = bench_qam_share(args.device, args.images)
+    if "e2e" in parts:
+        print("end to end:")
+        e2e = bench_end_to_end(args.device, max(2, args.images // 2) if args.device == "cpu" else args.images)
+    import subprocess
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    info["load_average_1min_at_end"] = round(load, 2) if load is not None else None
+    info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                    text=True).stdout.strip()
     result = {"info": info, "parser": rows, "qam": qam, "end_to_end": e2e}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
