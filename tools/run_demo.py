@@ -147,7 +147,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config-file", default=str(REPO / "configs/quick/QANet_R18_synth.yaml"))
     ap.add_argument("--output", default=str(REPO / "output/demo"))
-    ap.add_argument("--iters", type=int, default=500, help="training iterations")
+    ap.add_argument("--iters", type=int, default=240, help="training iterations")
     ap.add_argument("--batch", type=int, default=8, help="person crops per iteration")
     ap.add_argument("--workers", type=int, default=1, help="data-loader worker processes")
     ap.add_argument("--seed", type=int, default=0)
@@ -157,6 +157,7 @@ def main(argv=None):
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
     t_start = time.time()
+    commit = _commit()  # the code this run imports (read before anything can change the tree)
 
     import torch
 
@@ -216,7 +217,7 @@ def main(argv=None):
 
     total = time.time() - t_start
     info = {
-        "commit": _commit(),
+        "commit": commit,
         "config": os.path.relpath(args.config_file, REPO),
         "iterations": args.iters,
         "batch_person_crops": args.batch,
