@@ -103,9 +103,19 @@ class Predictor:
             persons = person_records(inst[keep], self.class_names) if keep else []
             info = {"box_source": getattr(self.model, "box_source", None), "persons": persons}
         elif "sem_seg" in out:
+            from pycocotools import mask as mask_util
+
             label = out["sem_seg"].argmax(0).to("cpu").numpy().astype(np.uint8)
             vis = overlay(rgb, label, self.palette)
-            info = {"classes_present": [int(c) for c in np.unique(label) if c > 0]}
+            parts = []
+            for c in np.unique(label):
+                if c == 0:
+                    continue
+                rle = mask_util.encode(np.asfortranarray(label == c))
+                rle["counts"] = rle["counts"].decode("ascii")
+                name = self.class_names[c] if self.class_names and c < len(self.class_names) else str(int(c))
+                parts.append({"class_id": int(c), "class_name": name, "rle": rle})
+            info = {"classes_present": [p["class_id"] for p in parts], "parts": parts}
         else:
             raise RuntimeError(f"the model returned {sorted(out)}; expected 'instances' with pred_parsing or 'sem_seg'")
         return vis, label, info
@@ -219,7 +229,7 @@ def run(args):
             stats["skipped_files"].append(f"{path}: no decodable frame")
             tqdm.write(f"demo: skipped {path}: no decodable frame")
     stats["seconds"] = round(time.time() - t0, 2)
-    stats["box_source"] = getattr(pred.model, "box_source", None)
+    stats["box_source"] = getattr(pred.model, "box_source", None) or "n/a (semantic model)"
     (out_dir / "demo_summary.json").write_text(json.dumps(stats, indent=1))
     print(
         f"demo: {stats['images']} images, {stats['videos']} videos ({stats['frames']} frames), {stats['persons']} persons"

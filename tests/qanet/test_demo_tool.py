@@ -75,3 +75,17 @@ class TestDemoTool(unittest.TestCase):
                       "--output", os.path.join(d, "o"), "--opts"] + SMALL)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("oracle", r.stderr)
+
+
+@pytest.mark.slow
+class TestDemoToolSemantic(unittest.TestCase):
+    def test_mman_sem_seg_model(self):
+        """A model that returns "sem_seg" (MMAN) is drawn from it; classes come with RLE."""
+        with tempfile.TemporaryDirectory() as d:
+            Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 60, 3), dtype=np.uint8)).save(os.path.join(d, "a.jpg"))
+            r = _run(["--config-file", "configs/quick/MMAN_synth_lip.yaml", "--input", os.path.join(d, "a.jpg"),
+                      "--output", os.path.join(d, "o")])
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            rec = json.load(open(os.path.join(d, "o", "a.json")))
+            self.assertIn("parts", rec)
+            self.assertTrue(os.path.isfile(os.path.join(d, "o", "a_overlay.jpg")))
