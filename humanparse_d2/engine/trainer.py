@@ -152,6 +152,10 @@ class HumanParseTrainer(DefaultTrainer):
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
         evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type", "coco")
+        # A plain detector/Mask R-CNN on a parsing dataset has no parsing output: score its
+        # boxes and masks with COCOEvaluator (the dataset dicts carry person boxes and RLE masks).
+        if cfg.MODEL.META_ARCHITECTURE in ("GeneralizedRCNN", "ProposalNetwork"):
+            evaluator_type = "coco" if evaluator_type in ("parsing", "sem_seg") else evaluator_type
         if evaluator_type in ("parsing", "sem_seg"):
             from humanparse_d2.evaluation import build_parsing_evaluator
 

@@ -44,3 +44,15 @@ def test_evaluators_and_trainers_exported():
     assert build_trainer_class(cfg) is TRAINERS["MMAN"] and TRAINERS["MMAN"] is not HumanParseTrainer
     cfg.MODEL.META_ARCHITECTURE = "QANet"
     assert issubclass(build_trainer_class(cfg), HumanParseTrainer)
+
+
+def test_mask_rcnn_on_parsing_dataset_gets_coco_evaluator(tmp_path):
+    from detectron2.evaluation import COCOEvaluator
+
+    cfg = humanparse_d2.get_humanparse_cfg()
+    cfg.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
+    cfg.OUTPUT_DIR = str(tmp_path)
+    ev = HumanParseTrainer.build_evaluator(cfg, "synth_humans_val", str(tmp_path))
+    assert isinstance(ev, COCOEvaluator)
+    cfg.MODEL.META_ARCHITECTURE = "QANet"
+    assert not isinstance(HumanParseTrainer.build_evaluator(cfg, "synth_humans_val", str(tmp_path)), COCOEvaluator)
