@@ -93,6 +93,17 @@ def results_to_flat(summary: dict, class_names: Sequence[str]) -> "OrderedDict[s
     return out
 
 
+
+def _classes_from_metadata(metadata, num_classes, who, missing_keys):
+    """(C, class names): C from the argument, ``num_parsing`` or ``stuff_classes``; names fall back
+    to "0".."C-1" when the metadata has none of length C."""
+    names = metadata.get("stuff_classes", None)
+    C = num_classes or metadata.get("num_parsing", None) or (len(names) if names else None)
+    if C is None:
+        raise ValueError(f"{who}: metadata of {metadata.name} has no {missing_keys}")
+    C = int(C)
+    return C, (list(names) if names and len(names) == C else [str(i) for i in range(C)])
+
 class _DatasetIndex:
     """image_id -> (position in the dataset, dataset dict), loaded on first use."""
 
@@ -194,17 +205,8 @@ class ParsingEvaluator(DatasetEvaluator):
         self.mode = check_mode(apr_matching)
         self.distributed = distributed
         self.output_dir = output_dir
-        names = self.metadata.get("stuff_classes", None)
-        C = num_classes or self.metadata.get("num_parsing", None) or (len(names) if names else None)
-        if C is None:
-            raise ValueError(
-                f"ParsingEvaluator: metadata of {dataset_name} has no num_parsing/stuff_classes"
-            )
-        self.num_classes = int(C)
-        self.class_names = (
-            list(names)
-            if names and len(names) == self.num_classes
-            else [str(i) for i in range(self.num_classes)]
+        self.num_classes, self.class_names = _classes_from_metadata(
+            self.metadata, num_classes, "ParsingEvaluator", "num_parsing/stuff_classes"
         )
         self.semseg_score_thresh = float(semseg_score_thresh)
         self.nms_thresh = float(nms_thresh)
@@ -443,17 +445,8 @@ class SemanticParsingEvaluator(DatasetEvaluator):
         self.lowres_gt_squash = int(lowres_gt_squash)
         self.distributed = distributed
         self.output_dir = output_dir
-        names = self.metadata.get("stuff_classes", None)
-        C = num_classes or self.metadata.get("num_parsing", None) or (len(names) if names else None)
-        if C is None:
-            raise ValueError(
-                f"SemanticParsingEvaluator: metadata of {dataset_name} has no stuff_classes"
-            )
-        self.num_classes = int(C)
-        self.class_names = (
-            list(names)
-            if names and len(names) == self.num_classes
-            else [str(i) for i in range(self.num_classes)]
+        self.num_classes, self.class_names = _classes_from_metadata(
+            self.metadata, num_classes, "SemanticParsingEvaluator", "stuff_classes"
         )
         self.label_merge = self.metadata.get("label_merge", None)
         excl = merge_exclude_classes(self.label_merge, self.class_names)
