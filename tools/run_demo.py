@@ -161,7 +161,8 @@ def main(argv=None):
 
     import torch
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # every core by default; OMP_NUM_THREADS, when set, wins (e.g. two demos side by side)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or max(1, os.cpu_count() or 1))
     from detectron2.utils.logger import setup_logger
 
     setup_logger(name="detectron2", abbrev_name="d2")

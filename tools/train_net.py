@@ -4,6 +4,7 @@
 detectron2's standard command line:
     python tools/train_net.py --config-file projects/QANet/configs/CIHP/QANet_R50_512x384.yaml --num-gpus 8
     python tools/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS model_final.pth
+    python tools/train_net.py --config-file CFG --eval-only TEST.AUG.ENABLED True   # R-CNN TTA (QAM kept)
     python tools/train_net.py --config-file CFG --resume            # continue from OUTPUT_DIR/last_checkpoint
     python tools/train_net.py --config-file CFG --num-machines 2 --machine-rank 0 --dist-url tcp://host:port
 
@@ -40,6 +41,8 @@ def main(args):
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         res = trainer_cls.test(cfg, model)
+        if cfg.TEST.AUG.ENABLED and cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
+            res.update(trainer_cls.test_with_TTA(cfg, model))
         if comm.is_main_process():
             verify_results(cfg, res)
         return res

@@ -42,6 +42,11 @@ def check_config_names(cfg: CfgNode) -> None:
                 problems.append(f"{key} names {name!r}, which is not registered; registered: {sorted(known)}")
     if problems:
         raise KeyError("Invalid config:\n  " + "\n  ".join(problems))
+    if cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
+        # MASK_QUALITY on heads that do not rescore would silently evaluate the plain model
+        from humanparse_d2.modeling.rescoring import check_rescoring_config
+
+        check_rescoring_config(cfg)
 
 
 def load_config(

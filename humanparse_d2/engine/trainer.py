@@ -147,6 +147,23 @@ class HumanParseTrainer(DefaultTrainer):
         return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
 
     @classmethod
+    def test_with_TTA(cls, cfg, model):
+        """detectron2's test-time augmentation (``TEST.AUG``) for R-CNN models; the QAM-aware
+        wrapper keeps the rescoring when the ROI heads rescore. Results keys end in ``_TTA``."""
+        from collections import OrderedDict
+
+        from humanparse_d2.modeling.rescoring import build_tta_model
+
+        logger.info("Running inference with test-time augmentation ...")
+        tta_model = build_tta_model(cfg, model)
+        evaluators = [
+            cls.build_evaluator(cfg, name, output_folder=os.path.join(cfg.OUTPUT_DIR, "inference_TTA", name))
+            for name in cfg.DATASETS.TEST
+        ]
+        res = cls.test(cfg, tta_model, evaluators)
+        return OrderedDict({k + "_TTA": v for k, v in res.items()})
+
+    @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         """Parsing evaluators for parsing datasets, COCO/LVIS evaluators otherwise."""
         if output_folder is None:

@@ -37,3 +37,40 @@ def test_compare_qam_prints_and_writes_both_tables(tmp_path, capsys):
     assert saved["roi_heads"] == "QAMStandardROIHeads" == report["roi_heads"]
     assert set(saved["off"]) == set(saved["on"]) == {"bbox", "segm"}
     assert saved["qam"]["weights"] == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.slow
+def test_train_net_eval_only_with_tta_keeps_qam(tmp_path):
+    """`train_net.py --eval-only TEST.AUG.ENABLED True` adds `_TTA` results through the QAM-aware
+    TTA wrapper (detectron2's plain wrapper would drop the rescoring)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import train_net
+    from detectron2.engine import default_argument_parser
+
+    name = "synth_humans_val_2img_tta"
+    if name not in DatasetCatalog.list():
+        dicts = DatasetCatalog.get("synth_humans_val")[:2]
+        DatasetCatalog.register(name, lambda: dicts)
+        MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="coco")
+    cfg = tiny_cfg()
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 1
+    DetectionCheckpointer(build_model(cfg), save_dir=str(tmp_path)).save("qam")
+    (tmp_path / "qam.yaml").write_text(cfg.dump())
+    args = default_argument_parser().parse_args(
+        ["--config-file", str(tmp_path / "qam.yaml"), "--eval-only",
+         "MODEL.WEIGHTS", str(tmp_path / "qam.pth"), "OUTPUT_DIR", str(tmp_path / "o"),
+         "DATASETS.TEST", f"('{name}',)", "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128",
+         "TEST.AUG.ENABLED", "True", "TEST.AUG.MIN_SIZES", "(96, 112)", "TEST.AUG.MAX_SIZE", "160"]
+    )  # fmt: skip
+    res = train_net.main(args)
+    assert set(res) == {"bbox", "segm", "bbox_TTA", "segm_TTA"}
+    assert (tmp_path / "o" / "inference_TTA" / name).is_dir()
+
+
+def test_load_config_rejects_qam_on_heads_that_do_not_rescore(tmp_path):
+    from humanparse_d2.engine import load_config
+
+    cfg = tiny_cfg("StandardROIHeads", qam=True)
+    (tmp_path / "bad.yaml").write_text(cfg.dump())
+    with pytest.raises(ValueError, match="does not rescore"):
+        load_config(str(tmp_path / "bad.yaml"))
