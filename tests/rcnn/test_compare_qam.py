@@ -11,16 +11,21 @@ from detectron2.modeling import build_model
 from ._tiny import REPO, tiny_cfg
 
 
+def _two_image_person_dataset(name="synth_humans_val_2img_persons"):
+    """The first two synthetic validation images as a person-only COCO-style dataset."""
+    if name not in DatasetCatalog.list():
+        dicts = DatasetCatalog.get("synth_humans_val")[:2]
+        DatasetCatalog.register(name, lambda: dicts)
+        MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="coco")
+    return name
+
+
 @pytest.mark.slow
 def test_compare_qam_prints_and_writes_both_tables(tmp_path, capsys):
     sys.path.insert(0, str(REPO / "tools"))
     import compare_qam
 
-    name = "synth_humans_val_2img_compare_qam"
-    if name not in DatasetCatalog.list():
-        dicts = DatasetCatalog.get("synth_humans_val")[:2]
-        DatasetCatalog.register(name, lambda: dicts)
-        MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="coco")
+    name = _two_image_person_dataset()
     cfg = tiny_cfg("StandardROIHeads", qam=False)  # a plain Mask R-CNN config and checkpoint
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 1
     DetectionCheckpointer(build_model(cfg), save_dir=str(tmp_path)).save("plain")
@@ -47,11 +52,7 @@ def test_train_net_eval_only_with_tta_keeps_qam(tmp_path):
     import train_net
     from detectron2.engine import default_argument_parser
 
-    name = "synth_humans_val_2img_tta"
-    if name not in DatasetCatalog.list():
-        dicts = DatasetCatalog.get("synth_humans_val")[:2]
-        DatasetCatalog.register(name, lambda: dicts)
-        MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="coco")
+    name = _two_image_person_dataset()
     cfg = tiny_cfg()
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 1
     DetectionCheckpointer(build_model(cfg), save_dir=str(tmp_path)).save("qam")
