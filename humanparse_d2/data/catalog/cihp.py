@@ -11,12 +11,11 @@ from typing import Dict, List
 from .common import (
     BadAnnotationError,
     DatasetNotFoundError,
-    SkipLog,
     cached,
     check_label_values,
     find_file,
     image_size,
-    parallel_map,
+    load_records,
     person_annotations,
     read_ids,
     read_label,
@@ -148,16 +147,7 @@ def load_instance_folders(
         stems = sorted(p.stem for p in dirs["image"].iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
 
     def build():
-        results = parallel_map(lambda s: _load_one(s, dirs, num_classes, require_labels), stems)
-        skips = SkipLog(dataset_name)
-        out = []
-        for rec, issues in results:
-            for reason, detail in issues:
-                skips.add(reason, detail)
-            if rec is not None:
-                out.append(rec)
-        skips.report()
-        return out
+        return load_records(lambda s: _load_one(s, dirs, num_classes, require_labels), stems, dataset_name)
 
     key = ("instance_folders_v1", dataset_name, num_classes, require_labels, len(stems)) + stat_key(
         split_file, dirs["image"], dirs["category"], dirs["human"], dirs["instance"]

@@ -16,11 +16,10 @@ from detectron2.structures import BoxMode
 from .common import (
     BadAnnotationError,
     DatasetNotFoundError,
-    SkipLog,
     check_label_values,
     encode_mask,
     image_size,
-    parallel_map,
+    load_records,
     read_label,
 )
 
@@ -99,15 +98,7 @@ def load_parsing_json(json_file, split_dir, *, num_classes: int, dataset_name: s
         rec["annotations"] = out
         return rec, issues
 
-    res = parallel_map(one, images)
-    skips = SkipLog(dataset_name)
-    dicts = []
-    for rec, issues in res:
-        for r, d in issues:
-            skips.add(r, d)
-        if rec is not None:
-            dicts.append(rec)
-    skips.report()
+    dicts = load_records(one, images, dataset_name)
     if not dicts:
         raise BadAnnotationError(f"Dataset '{dataset_name}': no usable image in {json_file}")
     return dicts

@@ -264,6 +264,25 @@ def parallel_map(fn: Callable, items: Sequence, num_workers: Optional[int] = Non
         return list(ex.map(fn, items, chunksize=16))
 
 
+def load_records(fn: Callable, items: Sequence, dataset_name: str) -> List[dict]:
+    """Run a per-item loader over ``items`` (``parallel_map``) and keep the records it returns.
+
+    ``fn(item)`` returns ``(record or None, skipped)`` where ``skipped`` is None, one
+    ``(reason, detail)`` pair or a list of them; every skip is counted and reported once per reason.
+    """
+    skips = SkipLog(dataset_name)
+    out = []
+    for rec, skipped in parallel_map(fn, items):
+        if isinstance(skipped, tuple):
+            skipped = [skipped]
+        for reason, detail in skipped or ():
+            skips.add(reason, detail)
+        if rec is not None:
+            out.append(rec)
+    skips.report()
+    return out
+
+
 def _cache_dir() -> Optional[Path]:
     env = os.environ.get("HUMANPARSE_CACHE")
     cands = [Path(env)] if env else []

@@ -20,14 +20,13 @@ from detectron2.structures import BoxMode
 from .common import (
     BadAnnotationError,
     DatasetNotFoundError,
-    SkipLog,
     cached,
     check_label_values,
     encode_mask,
     find_file,
     image_size,
+    load_records,
     mask_box,
-    parallel_map,
     read_ids,
     read_label,
     require_dir,
@@ -123,19 +122,11 @@ def load_semantic_pairs(
     image_dir, label_dir = Path(image_dir), Path(label_dir)
 
     def build():
-        res = parallel_map(
+        return load_records(
             lambda s: _load_pair(s, image_dir, label_dir, num_classes, label_suffix, value_lut, with_person),
             stems,
+            dataset_name,
         )
-        skips = SkipLog(dataset_name)
-        out = []
-        for rec, issue in res:
-            if issue is not None:
-                skips.add(*issue)
-            if rec is not None:
-                out.append(rec)
-        skips.report()
-        return out
 
     dicts = cached(("semantic_v1", dataset_name, num_classes, len(stems), with_person)
                    + tuple(cache_key) + stat_key(image_dir, label_dir), build)

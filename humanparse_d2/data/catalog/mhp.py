@@ -25,15 +25,14 @@ from detectron2.structures import BoxMode
 from .common import (
     BadAnnotationError,
     DatasetNotFoundError,
-    SkipLog,
     cached,
     check_label_values,
     derived_dir,
     encode_mask,
     find_file,
     image_size,
+    load_records,
     mask_box,
-    parallel_map,
     read_ids,
     read_label,
     require_dir,
@@ -156,16 +155,7 @@ def load_mhp_v2(root, split: str = "train", *, dataset_name: str = "mhp_v2") -> 
         out_dirs[sub].mkdir(parents=True, exist_ok=True)
 
     def build():
-        res = parallel_map(lambda s: _load_image(s, image_dir, groups.get(s, []), out_dirs), stems)
-        skips = SkipLog(dataset_name)
-        out = []
-        for rec, issues in res:
-            for reason, detail in issues:
-                skips.add(reason, detail)
-            if rec is not None:
-                out.append(rec)
-        skips.report()
-        return out
+        return load_records(lambda s: _load_image(s, image_dir, groups.get(s, []), out_dirs), stems, dataset_name)
 
     dicts = cached(("mhp_v2_v1", split, len(stems)) + stat_key(list_file, image_dir, ann_dir, out_root), build)
     if not dicts:

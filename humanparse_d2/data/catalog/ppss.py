@@ -19,12 +19,11 @@ from ..metadata import PPSS_GRAY_VALUES
 from .common import (
     BadAnnotationError,
     DatasetNotFoundError,
-    SkipLog,
     cached,
     derived_dir,
     find_file,
     image_size,
-    parallel_map,
+    load_records,
     require_dir,
     stat_key,
     write_png_atomic,
@@ -122,16 +121,7 @@ def load_ppss(root, split: str = "test", *, dataset_name: str = "ppss") -> List[
     out_root = derived_dir(root, "_labels")
 
     def build():
-        res = parallel_map(lambda it: _load(it, root, out_root), items)
-        skips = SkipLog(dataset_name)
-        out = []
-        for rec, issue in res:
-            if issue is not None:
-                skips.add(*issue)
-            if rec is not None:
-                out.append(rec)
-        skips.report()
-        return out
+        return load_records(lambda it: _load(it, root, out_root), items, dataset_name)
 
     dicts = cached(("ppss_v1", split, len(items)) + stat_key(root, *vids[:3]), build)
     if not dicts:
