@@ -40,14 +40,10 @@ def build(device, detections):
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
     cfg.TEST.DETECTIONS_PER_IMAGE = detections
     cfg.MODEL.PIXEL_STD = [57.375, 57.120, 58.395]
-    model = build_model(cfg).eval()
-    # Random weights under FrozenBN make activations explode (non-finite RPN boxes are dropped and
-    # almost nothing is detected); zero-initialising each residual branch's last norm keeps them
-    # finite, so the run returns exactly `detections` boxes like a trained model would.
-    for name, module in model.backbone.bottom_up.named_modules():
-        if name.endswith("conv3") and hasattr(module, "norm"):
-            module.norm.weight.data.zero_()
-    return model
+    from _random_weights import keep_resnet_finite_
+
+    # exactly `detections` boxes come back, like a trained model
+    return keep_resnet_finite_(build_model(cfg).eval())
 
 
 def sync(device):

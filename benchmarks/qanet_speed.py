@@ -11,7 +11,8 @@ Measured (random weights; speed does not depend on them):
    detector, 800 px short side, top 3 detections) -> QANet R18 (256x192, flip test) -> paste-back -> QAM, on 384 px
    synthetic images; the detector's share is reported too;
 3. QAM's share of QANet inference time: ``pixel_scores_from_max`` + ``fuse_quality`` vs the whole
-   ``QANet.inference`` call (oracle boxes, 3 persons per image).
+   ``QANet.inference`` call (oracle boxes, 3 persons per image), for the quick R18 256x192 parser
+   (the cheapest, so QAM's largest share) and the paper's R50 512x384.
 Writes output/bench/qanet_speed.json.
 """
 import argparse
@@ -88,7 +89,13 @@ def _images(n, seed=0):
     return out
 
 
-def bench_qam_share(device, n_images):
+QAM_MODELS = {  # name -> (config, overrides): the cheapest parser (worst case for QAM's share) and the paper's
+    "R18-FPN 256x192 (quick)": ("configs/quick/QANet_R18_synth.yaml", []),
+    "R50-FPN 512x384 (paper)": ("projects/QANet/configs/CIHP/QANet_R50_512x384.yaml", []),
+}
+
+
+def bench_qam_share(device, n_images, name="R18-FPN 256x192 (quick)"):
     """Time QANet.inference with oracle boxes; QAM = pixel scores (from the max/argmax the label maps
     need anyway) + fusion."""
     import torch
@@ -97,7 +104,8 @@ def bench_qam_share(device, n_images):
     import humanparse_d2.projects.qanet.inference as inf_mod
     import humanparse_d2.projects.qanet.meta_arch as ma
 
-    cfg = _cfg("configs/quick/QANet_R18_synth.yaml", device, ["MODEL.QANET.BOX_SOURCE", "oracle"])
+    path, overrides = QAM_MODELS[name]
+    cfg = _cfg(path, device, ["MODEL.QANET.BOX_SOURCE", "oracle"] + overrides)
     model = build_model(cfg).eval()
     spent = {"qam": 0.0}
     orig_ps, orig_fuse = inf_mod.pixel_scores_from_max, ma.fuse_quality
@@ -128,10 +136,11 @@ def bench_qam_share(device, n_images):
     finally:
         inf_mod.pixel_scores_from_max, ma.fuse_quality = orig_ps, orig_fuse
     share = spent["qam"] / total
-    print(f"  QANet R18 inference (3 persons, flip): {n_images / total:.2f} images/s; QAM {spent['qam'] * 1e3 / n_images:.2f} ms"
-          f"/image = {100 * share:.3f}% of inference time", flush=True)
-    return {"images_per_s": round(n_images / total, 3), "qam_ms_per_image": round(spent["qam"] * 1e3 / n_images, 3),
-            "qam_share_percent": round(100 * share, 4), "persons_per_image": 3}
+    print(f"  QANet {name} inference (3 persons, flip): {n_images / total:.2f} images/s; "
+          f"QAM {spent['qam'] * 1e3 / n_images:.2f} ms/image = {100 * share:.3f}% of inference time", flush=True)
+    return {"model": name, "images_per_s": round(n_images / total, 3),
+            "qam_ms_per_image": round(spent["qam"] * 1e3 / n_images, 3), "qam_share_percent": round(100 * share, 4),
+            "persons_per_image": 3, "images": n_images}
 
 
 def bench_end_to_end(device, n_images):
@@ -149,7 +158,9 @@ def bench_end_to_end(device, n_images):
         dcfg.merge_from_file(str(zoo))
         dcfg.MODEL.DEVICE = device
         dcfg.MODEL.ROI_HEADS.NUM_CLASSES = 1  # a one-class (person) detector: every detection is a person
-        det = build_model(dcfg)
+        from _random_weights import keep_resnet_finite_
+
+        det = keep_resnet_finite_(build_model(dcfg))  # else random weights detect nothing
         DetectionCheckpointer(det, save_dir=d).save("det_random")
         del det
         opts = [
@@ -158,7 +169,8 @@ def bench_end_to_end(device, n_images):
             "MODEL.QANET.DETECTOR.WEIGHTS", os.path.join(d, "det_random.pth"),
             "MODEL.QANET.DETECTOR.SCORE_THRESH", "0.0",
             "MODEL.QANET.DETECTOR.OPTS",
-            "['MODEL.ROI_HEADS.NUM_CLASSES', '1', 'MODEL.ROI_HEADS.SCORE_THRESH_TEST', '0.0', 'TEST.DETECTIONS_PER_IMAGE', '3']",
+            "['MODEL.ROI_HEADS.NUM_CLASSES', '1', 'MODEL.ROI_HEADS.SCORE_THRESH_TEST', '0.0', 'TEST.DETECTIONS_PER_IMAGE', '3', "
+            "'MODEL.PIXEL_STD', '[57.375, 57.12, 58.395]']",
         ]
         cfg = _cfg("configs/quick/QANet_R18_synth.yaml", device, opts)
         model = build_model(cfg).eval()
@@ -203,7 +215,7 @@ def main(argv=None):
     ap.add_argument("--amp", action="store_true", help="fp16 autocast (CUDA only)")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats")
-    ap.add_argument("--images", type=int, default=5, help="images for the end-to-end and QAM timings")
+    ap.add_argument("--images", type=int, default=20, help="images for the QAM timing (R50: a quarter; e2e: half)")
     ap.add_argument("--parts", default="parser,qam,e2e", help="comma list of parser, qam, e2e")
     ap.add_argument("--output", default=str(REPO / "output/bench/qanet_speed.json"))
     args = ap.parse_args(argv)
@@ -233,7 +245,8 @@ def main(argv=None):
                              batches, repeats, args.device, args.amp, args.channels_last)
     if "qam" in parts:
         print("QAM share:")
-        qam = bench_qam_share(args.device, args.images)
+        qam = [bench_qam_share(args.device, args.images if "R18" in m else max(2, args.images // 4), m)
+               for m in QAM_MODELS]
     if "e2e" in parts:
         print("end to end:")
         e2e = bench_end_to_end(args.device, max(2, args.images // 2) if args.device == "cpu" else args.images)

@@ -7,7 +7,6 @@ about detectron2; the QANet head, the ROI parsing head and the Mask R-CNN rescor
 """
 from typing import Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 
 __all__ = ["pixel_scores", "pixel_scores_from_max", "fuse_quality", "mask_pixel_score"]
@@ -56,27 +55,24 @@ def pixel_scores_from_max(
     and QAM costs only a threshold and two scatter-adds.
 
     Args:
-        conf: (N, H, W) ``max_c p``; label: (N, H, W) ``argmax_c p``; num_classes: C.
+        conf: (N, H, W) ``max_c p``; label: (N, H, W) ``argmax_c p``, any integer dtype (uint8 label
+            maps included: with N = 1 the bins are counted without widening them); num_classes: C.
         thresh, num_outside, eps: as in ``pixel_scores``.
     Returns:
         instance (N,), category (N, C-1), exactly as ``pixel_scores``.
     """
     n, c = conf.shape[0], int(num_classes)
-    # One bincount over N x C bins replaces Algorithm 1's loop over c.
-    if conf.device.type == "cpu":
-        # numpy: single-threaded, so these small ops never wait on busy OpenMP threads (torch's
-        # 2-thread versions ran 30-100x slower on a loaded 2-core machine)
-        cf = conf.detach().flatten(1).numpy()
-        keep = cf >= thresh
-        idx = (np.arange(n)[:, None] * c + label.detach().flatten(1).numpy())[keep]
-        cat_sum = torch.from_numpy(np.bincount(idx, weights=cf[keep], minlength=n * c).reshape(n, c)).to(conf.dtype)
-        cat_cnt = torch.from_numpy(np.bincount(idx, minlength=n * c).reshape(n, c)).to(conf.dtype)
-    else:
-        keep = (conf >= thresh).flatten(1)  # confident pixels, (N, HW)
-        rows = torch.arange(n, device=conf.device)[:, None] * c
-        idx = (rows + label.flatten(1))[keep]
-        cat_sum = torch.bincount(idx, weights=conf.flatten(1)[keep], minlength=n * c).view(n, c).to(conf.dtype)
-        cat_cnt = torch.bincount(idx, minlength=n * c).view(n, c).to(conf.dtype)
+    # One bincount over N x (C + 1) bins replaces Algorithm 1's loop over c: pixel (n, x) goes to bin
+    # n*(C+1) + label, or to the person's extra bin C when it is not confident. No boolean indexing
+    # (slow on CPU) and integer counts (exact at any image size).
+    conf_f, label_f = conf.detach().flatten(1), label.detach().flatten(1)
+    idx = torch.where(conf_f >= thresh, label_f, c)
+    if n > 1:  # QANet calls this per person (n = 1): skip a full pass over the pixels there
+        idx = idx.long() + torch.arange(n, device=conf.device)[:, None] * (c + 1)
+    idx = idx.flatten()
+    bins = n * (c + 1)
+    cat_sum = torch.bincount(idx, weights=conf_f.flatten(), minlength=bins).view(n, c + 1)[:, :c].to(conf.dtype)
+    cat_cnt = torch.bincount(idx, minlength=bins).view(n, c + 1)[:, :c].to(conf.dtype)
     inst_cnt = cat_cnt.sum(1)
     if num_outside is not None and thresh <= 0:
         outside = num_outside.to(conf.dtype)
