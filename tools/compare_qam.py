@@ -19,20 +19,20 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog, build_detection_test_loader
-from detectron2.evaluation import COCOEvaluator, LVISEvaluator, inference_on_dataset
+from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, LVISEvaluator, inference_on_dataset
 from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
 import humanparse_d2  # noqa: F401  (registers the QAM ROI heads and the datasets)
 from humanparse_d2.engine import load_config
 from humanparse_d2.modeling.rescoring import build_tta_model, check_rescoring_config
+from humanparse_d2.utils.provenance import git_commit
 
 logger = logging.getLogger("humanparse_d2.compare_qam")
 
@@ -44,23 +44,30 @@ QAM_HEADS = {
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
-def git_commit() -> str:
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        out = subprocess.run(
-            ["git", "-C", here, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return out + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+class MaskQualityStats(DatasetEvaluator):
+    """Collects the rescored detections' mask pixel scores S_p (``mask_quality``): how many
+    detections QAM sees and how many it zeroes (no mask pixel above the upper threshold)."""
+
+    def reset(self):
+        self.values = []
+
+    def process(self, inputs, outputs):
+        for out in outputs:
+            inst = out["instances"]
+            if inst.has("mask_quality"):
+                self.values.append(inst.mask_quality.detach().cpu())
+
+    def evaluate(self):
+        return {}  # read through summary(): the COCO result dicts stay as detectron2 makes them
+
+    def summary(self):
+        if not self.values:
+            return None
+        q = torch.cat(self.values)
+        if not len(q):
+            return {"detections": 0}
+        return {"detections": len(q), "zero": int((q == 0).sum()), "median": round(float(q.median()), 4),
+                "mean": round(float(q.mean()), 4)}
 
 
 def evaluate(cfg, dataset: str, enabled: bool, tta: bool, out_dir: str):
@@ -81,9 +88,10 @@ def evaluate(cfg, dataset: str, enabled: bool, tta: bool, out_dir: str):
         evaluator = COCOEvaluator(
             dataset, tasks=("bbox", "segm"), distributed=False, output_dir=out_dir
         )
+    stats = MaskQualityStats()
     t0 = time.perf_counter()
-    res = inference_on_dataset(runner, loader, evaluator)
-    return res, time.perf_counter() - t0
+    res = inference_on_dataset(runner, loader, [evaluator, stats])
+    return res, time.perf_counter() - t0, stats.summary()
 
 
 def table(off, on) -> str:
@@ -128,12 +136,13 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(0)
 
-    results, seconds = {}, {}
+    results, seconds, quality = {}, {}, None
     for name, enabled in (("off", False), ("on", True)):
         logger.info("evaluating %s with QAM %s", dataset, name)
-        results[name], seconds[name] = evaluate(
+        results[name], seconds[name], q = evaluate(
             cfg, dataset, enabled, args.tta, os.path.join(out_dir, name)
         )
+        quality = q or quality
     report = {
         "config": args.config_file,
         "weights": cfg.MODEL.WEIGHTS,
@@ -152,6 +161,7 @@ def main(argv=None):
         },
         "detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
         "eval_seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "mask_quality": quality,  # S_p of the rescored detections (QAM on): count, zeros, median, mean
         "off": results["off"],
         "on": results["on"],
         "delta": {
@@ -165,6 +175,9 @@ def main(argv=None):
     print(
         f"\nQAM rescoring on {dataset} ({args.config_file}, weights {cfg.MODEL.WEIGHTS}):\n{text}"
     )
+    if quality and quality["detections"]:
+        print(f"mask pixel score S_p ({cfg.MODEL.MASK_QUALITY.MASK_SCORE_MODE}) of the {quality['detections']} "
+              f"rescored detections: {quality['zero']} are 0, median {quality['median']:.3f}, mean {quality['mean']:.3f}")
     path = args.output_json or os.path.join(cfg.OUTPUT_DIR, "compare_qam.json")
     with open(path, "w") as f:
         json.dump(report, f, indent=1)

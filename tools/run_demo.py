@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,16 +26,6 @@ sys.path.insert(0, str(REPO))
 
 TABLE_KEYS = [("mIoU", "mIoU"), ("AP_p_vol", "AP^p_vol"), ("AP_p50", "AP^p50"), ("PCP50", "PCP50"),
               ("AP_r_vol", "AP^r_vol"), ("AP_r50", "AP^r50")]
-
-
-def _commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
-                               text=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "") if sha else "unknown"
-    except OSError:
-        return "unknown"
 
 
 def step(msg: str) -> None:
@@ -159,12 +148,14 @@ def main(argv=None):
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
     t_start = time.time()
-    commit = _commit()  # the code this run imports (read before anything can change the tree)
+    from humanparse_d2.utils.provenance import git_commit
+
+    commit = git_commit()  # the code this run imports (read before anything can change the tree)
 
     import torch
 
     # every core by default; OMP_NUM_THREADS, when set, wins (e.g. two demos side by side)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or max(1, os.cpu_count() or 1))
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, os.cpu_count() or 1))
     from detectron2.utils.logger import setup_logger
 
     setup_logger(name="detectron2", abbrev_name="d2")

@@ -93,7 +93,6 @@ def results_to_flat(summary: dict, class_names: Sequence[str]) -> "OrderedDict[s
     return out
 
 
-
 def _classes_from_metadata(metadata, num_classes, who, missing_keys):
     """(C, class names): C from the argument, ``num_parsing`` or ``stuff_classes``; names fall back
     to "0".."C-1" when the metadata has none of length C."""
@@ -103,6 +102,7 @@ def _classes_from_metadata(metadata, num_classes, who, missing_keys):
         raise ValueError(f"{who}: metadata of {metadata.name} has no {missing_keys}")
     C = int(C)
     return C, (list(names) if names and len(names) == C else [str(i) for i in range(C)])
+
 
 class _DatasetIndex:
     """image_id -> (position in the dataset, dataset dict), loaded on first use."""

@@ -1,5 +1,4 @@
 """QAM (humanparse_d2.modeling.qam) against a direct transcription of QANet's Algorithm 1."""
-import math
 import unittest
 
 import torch
@@ -174,18 +173,34 @@ class TestMaskPixelScore(unittest.TestCase):
             mask_pixel_score(m, "bad")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class TestPixelScoresFromMax(unittest.TestCase):
-    def test_equals_pixel_scores(self):
+    def test_box_local_max_argmax_matches_algorithm1(self):
+        """QANet's call: per person, on the box-local max/argmax (uint8 label map), with the pixels
+        outside the box passed as a count; batched int64 labels too. Reference: Algorithm 1 on the
+        full image, where outside pixels have probability 0."""
         from humanparse_d2.modeling.qam import pixel_scores_from_max
 
-        probs = torch.rand(3, 6, 7, 5, dtype=torch.float64).softmax(1)
-        conf, lab = probs.max(1)
+        g = torch.Generator().manual_seed(3)
+        N, C, H, W = 3, 6, 9, 8
+        full = torch.zeros(N, C, H, W, dtype=torch.float64)
+        full[:, :, 2:7, 1:6] = (torch.randn(N, C, 5, 5, generator=g, dtype=torch.float64) * 2).softmax(1)
+        outside = torch.full((N,), H * W - 25)
+        conf, lab = full[:, :, 2:7, 1:6].max(1)
         for T in (0.0, 0.2, 0.5):
-            a = pixel_scores(probs, T, num_outside=torch.tensor([4, 0, 9]))
-            b = pixel_scores_from_max(conf, lab, 6, T, num_outside=torch.tensor([4, 0, 9]))
-            torch.testing.assert_close(a[0], b[0])
-            torch.testing.assert_close(a[1], b[1])
+            ref_inst, ref_part = algorithm1(full, T)
+            if T <= 0:  # qanet.md 5.1: a part counts only its own pixels, [k = c] (Algorithm 1 read
+                # literally would also count every other pixel with confidence 0 when T = 0)
+                m, k = full.max(1)
+                for c in range(1, C):
+                    ref_part[:, c - 1] = (m * (k == c)).sum((1, 2)) / (k == c).sum((1, 2)).clamp(min=1e-6)
+            got = [pixel_scores_from_max(conf[n : n + 1], lab[n : n + 1].to(torch.uint8), C, T,
+                                         num_outside=outside[n : n + 1]) for n in range(N)]
+            torch.testing.assert_close(torch.cat([i for i, _ in got]), ref_inst)
+            torch.testing.assert_close(torch.cat([p for _, p in got]), ref_part)
+            inst, part = pixel_scores_from_max(conf, lab, C, T, num_outside=outside)
+            torch.testing.assert_close(inst, ref_inst)
+            torch.testing.assert_close(part, ref_part)
+
+
+if __name__ == "__main__":
+    unittest.main()

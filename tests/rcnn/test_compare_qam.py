@@ -42,15 +42,29 @@ def test_compare_qam_prints_and_writes_both_tables(tmp_path, capsys):
     assert saved["roi_heads"] == "QAMStandardROIHeads" == report["roi_heads"]
     assert set(saved["off"]) == set(saved["on"]) == {"bbox", "segm"}
     assert saved["qam"]["weights"] == [1.0, 0.0, 1.0]
+    mq = saved["mask_quality"]  # S_p of the rescored (QAM on) detections
+    assert mq["detections"] > 0 and 0 <= mq["zero"] <= mq["detections"] and 0 <= mq["median"] <= 1
 
 
 @pytest.mark.slow
-def test_train_net_eval_only_with_tta_keeps_qam(tmp_path):
+def test_train_net_eval_only_with_tta_keeps_qam(tmp_path, monkeypatch):
     """`train_net.py --eval-only TEST.AUG.ENABLED True` adds `_TTA` results through the QAM-aware
     TTA wrapper (detectron2's plain wrapper would drop the rescoring)."""
     sys.path.insert(0, str(REPO / "tools"))
     import train_net
     from detectron2.engine import default_argument_parser
+
+    from humanparse_d2.modeling.rescoring import QAMGeneralizedRCNNWithTTA
+
+    seen = []
+    one_image = QAMGeneralizedRCNNWithTTA._inference_one_image
+
+    def spy(self, inp):
+        out = one_image(self, inp)
+        seen.append(out["instances"].has("mask_quality"))
+        return out
+
+    monkeypatch.setattr(QAMGeneralizedRCNNWithTTA, "_inference_one_image", spy)
 
     name = _two_image_person_dataset()
     cfg = tiny_cfg()
@@ -65,6 +79,7 @@ def test_train_net_eval_only_with_tta_keeps_qam(tmp_path):
     )  # fmt: skip
     res = train_net.main(args)
     assert set(res) == {"bbox", "segm", "bbox_TTA", "segm_TTA"}
+    assert seen == [True, True]  # both images went through the QAM-aware wrapper and were rescored
     assert (tmp_path / "o" / "inference_TTA" / name).is_dir()
 
 
