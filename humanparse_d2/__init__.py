@@ -10,6 +10,7 @@ from . import data  # noqa: F401,E402
 from . import evaluation  # noqa: F401,E402
 from . import modeling  # noqa: F401,E402
 from . import engine  # noqa: F401,E402
+from . import checkpoint  # noqa: F401,E402
 from .projects import qanet, mman  # noqa: F401,E402
 
 __version__ = "0.1.0"
