@@ -27,6 +27,7 @@ setup(
         "numpy",
         "opencv-python-headless",
         "pycocotools",
+        "faster-coco-eval>=1.6",  # COCO/LVIS scoring (FastCOCOEvaluator, FastLVISEvaluator)
         "tqdm",
         "filelock",
         "timm",

@@ -1,8 +1,10 @@
 """The plugin's detectron2 trainer.
 
 ``HumanParseTrainer`` is detectron2's ``DefaultTrainer`` with the pieces human parsing needs:
-a training mapper chosen by config, parsing/COCO/LVIS evaluators chosen by dataset metadata, Adam,
-and a DDP wrapper that also works for CPU processes (detectron2's ``create_ddp_model`` always passes
+a training mapper chosen by config (wrapped in :class:`~humanparse_d2.engine.workers.GuardedMapper`:
+bad files are skipped and counted, workers die with the trainer), parsing/COCO/LVIS evaluators
+chosen by dataset metadata, Adam, :class:`~humanparse_d2.checkpoint.checkpointer.HumanParseCheckpointer`
+(atomic saves, resume fallback, safe loading), and a DDP wrapper that also works for CPU processes (detectron2's ``create_ddp_model`` always passes
 ``device_ids=[local_rank]``, which DDP rejects for CPU modules, so ``--num-gpus 2`` on a machine
 without GPU would fail).
 """
@@ -12,7 +14,6 @@ import weakref
 from typing import Dict, Type
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import (
     DatasetMapper,
     MetadataCatalog,
@@ -25,6 +26,10 @@ from detectron2.engine.train_loop import TrainerBase
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
+
+from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer
+
+from .workers import GuardedMapper
 
 __all__ = ["HumanParseTrainer", "TRAINERS", "wrap_ddp", "build_trainer_class"]
 
@@ -68,9 +73,7 @@ class HumanParseTrainer(DefaultTrainer):
         self._trainer = self.build_step_trainer(cfg, model, data_loader, optimizer)
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = DetectionCheckpointer(
-            model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
-        )
+        self.checkpointer = HumanParseCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
@@ -134,6 +137,7 @@ class HumanParseTrainer(DefaultTrainer):
         prepare = getattr(mapper, "prepare_dataset", None)
         if callable(prepare):
             dicts = prepare(dicts)
+        mapper = GuardedMapper(mapper, max_bad=cfg.DATALOADER.MAX_BAD_FILES)
         return build_detection_train_loader(cfg, mapper=mapper, dataset=dicts)
 
     @classmethod
@@ -177,10 +181,9 @@ class HumanParseTrainer(DefaultTrainer):
             from humanparse_d2.evaluation import build_parsing_evaluator
 
             return build_parsing_evaluator(cfg, dataset_name, output_folder)
+        # detectron2's COCO/LVIS evaluators, scored by faster-coco-eval (numpy 2, no compiled ops).
+        from humanparse_d2.evaluation.coco_eval import FastCOCOEvaluator, FastLVISEvaluator
+
         if evaluator_type == "lvis":
-            from detectron2.evaluation import LVISEvaluator
-
-            return LVISEvaluator(dataset_name, output_dir=output_folder)
-        from detectron2.evaluation import COCOEvaluator
-
-        return COCOEvaluator(dataset_name, output_dir=output_folder)
+            return FastLVISEvaluator(dataset_name, output_dir=output_folder)
+        return FastCOCOEvaluator(dataset_name, output_dir=output_folder)
