@@ -49,6 +49,13 @@ def _add_engine_config(cfg: CfgNode) -> None:
     _C.SOLVER.BETAS = (0.9, 0.999)
     # Name of the mapper (humanparse_d2.data.MAPPERS) for test loaders; "" = detectron2's DatasetMapper.
     _C.INPUT.PARSING.TEST_MAPPER = ""
+    # Training files that may fail to load (truncated, unreadable, label mismatch) before the run
+    # stops with their list; each one is skipped, logged and counted across loader workers.
+    _C.DATALOADER.MAX_BAD_FILES = 100
+    # "module:function" callables run by tools/train_net.py before the datasets are looked up; each
+    # registers your own datasets (e.g. with register_parsing_dataset), called as function() or
+    # function(cfg). The module is imported by name, or from a .py path ("path/to/file.py:function").
+    _C.DATASETS.REGISTER = ()
 
 
 def get_humanparse_cfg() -> CfgNode:

@@ -23,15 +23,15 @@ import sys
 import time
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog, build_detection_test_loader
-from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, LVISEvaluator, inference_on_dataset
+from detectron2.evaluation import COCOEvaluator, LVISEvaluator, inference_on_dataset
 from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
 import humanparse_d2  # noqa: F401  (registers the QAM ROI heads and the datasets)
+from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer
 from humanparse_d2.engine import load_config
-from humanparse_d2.modeling.rescoring import build_tta_model, check_rescoring_config
+from humanparse_d2.modeling.rescoring import MaskQualityStats, build_tta_model, check_rescoring_config
 from humanparse_d2.utils.provenance import git_commit
 
 logger = logging.getLogger("humanparse_d2.compare_qam")
@@ -44,39 +44,13 @@ QAM_HEADS = {
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
-class MaskQualityStats(DatasetEvaluator):
-    """Collects the rescored detections' mask pixel scores S_p (``mask_quality``): how many
-    detections QAM sees and how many it zeroes (no mask pixel above the upper threshold)."""
-
-    def reset(self):
-        self.values = []
-
-    def process(self, inputs, outputs):
-        for out in outputs:
-            inst = out["instances"]
-            if inst.has("mask_quality"):
-                self.values.append(inst.mask_quality.detach().cpu())
-
-    def evaluate(self):
-        return {}  # read through summary(): the COCO result dicts stay as detectron2 makes them
-
-    def summary(self):
-        if not self.values:
-            return None
-        q = torch.cat(self.values)
-        if not len(q):
-            return {"detections": 0}
-        return {"detections": len(q), "zero": int((q == 0).sum()), "median": round(float(q.median()), 4),
-                "mean": round(float(q.mean()), 4)}
-
-
 def evaluate(cfg, dataset: str, enabled: bool, tta: bool, out_dir: str):
     cfg = cfg.clone()
     cfg.defrost()
     cfg.MODEL.MASK_QUALITY.ENABLED = enabled
     cfg.freeze()
     model = build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    HumanParseCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     model.eval()
     runner = build_tta_model(cfg, model) if tta else model
     loader = build_detection_test_loader(cfg, dataset)
@@ -88,7 +62,7 @@ def evaluate(cfg, dataset: str, enabled: bool, tta: bool, out_dir: str):
         evaluator = COCOEvaluator(
             dataset, tasks=("bbox", "segm"), distributed=False, output_dir=out_dir
         )
-    stats = MaskQualityStats()
+    stats = MaskQualityStats(distributed=False)
     t0 = time.perf_counter()
     res = inference_on_dataset(runner, loader, [evaluator, stats])
     return res, time.perf_counter() - t0, stats.summary()
@@ -168,7 +142,7 @@ def main(argv=None):
             task: {
                 m: results["on"][task][m] - results["off"][task][m] for m in results["off"][task]
             }
-            for task in results["off"]
+            for task in results["off"] if task in results["on"]
         },
     }
     text = table(results["off"], results["on"])

@@ -149,6 +149,36 @@ def print_table(res, file=sys.stdout):
             print(f"{k}: {res[k]}", file=file)
 
 
+_PRED_SUBDIRS = ("global_parsing", "instance_parsing", "instance_segmentation", "person_parsing")
+
+
+def predictions_without_gt(pred_dir, gt_names):
+    """Image names that have prediction files in ``pred_dir`` but are not in ``gt_names``.
+
+    Such files are never scored (a wrong image list, a prediction folder of another split, or
+    renamed files); counting them keeps a mismatch from looking like a small, valid evaluation.
+    ``person_parsing/<name>_<k>.png`` counts as ``<name>``.
+    """
+    gt = set(gt_names)
+    extra = set()
+    for sub in _PRED_SUBDIRS:
+        d = os.path.join(pred_dir, sub)
+        if not os.path.isdir(d):
+            continue
+        for root, _, files in os.walk(d):
+            for fn in files:
+                stem, ext = os.path.splitext(fn)
+                if ext not in (".png", ".txt"):
+                    continue
+                name = os.path.relpath(os.path.join(root, stem), d)
+                if name in gt:
+                    continue
+                if sub == "person_parsing" and "_" in name and name.rsplit("_", 1)[0] in gt:
+                    continue  # <name>_<k>.png of a GT image
+                extra.add(name.rsplit("_", 1)[0] if sub == "person_parsing" and ext == ".png" else name)
+    return sorted(extra)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -172,7 +202,10 @@ def main(argv=None):
         help="legacy = the reference evaluators' behaviour; one-to-one = corrected default",
     )
     ap.add_argument(
-        "--workers", type=int, default=0, help="worker processes over images (0 = in-process)"
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes over images (default: every core; 0 = in-process)",
     )
     ap.add_argument("--output", default=None, help="write the metrics JSON here")
     ap.add_argument(
@@ -206,7 +239,7 @@ def main(argv=None):
             args.num_classes,
             metrics=args.metrics,
             mode="legacy" if args.apr_matching == "legacy" else "default",
-            workers=args.workers,
+            workers=(len(os.sched_getaffinity(0)) if args.workers is None else args.workers),
             image_list=args.image_list,
             score_thresh=args.score_thresh,
             class_names=names,
@@ -217,7 +250,16 @@ def main(argv=None):
         print(f"eval_parsing: error: {e}", file=sys.stderr)
         return 2
     res["seconds"] = time.perf_counter() - t0
+    extra = predictions_without_gt(args.pred_dir, folder_eval.list_gt_images(args.gt_root, args.image_list))
+    res["predictions_without_gt"] = len(extra)
+    res["predictions_without_gt_examples"] = extra[:5]
     print_table(res)
+    if extra:
+        print(
+            f"eval_parsing: warning: {len(extra)} image(s) have predictions but no ground truth in "
+            f"{args.gt_root} (not scored), e.g. {extra[:5]}",
+            file=sys.stderr,
+        )
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w") as f:

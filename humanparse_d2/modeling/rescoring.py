@@ -40,7 +40,9 @@ from detectron2.modeling.roi_heads import (
     select_foreground_proposals,
 )
 from detectron2.modeling.roi_heads.mask_head import mask_rcnn_inference, mask_rcnn_loss
+from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import Instances
+from detectron2.utils import comm
 
 from .mask_iou_head import MaskIoUHead, mask_iou_loss, mask_iou_targets, select_class
 from .qam import fuse_quality, mask_pixel_score
@@ -54,6 +56,7 @@ __all__ = [
     "QAMGeneralizedRCNNWithTTA",
     "build_tta_model",
     "check_rescoring_config",
+    "MaskQualityStats",
 ]
 
 logger = logging.getLogger(__name__)
@@ -288,3 +291,59 @@ def check_rescoring_config(cfg) -> None:
         )
     if not cfg.MODEL.MASK_ON:
         raise ValueError(_NO_MASK_HEAD)
+
+
+class MaskQualityStats(DatasetEvaluator):
+    """How many rescored detections got a zero mask pixel score S_p (``mask_quality``).
+
+    S_p is 0 when no pixel of the soft mask is above the upper ratio threshold; the fused score is
+    then 0 and the detection drops to the bottom of the ranking. That is right for a few bad masks
+    and a sign of a wrong ``MASK_SCORE_MODE``/``RATIO_THRESHOLDS`` or an untrained mask head when
+    it hits most detections, so :meth:`evaluate` warns above ``warn_share`` (default: half).
+    Gathers over ranks; returns ``{"mask_quality": {detections, zero, zero_share, median, mean}}``
+    (empty when the model does not rescore).
+    """
+
+    def __init__(self, warn_share: float = 0.5, distributed: bool = True):
+        self.warn_share = float(warn_share)
+        self.distributed = distributed
+        self.reset()
+
+    def reset(self):
+        self.values: List[torch.Tensor] = []
+
+    def process(self, inputs, outputs):
+        for out in outputs:
+            inst = out.get("instances")
+            if inst is not None and inst.has("mask_quality"):
+                self.values.append(inst.mask_quality.detach().float().cpu())
+
+    def summary(self) -> Optional[dict]:
+        """The counts on this process's detections; None when no detection carried S_p."""
+        if not self.values:
+            return None
+        q = torch.cat(self.values)
+        if not len(q):
+            return {"detections": 0, "zero": 0, "zero_share": 0.0}
+        zero = int((q == 0).sum())
+        return {"detections": len(q), "zero": zero, "zero_share": round(zero / len(q), 4),
+                "median": round(float(q.median()), 4), "mean": round(float(q.mean()), 4)}
+
+    def evaluate(self):
+        if self.distributed and comm.get_world_size() > 1:
+            parts = comm.gather(self.values, dst=0)
+            if not comm.is_main_process():
+                return {}
+            self.values = [v for p in parts for v in p]
+        s = self.summary()
+        if s is None:
+            return {}
+        logger.info("QAM mask pixel score S_p: %d of %d detections are 0 (median %s)",
+                    s["zero"], s["detections"], s.get("median"))
+        if s["detections"] and s["zero_share"] > self.warn_share:
+            logger.warning(
+                "QAM gave %d of %d detections (%.0f%%) a zero mask pixel score, so their fused score is "
+                "0: check MODEL.MASK_QUALITY.MASK_SCORE_MODE / RATIO_THRESHOLDS and that the mask head "
+                "is trained", s["zero"], s["detections"], 100 * s["zero_share"],
+            )
+        return {"mask_quality": s}

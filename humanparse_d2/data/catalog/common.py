@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DatasetNotFoundError",
     "BadAnnotationError",
+    "TruncatedImageError",
+    "check_complete",
     "datasets_root",
     "require_dir",
     "read_ids",
@@ -49,6 +51,50 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class BadAnnotationError(ValueError):
     """An annotation file is unreadable or holds values the dataset does not allow."""
+
+
+class TruncatedImageError(BadAnnotationError):
+    """A JPEG/PNG file ends before its end marker (an interrupted copy or download).
+
+    OpenCV decodes such a file without an error (libjpeg fills the missing rows with grey and
+    prints "Premature end of JPEG file" without the file name), which would train on an image that
+    no longer matches its label.
+    """
+
+
+_JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
+_PNG_SIG, _PNG_IEND = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+_TAIL = 1024  # bytes searched for the end marker (writers may pad after it)
+
+
+def _check_markers(path, head: bytes, tail: bytes) -> None:
+    if head.startswith(_JPEG_SOI) and _JPEG_EOI not in tail:
+        raise TruncatedImageError(f"image file truncated (no JPEG end-of-image marker): {path}")
+    if head.startswith(_PNG_SIG) and _PNG_IEND not in tail:
+        raise TruncatedImageError(f"image file truncated (no PNG IEND chunk): {path}")
+
+
+def check_complete(path, data: Optional[bytes] = None) -> None:
+    """Raise :class:`TruncatedImageError` naming ``path`` if a JPEG/PNG lacks its end marker.
+
+    Reads only the first 8 and last 1 KiB bytes of the file (or of ``data``, its content). In JPEG
+    entropy-coded data every 0xFF byte is stuffed, so 0xFFD9 appears only as the end marker.
+    """
+    if data is not None:
+        _check_markers(path, bytes(data[:8]), bytes(data[-_TAIL:]))
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - _TAIL))
+            tail = f.read()
+    except FileNotFoundError as e:
+        raise BadAnnotationError(f"image file missing: {path}") from e
+    except OSError as e:
+        raise BadAnnotationError(f"image file unreadable: {path} ({e})") from e
+    _check_markers(path, head, tail)
 
 
 def datasets_root() -> Path:
@@ -97,12 +143,18 @@ def read_image(path, fmt: str = "RGB") -> np.ndarray:
     """Read an image as HxWx3 uint8 in ``fmt`` ("RGB" or "BGR"); grayscale files are converted.
 
     EXIF orientation is ignored so that images stay pixel-aligned with their label PNGs.
-    Raises :class:`BadAnnotationError` naming the file when it is missing or unreadable.
+    Raises :class:`BadAnnotationError` naming the file when it is missing or unreadable, and
+    :class:`TruncatedImageError` when a JPEG/PNG is cut short.
     """
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        buf = np.fromfile(str(path), dtype=np.uint8)
+    except FileNotFoundError as e:
+        raise BadAnnotationError(f"image file missing: {path}") from e
+    except OSError as e:
+        raise BadAnnotationError(f"image file unreadable: {path} ({e})") from e
+    check_complete(path, buf)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if buf.size else None
     if img is None:
-        if not os.path.isfile(path):
-            raise BadAnnotationError(f"image file missing: {path}")
         try:  # formats OpenCV cannot decode
             img = np.asarray(Image.open(path).convert("RGB"))[:, :, ::-1]
         except Exception as e:  # noqa: BLE001
@@ -122,6 +174,8 @@ def read_label(path, channel: Optional[int] = None) -> np.ndarray:
     Palette ("P") and gray ("L") files give their index values; 16-bit files stay uint16. A
     multi-channel file is an error unless ``channel`` (RGB order) says which channel holds the ids.
     """
+    if str(path).lower().endswith(".png"):
+        check_complete(path)
     if channel is None and str(path).lower().endswith(".png"):
         # fast path: OpenCV returns gray / 16-bit PNGs as 2-D arrays of the stored values; palette
         # and colour files come back 3-channel and take the PIL path below (which keeps indices)
@@ -149,7 +203,8 @@ def read_label(path, channel: Optional[int] = None) -> np.ndarray:
 
 
 def image_size(path):
-    """(height, width) from the image header, without decoding."""
+    """(height, width) from the image header, without decoding; a truncated JPEG/PNG is an error."""
+    check_complete(path)
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -301,7 +356,9 @@ def cached(key_parts: Sequence, fn: Callable[[], List[Dict]], *, min_items: int 
     """Return ``fn()``, cached on disk when the result has >= ``min_items`` records.
 
     ``key_parts`` must describe the inputs (paths, mtimes, sizes); any change gives a new key.
-    Disabled with ``HUMANPARSE_CACHE=off``.
+    Disabled with ``HUMANPARSE_CACHE=off``. The cache is read back with
+    :class:`~humanparse_d2.checkpoint.safe_pickle.RestrictedUnpickler` (plain data only), so a
+    tampered file cannot run code; an unreadable file is reported and rebuilt.
     """
     if os.environ.get("HUMANPARSE_CACHE", "").lower() in ("off", "0", "none"):
         return fn()
@@ -309,17 +366,25 @@ def cached(key_parts: Sequence, fn: Callable[[], List[Dict]], *, min_items: int 
     cdir = _cache_dir()
     path = cdir / f"dicts_{key}.pkl" if cdir else None
     if path is not None and path.is_file():
+        # The cache folder may be shared (a datasets root other users write to): the file is read
+        # with the restricted unpickler, which refuses anything but plain data, and any load error
+        # is reported before the records are rebuilt from the dataset.
+        from humanparse_d2.checkpoint.safe_pickle import safe_load
+
         try:
             with open(path, "rb") as f:
-                return pickle.load(f)
-        except Exception:  # noqa: BLE001  (corrupt cache: rebuild)
-            pass
+                out = safe_load(f, source=str(path))
+            if not isinstance(out, list):
+                raise TypeError(f"expected a list of dataset dicts, got {type(out).__name__}")
+            return out
+        except Exception as e:  # noqa: BLE001  (corrupt or tampered cache: rebuild, loudly)
+            logger.warning("ignoring dataset cache %s (%s: %s); rebuilding it", path, type(e).__name__, e)
     out = fn()
     if path is not None and len(out) >= min_items:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
+        from humanparse_d2.utils.atomic import atomic_open
+
+        with atomic_open(path, "wb") as f:
             pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
     return out
 
 
