@@ -185,5 +185,15 @@ class HumanParseTrainer(DefaultTrainer):
         from humanparse_d2.evaluation.coco_eval import FastCOCOEvaluator, FastLVISEvaluator
 
         if evaluator_type == "lvis":
-            return FastLVISEvaluator(dataset_name, output_dir=output_folder)
-        return FastCOCOEvaluator(dataset_name, output_dir=output_folder)
+            ev = FastLVISEvaluator(dataset_name, output_dir=output_folder)
+        else:
+            ev = FastCOCOEvaluator(dataset_name, output_dir=output_folder)
+        if cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN" and cfg.MODEL.MASK_QUALITY.ENABLED:
+            # QAM: the results also say how many detections got a zero mask pixel score (warned
+            # about when most did)
+            from detectron2.evaluation import DatasetEvaluators
+
+            from humanparse_d2.modeling.rescoring import MaskQualityStats
+
+            return DatasetEvaluators([ev, MaskQualityStats()])
+        return ev
