@@ -93,7 +93,7 @@ def _images(n, seed=0):
 QAM_MODELS = {  # name -> (config, timed images = --images // this): the cheapest parser (QAM's largest
     # share) and the paper's, ~15x slower per image
     "R18-FPN 256x192 (quick)": ("configs/quick/QANet_R18_synth.yaml", 1),
-    "R50-FPN 512x384 (paper)": ("projects/QANet/configs/CIHP/QANet_R50_512x384.yaml", 4),
+    "R50-FPN 512x384 (paper)": ("projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml", 4),
 }
 
 
@@ -241,7 +241,7 @@ def main(argv=None):
         print("parser crops/s at 512x384:")
         rows += bench_parser("R18-FPN", _cfg("configs/quick/QANet_R18_synth.yaml", args.device), batches, repeats,
                              args.device, args.amp, args.channels_last)
-        rows += bench_parser("R50-FPN", _cfg("projects/QANet/configs/CIHP/QANet_R50_512x384.yaml", args.device,
+        rows += bench_parser("R50-FPN", _cfg("projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml", args.device,
                                              ["MODEL.QANET.BOX_SOURCE", "oracle"]),
                              batches, repeats, args.device, args.amp, args.channels_last)
     if "qam" in parts:

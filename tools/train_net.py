@@ -2,7 +2,7 @@
 """Train or evaluate any humanparse_d2 model (QANet, MMAN, Mask R-CNN + QAM, ROI parsing).
 
 detectron2's standard command line:
-    python tools/train_net.py --config-file projects/QANet/configs/CIHP/QANet_R50_512x384.yaml --num-gpus 8
+    python tools/train_net.py --config-file projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml --num-gpus 8
     python tools/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS model_final.pth
     python tools/train_net.py --config-file CFG --eval-only TEST.AUG.ENABLED True   # R-CNN TTA (QAM kept)
     python tools/train_net.py --config-file CFG --resume            # continue from OUTPUT_DIR/last_checkpoint

@@ -6,6 +6,11 @@ ResNets (``res2..res5``) take them unchanged. HRNet needs ``feature_location=""`
 branches (48/96/192/384 channels for W48) instead of timm's "incre" classification neck.
 
 Keys: ``MODEL.TIMM.{NAME, OUT_INDICES, FEATURE_LOCATION, PRETRAINED, NORM_EVAL, KWARGS}``.
+
+ImageNet weights (``pretrained=True``) are never fetched when the model is built: building for
+``--eval-only MODEL.WEIGHTS x.pth`` or for the demo must work offline. They are fetched by the first
+forward in training mode, and only if no checkpoint has been loaded into the backbone before (a
+full checkpoint, a resumed run or converted official weights already hold every backbone tensor).
 """
 import logging
 import math
@@ -47,12 +52,16 @@ class TimmBackbone(Backbone):
             import timm
         except ImportError as e:  # pragma: no cover - timm is a declared dependency
             raise ImportError("the timm backbone needs the 'timm' package (pip install timm)") from e
-        create_kwargs = dict(features_only=True, pretrained=pretrained, in_chans=in_chans, **kwargs)
+        create_kwargs = dict(features_only=True, in_chans=in_chans, **kwargs)
         if out_indices is not None and len(out_indices):
             create_kwargs["out_indices"] = tuple(int(i) for i in out_indices)
         if feature_location is not None:
             create_kwargs["feature_location"] = feature_location
-        self.model = timm.create_model(model_name, **create_kwargs)
+        self.model_name = model_name
+        self._create_kwargs = create_kwargs
+        # built without weights: ImageNet weights are fetched lazily (see the module docstring)
+        self.model = timm.create_model(model_name, pretrained=False, **create_kwargs)
+        self.pretrained_pending = bool(pretrained)
         info = self.model.feature_info
         self._names = []
         self._out_feature_channels = {}
@@ -71,7 +80,32 @@ class TimmBackbone(Backbone):
     def size_divisibility(self) -> int:
         return self._size_div
 
+    def load_pretrained(self) -> None:
+        """Copy timm's ImageNet weights of ``model_name`` into the backbone (downloads on first use)."""
+        import timm
+
+        try:
+            src = timm.create_model(self.model_name, pretrained=True, **self._create_kwargs)
+        except Exception as e:  # noqa: BLE001 - hub/network errors come in many types
+            raise RuntimeError(
+                f"cannot fetch timm's ImageNet weights of {self.model_name!r} (MODEL.TIMM.PRETRAINED True): "
+                f"{type(e).__name__}: {e}. Without network, put the file in timm's cache (HF_HOME), set "
+                "MODEL.TIMM.PRETRAINED False, or start from a checkpoint with MODEL.WEIGHTS."
+            ) from e
+        self.model.load_state_dict(src.state_dict())
+        self.pretrained_pending = False
+        logger.info("timm backbone %s: loaded timm's ImageNet weights", self.model_name)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a checkpoint that holds backbone tensors supersedes the ImageNet start
+        if any(k.startswith(prefix) for k in state_dict):
+            self.pretrained_pending = False
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        if self.pretrained_pending and self.training:
+            with torch.no_grad():
+                self.load_pretrained()
         feats = self.model(x)
         return dict(zip(self._names, feats))
 

@@ -34,8 +34,10 @@ class TestQANetConfigs(unittest.TestCase):
     def test_found(self):
         names = [os.path.relpath(c, REPO) for c in CONFIGS]
         for ds in ("CIHP", "MHP-v2", "LIP", "PASCAL-Person-Part"):
-            for bb in ("R50", "R101", "HRNetW48"):
+            for bb in ("R50c", "R101d", "HRNetW48"):
                 self.assertIn(f"projects/QANet/configs/{ds}/QANet_{bb}_512x384.yaml", names)
+        for ds in ("CIHP", "LIP"):  # the released models' 544x416 HRNet configs
+            self.assertIn(f"projects/QANet/configs/{ds}/QANet_HRNetW48_544x416.yaml", names)
         self.assertIn("configs/quick/QANet_R18_synth.yaml", names)
 
     def test_schedule_tool(self):
@@ -45,7 +47,7 @@ class TestQANetConfigs(unittest.TestCase):
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         max_iter, steps = mod.epoch_schedule(96152, 96)
-        cfg = load(str(REPO / "projects/QANet/configs/CIHP/QANet_R50_512x384.yaml"))
+        cfg = load(str(REPO / "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml"))
         self.assertEqual(max_iter, cfg.SOLVER.MAX_ITER)
         self.assertEqual(steps, tuple(cfg.SOLVER.STEPS))
 
@@ -69,15 +71,42 @@ class TestQANetConfigs(unittest.TestCase):
                     self.assertEqual(cfg.SOLVER.WARMUP_ITERS, 0)
                     m = cfg.SOLVER.MAX_ITER
                     self.assertEqual(tuple(cfg.SOLVER.STEPS), (90 * m // 140, 120 * m // 140))
-                    self.assertEqual(tuple(cfg.INPUT.PARSING.CROP_SIZE), (512, 384))
-                    if cfg.MODEL.BACKBONE.NAME == "build_timm_backbone":
-                        self.assertTrue(get_raw(path).MODEL.TIMM.PRETRAINED)  # timm ImageNet weights
-                    else:
-                        self.assertTrue(cfg.MODEL.WEIGHTS.startswith("detectron2://ImageNetPretrained/MSRA/"))
+                    size = "544x416" if "544x416" in path else "512x384"
+                    self.assertEqual(tuple(cfg.INPUT.PARSING.CROP_SIZE), tuple(int(v) for v in size.split("x")))
+                    # the paper's ImageNet starts, from timm; RGB ImageNet mean/std as the official configs
+                    self.assertIn(cfg.MODEL.BACKBONE.NAME, ("build_timm_backbone", "build_qanet_timm_fpn_backbone"))
+                    self.assertTrue(get_raw(path).MODEL.TIMM.PRETRAINED)
+                    self.assertEqual(cfg.INPUT.FORMAT, "RGB")
+                    self.assertEqual(list(cfg.MODEL.PIXEL_MEAN), [123.675, 116.28, 103.53])
+                    self.assertEqual(list(cfg.MODEL.PIXEL_STD), [58.395, 57.12, 57.375])
+                    want = {"R50c": "resnet50c", "R101d": "resnet101d", "HRNetW48": "hrnet_w48"}
+                    bb = os.path.basename(path).split("_")[1]
+                    self.assertEqual(cfg.MODEL.TIMM.NAME.split(".")[0], want[bb])
                 del model
 
+    def test_deep_stem_backbones(self):
+        """R-50c / R-101d: 3x3 stem 32-32-64 at stride 2, stride on the 3x3 conv, avg-down (101d)."""
+        for name, avg_down in (("R50c", False), ("R101d", True)):
+            cfg = load(str(REPO / f"projects/QANet/configs/CIHP/QANet_{name}_512x384.yaml"))
+            fpn = build_model(cfg).parser.backbone
+            net = fpn.bottom_up.model
+            stem = [m for m in net.conv1 if isinstance(m, torch.nn.Conv2d)]
+            self.assertEqual([(m.in_channels, m.out_channels, m.kernel_size, m.stride) for m in stem],
+                             [(3, 32, (3, 3), (2, 2)), (32, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1))])
+            blk = net.layer2[0]
+            self.assertEqual((blk.conv1.stride, blk.conv2.stride), ((1, 1), (2, 2)))
+            self.assertEqual(isinstance(blk.downsample[0], torch.nn.AvgPool2d), avg_down)
+            self.assertEqual(len(net.layer3), 6 if name == "R50c" else 23)
+            shapes = fpn.bottom_up.output_shape()
+            self.assertEqual({k: (v.channels, v.stride) for k, v in shapes.items()},
+                             {"res2": (256, 4), "res3": (512, 8), "res4": (1024, 16), "res5": (2048, 32)})
+            with torch.no_grad():
+                out = fpn(torch.rand(1, 3, 64, 32))
+            self.assertEqual({k: tuple(v.shape) for k, v in out.items()},
+                             {"p2": (1, 256, 16, 8), "p3": (1, 256, 8, 4), "p4": (1, 256, 4, 2), "p5": (1, 256, 2, 1)})
+
     def test_r50_shapes(self):
-        cfg = load(str(REPO / "projects/QANet/configs/CIHP/QANet_R50_512x384.yaml"))
+        cfg = load(str(REPO / "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml"))
         model = build_model(cfg).eval()
         with torch.no_grad():
             logits, iou = model.parser(torch.rand(1, 3, 512, 384) * 255)

@@ -4,7 +4,7 @@ Importing this package registers ``META_ARCH`` "QANet", the backbone builder
 ``build_qanet_resnet_fpn_backbone`` and the test mapper "QANetTestMapper".
 """
 from .config import add_qanet_config  # noqa: F401
-from .backbone import build_qanet_resnet_fpn_backbone  # noqa: F401
+from .backbone import build_qanet_resnet_fpn_backbone, build_qanet_timm_fpn_backbone  # noqa: F401
 from .heads import ParsingIoUHead, ParsingPredictor, SemanticFPNHead  # noqa: F401
 from .parser import QANetCropParser  # noqa: F401
 from .boxes import build_box_source  # noqa: F401

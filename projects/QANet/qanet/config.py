@@ -40,8 +40,10 @@ def add_qanet_config(cfg: CN) -> None:
     _C.MODEL.QANET.TEST = CN()
     # Flip test (original + mirrored crop, flip-pair channels swapped back); on in all configs.
     _C.MODEL.QANET.TEST.FLIP = True
-    # Extra test scales s: the crop box grows by s with the output fixed (LIP uses 0.9..1.3).
-    _C.MODEL.QANET.TEST.SCALES = (1.0,)
+    # Extra test views on top of the always-present 1.0 view, as the official TEST.AUG.SCALES: the
+    # crop box grows by s with the output size fixed, each view with its flip; all views averaged
+    # in image space. () = the 1.0 view only; the official LIP multi-scale test is (0.9, 1.1, 1.2, 1.3).
+    _C.MODEL.QANET.TEST.SCALES = ()
     # Crops per parser forward at test time (all crops of an image, chunked).
     _C.MODEL.QANET.TEST.CROPS_PER_BATCH = 64
     # Boxes below this detector/file score are dropped before parsing (code: all boxes > 0).
@@ -73,3 +75,11 @@ def add_qanet_config(cfg: CN) -> None:
     _C.MODEL.QANET.BOX_FILE = ""
     # category_id values that mean "person" in the box file (QANet's FCOS files use 1).
     _C.MODEL.QANET.BOX_FILE_PERSON_IDS = [1]
+    # COCO-style json whose "images" [{id, file_name}] map the box file's integer image_id to image
+    # files (the official COCO-style CIHP json for the official FCOS boxes). "" = the test
+    # dataset's own json when it was registered from one, else an integer id matches the numeric
+    # file stem (CIHP's 0000001.jpg is id 1); a file that matches no image is an error.
+    _C.MODEL.QANET.BOX_FILE_IMAGES = ""
+    # Evaluation fails when at least this share of the images got no person box from the box
+    # source (1.0: only when no image got one); below it the count is reported and warned about.
+    _C.MODEL.QANET.TEST.MAX_NO_BOX_SHARE = 1.0

@@ -28,7 +28,7 @@ from .boxes import DetectorBoxes, build_box_source
 from .inference import label_maps_and_pixel_scores, parse_person_boxes
 from .parser import QANetCropParser
 
-__all__ = ["QANet", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["QANet", "IMAGENET_MEAN", "IMAGENET_STD", "test_views"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,19 @@ def _flip_lut_from_metadata(dataset_names: Sequence[str], num_classes: int) -> O
                 )
             return list(lut)
     return None
+
+
+def test_views(extra_scales: Sequence[float]) -> Tuple[float, ...]:
+    """Test-time crop scales: the 1.0 view, then ``MODEL.QANET.TEST.SCALES`` (extra views, as the
+    official TEST.AUG.SCALES; a 1.0 among them is not counted twice)."""
+    extra = []
+    for s in extra_scales:
+        s = float(s)
+        if not (math.isfinite(s) and s > 0):
+            raise ValueError(f"MODEL.QANET.TEST.SCALES must be positive, got {list(extra_scales)}")
+        if s != 1.0 and s not in extra:
+            extra.append(s)
+    return (1.0,) + tuple(extra)
 
 
 @META_ARCH_REGISTRY.register()
@@ -148,7 +161,7 @@ class QANet(nn.Module):
             "train_pixel_mean": tuple(cfg.INPUT.PARSING.PIXEL_MEAN),
             "train_pixel_std": tuple(cfg.INPUT.PARSING.PIXEL_STD),
             "flip_test": q.TEST.FLIP,
-            "test_scales": tuple(q.TEST.SCALES),
+            "test_scales": test_views(q.TEST.SCALES),
             "flip_lut": flip_lut,
             "crops_per_batch": q.TEST.CROPS_PER_BATCH,
             "box_score_thresh": q.TEST.BOX_SCORE_THRESH,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Convert QANet's "140 epochs over persons, steps at 90 and 120" into detectron2 iterations.
 
-    python projects/QANet/tools/schedule.py --config-file projects/QANet/configs/CIHP/QANet_R50_512x384.yaml
+    python projects/QANet/tools/schedule.py --config-file projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml
 
 counts the valid persons (not crowd, non-degenerate box) of the config's training sets and prints
 the SOLVER.MAX_ITER / SOLVER.STEPS overrides for its SOLVER.IMS_PER_BATCH. The shipped configs carry
