@@ -1,10 +1,12 @@
 """Adversarial training in detectron2: one generator step and discriminator steps per iteration.
 
-``GANStep`` replaces ``SimpleTrainer``/``AMPTrainer`` (detectron2_plugin.md §8, mman.md §8.2):
+``GANStep`` replaces ``SimpleTrainer``/``AMPTrainer``:
 
 1. G forward **once** (``model(data, return_aux=True)`` -> CE losses + outputs), under
    ``torch.amp.autocast("cuda")`` when AMP is on (CUDA only; fp32 on CPU);
-2. on iterations with ``iter % d_update_period == 0`` (the same decision on every rank), one D step
+2. on iterations with ``iter % d_update_period == 0`` (``d_update_mode="period"``), or with
+   probability ``1 / d_update_period`` drawn from ``(d_seed, iter)`` (``"random"``, the released
+   MMAN's ``random.random() < 0.1``); the same decision on every rank; one D step
    for all discriminators on the **detached** fakes, through the adversary's own DDP wrapper, in fp32
    with its own ``GradScaler``;
 3. the discriminators are frozen (``requires_grad_(False)``), the adversarial terms are computed on
@@ -22,6 +24,7 @@ fresh, saying so in the log. ``MMANTrainer`` is registered as ``TRAINERS["MMAN"]
 """
 import contextlib
 import logging
+import random
 import time
 from typing import Dict, Optional
 
@@ -76,6 +79,8 @@ class GANStep(SimpleTrainer):
         adversary_ddp: Optional[torch.nn.Module] = None,
         optimizer_d: Optional[torch.optim.Optimizer] = None,
         d_update_period: int = 1,
+        d_update_mode: str = "period",
+        d_seed: int = 0,
         amp: bool = False,
     ):
         super().__init__(model, data_loader, optimizer)
@@ -89,6 +94,10 @@ class GANStep(SimpleTrainer):
         self.adversary_ddp = adversary_ddp if adversary_ddp is not None else adversary
         self.optimizer_d = optimizer_d
         self.d_update_period = int(d_update_period)
+        if d_update_mode not in ("period", "random"):
+            raise ValueError(f"d_update_mode must be 'period' or 'random', got {d_update_mode!r}")
+        self.d_update_mode = d_update_mode
+        self.d_seed = int(d_seed)
         self.amp = amp
         self.grad_scaler = torch.amp.GradScaler("cuda", enabled=amp)
         self.grad_scaler_d = torch.amp.GradScaler("cuda", enabled=amp)
@@ -106,7 +115,7 @@ class GANStep(SimpleTrainer):
         d_metrics: Dict[str, float] = {}
         if self.adversary is not None:
             prepared = self.adversary.prepare(aux)
-            if self.iter % self.d_update_period == 0:
+            if self.d_step_due(self.iter):
                 d_metrics = self.discriminator_step(prepared)
             self.adversary.requires_grad_(False)
             try:
@@ -123,6 +132,12 @@ class GANStep(SimpleTrainer):
             get_event_storage().put_scalars(**d_metrics)
         self.grad_scaler.step(self.optimizer)
         self.grad_scaler.update()
+
+    def d_step_due(self, iteration: int) -> bool:
+        """Whether the discriminators step at ``iteration`` (a function of it: ranks agree)."""
+        if self.d_update_mode == "period":
+            return iteration % self.d_update_period == 0
+        return random.Random(self.d_seed * 1_000_003 + iteration).random() < 1.0 / self.d_update_period
 
     def discriminator_step(self, prepared) -> Dict[str, float]:
         """One optimizer step of every discriminator on detached fakes; returns scalars to log."""
@@ -190,6 +205,10 @@ class AdversarialTrainer(HumanParseTrainer):
     def d_update_period(cls, cfg) -> int:
         return 1
 
+    @classmethod
+    def d_update_mode(cls, cfg) -> str:
+        return "period"
+
     def build_step_trainer(self, cfg, model, data_loader, optimizer):  # instance method on purpose
         adversary_ddp = None
         if self.adversary is not None:
@@ -205,6 +224,8 @@ class AdversarialTrainer(HumanParseTrainer):
             adversary_ddp=adversary_ddp,
             optimizer_d=self.optimizer_d,
             d_update_period=self.d_update_period(cfg),
+            d_update_mode=self.d_update_mode(cfg),
+            d_seed=max(int(cfg.SEED), 0),
             amp=amp,
         )
 
@@ -258,6 +279,42 @@ class MMANTrainer(AdversarialTrainer):
         from humanparse_d2.projects.mman.config import resolve_mman_config
 
         return int(resolve_mman_config(cfg).SOLVER.MMAN_D.UPDATE_PERIOD)
+
+    @classmethod
+    def d_update_mode(cls, cfg) -> str:
+        from humanparse_d2.projects.mman.config import resolve_mman_config
+
+        return resolve_mman_config(cfg).SOLVER.MMAN_D.UPDATE_MODE
+
+    @classmethod
+    def build_train_mapper(cls, cfg):
+        """The configured mapper; with ``MODEL.MMAN.MACRO.CONDITION: precrop`` (release) the
+        ``SinglePersonParsingMapper`` also returns the pre-crop thumbnail Macro D is conditioned on."""
+        from humanparse_d2.projects.mman.config import resolve_mman_config
+
+        m = resolve_mman_config(cfg).MODEL.MMAN
+        if not (m.MACRO.ENABLED and m.MACRO.CONDITION == "precrop"):
+            return super().build_train_mapper(cfg)
+        from humanparse_d2.data import MAPPERS
+
+        if cfg.INPUT.PARSING.MAPPER != "SinglePersonParsingMapper":
+            raise ValueError("MODEL.MMAN.MACRO.CONDITION 'precrop' needs INPUT.PARSING.MAPPER SinglePersonParsingMapper")
+        crop = cfg.INPUT.PARSING.SINGLE.CROP_SIZE
+        if crop % m.MACRO.DOWNSAMPLE:
+            raise ValueError(f"CROP_SIZE {crop} is not a multiple of MODEL.MMAN.MACRO.DOWNSAMPLE {m.MACRO.DOWNSAMPLE}")
+        return MAPPERS["SinglePersonParsingMapper"](cfg, is_train=True, thumbnail_size=crop // m.MACRO.DOWNSAMPLE)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        """Single-person datasets: mIoU under the 256x256 protocol (the paper's number) and at
+        native resolution side by side (``humanparse_d2.projects.mman.evaluation``)."""
+        from detectron2.data import MetadataCatalog
+
+        if MetadataCatalog.get(dataset_name).get("evaluator_type", "coco") != "sem_seg":
+            return super().build_evaluator(cfg, dataset_name, output_folder)
+        from humanparse_d2.projects.mman.evaluation import build_mman_evaluator
+
+        return build_mman_evaluator(cfg, dataset_name, output_folder)
 
     @classmethod
     def build_optimizer(cls, cfg, model):

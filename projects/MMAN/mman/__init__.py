@@ -1,7 +1,8 @@
 """MMAN (Macro-Micro Adversarial Network, Luo et al. ECCV 2018) for detectron2.
 
-Importing it registers the ``MMAN`` meta-architecture, the ``build_mman_resnet_backbone`` backbone
-and the adversarial trainer (``humanparse_d2.engine.TRAINERS["MMAN"]``).
+Importing it registers the ``MMAN`` meta-architecture, the ``build_mman_resnet_backbone`` backbone,
+the adversarial trainer (``humanparse_d2.engine.TRAINERS["MMAN"]``), the ``mman`` official-weights
+converter and parity runner, and the ``torchvision://`` ImageNet weights handler.
 """
 from .config import add_mman_config, resolve_mman_config  # noqa: F401
 from .backbone import MMANResNet, build_mman_resnet_backbone  # noqa: F401
@@ -9,6 +10,8 @@ from .discriminator import MacroDiscriminator, MicroDiscriminator, PatchDiscrimi
 from .generator import ASPPLowRes, MMANDecoder  # noqa: F401
 from .meta_arch import MMAN  # noqa: F401
 from .adversary import MMANAdversary, build_mman_adversary  # noqa: F401
+from . import imagenet  # noqa: F401  (the torchvision:// weights handler)
+from . import official  # noqa: F401  (registers the "mman" converter and parity runner)
 
 # Registers humanparse_d2.engine.TRAINERS["MMAN"] (the adversarial trainer); last, as it builds on
 # the modules above.

@@ -1,4 +1,4 @@
-"""The adversarial part of MMAN: its discriminators and their losses (mman.md §3, §4.1, §8.1).
+"""The adversarial part of MMAN: its discriminators and their losses.
 
 ``MMANAdversary`` is owned by the trainer, not by the model, so ``model_final.pth`` holds only the
 generator and ``build_optimizer`` never sees discriminator parameters. It turns the generator's
@@ -6,17 +6,19 @@ auxiliary outputs into discriminator inputs and computes
 
 - ``discriminator_losses``: per D, ``0.5 * [gan(D(x, y), 1) + gan(D(x, y_hat.detach()), 0)]`` with one
   D forward on real and fake concatenated along the batch (D uses per-sample InstanceNorm);
-- ``generator_losses``: per D, ``weight * gan(D(x, y_hat), 1)`` through the live fake, so every
-  adversarial term (the macro one included: the released code detached it) reaches G.
+- ``generator_losses``: per D, ``weight * gan(D(x, y_hat), 1)`` through the live fake; a D named in
+  ``detached_in_g`` (Macro D under the release preset, ``MODEL.MMAN.MACRO.G_STEP: detached``) sees
+  the detached fake there, so its term is logged but gives G no gradient (the released code).
 
 Conditioning: ``x`` is the normalised RGB crop at the resolution of the map (area-downsampled
-thumbnail of the same, final crop for the low-res maps). ``y_hat = softmax(T * logits)`` in fp32;
+thumbnail of the same, final crop for the low-res maps), or for Macro D with
+``MACRO.CONDITION: precrop`` the mapper's thumbnail of the image before the crop (the release). ``y_hat = softmax(T * logits)`` in fp32;
 ``y`` = one-hot ground truth (the low-res targets were sampled at the cell centres). Where the
 ground truth is ignore (255: padding, unlabeled) the real map takes the fake's detached value, so
 "zero vector = real" is no shortcut for D.
 """
 import logging
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +28,7 @@ from torch import nn
 from .config import resolve_mman_config
 from .discriminator import MacroDiscriminator, MicroDiscriminator, PatchDiscriminator
 
-__all__ = ["MMANAdversary", "build_mman_adversary", "gan_loss", "one_hot_with_ignore"]
+__all__ = ["MMANAdversary", "build_mman_adversary", "gan_loss", "init_discriminator", "one_hot_with_ignore"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,24 @@ def one_hot_with_ignore(gt: torch.Tensor, fake: torch.Tensor, ignore_value: int)
     return torch.where(valid[:, None], onehot, fake.detach())
 
 
+def init_discriminator(d: nn.Module, scheme: str) -> None:
+    """Re-initialise every conv of ``d``: "xavier" (Xavier-normal gain 1 weights, biases as
+    PyTorch made them: the release's ``weights_init_xavier``), "paper" (N(0, 0.001), zero bias) or
+    "pytorch" (leave PyTorch's default)."""
+    if scheme == "pytorch":
+        return
+    if scheme not in ("xavier", "paper"):
+        raise ValueError(f"MODEL.MMAN.D_INIT must be 'xavier', 'paper' or 'pytorch', got {scheme!r}")
+    for m in d.modules():
+        if isinstance(m, nn.Conv2d):
+            if scheme == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=1.0)
+            else:
+                nn.init.normal_(m.weight, 0.0, 0.001)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+
 def _pad_to(x: torch.Tensor, min_size: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     if h >= min_size and w >= min_size:
@@ -76,6 +96,8 @@ class MMANAdversary(nn.Module):
         temperature: float = 5.0,
         gan_mode: str = "lsgan",
         ignore_value: int = 255,
+        detached_in_g: Sequence[str] = (),
+        precrop_condition: Sequence[str] = (),
     ):
         """
         Args:
@@ -84,6 +106,8 @@ class MMANAdversary(nn.Module):
             temperature: the fake is softmax(temperature * logits).
             gan_mode: "lsgan" or "vanilla".
             ignore_value: ground-truth value without a label.
+            detached_in_g: Ds whose term in G's loss sees the detached fake (no gradient to G).
+            precrop_condition: Ds conditioned on ``aux["thumbnail"]`` (the image before the crop).
         """
         super().__init__()
         unknown = set(discriminators) - set(SOURCES)
@@ -94,6 +118,8 @@ class MMANAdversary(nn.Module):
         self.temperature = float(temperature)
         self.gan_mode = gan_mode
         self.ignore_value = ignore_value
+        self.detached_in_g = frozenset(detached_in_g)
+        self.precrop_condition = frozenset(precrop_condition)
         self.loaded_from_checkpoint = False
 
     @classmethod
@@ -122,12 +148,16 @@ class MMANAdversary(nn.Module):
                 in_ch, strides=m.MID.STRIDES, ndf=m.MID.NDF, norm=m.MID.NORM, max_mult=m.MID.MAX_MULT
             )
             weights["mid"] = m.MID.WEIGHT
+        for d in ds.values():
+            init_discriminator(d, m.D_INIT)
         return {
             "discriminators": ds,
             "weights": weights,
             "temperature": m.TEMPERATURE,
             "gan_mode": m.GAN_MODE,
             "ignore_value": m.IGNORE_VALUE,
+            "detached_in_g": ("macro",) if m.MACRO.G_STEP == "detached" and "macro" in ds else (),
+            "precrop_condition": ("macro",) if m.MACRO.CONDITION == "precrop" and "macro" in ds else (),
         }
 
     def __len__(self) -> int:
@@ -156,7 +186,24 @@ class MMANAdversary(nn.Module):
                 size = fake.shape[-2:]
                 rgb = images if images.shape[-2:] == size else F.interpolate(images, size=size, mode="area")
             out[src] = {"fake": fake, "real": real, "rgb": rgb}
+        if self.precrop_condition:
+            thumb = aux.get("thumbnail")
+            if thumb is None:
+                raise KeyError(
+                    "MODEL.MMAN.MACRO.CONDITION 'precrop' needs the mapper's 'mman_thumbnail' "
+                    "(SinglePersonParsingMapper with thumbnail_size > 0; MMANTrainer sets it)"
+                )
+            lo = out[SOURCES["macro"]]
+            if tuple(thumb.shape[-2:]) != tuple(lo["fake"].shape[-2:]):
+                raise ValueError(
+                    f"Macro D thumbnail {tuple(thumb.shape[-2:])} and low-res map "
+                    f"{tuple(lo['fake'].shape[-2:])} differ in size"
+                )
+            out["precrop"] = dict(lo, rgb=thumb.float())
         return out
+
+    def _source(self, name: str, prepared):
+        return prepared["precrop" if name in self.precrop_condition else SOURCES[name]]
 
     def _d_input(self, name: str, rgb: torch.Tensor, label_map: torch.Tensor) -> torch.Tensor:
         return _pad_to(torch.cat([rgb, label_map], dim=1), self.discriminators[name].min_input_size)
@@ -167,7 +214,7 @@ class MMANAdversary(nn.Module):
         out = {}
         with torch.autocast(device_type=self._device_type(prepared), enabled=False):
             for name, d in self.discriminators.items():
-                p = prepared[SOURCES[name]]
+                p = self._source(name, prepared)
                 n = p["rgb"].shape[0]
                 x = torch.cat(
                     [self._d_input(name, p["rgb"], p["real"]), self._d_input(name, p["rgb"], p["fake"].detach())]
@@ -189,8 +236,9 @@ class MMANAdversary(nn.Module):
         out = {}
         with torch.autocast(device_type=self._device_type(prepared), enabled=False):
             for name, d in self.discriminators.items():
-                p = prepared[SOURCES[name]]
-                pred = d(self._d_input(name, p["rgb"], p["fake"]))
+                p = self._source(name, prepared)
+                fake = p["fake"].detach() if name in self.detached_in_g else p["fake"]
+                pred = d(self._d_input(name, p["rgb"], fake))
                 out[f"loss_adv_{name}"] = self.weights[name] * gan_loss(pred, True, self.gan_mode)
         return out
 

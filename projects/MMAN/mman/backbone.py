@@ -1,6 +1,6 @@
 """The MMAN encoder: a detectron2 ResNet with a dilated res5 and the stride-2 stem output.
 
-mman.md §2.1: output stride 16 (res5 keeps stride 16 with dilation 2) and an extra skip taken from
+Output stride 16 (res5 keeps stride 16 with dilation 2) and an extra skip taken from
 ``stem.conv1`` (conv + norm, **before** the ReLU, stride 2). Module names are detectron2's
 (``stem.conv1``, ``res2.0.conv1`` ...), so ImageNet ``.pkl`` weights load through
 ``DetectionCheckpointer`` unchanged.
@@ -8,11 +8,23 @@ mman.md §2.1: output stride 16 (res5 keeps stride 16 with dilation 2) and an ex
 detectron2's ``build_resnet_backbone`` refuses ``RES5_DILATION=2`` for R18/R34 (no dilated
 BasicBlock); here the res5 3x3 convs of a BasicBlock stage are dilated in place, so R18/R34 generators
 have the same geometry as R101 (used for the quick CPU configs).
+
+``MODEL.MMAN.GENERATOR.VARIANT: release`` builds the encoder of the released MMAN generator on the
+same module names (so the same ImageNet weights and converted checkpoints load), with its three
+differences from a standard ResNet (RoyalVane/MMAN ``models/networks.py``, ``Bottleneck`` and
+``UnetSkipConnectionBlock``):
+
+- every bottleneck is ``conv1, bn1, conv2, bn2, conv3, bn3`` with no ReLU inside, and one ReLU on the
+  block *input* (:class:`ReleaseBottleneckBlock`): ``y = F(relu(x)) + S(relu(x))``;
+- so every stage output (the skip taps res2..res4 and the ASPP input res5) is pre-ReLU;
+- every BatchNorm normalises with the statistics of the current batch, in training and at test
+  (the release never calls ``eval()`` on them), with trained affine parameters
+  (:class:`BatchStatBatchNorm2d`).
 """
 from typing import Dict
 
 import torch.nn.functional as F
-from detectron2.layers import ShapeSpec
+from detectron2.layers import BatchNorm2d, ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY
 from detectron2.modeling.backbone.resnet import (
     BasicBlock,
@@ -21,7 +33,47 @@ from detectron2.modeling.backbone.resnet import (
     ResNet,
 )
 
-__all__ = ["MMANResNet", "build_mman_resnet_backbone"]
+__all__ = ["MMANResNet", "build_mman_resnet_backbone", "BatchStatBatchNorm2d", "ReleaseBottleneckBlock"]
+
+
+class BatchStatBatchNorm2d(BatchNorm2d):
+    """BatchNorm that always normalises with the current batch's statistics (train and eval).
+
+    The running statistics are still updated in training (as PyTorch does), never in eval mode, so
+    evaluating does not change the checkpoint. At batch 1 this is per-image normalisation, which is
+    what the released MMAN computed at test time: run test passes one image at a time.
+    """
+
+    def forward(self, x):
+        """x: (N, C, H, W) -> (N, C, H, W), normalised over (N, H, W) of this batch."""
+        if x.dim() != 4:
+            raise ValueError(f"BatchStatBatchNorm2d expects (N, C, H, W), got {tuple(x.shape)}")
+        track = self.training and self.track_running_stats
+        if track:
+            self.num_batches_tracked.add_(1)
+        return F.batch_norm(
+            x,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            self.weight,
+            self.bias,
+            training=True,
+            momentum=self.momentum,
+            eps=self.eps,
+        )
+
+
+class ReleaseBottleneckBlock(BottleneckBlock):
+    """The released MMAN bottleneck: ``F(relu(x)) + S(relu(x))``, ``F`` = conv-BN x3 without ReLU.
+
+    Same parameters and names as detectron2's ``BottleneckBlock``; only ``forward`` differs.
+    The output is not ReLU'd (the next block, the decoder and the ASPP head see it pre-ReLU).
+    """
+
+    def forward(self, x):
+        x = F.relu(x)
+        out = self.conv3(self.conv2(self.conv1(x)))
+        return out + (self.shortcut(x) if self.shortcut is not None else x)
 
 
 class MMANResNet(ResNet):
@@ -70,7 +122,10 @@ def _dilate_basic_blocks(blocks, dilation: int) -> None:
 def build_mman_resnet_backbone(cfg, input_shape: ShapeSpec) -> MMANResNet:
     """detectron2's ResNet recipe (``MODEL.RESNETS.*``) with ``RES5_DILATION`` honoured for every
     depth and ``OUT_FEATURES`` that may include "stem" (stride 2)."""
-    norm = cfg.MODEL.RESNETS.NORM
+    from .config import resolve_mman_config
+
+    release = resolve_mman_config(cfg).MODEL.MMAN.GENERATOR.VARIANT == "release"
+    norm = BatchStatBatchNorm2d if release else cfg.MODEL.RESNETS.NORM
     stem = BasicStem(
         in_channels=input_shape.channels,
         out_channels=cfg.MODEL.RESNETS.STEM_OUT_CHANNELS,
@@ -92,6 +147,8 @@ def build_mman_resnet_backbone(cfg, input_shape: ShapeSpec) -> MMANResNet:
         152: [3, 8, 36, 3],
     }[depth]
     basic = depth in (18, 34)  # any RES2_OUT_CHANNELS (64 for ImageNet weights; less in tests)
+    if release and basic:
+        raise ValueError("MODEL.MMAN.GENERATOR.VARIANT 'release' is a bottleneck ResNet (R50/R101/R152)")
 
     stages = []
     for idx, stage_idx in enumerate(range(2, 6)):
@@ -110,7 +167,7 @@ def build_mman_resnet_backbone(cfg, input_shape: ShapeSpec) -> MMANResNet:
                 _dilate_basic_blocks(blocks, dilation)
         else:
             blocks = ResNet.make_stage(
-                block_class=BottleneckBlock,
+                block_class=ReleaseBottleneckBlock if release else BottleneckBlock,
                 bottleneck_channels=bottleneck_channels,
                 stride_in_1x1=cfg.MODEL.RESNETS.STRIDE_IN_1X1,
                 dilation=dilation,

@@ -1,4 +1,4 @@
-"""Conditional patch discriminators of MMAN (mman.md §3.1).
+"""Conditional patch discriminators of MMAN.
 
 ``PatchDiscriminator(in_channels, ndf, strides, norm)``: 4x4 convs with padding 1; the first has a
 bias and no norm, the middle ones no bias + InstanceNorm + LeakyReLU(0.2), the last gives one

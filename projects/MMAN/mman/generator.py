@@ -1,4 +1,4 @@
-"""Generator heads of MMAN (mman.md §2.2-2.5): the ASPP low-resolution branch and the cascaded
+"""Generator heads of MMAN: the ASPP low-resolution branch and the cascaded
 up-sampling decoder with encoder skips ("Do-DeepLab-ASPP").
 
 Channel sizes are derived from the encoder's output shapes, never hard-coded: with ResNet-101

@@ -15,7 +15,12 @@ Inference (eval mode) runs every scale of ``TEST.MMAN.SCALES`` (and its horizont
 left/right channels swapped by the training dataset's ``flip_lut``), averages
 ``softmax(T * logits)`` at the input size and returns per image
 ``{"sem_seg": (C, height, width) probabilities, "sem_seg_lowres": (C, ceil(H/16), ceil(W/16))
-single-scale low-res logits, "sem_seg_ipr_label": (H, W) argmax of the ensemble at input size}``.
+single-scale low-res logits, "sem_seg_ipr_label": (H, W) argmax of the ensemble at input size,
+"sem_seg_input_size": (C, H, W) the ensemble at the size the model saw (e.g. the 256x256 squash;
+the 256x256 mIoU protocol reads it, so the prediction is never resized twice)}``.
+
+With the release generator (BatchNorm on batch statistics) every test pass runs on one image, as
+the released test code did; the rescaled passes are resized back with ``TEST.MMAN.ALIGN_CORNERS``.
 """
 import logging
 import math
@@ -110,6 +115,8 @@ class MMAN(nn.Module):
         flip_lut: Optional[Sequence[int]] = None,
         raw_test_resize: str = "none",
         raw_test_size: int = 256,
+        single_image_passes: bool = False,
+        align_corners: bool = False,
     ):
         """
         Args:
@@ -124,6 +131,9 @@ class MMAN(nn.Module):
             raw_test_resize, raw_test_size: at inference, uint8 images (raw frames, e.g. from
                 tools/demo.py, not prepared by the test mapper) are first resized like the test
                 mapper does: "squash" to size x size, "shortest_edge" to size, or "none".
+            single_image_passes: run every test pass on one image (needed when the encoder's
+                BatchNorm uses batch statistics: a batch of an image and its flip would mix them).
+            align_corners: of the bilinear resize of rescaled passes back to the input size.
         """
         super().__init__()
         self.backbone = backbone
@@ -157,6 +167,8 @@ class MMAN(nn.Module):
             raise ValueError(f"raw_test_resize must be squash, shortest_edge or none, got {raw_test_resize!r}")
         self.raw_test_resize = raw_test_resize
         self.raw_test_size = int(raw_test_size)
+        self.single_image_passes = bool(single_image_passes)
+        self.align_corners = bool(align_corners)
         lut = list(range(num_classes)) if flip_lut is None else [int(v) for v in flip_lut]
         if sorted(lut) != list(range(num_classes)):
             raise ValueError(f"flip_lut must be a permutation of 0..{num_classes - 1}, got {lut}")
@@ -193,6 +205,8 @@ class MMAN(nn.Module):
             "flip_lut": _flip_lut_from_metadata(cfg, m.NUM_CLASSES),
             "raw_test_resize": cfg.INPUT.PARSING.SINGLE.TEST_RESIZE,
             "raw_test_size": cfg.INPUT.PARSING.SINGLE.TEST_SIZE,
+            "single_image_passes": m.GENERATOR.VARIANT == "release",
+            "align_corners": bool(cfg.TEST.MMAN.ALIGN_CORNERS),
         }
 
     @property
@@ -219,6 +233,9 @@ class MMAN(nn.Module):
     def _padded_forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(N, 3, h, w) any size -> hi logits cropped to (h, w), lo logits (ceil(h/16), ceil(w/16))."""
         h, w = images.shape[-2:]
+        if self.single_image_passes and images.shape[0] > 1:
+            outs = [self._padded_forward(x[None]) for x in images]
+            return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
         ph, pw = self._padded_side(h) - h, self._padded_side(w) - w
         out = self._generator(F.pad(images, (0, pw, 0, ph)) if (ph or pw) else images)
         lo_h, lo_w = math.ceil(h / self.size_divisibility), math.ceil(w / self.size_divisibility)
@@ -269,6 +286,8 @@ class MMAN(nn.Module):
 
         aux = self._generator(images)
         aux["images"] = images
+        if all("mman_thumbnail" in x for x in batched_inputs):  # Macro D's pre-crop condition
+            aux["thumbnail"] = torch.stack([x["mman_thumbnail"].to(self.device).float() for x in batched_inputs])
         aux["gt_hi"] = gt_hi
         aux["gt_lo"] = downsample_labels(gt_hi, aux["logits_lo"].shape[-2:])
         losses = {
@@ -298,7 +317,12 @@ class MMAN(nn.Module):
             if (height, width) != (H, W):
                 sem_seg = F.interpolate(probs[None], (height, width), mode="bilinear", align_corners=False)[0]
             results.append(
-                {"sem_seg": sem_seg, "sem_seg_lowres": lowres, "sem_seg_ipr_label": probs.argmax(0)}
+                {
+                    "sem_seg": sem_seg,
+                    "sem_seg_lowres": lowres,
+                    "sem_seg_ipr_label": probs.argmax(0),
+                    "sem_seg_input_size": probs,
+                }
             )
         return results
 
@@ -339,7 +363,7 @@ class MMAN(nn.Module):
                 p = torch.cat([p[:1], p[1:].flip(-1)[:, self.flip_lut]])
             p = p.sum(0, keepdim=True)
             if (h, w) != (H, W):
-                p = F.interpolate(p, (H, W), mode="bilinear", align_corners=False)
+                p = F.interpolate(p, (H, W), mode="bilinear", align_corners=self.align_corners)
             total = p if total is None else total + p
             count += batch.shape[0]
         if lowres is None:
