@@ -417,7 +417,10 @@ class SinglePersonParsingMapper:
                  rrc_area=(0.64, 1.0), rrc_aspect=(0.8, 1.25), flip: bool = True, interp: str = "lanczos",
                  test_resize: str = "squash", test_size: int = 256, pixel_mean=(0.485, 0.456, 0.406),
                  pixel_std=(0.229, 0.224, 0.225), flip_lut: Optional[Sequence[int]] = None,
-                 ignore_label: int = 255, seed: Optional[int] = None):
+                 ignore_label: int = 255, seed: Optional[int] = None, thumbnail_size: int = 0):
+        # thumbnail_size > 0 (MMAN release preset): training samples also carry "mman_thumbnail",
+        # (3, t, t) normalised, a LANCZOS thumbnail of the resized image *before* the crop (flipped
+        # with it), the released Macro D's RGB condition.
         if resize not in ("squash", "shortest_edge"):
             raise ValueError(f"resize must be 'squash' or 'shortest_edge', got {resize!r}")
         if crop_mode not in ("mman", "random"):
@@ -434,6 +437,7 @@ class SinglePersonParsingMapper:
         self.rng = ProcessRNG(seed)  # shared with the geometry augmentation; one stream per worker
         self.geometry = MMANRandomGeometry(self.crop_size, tuple(branch_probs), tuple(rrc_area), tuple(rrc_aspect),
                                            rng=self.rng)
+        self.thumbnail_size = int(thumbnail_size)
         self._mean = np.asarray(pixel_mean, np.float32) * 255.0
         self._inv_std = 1.0 / (np.asarray(pixel_std, np.float32) * 255.0)
         self.flip_luts = _FlipLUTs(flip_lut)
@@ -474,6 +478,8 @@ class SinglePersonParsingMapper:
             rng = self._rng()
             T.AugmentationList([self._resize_aug(self.load_size, self.resize)])(aug_input)
             img, lab = aug_input.image, aug_input.sem_seg
+            t = self.thumbnail_size
+            thumb = np.asarray(Image.fromarray(img).resize((t, t), Image.LANCZOS)) if t > 0 else None
             c = self.crop_size
             if img.shape[0] < c or img.shape[1] < c:  # pad: image 0, label ignore
                 ph, pw = max(c - img.shape[0], 0), max(c - img.shape[1], 0)
@@ -492,6 +498,7 @@ class SinglePersonParsingMapper:
             if self.flip and rng.random() < 0.5:
                 aug_input.transform(T.HFlipTransform(aug_input.image.shape[1]))
                 flipped = True
+                thumb = thumb[:, ::-1] if thumb is not None else None
         else:
             aug = self._resize_aug(self.test_size, self.test_resize)
             if aug is not None:
@@ -502,7 +509,12 @@ class SinglePersonParsingMapper:
         x = img.astype(np.float32)
         x -= self._mean
         x *= self._inv_std
+        extra = {}
+        if self.is_train and self.thumbnail_size > 0:
+            th = (thumb.astype(np.float32) - self._mean) * self._inv_std
+            extra["mman_thumbnail"] = torch.from_numpy(np.ascontiguousarray(th.transpose(2, 0, 1)))
         return {
+            **extra,
             "image": torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))),
             "sem_seg": torch.from_numpy(lab.astype(np.int64)),
             "height": H0,
