@@ -166,11 +166,13 @@ def predictions_without_gt(pred_dir, gt_names):
         if not os.path.isdir(d):
             continue
         for root, _, files in os.walk(d):
+            # names relative to d by slicing (os.path.relpath per file cost ~0.2 s per 5k files)
+            prefix = "" if root == d else root[len(d) + 1 :] + os.sep
             for fn in files:
                 stem, ext = os.path.splitext(fn)
                 if ext not in (".png", ".txt"):
                     continue
-                name = os.path.relpath(os.path.join(root, stem), d)
+                name = prefix + stem
                 if name in gt:
                     continue
                 if sub == "person_parsing" and "_" in name and name.rsplit("_", 1)[0] in gt:

@@ -125,6 +125,14 @@ def person_from_map(
     GT values outside [0, C) become 255 (ignore); a prediction value >= C raises ValueError
     naming ``name``.
     """
+    m = np.asarray(m)
+    if m.dtype == np.uint8 and m.ndim == 2:
+        # Range check on the tight crop only: outside it the map is 0 (one full scan, not two).
+        box = nonzero_box(m)
+        if box is None:
+            return person_from_crop(None, m[:0, :0])
+        crop = _as_uint8_labels(m[box[0] : box[2], box[1] : box[3]], num_classes, is_gt, name)
+        return person_from_crop(box, crop, tight=True)
     m = _as_uint8_labels(m, num_classes, is_gt, name)
     box = nonzero_box(m)
     if box is None:
