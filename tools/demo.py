@@ -54,18 +54,18 @@ class Predictor:
 
     def __init__(self, cfg):
         import torch
-        from detectron2.checkpoint import DetectionCheckpointer
         from detectron2.data import MetadataCatalog
         from detectron2.modeling import build_model
 
         from humanparse_d2.projects.qanet.visualize import palette_for
+        from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer, warn_untrained
 
         self.cfg = cfg
         self.model = build_model(cfg).eval()
+        ckpt = HumanParseCheckpointer(self.model)  # safe loading; remembers which weights were missing
         if cfg.MODEL.WEIGHTS:
-            DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
-        else:
-            logger.warning("MODEL.WEIGHTS is empty: the model is untrained and its output is noise")
+            ckpt.load(cfg.MODEL.WEIGHTS)
+        warn_untrained(self.model, cfg.MODEL.WEIGHTS, ckpt)  # empty or ImageNet-only weights
         self.format = cfg.INPUT.FORMAT
         names = list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN)
         self.meta = MetadataCatalog.get(names[0]) if names else None
@@ -249,9 +249,9 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
-    from detectron2.utils.logger import setup_logger
+    from humanparse_d2.engine import setup_plugin_logger
 
-    setup_logger(name="humanparse_d2", abbrev_name="hp")
+    setup_plugin_logger(args.output, rank=0)  # timestamps + WARNING prefix, log.txt in --output
     run(args)
     return 0
 

@@ -1,3 +1,10 @@
 """Trainers and hooks."""
 from .trainer import TRAINERS, HumanParseTrainer, build_trainer_class, wrap_ddp  # noqa: F401
-from .defaults import check_config_names, load_config  # noqa: F401,E402
+from .defaults import (  # noqa: F401,E402
+    ConfigError,
+    check_class_counts,
+    check_config_names,
+    load_config,
+    run_registrations,
+    setup_plugin_logger,
+)

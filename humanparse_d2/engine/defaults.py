@@ -1,22 +1,102 @@
-"""Config loading and early checks shared by tools/train_net.py, tools/demo.py and the tests."""
+"""Config loading and early checks shared by tools/train_net.py, tools/demo.py and the tests.
+
+- :func:`setup_plugin_logger`: the ``humanparse_d2`` loggers set up as detectron2 sets up its own
+  (timestamps, rank, ``log.txt`` in OUTPUT_DIR, WARNING prefix);
+- :func:`load_config`: defaults + plugin keys + yaml + overrides, with errors that name the yaml
+  (a ``_BASE_`` that does not exist) and the closest registered names;
+- :func:`run_registrations` / :func:`check_class_counts`: ``DATASETS.REGISTER`` (your own datasets
+  from ``tools/train_net.py``) and the dataset-vs-model class count check.
+"""
+import difflib
+import importlib
+import importlib.util
 import logging
+import os
 from typing import Iterable, List, Optional
 
 import torch
+import yaml
 from detectron2.config import CfgNode
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY
 from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from humanparse_d2.config import get_humanparse_cfg
 
-__all__ = ["load_config", "check_config_names"]
+__all__ = [
+    "load_config",
+    "check_config_names",
+    "check_base_chain",
+    "setup_plugin_logger",
+    "run_registrations",
+    "check_class_counts",
+    "ConfigError",
+]
 
 logger = logging.getLogger(__name__)
 
 
+class ConfigError(KeyError):
+    """A config names a file, dataset or registry entry that does not exist."""
+
+    def __str__(self):  # KeyError quotes its message; this one is read by people
+        return str(self.args[0]) if self.args else ""
+
+
+def setup_plugin_logger(output_dir: Optional[str] = None, *, rank: Optional[int] = None) -> logging.Logger:
+    """Set up the ``humanparse_d2`` logger like detectron2's (``default_setup`` only sets up its
+    own): INFO to stdout on rank 0, DEBUG to ``<output_dir>/log.txt`` (``log.txt.rank<k>`` on other
+    ranks), timestamped lines, WARNING/ERROR prefixed. Idempotent for the same arguments."""
+    rank = comm.get_rank() if rank is None else rank
+    return setup_logger(output_dir or None, distributed_rank=rank, name="humanparse_d2", abbrev_name="hp")
+
+
 def _registered(registry) -> List[str]:
     return sorted(name for name, _ in registry)
+
+
+def _closest(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _flat_keys(node: CfgNode, prefix: str = "") -> List[str]:
+    out = []
+    for k, v in node.items():
+        out += _flat_keys(v, f"{prefix}{k}.") if isinstance(v, CfgNode) else [prefix + k]
+    return out
+
+
+def check_base_chain(config_file: str) -> None:
+    """Raise :class:`ConfigError` naming the yaml whose ``_BASE_`` points to a missing file.
+
+    detectron2 resolves ``_BASE_`` relative to the yaml that holds it and reports a missing base
+    only as a bare ``FileNotFoundError`` of the resolved path.
+    """
+    seen = set()
+    todo = [os.path.abspath(config_file)]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        with open(f) as fh:
+            data = yaml.safe_load(fh) or {}
+        base = data.get("_BASE_") if isinstance(data, dict) else None
+        for b in ([base] if isinstance(base, str) else list(base or [])):
+            if b.startswith(("http://", "https://")):
+                continue
+            path = b if os.path.isabs(os.path.expanduser(b)) else os.path.join(os.path.dirname(f), b)
+            path = os.path.abspath(os.path.expanduser(path))
+            if not os.path.isfile(path):
+                folder = os.path.dirname(path)
+                near = sorted(x for x in os.listdir(folder) if x.endswith(".yaml")) if os.path.isdir(folder) else []
+                raise ConfigError(
+                    f"{f}: _BASE_: {b!r} not found (looked for {path}){_closest(os.path.basename(path), near)}"
+                )
+            todo.append(path)
 
 
 def check_config_names(cfg: CfgNode) -> None:
@@ -34,14 +114,19 @@ def check_config_names(cfg: CfgNode) -> None:
         checks.append(("MODEL.ROI_HEADS.NAME", cfg.MODEL.ROI_HEADS.NAME, ROI_HEADS_REGISTRY))
     for key, value, registry in checks:
         if value not in registry:
-            problems.append(f"{key}={value!r} is not registered; registered: {_registered(registry)}")
-    known = set(DatasetCatalog.list())
+            names = _registered(registry)
+            problems.append(f"{key}={value!r} is not registered{_closest(value, names)} (registered: {names})")
+    known = sorted(DatasetCatalog.list())
     for key, names in (("DATASETS.TRAIN", cfg.DATASETS.TRAIN), ("DATASETS.TEST", cfg.DATASETS.TEST)):
         for name in names:
             if name not in known:
-                problems.append(f"{key} names {name!r}, which is not registered; registered: {sorted(known)}")
+                problems.append(
+                    f"{key} names {name!r}, which is not registered{_closest(name, known)} "
+                    "(register your own with DATASETS.REGISTER; `python -c \"import humanparse_d2; "
+                    "from detectron2.data import DatasetCatalog; print(DatasetCatalog.list())\"` lists all)"
+                )
     if problems:
-        raise KeyError("Invalid config:\n  " + "\n  ".join(problems))
+        raise ConfigError("Invalid config: " + "; ".join(problems))
     if cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
         # MASK_QUALITY on heads that do not rescore would silently evaluate the plain model
         from humanparse_d2.modeling.rescoring import check_rescoring_config
@@ -59,11 +144,90 @@ def load_config(
     """
     cfg = get_humanparse_cfg()
     if config_file:
+        if not os.path.isfile(config_file):
+            raise ConfigError(f"config file not found: {config_file}")
+        check_base_chain(config_file)
         cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
+    try:
+        cfg.merge_from_list(list(opts))
+    except (KeyError, AssertionError) as e:
+        key = str(e).strip("'\"").rsplit(":", 1)[-1].strip()
+        if "Non-existent" not in str(e):
+            raise
+        raise ConfigError(f"unknown config key {key}{_closest(key, _flat_keys(cfg))}") from e
+    run_registrations(cfg)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         logger.warning("MODEL.DEVICE=%s but CUDA is not available: using cpu", cfg.MODEL.DEVICE)
         cfg.MODEL.DEVICE = "cpu"
     if check_names:
         check_config_names(cfg)
+        check_class_counts(cfg)
     return cfg
+
+
+def _import_callable(spec: str):
+    """``"pkg.module:function"`` or ``"path/to/file.py:function"`` -> the function."""
+    if ":" not in spec:
+        raise ConfigError(f"DATASETS.REGISTER entry {spec!r} must be 'module:function' or 'file.py:function'")
+    mod_name, fn_name = spec.rsplit(":", 1)
+    if mod_name.endswith(".py"):
+        if not os.path.isfile(mod_name):
+            raise ConfigError(f"DATASETS.REGISTER: file not found: {mod_name}")
+        sp = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(mod_name))[0], mod_name)
+        module = importlib.util.module_from_spec(sp)
+        sp.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(mod_name)
+        except ModuleNotFoundError as e:
+            raise ConfigError(f"DATASETS.REGISTER: cannot import {mod_name!r} ({e})") from e
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        names = [n for n in dir(module) if callable(getattr(module, n)) and not n.startswith("_")]
+        raise ConfigError(f"DATASETS.REGISTER: {mod_name} has no function {fn_name!r}{_closest(fn_name, names)}")
+    return fn
+
+
+def run_registrations(cfg: CfgNode) -> None:
+    """Call every ``DATASETS.REGISTER`` entry (``fn(cfg)`` if it takes an argument, else ``fn()``).
+
+    This is how ``tools/train_net.py`` trains on your own data without a wrapper script: a
+    function that calls ``register_parsing_dataset`` (or detectron2's ``register_coco_instances``)
+    and the dataset names in ``DATASETS.TRAIN/TEST``.
+    """
+    import inspect
+
+    for spec in cfg.DATASETS.REGISTER:
+        fn = _import_callable(spec)
+        nargs = len(inspect.signature(fn).parameters)
+        fn(cfg) if nargs else fn()
+        logger.info("DATASETS.REGISTER: ran %s", spec)
+
+
+# meta-architecture -> the config key holding the number of parsing classes it predicts
+_CLASS_KEYS = {"QANet": "MODEL.QANET.NUM_CLASSES", "MMAN": "MODEL.MMAN.NUM_CLASSES",
+               "ParsingRCNN": "MODEL.ROI_PARSING_HEAD.NUM_CLASSES"}
+
+
+def check_class_counts(cfg: CfgNode) -> None:
+    """Raise :class:`ConfigError` when a dataset's class count differs from the model's.
+
+    Without the check a dataset with more classes trains on out-of-range labels (a CUDA assert or
+    a silent ignore) and one with fewer evaluates empty classes.
+    """
+    key = _CLASS_KEYS.get(cfg.MODEL.META_ARCHITECTURE)
+    if key is None:
+        return
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    model_c = int(node)
+    for name in list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST):
+        meta = MetadataCatalog.get(name)
+        c = meta.get("num_parsing", None)
+        if c is None and meta.get("stuff_classes", None) is not None:
+            c = len(meta.stuff_classes)
+        if c is not None and int(c) != model_c:
+            raise ConfigError(
+                f"dataset {name!r} has {c} parsing classes but {key}={model_c}; set {key} {c}"
+            )

@@ -228,6 +228,7 @@ class ParsingEvaluator(DatasetEvaluator):
         )
         self._worker = _Worker(self.num_workers)
         self._box_sources = set()
+        self._num_empty = 0  # images whose output has no person (no box, or all filtered)
         if self.box_source:
             self._box_sources.add(str(self.box_source))
 
@@ -243,6 +244,7 @@ class ParsingEvaluator(DatasetEvaluator):
                 int(d.get("width", inp.get("width", 0))),
             )
             pred = self._instances_to_numpy(inst, (H, W))
+            self._num_empty += int(pred["maps"].shape[0] == 0)
             rec = self._worker.submit(self._evaluate_one, idx, d, pred)
             if rec is not None:
                 self._acc.add(rec)
@@ -384,10 +386,12 @@ class ParsingEvaluator(DatasetEvaluator):
             self._acc.add(rec)
         acc = self._acc
         sources = sorted(self._box_sources)
+        num_empty = self._num_empty
         if self.distributed and comm.get_world_size() > 1:
             comm.synchronize()
             states = comm.gather(acc.state(), dst=0)
             all_sources = comm.gather(sources, dst=0)
+            num_empty = sum(comm.gather(num_empty, dst=0) or [0])
             if not comm.is_main_process():
                 return {}
             acc = ParsingAccumulator(
@@ -403,6 +407,7 @@ class ParsingEvaluator(DatasetEvaluator):
         summary = acc.summarize()
         summary["box_source"] = ",".join(sources) if sources else "unknown"
         summary["dataset"] = self.dataset_name
+        summary["images_without_predictions"] = int(num_empty)
         self.last_summary = summary  # everything, incl. mode / box source / missing (not floats)
         _log_and_save(summary, self.output_dir, "parsing_metrics.json")
         return {"parsing": results_to_flat(summary, self.class_names)}
@@ -595,6 +600,14 @@ def _log_and_save(summary: dict, output_dir: Optional[str], fname: str) -> None:
         logger.warning(
             "images without predictions (%s): %s", summary["mode"], summary["missing_predictions"]
         )
+    n_empty, n_img = summary.get("images_without_predictions", 0), summary.get("num_images", 0)
+    if n_img and n_empty >= n_img:
+        summary["note"] = (
+            f"no image has a prediction (all {n_img} outputs are empty): the metrics above score an "
+            f"empty submission; check the box source ({summary.get('box_source', 'n/a')}), image ids and "
+            "score thresholds"
+        )
+        logger.warning("Parsing evaluation on %s: %s", summary.get("dataset"), summary["note"])
     if summary.get("classes_absent"):
         logger.info(
             "classes absent from GT and predictions (excluded from the means): %s",
