@@ -6,14 +6,15 @@ budget on what differs between the rows, every row starts from one shared genera
 (``--warmup-iters`` CE iterations, standing in for the pretrained encoder) and then trains
 ``--iters`` more iterations with its own discriminators (fresh), the same seed, data order and
 augmentations. The baseline row trains the same iterations with CE only. Each row is evaluated by
-``SemanticParsingEvaluator`` on ``synth_lip_val``: mIoU, low-resolution (1/16) mIoU and the isolated
-pixel rate IPR (percent of pixels that are singleton 8-connected components).
+MMAN's evaluator on ``synth_lip_val``: mIoU (256x256 protocol and native), low-resolution (1/16)
+mIoU and the isolated pixel rate in both definitions (humanparse_d2/evaluation/ipr.py): IPR =
+percent of pixels that are singleton 8-connected components, IPR4 = singleton 4-connected ones.
 
     python tools/mman_ablation.py    # the README numbers (~9 min of CPU time; 28 min wall measured
                                      # with 1 thread on a shared, oversubscribed 2-core machine)
     python tools/mman_ablation.py --iters 20 --warmup-iters 20 --num-val 10   # smoke run
 
-Settings (defaults): configs/quick/MMAN_synth_lip.yaml (ResNet-18 from scratch, "code" preset:
+Settings (defaults): configs/quick/MMAN_synth_lip.yaml (ResNet-18 from scratch, "default" preset:
 LSGAN, weights (1, 50, 1, 250), (2,2,1,1) discriminators) at 128x128 crops, batch 2, Adam 1e-3 for
 G and D (x0.1 after 80 % of each run's iterations), D step every iteration, single-scale + flip test
 at 128.
@@ -160,7 +161,8 @@ def main(argv=None):
         rows[name] = metrics
         print(
             f"{name:10s} mIoU {metrics['mIoU']:.2f}  low-res mIoU {metrics['mIoU_lowres']:.2f}  "
-            f"IPR {metrics['IPR']:.3f}  ({t_train:.0f} s train, {t_eval:.0f} s eval)",
+            f"IPR {metrics['IPR']:.3f}  IPR4 {metrics.get('IPR_4conn', float('nan')):.3f}  "
+            f"({t_train:.0f} s train, {t_eval:.0f} s eval)",
             flush=True,
         )
         del trainer
@@ -172,15 +174,18 @@ def main(argv=None):
         f"{args.iters} iterations per row, batch {args.batch}, seed {args.seed}, D period {args.d_period}; "
         f"{total / 60:.1f} min with {args.threads} threads)",
         "",
-        "| method | mIoU | low-res mIoU | IPR (%) | IPR / baseline | pixel acc | paper IPR / low-res / mIoU (LIP) |",
-        "|---|---|---|---|---|---|---|",
+        "| method | mIoU (256) | mIoU (native) | low-res mIoU | IPR 8-conn (%) | IPR / baseline | "
+        "IPR 4-conn (%) | IPR4 / baseline | paper IPR / low-res / mIoU (LIP) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in rows.items():
         ratio = f"{m['IPR'] / base['IPR']:.2f}" if base and base["IPR"] > 0 else "-"
+        i4, b4 = m.get("IPR_4conn", float("nan")), (base or {}).get("IPR_4conn", 0.0)
+        ratio4 = f"{i4 / b4:.2f}" if b4 and b4 > 0 else "-"
         pap = PAPER[name]
         lines.append(
-            f"| {name} | {m['mIoU']:.2f} | {m['mIoU_lowres']:.2f} | {m['IPR']:.3f} | {ratio} | "
-            f"{m.get('pixel_acc', float('nan')):.2f} | {pap[0]} / {pap[1]} / {pap[2]} |"
+            f"| {name} | {m['mIoU']:.2f} | {m.get('mIoU_native', float('nan')):.2f} | {m['mIoU_lowres']:.2f} | "
+            f"{m['IPR']:.3f} | {ratio} | {i4:.3f} | {ratio4} | {pap[0]} / {pap[1]} / {pap[2]} |"
         )
     if base:
         lines.append("")

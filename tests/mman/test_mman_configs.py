@@ -34,8 +34,11 @@ def test_project_configs_load_and_resolve(path):
     assert cfg.SOLVER.BASE_LR == 2e-4 and cfg.SOLVER.OPTIMIZER == "ADAM"
     if "Base" not in path.name:
         assert cfg.SOLVER.IMS_PER_BATCH == 1
+    release = cfg.MODEL.MMAN.PRESET == "release"
     if "LIP" in str(path) and "Base" not in path.name:
-        assert cfg.SOLVER.MAX_ITER == 913_860 and tuple(cfg.SOLVER.STEPS) == (456_930,)
+        # release: 0.1 ** (epoch // 14), drops after epochs 14 and 28; else one drop after 15
+        steps = (14 * 30_462, 28 * 30_462) if release else (456_930,)
+        assert cfg.SOLVER.MAX_ITER == 913_860 and tuple(cfg.SOLVER.STEPS) == steps
     if "paper" in path.name:
         assert cfg.MODEL.MMAN.GAN_MODE == "vanilla"
         assert tuple(cfg.MODEL.MMAN.LOSS_WEIGHTS) == (1.0, 25.0, 1.0, 100.0)
@@ -53,6 +56,9 @@ def test_explicit_keys_win_over_the_preset():
     assert cfg.MODEL.MMAN.MICRO.STRIDES == ()  # the input is not modified
     cfg.MODEL.MMAN.PRESET = "nope"
     with pytest.raises(ValueError, match="PRESET"):
+        resolve_mman_config(cfg)
+    cfg.MODEL.MMAN.PRESET = "code"  # the old name says what it became
+    with pytest.raises(ValueError, match="renamed 'default'"):
         resolve_mman_config(cfg)
 
 

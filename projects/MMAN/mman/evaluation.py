@@ -13,6 +13,10 @@ numbers were very likely computed on those 256x256 pairs. :class:`MMANEvaluator`
 - ``native`` (``mIoU_native``, ``pixel_acc_native``): the prediction resized to the original image
   size against the original label map.
 
+Next to ``IPR`` (8-neighbour singletons, ``humanparse_d2.evaluation.ipr``) it reports ``IPR_4conn``
+(4-neighbour singletons; a checkerboard scores 0 under the first and 100 % under the second), both
+on the ensembled argmax at the model's input size.
+
 ``mman_metrics.json`` in the output folder says which is which (``paper_protocol``), and each pass
 writes its full summary under ``mman256/`` and ``native/``.
 """
@@ -21,9 +25,11 @@ import os
 from typing import Optional
 
 from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
 
 from humanparse_d2.evaluation.evaluator import SemanticParsingEvaluator
 from humanparse_d2.evaluation.image_eval import normalize_metrics
+from humanparse_d2.evaluation.ipr import isolated_pixel_count
 from humanparse_d2.utils.atomic import atomic_open
 
 __all__ = ["MMANEvaluator", "build_mman_evaluator", "PAPER_SIDE"]
@@ -64,22 +70,38 @@ class MMANEvaluator(DatasetEvaluator):
         )
         self.dataset_name = dataset_name
         self.output_dir = output_dir
+        self.distributed = distributed
         self.last_summary = None
+        self._ipr4 = [0, 0]
 
     def reset(self):
         self.paper.reset()
         self.native.reset()
+        self._ipr4 = [0, 0]
 
     def process(self, inputs, outputs):
         self.paper.process(inputs, [_at_paper_size(o) for o in outputs])
         self.native.process(inputs, outputs)
+        for o in outputs:
+            lab = o.get("sem_seg_ipr_label")
+            if lab is not None:
+                lab = lab.detach().cpu().numpy() if hasattr(lab, "detach") else lab
+                n, total = isolated_pixel_count(lab, connectivity=4)
+                self._ipr4[0] += n
+                self._ipr4[1] += total
 
     def evaluate(self):
         paper = self.paper.evaluate()
         native = self.native.evaluate()
+        ipr4 = self._ipr4
+        if self.distributed and comm.get_world_size() > 1:
+            parts = comm.gather(ipr4, dst=0)
+            ipr4 = [sum(p[0] for p in parts), sum(p[1] for p in parts)] if comm.is_main_process() else ipr4
         if not paper:  # not the main process
             return {}
         flat = dict(paper["parsing"])
+        if ipr4[1]:
+            flat["IPR_4conn"] = 100.0 * ipr4[0] / ipr4[1]
         flat["mIoU_256x256"] = flat["mIoU"]
         nat = native.get("parsing", {})
         flat["mIoU_native"] = nat.get("mIoU", float("nan"))
@@ -95,6 +117,8 @@ class MMANEvaluator(DatasetEvaluator):
             },
             "mIoU_256x256": flat["mIoU_256x256"],
             "mIoU_native": flat["mIoU_native"],
+            "IPR_8conn": flat.get("IPR"),
+            "IPR_4conn": flat.get("IPR_4conn"),
             "mman256": self.paper.last_summary,
             "native": self.native.last_summary,
         }
