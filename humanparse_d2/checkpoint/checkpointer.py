@@ -118,6 +118,7 @@ class HumanParseCheckpointer(DetectionCheckpointer):
         if not resume:
             return self.load(path, checkpointables=[])
         self.resumed_from = None
+        self._remove_stale_temporaries()
         self._explain_last_checkpoint()
         cands = self.resume_candidates()
         if not cands:
@@ -141,6 +142,19 @@ class HumanParseCheckpointer(DetectionCheckpointer):
             + "\n  ".join(errors)
             + "\nMove them away to start from MODEL.WEIGHTS, or run without --resume."
         )
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete ``.<name>.*.tmp`` files that a killed save left behind (nothing saves while a
+        run resumes; only the saving process, rank 0, removes them)."""
+        if not self.save_to_disk or not self.save_dir or not os.path.isdir(self.save_dir):
+            return
+        for f in os.listdir(self.save_dir):
+            if f.startswith(".") and f.endswith(".tmp") and (".pth." in f or f.startswith(".last_checkpoint.")):
+                try:
+                    os.unlink(os.path.join(self.save_dir, f))
+                    logger.info("removed %s, left by a save that was interrupted", f)
+                except OSError:
+                    pass
 
     def _explain_last_checkpoint(self) -> None:
         f = os.path.join(self.save_dir, "last_checkpoint")
