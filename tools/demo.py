@@ -8,7 +8,10 @@ QANet needs person boxes: its config's detector (MODEL.QANET.BOX_SOURCE detector
 COCO Faster R-CNN), a COCO results JSON (--box-file, matched on the image file stem), or one box
 per image (--whole-image-box, for single-person photos). Ground-truth ("oracle") boxes need
 annotations and are refused here. Models that return a semantic map ("sem_seg", e.g. MMAN) are
-drawn from it.
+drawn from it; for one person per photo, e.g. the released MMAN LIP model after conversion:
+
+    python tools/demo.py --config-file projects/MMAN/configs/LIP/mman_R101_30ep_release.yaml \\
+        --input photo.jpg --output out/ --opts MODEL.WEIGHTS mman_lip_release.pth
 
 Per image: <stem>_overlay.jpg (colour overlay, person boxes and QAM scores), <stem>_label.png
 (palette PNG whose pixel values are the class ids) and <stem>.json (per person: box, scores, part
@@ -62,6 +65,14 @@ class Predictor:
 
         self.cfg = cfg
         self.model = build_model(cfg).eval()
+        if cfg.MODEL.WEIGHTS.startswith("torchvision://") or "ImageNetPretrained/" in cfg.MODEL.WEIGHTS:
+            # a config's training start (a classification backbone), not a trained parser: refuse
+            # rather than download it and draw noise
+            raise SystemExit(
+                f"demo: MODEL.WEIGHTS is {cfg.MODEL.WEIGHTS!r}, ImageNet weights of the backbone only. "
+                "Pass a trained or converted model: --opts MODEL.WEIGHTS model.pth (for the released "
+                "MMAN: tools/convert_official_weights.py --format mman, projects/MMAN/README.md)"
+            )
         ckpt = HumanParseCheckpointer(self.model)  # safe loading; remembers which weights were missing
         if cfg.MODEL.WEIGHTS:
             ckpt.load(cfg.MODEL.WEIGHTS)
