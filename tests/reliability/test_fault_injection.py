@@ -53,13 +53,24 @@ def _wait_for(path: Path, timeout=60.0):
         time.sleep(0.02)
 
 
-def _check_final_names_load(out: Path):
-    """No truncated file under a final name: every model_*.pth loads, last_checkpoint names one."""
-    for f in out.glob("model_*.pth"):
-        torch.load(f, map_location="cpu", weights_only=True)
+def _check_final_names_load(out: Path) -> int:
+    """No truncated file under a final name: every model_*.pth loads, last_checkpoint names one.
+
+    Returns the iteration a resume must start from: after the file last_checkpoint names (a kill
+    between renaming a new checkpoint and re-tagging leaves the previous one tagged, as
+    detectron2 means it), else after the newest checkpoint."""
+    done = {f.name: int(torch.load(f, map_location="cpu", weights_only=True)["iteration"])
+            for f in out.glob("model_*.pth")}
     tag = out / "last_checkpoint"
     if tag.exists():
-        assert (out / tag.read_text().strip()).is_file(), tag.read_text()
+        assert tag.read_text().strip() in done, tag.read_text()
+        return done[tag.read_text().strip()] + 1
+    return max(done.values(), default=-1) + 1
+
+
+def _start_of(out: Path, pid: int) -> int:
+    (f,) = out.glob(f"started_{pid}_at_*")
+    return int(f.name.rsplit("_", 1)[-1])
 
 
 @pytest.mark.slow
@@ -72,12 +83,14 @@ def test_killed_anywhere_resumes_to_the_same_final_iteration(server, tmp_path, w
     base = [which, out, MAX_ITER]
 
     # 1) killed inside a checkpoint write: after the temporary file is written, before the rename
-    n = rng.randint(1, 2 * (MAX_ITER - 1))  # odd: a model file, even: last_checkpoint
+    # save n >= 3: at least one complete checkpoint exists, so the next run must resume from it
+    n = rng.randint(3, 2 * (MAX_ITER - 1))  # odd: a model file, even: last_checkpoint
     pid = _start(server, base + ["--markers", markers])
     _wait_for(markers / f"save_{n}")
     os.kill(pid, signal.SIGKILL)
     assert _wait_exit(server, pid) != 0
-    _check_final_names_load(out)
+    expected = _check_final_names_load(out)
+    assert expected >= 1
     assert any(p.name.endswith(".tmp") for p in out.iterdir()), "the kill did not land inside a save"
 
     # 2) resumed, then killed at a random moment of training
@@ -92,15 +105,15 @@ def test_killed_anywhere_resumes_to_the_same_final_iteration(server, tmp_path, w
     except ProcessLookupError:  # it finished first: still a valid run
         pass
     _wait_exit(server, pid)
-    _check_final_names_load(out)
+    assert _start_of(out, pid) == expected
+    expected = _check_final_names_load(out)
 
     # 3) resumed to the end
     pid = _start(server, base + ["--resume"])
     assert _wait_exit(server, pid) == 0, (out / "child_output.txt").read_text()[-3000:]
+    assert _start_of(out, pid) == expected
     final = torch.load(out / "model_final.pth", map_location="cpu", weights_only=True)
     assert final["iteration"] == MAX_ITER - 1
-    starts = sorted(int(p.name.split("_")[-1]) for p in out.glob("started_*"))
-    assert starts[0] == 0 and starts[-1] > 0, starts  # the last run really resumed
     assert not any(p.name.endswith(".tmp") for p in out.iterdir()), "stale temporary files were kept"
     if which == "mman":
         assert "optimizer_d" in final["trainer"]["_trainer"]  # the discriminators resumed too
