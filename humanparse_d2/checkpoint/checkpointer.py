@@ -128,6 +128,7 @@ class HumanParseCheckpointer(DetectionCheckpointer):
             try:
                 out = self.load(cand)
             except Exception as e:  # noqa: BLE001  (a truncated/corrupt file: try the next one)
+                self._parsed_url_during_load = None  # DetectionCheckpointer.load leaves it set on errors
                 errors.append(f"{os.path.basename(cand)}: {type(e).__name__}: {e}")
                 logger.warning("cannot resume from %s (%s: %s); trying an older checkpoint", cand, type(e).__name__, e)
                 continue
