@@ -115,16 +115,34 @@ def _generator_rows(cfg, networks, *, device, gen, workdir, image) -> List[Parit
         off_lo = hook.get_value()
         out = ours._generator(x)
     t, z = out["logits_hi"].float(), out["logits_lo"].float()
+    control = _standard_generator_diff(cfg, ours.state_dict(), x, off["L1"], device)
     T = 5.0
     # the spread of the official log-probabilities shows the outputs are not saturated
     note_hi = f"C x {tuple(t.shape[-2:])}, official L1 std {float(off['L1'].std()):.3g}"
     note_lo = f"C x {tuple(z.shape[-2:])}, official L1 std {float(off_lo['L1'].std()):.3g}"
     return [
-        ParityRow("G full-res log-softmax (L1)", _diff(off["L1"], F.log_softmax(t, 1)), TOL, note_hi),
+        ParityRow("G full-res log-softmax (L1)", _diff(off["L1"], F.log_softmax(t, 1)), TOL,
+                  note_hi + f"; the standard generator with the same weights: {control:.3g}"),
         ParityRow("G full-res softmax(5t) (GAN)", _diff(off["GAN"], F.softmax(T * t, 1)), TOL, note_hi),
         ParityRow("G 1/16 log-softmax (hook L1)", _diff(off_lo["L1"], F.log_softmax(z, 1)), TOL, note_lo),
         ParityRow("G 1/16 softmax(5z) (hook GAN)", _diff(off_lo["GAN"], F.softmax(T * z, 1)), TOL, note_lo),
     ]
+
+
+def _standard_generator_diff(cfg, state, x, official_l1, device) -> float:
+    """Control: the same weights in the standard generator (inner ReLUs, FrozenBN) must differ,
+    or the comparison above would prove nothing."""
+    from detectron2.modeling import build_model
+
+    std = cfg.clone()
+    std.defrost()
+    std.MODEL.MMAN.GENERATOR.VARIANT = "standard"
+    std.MODEL.RESNETS.NORM = "FrozenBN"
+    model = build_model(std)
+    model.load_state_dict({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, strict=True)
+    with torch.no_grad():
+        t = model.eval().to(device)._generator(x)["logits_hi"].float()
+    return _diff(official_l1, F.log_softmax(t, 1))
 
 
 def _discriminator_rows(cfg, networks, *, device, gen) -> List[ParityRow]:
