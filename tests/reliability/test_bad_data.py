@@ -1,0 +1,212 @@
+"""Truncated JPEG/PNG files are caught (readers, dataset loaders, training mapper); files that go bad
+during training are skipped, counted and capped; data-loader workers die with their trainer."""
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from humanparse_d2.data.catalog.common import (
+    BadAnnotationError,
+    TruncatedImageError,
+    image_size,
+    read_image,
+    read_label,
+)
+
+
+def _photo(h=120, w=90, seed=0):
+    """A textured colour image (JPEG of noise + gradients is several KiB, like a photo)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) % 256], -1).astype(np.uint8)
+    return np.clip(img + rng.integers(0, 60, img.shape), 0, 255).astype(np.uint8)
+
+
+def _write_truncated(path, arr, keep=0.6):
+    ok, buf = cv2.imencode(os.path.splitext(str(path))[1], arr)
+    assert ok
+    data = buf.tobytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return data
+
+
+class _Messages(logging.Handler):
+    def __init__(self, name):
+        super().__init__(logging.DEBUG)
+        self.lines, self.logger = [], logging.getLogger(name)
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+    def __enter__(self):
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *a):
+        self.logger.removeHandler(self)
+
+
+def test_truncated_jpeg_and_png_are_errors_naming_the_file(tmp_path):
+    jpg, png, good = tmp_path / "cut.jpg", tmp_path / "cut.png", tmp_path / "good.jpg"
+    _write_truncated(jpg, _photo())
+    _write_truncated(png, (_photo()[:, :, 0] % 20).astype(np.uint8))
+    cv2.imwrite(str(good), _photo())
+    # what OpenCV alone does: the truncated JPEG decodes (grey rows), no error
+    assert cv2.imread(str(jpg)) is not None
+    for fn in (read_image, image_size):
+        with pytest.raises(TruncatedImageError, match="cut.jpg"):
+            fn(jpg)
+    with pytest.raises(TruncatedImageError, match="cut.png"):
+        read_label(png)
+    assert read_image(good).shape == (120, 90, 3) and image_size(good) == (120, 90)
+    # bytes padded after the end marker are fine
+    with open(good, "ab") as f:
+        f.write(b"\0" * 100)
+    assert read_image(good).shape == (120, 90, 3)
+
+
+def test_loader_skips_counts_and_names_truncated_images(tmp_path):
+    from detectron2.data import DatasetCatalog
+
+    from humanparse_d2.data import register_parsing_dataset
+
+    img, lab = tmp_path / "img", tmp_path / "lab"
+    img.mkdir()
+    lab.mkdir()
+    for i in range(3):
+        label = np.zeros((120, 90), np.uint8)
+        label[20:100, 20:70] = 1 + i % 2
+        cv2.imwrite(str(lab / f"p{i}.png"), label)
+        cv2.imwrite(str(img / f"p{i}.jpg"), _photo(seed=i))
+    _write_truncated(img / "p1.jpg", _photo(seed=1))
+    register_parsing_dataset("reliability_truncated", img, lab, classes=["bg", "a", "b"])
+    try:
+        with _Messages("humanparse_d2.data.catalog.common") as log:
+            dicts = DatasetCatalog.get("reliability_truncated")
+        assert sorted(d["image_id"] for d in dicts) == ["p0", "p2"]
+        assert any("skipped 1 item" in m and "p1.jpg" in m and "truncated" in m for m in log.lines), log.lines
+    finally:
+        DatasetCatalog.remove("reliability_truncated")
+
+
+def test_files_going_bad_in_training_are_skipped_counted_and_capped(tmp_path):
+    from detectron2.data.common import MapDataset
+
+    from humanparse_d2.engine.workers import GuardedMapper, TooManyBadFilesError
+
+    files = []
+    for i in range(6):
+        f = tmp_path / f"{i}.jpg"
+        cv2.imwrite(str(f), _photo(seed=i))
+        files.append(str(f))
+
+    def mapper(record):
+        return {"image": read_image(record["file_name"]), "file_name": record["file_name"]}
+
+    guarded = GuardedMapper(mapper, max_bad=2)
+    ds = MapDataset([{"file_name": f} for f in files], guarded)
+    _write_truncated(tmp_path / "0.jpg", _photo(seed=0))  # goes bad after registration
+    with _Messages("humanparse_d2.engine.workers") as log:
+        out = ds[0]
+    assert out["file_name"] != files[0] and guarded.num_bad == 1
+    assert any(files[0] in m and "1 bad file" in m for m in log.lines)
+    os.unlink(files[1])  # a file that vanished (disk, network share)
+    ds[1]
+    assert guarded.num_bad == 2 and guarded.bad_files() == sorted(files[:2])
+    _write_truncated(tmp_path / "2.jpg", _photo(seed=2))
+    with pytest.raises(TooManyBadFilesError) as e:
+        ds[2]
+    assert all(f in str(e.value) for f in files[:3]) and "MAX_BAD_FILES=2" in str(e.value)
+
+
+def test_trainer_wraps_the_training_mapper():
+    from humanparse_d2.engine import HumanParseTrainer
+    from humanparse_d2.engine.workers import GuardedMapper
+
+    from qanet.common import tiny_cfg
+
+    cfg = tiny_cfg()
+    cfg.DATASETS.TRAIN = ("synth_humans_train",)
+    cfg.INPUT.PARSING.MAPPER = "InstanceParsingMapper"
+    cfg.DATALOADER.NUM_WORKERS = 0
+    cfg.DATALOADER.MAX_BAD_FILES = 7
+    loader = HumanParseTrainer.build_train_loader(cfg)
+    ds = loader.dataset
+    while not hasattr(ds, "_map_func"):
+        ds = ds.dataset
+    fn = getattr(ds._map_func, "_obj", ds._map_func)  # detectron2's PicklableWrapper
+    assert isinstance(fn, GuardedMapper) and fn.max_bad == 7
+
+
+_WORKER_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, threading, time
+    from torch.utils.data import DataLoader
+    from detectron2.data.common import MapDataset
+    from humanparse_d2.engine.workers import GuardedMapper
+
+    def slow(record):  # a worker busy in a long decode: torch's watchdog never gets to run
+        open(os.path.join(sys.argv[1], f"{record}.pid"), "w").write(str(os.getpid()))
+        time.sleep(120)
+        return record
+
+    def consume(mapper, tag):
+        for _ in DataLoader(MapDataset([tag], mapper), num_workers=1, batch_size=None):
+            pass
+
+    # one loader with the guard, one without; each worker writes its pid, then sleeps
+    threading.Thread(target=consume, args=(GuardedMapper(slow), "guarded"), daemon=True).start()
+    consume(slow, "plain")
+    """
+)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def measure_worker_exit(tmp_path, limit=3.0):
+    """Seconds from ``kill -9`` of a trainer-like parent to the exit of its busy loader workers:
+    ``{"guarded": s, "plain": s}``, ``limit`` for a worker still alive then (killed here)."""
+    script = tmp_path / "parent.py"
+    script.write_text(_WORKER_SCRIPT)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env)
+    files = {m: tmp_path / f"{m}.pid" for m in ("guarded", "plain")}
+    t0 = time.time()
+    while not all(f.exists() and f.read_text() for f in files.values()):
+        assert time.time() - t0 < 120 and parent.poll() is None, "workers never started"
+        time.sleep(0.05)
+    workers = {m: int(f.read_text()) for m, f in files.items()}
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    t0 = time.perf_counter()
+    out = {}
+    while len(out) < 2 and time.perf_counter() - t0 < limit:
+        for m, pid in workers.items():
+            if m not in out and not _alive(pid):
+                out[m] = time.perf_counter() - t0
+        time.sleep(0.005)
+    for m, pid in workers.items():
+        if m not in out:
+            os.kill(pid, signal.SIGKILL)
+            out[m] = limit
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_busy_workers_die_with_their_trainer(tmp_path):
+    t = measure_worker_exit(tmp_path)
+    assert t["guarded"] < 1.0, t
+    assert t["plain"] == 3.0, t  # without the guard the busy worker outlives the killed parent
