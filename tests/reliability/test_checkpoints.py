@@ -1,5 +1,6 @@
 """HumanParseCheckpointer: atomic and finite-only saves, resume fallback, safe .pkl/.pth loading;
 the dataset cache read without running code."""
+import errno
 import logging
 import os
 import pickle
@@ -68,16 +69,17 @@ class _Messages(logging.Handler):
         self.logger.removeHandler(self)
 
 
-def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fault", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")])
+def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch, fault):
     ck = _save(tmp_path, 1)
     before = (tmp_path / "model_0000001.pth").read_bytes()
 
     def half_write_then_die(obj, f, *a, **k):
         f.write(b"PK\x03\x04 partial")
-        raise KeyboardInterrupt  # a kill / full disk in the middle of torch.save
+        raise fault  # an interrupt or a full disk in the middle of torch.save
 
     monkeypatch.setattr(torch, "save", half_write_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(type(fault)):
         ck.save("model_0000001")
     assert (tmp_path / "model_0000001.pth").read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
