@@ -95,10 +95,10 @@ def test_torchvision_weights_fetched_only_when_loaded(monkeypatch, tmp_path):
     """Building a model never fetches; loading ``torchvision://`` converts torchvision's file once."""
     import torch
     import torchvision
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.modeling import build_model
 
     import humanparse_d2.projects.mman.imagenet as imagenet
+    from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer as DetectionCheckpointer
     from humanparse_d2.engine import load_config
 
     calls = []

@@ -20,7 +20,6 @@ RGB inputs normalised with the ImageNet mean/std.
 import logging
 import os
 import pickle
-from collections import OrderedDict
 
 from detectron2.utils.file_io import PathHandler, PathManager
 
@@ -49,9 +48,11 @@ def resolve_torchvision_weights(name: str):
     return enum[tag]
 
 
-def torchvision_to_d2(state_dict) -> "OrderedDict[str, object]":
-    """torchvision ResNet state dict -> detectron2 ResNet names, numpy values; ``fc`` dropped."""
-    out = OrderedDict()
+def torchvision_to_d2(state_dict) -> dict:
+    """torchvision ResNet state dict -> detectron2 ResNet names, numpy values; ``fc`` dropped.
+    A plain dict of arrays: the project's checkpointer reads ``.pkl`` files with a restricted
+    unpickler (arrays and plain containers only)."""
+    out = {}
     for k, v in state_dict.items():
         if k.startswith("fc.") or k.endswith("num_batches_tracked"):
             continue
