@@ -77,16 +77,18 @@ def bench_parser(name, cfg, batches, repeats, device, amp, channels_last):
     return rows
 
 
-def _images(n, seed=0):
+def _images(n, seed=0, hw=(384, 320)):
     import numpy as np
     import torch
 
     rng = np.random.default_rng(seed)
+    H, W = hw
     out = []
     for i in range(n):
-        img = torch.from_numpy(rng.integers(0, 255, (3, 384, 320), dtype=np.uint8))
+        img = torch.from_numpy(rng.integers(0, 255, (3, H, W), dtype=np.uint8))
         boxes = torch.tensor([[20.0, 30.0, 120.0, 360.0], [110.0, 40.0, 220.0, 370.0], [200.0, 20.0, 310.0, 350.0]])
-        out.append({"image": img, "height": 384, "width": 320, "image_id": f"b{i}", "gt_boxes": boxes})
+        boxes = boxes * torch.tensor([W / 320.0, H / 384.0, W / 320.0, H / 384.0])
+        out.append({"image": img, "height": H, "width": W, "image_id": f"b{i}", "gt_boxes": boxes})
     return out
 
 
@@ -144,8 +146,9 @@ def bench_qam_share(device, n_images, name="R18-FPN 256x192 (quick)"):
             "persons_per_image": 3, "images": n_images}
 
 
-def bench_end_to_end(device, n_images):
-    """Faster R-CNN R50-FPN (random weights, top-3 detections as persons) + QANet R18."""
+def bench_end_to_end(device, n_images, parser_config="configs/quick/QANet_R18_synth.yaml", parser_opts=(),
+                     image_hw=(384, 320), detector_opts=()):
+    """Faster R-CNN R50-FPN (random weights, top-3 detections as persons) + QANet (R18 by default)."""
     import torch
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import get_cfg
@@ -170,10 +173,10 @@ def bench_end_to_end(device, n_images):
             "MODEL.QANET.DETECTOR.WEIGHTS", os.path.join(d, "det_random.pth"),
             "MODEL.QANET.DETECTOR.SCORE_THRESH", "0.0",
             "MODEL.QANET.DETECTOR.OPTS",
-            "['MODEL.ROI_HEADS.NUM_CLASSES', '1', 'MODEL.ROI_HEADS.SCORE_THRESH_TEST', '0.0', 'TEST.DETECTIONS_PER_IMAGE', '3', "
-            "'MODEL.PIXEL_STD', '[57.375, 57.12, 58.395]']",
+            str(["MODEL.ROI_HEADS.NUM_CLASSES", "1", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+                 "TEST.DETECTIONS_PER_IMAGE", "3", "MODEL.PIXEL_STD", "[57.375, 57.12, 58.395]", *detector_opts]),
         ]
-        cfg = _cfg("configs/quick/QANet_R18_synth.yaml", device, opts)
+        cfg = _cfg(parser_config, device, opts + list(parser_opts))
         model = build_model(cfg).eval()
         src = model.box_source_obj
         spent = {"det": 0.0}
@@ -189,7 +192,7 @@ def bench_end_to_end(device, n_images):
 
         type(src).__call__ = timed_call
         try:
-            imgs = _images(n_images, seed=1)
+            imgs = _images(n_images, seed=1, hw=image_hw)
             for x in imgs:
                 x.pop("gt_boxes")
             with torch.no_grad():
@@ -204,10 +207,11 @@ def bench_end_to_end(device, n_images):
                 total = time.perf_counter() - t0
         finally:
             type(src).__call__ = orig_call
-    print(f"  end to end (Faster R-CNN R50-FPN + QANet R18, {n_persons / n_images:.1f} persons/image): "
+    print(f"  end to end (Faster R-CNN R50-FPN + QANet {Path(parser_config).stem}, {n_persons / n_images:.1f} persons/image): "
           f"{n_images / total:.3f} images/s; detector {100 * spent['det'] / total:.1f}% of the time", flush=True)
     return {"images_per_s": round(n_images / total, 4), "detector_share_percent": round(100 * spent["det"] / total, 2),
-            "persons_per_image": round(n_persons / n_images, 2), "detector": "faster_rcnn_R_50_FPN_3x (random weights)"}
+            "persons_per_image": round(n_persons / n_images, 2), "detector": "faster_rcnn_R_50_FPN_3x (random weights)",
+            "parser_config": parser_config}
 
 
 def main(argv=None):
