@@ -120,10 +120,10 @@ def check_config_names(cfg: CfgNode) -> None:
     for key, names in (("DATASETS.TRAIN", cfg.DATASETS.TRAIN), ("DATASETS.TEST", cfg.DATASETS.TEST)):
         for name in names:
             if name not in known:
+                hint = _closest(name, known) or f"; registered: {known}"
                 problems.append(
-                    f"{key} names {name!r}, which is not registered{_closest(name, known)} "
-                    "(register your own with DATASETS.REGISTER; `python -c \"import humanparse_d2; "
-                    "from detectron2.data import DatasetCatalog; print(DatasetCatalog.list())\"` lists all)"
+                    f"{key} names {name!r}, which is not registered{hint} "
+                    "(register your own with DATASETS.REGISTER or --register)"
                 )
     if problems:
         raise ConfigError("Invalid config: " + "; ".join(problems))

@@ -66,7 +66,11 @@ def test_unknown_dataset_lists_registered_names():
     cfg.DATASETS.TRAIN = ("no_such_dataset",)
     with pytest.raises(KeyError) as e:
         check_config_names(cfg)
-    assert "no_such_dataset" in str(e.value) and "coco_2017_train" in str(e.value)
+    assert "no_such_dataset" in str(e.value)
+    assert "coco_2017_train" in str(e.value) or "did you mean" in str(e.value)
+    cfg.DATASETS.TRAIN = ("cihp_trian",)
+    with pytest.raises(KeyError, match="did you mean 'cihp_train'"):
+        check_config_names(cfg)
 
 
 @pytest.mark.parametrize("path", ALL_YAMLS, ids=lambda p: str(p.relative_to(REPO)))
