@@ -166,6 +166,58 @@ class _Worker:
         return out
 
 
+class _RunInfo:
+    """What a model reports next to its outputs, recorded with the metrics: the test settings
+    (``out["test_settings"]``: box source, views, QAM) and the images that got no person box
+    (``out["num_boxes"] == 0``). Too many of those is an error: an AP from no boxes is no result."""
+
+    def __init__(self):
+        self.settings, self.images, self.no_box = None, 0, []
+
+    def add(self, inp, out) -> None:
+        if not isinstance(out, dict):
+            return
+        if self.settings is None and out.get("test_settings"):
+            self.settings = dict(out["test_settings"])
+        if out.get("num_boxes") is not None:
+            self.images += 1
+            if int(out["num_boxes"]) == 0:
+                self.no_box.append(str(inp.get("image_id", inp.get("file_name", "?"))))
+
+    def gathered(self, distributed: bool) -> "_RunInfo":
+        if not (distributed and comm.get_world_size() > 1):
+            return self
+        merged = _RunInfo()
+        for settings, images, no_box in comm.gather((self.settings, self.images, self.no_box), dst=0) or []:
+            merged.settings = merged.settings or settings
+            merged.images += images
+            merged.no_box += no_box
+        return merged
+
+    def fill(self, summary: dict) -> None:
+        """Record into ``summary``; warn once with examples; raise at the allowed share."""
+        if self.settings:
+            summary["test_settings"] = {k: v for k, v in self.settings.items() if k != "no_box_hint"}
+        if not self.images:
+            return
+        n = len(self.no_box)
+        summary["images_without_boxes"] = n
+        summary["images_without_boxes_examples"] = self.no_box[:5]
+        if not n:
+            return
+        settings = self.settings or {}
+        source = settings.get("box_source", summary.get("box_source", "unknown"))
+        max_share = float(settings.get("max_no_box_share", 1.0))
+        msg = (f"{n} of {self.images} images got no person box from the box source {source} "
+               f"(e.g. {', '.join(self.no_box[:5])})")
+        if n >= max_share * self.images:
+            raise RuntimeError(
+                f"{msg}: at least MODEL.QANET.TEST.MAX_NO_BOX_SHARE = {max_share:g} of the images. "
+                f"Likely cause: {settings.get('no_box_hint', 'see the box source settings')}"
+            )
+        logger.warning("%s; they count as misses", msg)
+
+
 class ParsingEvaluator(DatasetEvaluator):
     """Multi-person parsing evaluator (mIoU, AP^p + PCP, AP^r, AP^h; metrics.md).
 
@@ -227,6 +279,7 @@ class ParsingEvaluator(DatasetEvaluator):
             class_names=self.class_names,
         )
         self._worker = _Worker(self.num_workers)
+        self._run_info = _RunInfo()
         self._box_sources = set()
         self._num_empty = 0  # images whose output has no person (no box, or all filtered)
         if self.box_source:
@@ -238,6 +291,7 @@ class ParsingEvaluator(DatasetEvaluator):
             idx, d = self._index.lookup(inp)
             if isinstance(out, dict) and out.get("box_source"):
                 self._box_sources.add(str(out["box_source"]))
+            self._run_info.add(inp, out)
             inst = out["instances"] if isinstance(out, dict) else out
             H, W = (
                 int(d.get("height", inp.get("height", 0))),
@@ -387,6 +441,7 @@ class ParsingEvaluator(DatasetEvaluator):
         acc = self._acc
         sources = sorted(self._box_sources)
         num_empty = self._num_empty
+        run_info = self._run_info.gathered(self.distributed)
         if self.distributed and comm.get_world_size() > 1:
             comm.synchronize()
             states = comm.gather(acc.state(), dst=0)
@@ -408,8 +463,15 @@ class ParsingEvaluator(DatasetEvaluator):
         summary["box_source"] = ",".join(sources) if sources else "unknown"
         summary["dataset"] = self.dataset_name
         summary["images_without_predictions"] = int(num_empty)
+        summary["legacy_nms_indexing"] = self.legacy_nms_indexing
+        settings = run_info.settings or {}
+        official = self.mode == "legacy" and self.legacy_nms_indexing and settings.get("clamp_iou") is False
+        summary["evaluation_protocol"] = "official (paper)" if official else "project (corrected)"
         self.last_summary = summary  # everything, incl. mode / box source / missing (not floats)
-        _log_and_save(summary, self.output_dir, "parsing_metrics.json")
+        try:
+            run_info.fill(summary)
+        finally:
+            _log_and_save(summary, self.output_dir, "parsing_metrics.json")
         return {"parsing": results_to_flat(summary, self.class_names)}
 
 
@@ -469,9 +531,11 @@ class SemanticParsingEvaluator(DatasetEvaluator):
             miou_include=self.include,
         )
         self._worker = _Worker(self.num_workers)
+        self._run_info = _RunInfo()
 
     def process(self, inputs, outputs):
         for inp, out in zip(inputs, outputs):
+            self._run_info.add(inp, out)
             gt_file = inp.get("sem_seg_file_name")
             idx = -1
             if gt_file is None or "image_id" in inp:
@@ -532,6 +596,7 @@ class SemanticParsingEvaluator(DatasetEvaluator):
         for rec in self._worker.drain():
             self._acc.add(rec)
         acc = self._acc
+        run_info = self._run_info.gathered(self.distributed)
         if self.distributed and comm.get_world_size() > 1:
             comm.synchronize()
             states = comm.gather(acc.state(), dst=0)
@@ -551,8 +616,13 @@ class SemanticParsingEvaluator(DatasetEvaluator):
         summary["dataset"] = self.dataset_name
         if self.include is not None:
             summary["mean_over_classes"] = [self.class_names[c] for c in self.include]
+        if run_info.settings:
+            summary["box_source"] = run_info.settings.get("box_source", "unknown")
         self.last_summary = summary
-        _log_and_save(summary, self.output_dir, "sem_seg_parsing_metrics.json")
+        try:
+            run_info.fill(summary)
+        finally:
+            _log_and_save(summary, self.output_dir, "sem_seg_parsing_metrics.json")
         return {"parsing": results_to_flat(summary, self.class_names)}
 
 

@@ -107,6 +107,7 @@ class TestQANetConfigs(unittest.TestCase):
 
     def test_r50_shapes(self):
         cfg = load(str(REPO / "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml"))
+        cfg.MODEL.QANET.BOX_SOURCE = "whole_image"  # eval() would fetch the detector's weights
         model = build_model(cfg).eval()
         with torch.no_grad():
             logits, iou = model.parser(torch.rand(1, 3, 512, 384) * 255)

@@ -238,10 +238,15 @@ class TestBoxSources(unittest.TestCase):
             self.assertFalse(any(k.startswith("_box_source") or "roi_heads" in k for k in m.state_dict()))
 
     def test_detector_without_weights_errors(self):
-        m = build_model(tiny_cfg("detector", **{"MODEL.QANET.DETECTOR.WEIGHTS": ""})).eval()
-        x = make_image()
-        with self.assertRaisesRegex(ValueError, "WEIGHTS"):
-            m([x])
+        """Empty, missing or unreachable detector weights fail when the model is built / set to eval,
+        naming the key and the alternatives (never inside the evaluation loop)."""
+        with self.assertRaisesRegex(ValueError, "DETECTOR.WEIGHTS is empty.*whole_image"):
+            build_model(tiny_cfg("detector", **{"MODEL.QANET.DETECTOR.WEIGHTS": ""}))
+        with self.assertRaisesRegex(FileNotFoundError, "DETECTOR.WEIGHTS.*does not exist.*--box-file"):
+            build_model(tiny_cfg("detector", **{"MODEL.QANET.DETECTOR.WEIGHTS": "/nonexistent/det.pth"}))
+        m = build_model(tiny_cfg("detector", **{"MODEL.QANET.DETECTOR.WEIGHTS": "https://127.0.0.1:9/none.pkl"}))
+        with self.assertRaisesRegex(RuntimeError, "MODEL.QANET.DETECTOR.WEIGHTS.*--whole-image-box"):
+            m.eval()
 
 
 class TestTimmBackbone(unittest.TestCase):

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -39,6 +40,7 @@ class OracleBoxes:
 
     name = "oracle"
     description = "oracle (ground-truth person boxes, score 1.0)"
+    no_box_hint = "the images have no (non-crowd) person annotation; check the dataset's annotations"
 
     def __call__(self, inputs: Sequence[Dict]) -> BoxList:
         out = []
@@ -79,6 +81,7 @@ class OracleBoxes:
 class WholeImageBoxes:
     name = "whole_image"
     description = "whole_image (one box = the image, score 1.0)"
+    no_box_hint = "degenerate image sizes (height or width 0)"
 
     def __call__(self, inputs: Sequence[Dict]) -> BoxList:
         out = []
@@ -88,12 +91,32 @@ class WholeImageBoxes:
         return out
 
 
+def _images_json_stems(path: str) -> Dict[str, str]:
+    """``{str(image id): file stem}`` from a COCO-style json's ``images`` list."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"MODEL.QANET.BOX_FILE_IMAGES not found: {path}")
+    with open(path) as f:
+        images = json.load(f).get("images")
+    if not isinstance(images, list) or not images:
+        raise ValueError(f"MODEL.QANET.BOX_FILE_IMAGES {path}: no 'images' list [{{id, file_name}}]")
+    return {str(im["id"]): Path(str(im["file_name"])).stem for im in images}
+
+
 class FileBoxes:
-    """Person boxes from a COCO detection-results JSON, matched on ``image_id`` (as strings)."""
+    """Person boxes from a COCO detection-results JSON.
+
+    A model input finds its boxes by, in this order: its ``image_id`` equal to the file's
+    ``image_id`` (datasets registered from the json the file refers to, or string ids); its file
+    stem equal to the stem that ``images_json`` (``MODEL.QANET.BOX_FILE_IMAGES``) gives the file's id;
+    its numeric file stem equal to the file's integer id (CIHP ``0000001.jpg`` is id 1). If none of
+    the first ``CHECK_AFTER`` images finds a box, the ids do not fit the dataset: an error, not an
+    AP of 0.
+    """
 
     name = "file"
+    CHECK_AFTER = 20
 
-    def __init__(self, path: str, person_ids: Sequence[int] = (1,)):
+    def __init__(self, path: str, person_ids: Sequence[int] = (1,), images_json: str = ""):
         if not path:
             raise ValueError("MODEL.QANET.BOX_SOURCE is 'file' but MODEL.QANET.BOX_FILE is empty")
         if not os.path.isfile(path):
@@ -108,27 +131,75 @@ class FileBoxes:
         if not isinstance(dets, list):
             raise ValueError(f"MODEL.QANET.BOX_FILE {path}: expected a list of detections")
         keep = set(int(i) for i in person_ids)
+        stems = _images_json_stems(images_json) if images_json else {}
         self.boxes: Dict[str, List[Tuple[List[float], float]]] = defaultdict(list)
-        n = 0
+        categories, n = set(), 0
         for d in dets:
-            if "category_id" in d and int(d["category_id"]) not in keep:
-                continue
+            if "category_id" in d:
+                categories.add(int(d["category_id"]))
+                if int(d["category_id"]) not in keep:
+                    continue
             x, y, w, h = (float(v) for v in d["bbox"])
-            self.boxes[str(d["image_id"])].append(([x, y, x + w, y + h], float(d.get("score", 1.0))))
+            entry = ([x, y, x + w, y + h], float(d.get("score", 1.0)))
+            raw = str(d["image_id"])
+            keys = {"id:" + raw}
+            if raw in stems:
+                keys.add("stem:" + stems[raw])
+            if raw.lstrip("-").isdigit():
+                keys.add("num:" + str(int(raw)))
+            for k in keys:
+                self.boxes[k].append(entry)
             n += 1
         self.path = path
-        self.description = f"file ({os.path.basename(path)}: {n} person boxes on {len(self.boxes)} images)"
+        self.file_ids = sorted({str(d["image_id"]) for d in dets})[:5]
+        self.num_images = len({k for k in self.boxes if k.startswith("id:")})
+        self.description = f"file ({os.path.basename(path)}: {n} person boxes on {self.num_images} images)"
+        self.no_box_hint = (
+            f"the image_id of MODEL.QANET.BOX_FILE {path} (e.g. {self.file_ids}) do not match the dataset's images "
+            "(give the images json the file refers to as MODEL.QANET.BOX_FILE_IMAGES), "
+            f"MODEL.QANET.BOX_FILE_PERSON_IDS {sorted(keep)} are not the file's person ids (it has {sorted(categories)[:10]}), "
+            "or MODEL.QANET.TEST.BOX_SCORE_THRESH is above the file's scores"
+        )
+        if n == 0:
+            raise ValueError(f"MODEL.QANET.BOX_FILE {path}: no person box ({self.no_box_hint})")
         self.images_without_boxes = 0
+        self._looked = self._matched = 0
+        self._missed: List[str] = []
         logger.info("QANet boxes: %s", self.description)
+
+    def lookup(self, inp: Dict) -> List[Tuple[List[float], float]]:
+        """The file's boxes of one model input ([] if it has none)."""
+        if "image_id" not in inp and "file_name" not in inp:
+            raise ValueError("MODEL.QANET.BOX_SOURCE 'file' needs 'image_id' or 'file_name' in each input")
+        keys = ["id:" + str(inp["image_id"])] if "image_id" in inp else []
+        if inp.get("file_name"):
+            stem = Path(str(inp["file_name"])).stem
+            keys.append("stem:" + stem)
+            if stem.isdigit():
+                keys.append("num:" + str(int(stem)))
+        for k in keys:
+            if k in self.boxes:
+                return self.boxes[k]
+        return []
 
     def __call__(self, inputs: Sequence[Dict]) -> BoxList:
         out = []
         for inp in inputs:
-            if "image_id" not in inp:
-                raise ValueError("MODEL.QANET.BOX_SOURCE 'file' needs 'image_id' in each input")
-            entries = self.boxes.get(str(inp["image_id"]), [])
-            if not entries:
+            entries = self.lookup(inp)
+            self._looked += 1
+            if entries:
+                self._matched += 1
+            else:
                 self.images_without_boxes += 1
+                if len(self._missed) < 5:
+                    self._missed.append(str(inp.get("image_id", inp.get("file_name"))))
+            if self._matched == 0 and self._looked >= self.CHECK_AFTER:
+                raise ValueError(
+                    f"MODEL.QANET.BOX_FILE {self.path}: none of the first {self._looked} images has a box in the "
+                    f"file; its image_id (e.g. {self.file_ids}) match no image id / file stem of the dataset "
+                    f"(e.g. {self._missed}). Give MODEL.QANET.BOX_FILE_IMAGES, the COCO-style json whose "
+                    "'images' [{id, file_name}] the file refers to."
+                )
             b = torch.tensor([e[0] for e in entries], dtype=torch.float32).reshape(-1, 4)
             s = torch.tensor([e[1] for e in entries], dtype=torch.float32)
             out.append((b, s))
@@ -151,11 +222,19 @@ def _resolve_detector_config(path: str) -> str:
 class DetectorBoxes:
     """Run a detectron2 detector and keep its person detections.
 
-    The detector is built lazily on first use and kept outside the QANet module tree, so QANet
-    checkpoints hold only the parser and the detector loads its own ``WEIGHTS``.
+    The detector is kept outside the QANet module tree, so QANet checkpoints hold only the parser
+    and the detector loads its own ``WEIGHTS``. Empty weights or a local file that does not exist
+    fail when the model is built; a URL (``detectron2://``, ``https://``) is fetched, and the
+    detector built, by :meth:`prepare` when the model is switched to eval mode (before any
+    progress bar), so that an offline machine fails there with the alternatives named.
     """
 
     name = "detector"
+    ALTERNATIVES = (
+        "Alternatives: a local weights file as MODEL.QANET.DETECTOR.WEIGHTS, a box file "
+        "(MODEL.QANET.BOX_SOURCE file, MODEL.QANET.BOX_FILE; tools/demo.py --box-file), or one box per image "
+        "(MODEL.QANET.BOX_SOURCE whole_image; tools/demo.py --whole-image-box)."
+    )
 
     def __init__(
         self,
@@ -172,6 +251,18 @@ class DetectorBoxes:
         self.person_class = int(person_class)
         self.score_thresh = float(score_thresh)
         self.description = f"detector ({os.path.basename(config_file)}, weights {weights or 'none'})"
+        self.no_box_hint = (
+            f"the detector finds no person: MODEL.QANET.DETECTOR.PERSON_CLASS {self.person_class} is not its person "
+            f"class, MODEL.QANET.DETECTOR.SCORE_THRESH {self.score_thresh:g} is too high, or "
+            f"MODEL.QANET.DETECTOR.WEIGHTS {weights!r} do not fit MODEL.QANET.DETECTOR.CONFIG_FILE {config_file!r}"
+        )
+        if not weights:
+            raise ValueError(
+                "MODEL.QANET.BOX_SOURCE is 'detector' but MODEL.QANET.DETECTOR.WEIGHTS is empty (an untrained "
+                f"detector gives meaningless boxes). {self.ALTERNATIVES}"
+            )
+        if "://" not in weights and not os.path.isfile(weights):
+            raise FileNotFoundError(f"MODEL.QANET.DETECTOR.WEIGHTS {weights!r} does not exist. {self.ALTERNATIVES}")
         self._model = None
         self._aug = None
         self._format = "BGR"
@@ -179,11 +270,6 @@ class DetectorBoxes:
     def _build(self, device):
         from detectron2.checkpoint import DetectionCheckpointer
 
-        if not self.weights:
-            raise ValueError(
-                "MODEL.QANET.BOX_SOURCE is 'detector' but MODEL.QANET.DETECTOR.WEIGHTS is empty; an "
-                "untrained detector gives meaningless boxes"
-            )
         if self.config_file.endswith(".py"):
             from detectron2.config import LazyConfig, instantiate
 
@@ -222,10 +308,21 @@ class DetectorBoxes:
                 if cfg.INPUT.MIN_SIZE_TEST > 0
                 else []
             )
-        DetectionCheckpointer(model).load(self.weights)
+        try:
+            DetectionCheckpointer(model).load(self.weights)
+        except Exception as e:  # noqa: BLE001 - download / file errors come in many types
+            raise RuntimeError(
+                f"cannot load the detector weights MODEL.QANET.DETECTOR.WEIGHTS {self.weights!r} "
+                f"({type(e).__name__}: {e}). Offline, the URL cannot be fetched. {self.ALTERNATIVES}"
+            ) from e
         model.to(device).eval()
         self._model = model
         logger.info("QANet boxes: %s", self.description)
+
+    def prepare(self, device) -> None:
+        """Build the detector and load (fetch) its weights now, if not done yet."""
+        if self._model is None:
+            self._build(device)
 
     def to(self, device):
         if self._model is not None:
@@ -240,6 +337,8 @@ class DetectorBoxes:
         device = images_rgb[0].device if len(images_rgb) else torch.device("cpu")
         if self._model is None:
             self._build(device)
+        elif next(self._model.parameters()).device != torch.device(device):  # QANet moved after eval()
+            self._model.to(device)
         det_inputs = []
         for inp, img in zip(inputs, images_rgb):
             h, w = _orig_hw(inp)
@@ -270,7 +369,7 @@ def build_box_source(cfg):
     if name == "whole_image":
         return WholeImageBoxes()
     if name == "file":
-        return FileBoxes(q.BOX_FILE, q.BOX_FILE_PERSON_IDS)
+        return FileBoxes(q.BOX_FILE, q.BOX_FILE_PERSON_IDS, images_json=q.BOX_FILE_IMAGES)
     if name == "detector":
         return DetectorBoxes(
             q.DETECTOR.CONFIG_FILE,

@@ -126,7 +126,7 @@ def parse_person_boxes(
     crops = crop_rois(image_rgb[None].float(), rois, crop_hw)
     probs, iou = parse_crops(parser, crops, flip=flip, flip_lut=flip_lut, chunk=chunk)
     if len(scales) == 1:
-        return paste_probs_local(probs, base, image_hw), iou
+        return paste_probs_local(probs, view_boxes[0], image_hw), iou
     # several scales: paste each into the union extent of the person's views, then average
     ext_per_view = [box_extents(vb, image_hw, crop_hw) for vb in view_boxes]
     extents = []

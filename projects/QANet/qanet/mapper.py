@@ -18,9 +18,14 @@ __all__ = ["QANetTestMapper", "read_image_rgb_safe"]
 logger = logging.getLogger(__name__)
 
 
-def read_image_rgb_safe(path: str, fmt: str = "RGB") -> np.ndarray:
+def read_image_rgb_safe(path: str, fmt: str = "RGB", *, exif: bool = True) -> np.ndarray:
     """Read any image as HxWx3 uint8 in ``fmt`` ("RGB"/"BGR"): grayscale, palette, RGBA (alpha
-    dropped) and 16-bit (scaled to 8 bits) included. Raises ``ValueError`` for unreadable files."""
+    dropped) and 16-bit (scaled to 8 bits) included. Raises ``ValueError`` for unreadable files.
+
+    ``exif``: apply the EXIF orientation tag (user photos in the demo). Dataset images are read
+    with ``exif=False``: their labels are aligned with the stored pixels, as training and the
+    official code read them (a 90 degree tag would swap H and W, a 180 degree one misalign).
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -36,9 +41,10 @@ def read_image_rgb_safe(path: str, fmt: str = "RGB") -> np.ndarray:
                 arr = np.clip(arr / max(arr.max(), 1e-6) * 255.0, 0, 255).astype(np.uint8)
                 arr = np.stack([arr] * 3, axis=-1)
             else:
-                from PIL import ImageOps
+                if exif:
+                    from PIL import ImageOps
 
-                im = ImageOps.exif_transpose(im)
+                    im = ImageOps.exif_transpose(im)
                 arr = np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"cannot read image {path}: {e}") from e
@@ -61,7 +67,7 @@ class QANetTestMapper:
 
     def __call__(self, dataset_dict):
         d = copy.copy(dataset_dict)
-        img = read_image_rgb_safe(d["file_name"], self.image_format)
+        img = read_image_rgb_safe(d["file_name"], self.image_format, exif=False)  # labels match raw pixels
         utils.check_image_size(d, img)
         d["image"] = torch.as_tensor(np.ascontiguousarray(img.transpose(2, 0, 1)))
         d.setdefault("height", img.shape[0])

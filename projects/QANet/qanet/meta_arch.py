@@ -28,7 +28,7 @@ from .boxes import DetectorBoxes, build_box_source
 from .inference import label_maps_and_pixel_scores, parse_person_boxes
 from .parser import QANetCropParser
 
-__all__ = ["QANet", "IMAGENET_MEAN", "IMAGENET_STD", "test_views"]
+__all__ = ["QANet", "IMAGENET_MEAN", "IMAGENET_STD", "view_scales"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _flip_lut_from_metadata(dataset_names: Sequence[str], num_classes: int) -> O
     return None
 
 
-def test_views(extra_scales: Sequence[float]) -> Tuple[float, ...]:
+def view_scales(extra_scales: Sequence[float]) -> Tuple[float, ...]:
     """Test-time crop scales: the 1.0 view, then ``MODEL.QANET.TEST.SCALES`` (extra views, as the
     official TEST.AUG.SCALES; a 1.0 among them is not counted twice)."""
     extra = []
@@ -94,6 +94,7 @@ class QANet(nn.Module):
         loss_weights: Dict[str, float] = None,
         ignore_value: int = 255,
         semantic_output: bool = False,
+        max_no_box_share: float = 1.0,
     ):
         """
         Args:
@@ -115,6 +116,8 @@ class QANet(nn.Module):
             clamp_iou: clamp the IoU score to [0, 1] before fusion.
             loss_weights: {"ce", "lovasz", "iou"}.
             semantic_output: also return "sem_seg" (C, H, W) probabilities (single-person sets).
+            max_no_box_share: the evaluation fails when at least this share of the images got no
+                person box (reported with every output as ``num_boxes`` / ``test_settings``).
         """
         super().__init__()
         self.parser = parser
@@ -143,6 +146,7 @@ class QANet(nn.Module):
         self.register_buffer("train_mean", torch.tensor(train_pixel_mean).view(1, 3, 1, 1) * 255.0, False)
         self.register_buffer("train_std", torch.tensor(train_pixel_std).view(1, 3, 1, 1) * 255.0, False)
         self.skipped_boxes = 0
+        self.max_no_box_share = float(max_no_box_share)
 
     @classmethod
     def from_config(cls, cfg):
@@ -161,7 +165,7 @@ class QANet(nn.Module):
             "train_pixel_mean": tuple(cfg.INPUT.PARSING.PIXEL_MEAN),
             "train_pixel_std": tuple(cfg.INPUT.PARSING.PIXEL_STD),
             "flip_test": q.TEST.FLIP,
-            "test_scales": test_views(q.TEST.SCALES),
+            "test_scales": view_scales(q.TEST.SCALES),
             "flip_lut": flip_lut,
             "crops_per_batch": q.TEST.CROPS_PER_BATCH,
             "box_score_thresh": q.TEST.BOX_SCORE_THRESH,
@@ -172,6 +176,7 @@ class QANet(nn.Module):
             "loss_weights": {"ce": q.CE_WEIGHT, "lovasz": q.LOVASZ_WEIGHT, "iou": q.IOU_WEIGHT},
             "ignore_value": q.IGNORE_VALUE,
             "semantic_output": q.TEST.SEMANTIC_OUTPUT,
+            "max_no_box_share": q.TEST.MAX_NO_BOX_SHARE,
         }
 
     # ------------------------------------------------------------------ properties
@@ -198,6 +203,33 @@ class QANet(nn.Module):
     def box_source_description(self) -> str:
         src = self.box_source_obj
         return getattr(src, "description", self.box_source)
+
+    @property
+    def test_settings(self) -> Dict:
+        """How this model tests; returned with every output and recorded in the results JSON."""
+        src = self.box_source_obj
+        return {
+            "box_source": self.box_source_description,
+            "flip": self.flip_test,
+            "scales": list(self.test_scales),
+            "crop_size": list(self.crop_size),
+            "qam_weights": list(self.qam_weights),
+            "pixel_thresh": self.pixel_thresh,
+            "clamp_iou": self.clamp_iou,
+            "box_score_thresh": self.box_score_thresh,
+            "max_boxes": self.max_boxes,
+            "max_no_box_share": self.max_no_box_share,
+            "no_box_hint": getattr(src, "no_box_hint", "check the box source (MODEL.QANET.BOX_SOURCE)"),
+        }
+
+    def train(self, mode: bool = True):
+        """``eval()`` also readies the box source (a detector fetches its weights here, before any
+        progress bar, and fails with the alternatives if it cannot)."""
+        super().train(mode)
+        src = self.box_source_obj
+        if not mode and hasattr(src, "prepare"):
+            src.prepare(self.device)
+        return self
 
     # ------------------------------------------------------------------ forward
     def forward(self, batched_inputs: List[Dict]):
@@ -288,13 +320,14 @@ class QANet(nn.Module):
             else:
                 detected_boxes = src(batched_inputs)
         results = []
+        settings = self.test_settings
         for x, img, (boxes, scores) in zip(batched_inputs, images, detected_boxes):
             H = int(x.get("height", img.shape[-2]))
             W = int(x.get("width", img.shape[-1]))
             boxes = torch.as_tensor(boxes, dtype=torch.float32, device=self.device).reshape(-1, 4)
             scores = torch.as_tensor(scores, dtype=torch.float32, device=self.device).reshape(-1)
             boxes, scores = self._valid_boxes(boxes, scores, (H, W))
-            out = {"box_source": self.box_source}
+            out = {"box_source": self.box_source, "test_settings": settings, "num_boxes": int(boxes.shape[0])}
             out["instances"] = self.parse_image(img, boxes, scores, (H, W), out if self.semantic_output else None)
             results.append(out)
         return results
