@@ -57,13 +57,41 @@ def _require():
     return faster_coco_eval
 
 
-def _gt_api(dataset: Dict):
-    """A faster-coco-eval ``COCO`` over an already-loaded COCO/LVIS json dict (not re-read)."""
-    fce = _require()
-    gt = fce.COCO()
-    gt.dataset = dataset
-    gt.createIndex()
-    return gt
+class _GT:
+    """A faster-coco-eval ``COCO`` over an already-loaded COCO/LVIS json dict (not re-read).
+
+    faster-coco-eval's C++ core takes integer image ids only; datasets with other ids (the
+    project's parsing datasets use file stems) are renumbered here, on shallow copies, and every
+    result / ``img_ids`` list is mapped the same way by :meth:`results` / :meth:`image_ids`."""
+
+    def __init__(self, dataset: Dict):
+        fce = _require()
+        ids = [im["id"] for im in dataset.get("images", [])]
+        self.remap = None
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            self.remap = {i: k for k, i in enumerate(ids, start=1)}
+            dataset = dict(dataset)
+            dataset["images"] = [dict(im, id=self.remap[im["id"]]) for im in dataset["images"]]
+            dataset["annotations"] = [
+                dict(a, image_id=self.remap[a["image_id"]]) for a in dataset.get("annotations", [])
+            ]
+        self.api = fce.COCO()
+        self.api.dataset = dataset
+        self.api.createIndex()
+
+    def results(self, results: List[Dict]) -> List[Dict]:
+        if self.remap is None:
+            return results
+        return [dict(r, image_id=self.remap[r["image_id"]]) for r in results]
+
+    def image_ids(self, img_ids):
+        if img_ids is None or self.remap is None:
+            return img_ids
+        return [self.remap[i] for i in img_ids]
+
+
+def _gt_api(dataset: Dict) -> "_GT":
+    return _GT(dataset)
 
 
 def limit_dets_per_image(results: List[Dict], max_dets: int) -> List[Dict]:
@@ -84,7 +112,9 @@ def limit_dets_per_image(results: List[Dict], max_dets: int) -> List[Dict]:
 def _run(gt, results, iou_type, *, lvis, max_dets, img_ids=None, kpt_oks_sigmas=None):
     """Score ``results`` (dataset category ids) against ``gt``; returns the evaluated object."""
     fce = _require()
-    results = copy.deepcopy(results)
+    results = copy.deepcopy(gt.results(results))
+    img_ids = gt.image_ids(img_ids)
+    gt = gt.api
     if iou_type == "segm":
         # As detectron2 does: without the box, the mask area defines small / medium / large.
         for r in results:
