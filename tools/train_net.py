@@ -53,8 +53,9 @@ class UserError(Exception):
 
 def all_opts(args):
     opts = list(args.opts)
-    if args.register:
-        opts += ["DATASETS.REGISTER", repr(tuple(args.register))]
+    register = getattr(args, "register", None)  # absent when args come from detectron2's parser
+    if register:
+        opts += ["DATASETS.REGISTER", repr(tuple(register))]
     return opts
 
 

@@ -78,7 +78,9 @@ def test_train_net_eval_only_with_tta_keeps_qam(tmp_path, monkeypatch):
          "TEST.AUG.ENABLED", "True", "TEST.AUG.MIN_SIZES", "(96, 112)", "TEST.AUG.MAX_SIZE", "160"]
     )  # fmt: skip
     res = train_net.main(args)
-    assert set(res) == {"bbox", "segm", "bbox_TTA", "segm_TTA"}
+    # mask_quality: the zero mask-quality counts of the QAM evaluation (MaskQualityStats)
+    assert set(res) == {"bbox", "segm", "mask_quality", "bbox_TTA", "segm_TTA", "mask_quality_TTA"}
+    assert res["mask_quality"]["detections"] >= 0
     assert seen == [True, True]  # both images went through the QAM-aware wrapper and were rescored
     assert (tmp_path / "o" / "inference_TTA" / name).is_dir()
 
