@@ -31,7 +31,7 @@ def main(argv=None):
 
     import itertools
 
-    from detectron2.checkpoint import DetectionCheckpointer
+    from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer  # safe loading
     from detectron2.utils.logger import setup_logger
 
     import humanparse_d2  # noqa: F401
@@ -46,7 +46,7 @@ def main(argv=None):
     cfg.freeze()
     trainer_cls = build_trainer_class(cfg)
     model = trainer_cls.build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    HumanParseCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     model.eval()
     ds = args.dataset or cfg.DATASETS.TEST[0]
     loader = trainer_cls.build_test_loader(cfg, ds)

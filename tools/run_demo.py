@@ -63,7 +63,7 @@ def build_cfg(args):
 
 
 def train(cfg, args):
-    from detectron2.checkpoint import DetectionCheckpointer
+    from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer  # safe loading
     from humanparse_d2.engine import build_trainer_class
 
     final = Path(cfg.OUTPUT_DIR) / "model_final.pth"
@@ -74,7 +74,7 @@ def train(cfg, args):
         if prev.get("iters") == args.iters and prev.get("batch") == args.batch:
             step(f"reusing the trained model {final} (--reuse; {args.iters} iterations)")
             model = trainer_cls.build_model(cfg)
-            DetectionCheckpointer(model).load(str(final))
+            HumanParseCheckpointer(model).load(str(final))
             return model, prev.get("train_seconds", float("nan"))
     step(f"training {args.config_file} for {args.iters} iterations, batch {args.batch} person crops (CPU)")
     t0 = time.time()

@@ -1,0 +1,182 @@
+#!/usr/bin/env python
+"""Measure the figures of docs/RELIABILITY.md (not a test; minutes on 2 CPU cores).
+
+    python tests/reliability/measure_reliability.py [--only checkpoint,workers,dead_rank] [--json OUT]
+
+- checkpoint: seconds of ``HumanParseCheckpointer.save`` (temporary file + fsync + rename, and
+  the last_checkpoint tag) for models + optimizer states, and the file size;
+- workers: seconds from ``kill -9`` of the parent to the exit of (a) a busy data-loader worker,
+  with and without the parent-death guard, and (b) the 2 workers of a real ``tools/train_net.py``;
+- dead_rank: seconds from ``kill -9`` of rank 1 of a 2-process CPU (gloo) ``tools/train_net.py``
+  run to the exit of the whole run, and the error it ends with.
+"""
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+QUICK = REPO / "configs/quick/QANet_R18_synth.yaml"
+ENV = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def measure_checkpoint(configs, repeats=3):
+    import torch
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer
+    from humanparse_d2.engine import build_trainer_class, load_config
+
+    out = {}
+    for cfg_file in configs:
+        cfg = load_config(str(REPO / cfg_file), ["MODEL.WEIGHTS", ""], check_names=False)
+        trainer_cls = build_trainer_class(cfg)
+        model = trainer_cls.build_model(cfg)
+        opt = trainer_cls.build_optimizer(cfg, model)
+        for p in model.parameters():  # one step so that the optimizer holds its state tensors
+            p.grad = torch.zeros_like(p)
+        opt.step()
+        with tempfile.TemporaryDirectory(dir=REPO / "output" if (REPO / "output").is_dir() else None) as d:
+            ck = HumanParseCheckpointer(model, d, optimizer=opt)
+            times = []
+            for i in range(repeats):
+                t0 = time.perf_counter()
+                ck.save(f"model_{i:07d}")
+                times.append(time.perf_counter() - t0)
+            size = os.path.getsize(os.path.join(d, "model_0000000.pth"))
+            plain = DetectionCheckpointer(model, d, optimizer=opt)  # no fsync, no rename: the baseline
+            base = []
+            for i in range(repeats):
+                t0 = time.perf_counter()
+                plain.save(f"plain_{i:07d}")
+                base.append(time.perf_counter() - t0)
+        out[cfg_file] = {"seconds_median": round(statistics.median(times), 3), "seconds": [round(t, 3) for t in times],
+                         "detectron2_seconds_median": round(statistics.median(base), 3),
+                         "megabytes": round(size / 2**20, 1)}
+        print("checkpoint", cfg_file, out[cfg_file], flush=True)
+    return out
+
+
+def measure_train_net_workers(tmp):
+    """Kill -9 a real train_net run with 2 loader workers; seconds until both workers are gone."""
+    outdir = Path(tmp) / "workers"
+    cmd = [sys.executable, str(REPO / "tools/train_net.py"), "--config-file", str(QUICK),
+           "DATALOADER.NUM_WORKERS", "2", "SOLVER.IMS_PER_BATCH", "4", "SOLVER.MAX_ITER", "100000",
+           "DATASETS.TEST", "()", "OUTPUT_DIR", str(outdir)]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while True:
+        log = outdir / "log.txt"
+        if log.exists() and " iter: " in log.read_text():
+            break
+        if proc.poll() is not None or time.time() - t0 > 600:
+            raise RuntimeError("train_net did not start training")
+        time.sleep(0.5)
+    workers = [c for c in _children(proc.pid) if "python" in Path(f"/proc/{c}/cmdline").read_text()]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    t0 = time.perf_counter()
+    while any(_alive(w) for w in workers) and time.perf_counter() - t0 < 60:
+        time.sleep(0.005)
+    dt = time.perf_counter() - t0
+    for w in workers:
+        if _alive(w):
+            os.kill(w, signal.SIGKILL)
+    return {"workers": len(workers), "seconds_to_exit": round(dt, 3)}
+
+
+def measure_workers(tmp):
+    from test_bad_data import measure_worker_exit
+
+    busy = []
+    for i in range(3):
+        d = Path(tmp) / f"busy{i}"
+        d.mkdir()
+        busy.append(measure_worker_exit(d, limit=10.0))
+    res = {"busy_worker_guarded_seconds": [round(b["guarded"], 3) for b in busy],
+           "busy_worker_unguarded_seconds": [round(b["plain"], 3) for b in busy],
+           "train_net": measure_train_net_workers(tmp)}
+    print("workers", res, flush=True)
+    return res
+
+
+def measure_dead_rank(tmp):
+    outdir = Path(tmp) / "ddp"
+    cmd = [sys.executable, str(REPO / "tools/train_net.py"), "--config-file", str(QUICK), "--num-gpus", "2",
+           "--dist-url", "auto", "DATALOADER.NUM_WORKERS", "0", "SOLVER.IMS_PER_BATCH", "4",
+           "SOLVER.MAX_ITER", "100000", "DATASETS.TEST", "()", "OUTPUT_DIR", str(outdir)]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    t0 = time.time()
+    while True:
+        log = outdir / "log.txt"
+        if log.exists() and " iter: " in log.read_text():
+            break
+        if proc.poll() is not None or time.time() - t0 > 600:
+            raise RuntimeError("2-process train_net did not start training:\n" + proc.stdout.read()[-3000:])
+        time.sleep(0.5)
+    ranks = [c for c in _children(proc.pid) if "spawn" in Path(f"/proc/{c}/cmdline").read_text()
+             or "multiprocessing" in Path(f"/proc/{c}/cmdline").read_text()]
+    ranks = [r for r in ranks if _alive(r)]
+    victim = ranks[-1]  # started second: rank 1
+    os.kill(victim, signal.SIGKILL)
+    t0 = time.perf_counter()
+    output = proc.communicate(timeout=900)[0]
+    dt = time.perf_counter() - t0
+    errors = [ln for ln in output.splitlines() if "Error" in ln or "error" in ln][-3:]
+    res = {"seconds_to_exit": round(dt, 1), "returncode": proc.returncode, "last_error_lines": errors}
+    print("dead_rank", res, flush=True)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="checkpoint,workers,dead_rank")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    os.environ.update(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    import humanparse_d2  # noqa: F401
+    from humanparse_d2.utils.provenance import git_commit
+
+    res = {"commit": git_commit()}
+    only = set(args.only.split(","))
+    with tempfile.TemporaryDirectory() as tmp:
+        if "checkpoint" in only:
+            res["checkpoint"] = measure_checkpoint([
+                "configs/quick/QANet_R18_synth.yaml",
+                "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml",
+                "configs/quick/MMAN_synth_lip.yaml",
+            ])
+        if "workers" in only:
+            res["workers"] = measure_workers(tmp)
+        if "dead_rank" in only:
+            res["dead_rank"] = measure_dead_rank(tmp)
+    print(json.dumps(res, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
