@@ -79,7 +79,9 @@ def main(argv=None):
 
     import humanparse_d2  # noqa: F401  (registers the datasets)
     from humanparse_d2.data import InstanceParsingMapper, flatten_persons, read_image, read_label
+    from humanparse_d2.engine import setup_plugin_logger
 
+    setup_plugin_logger(args.out, rank=0)  # the loaders' skip counts reach the user (and log.txt)
     meta = MetadataCatalog.get(args.dataset)
     dicts = DatasetCatalog.get(args.dataset)
     idx = list(range(len(dicts)))
