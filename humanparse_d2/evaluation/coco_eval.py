@@ -109,6 +109,17 @@ def limit_dets_per_image(results: List[Dict], max_dets: int) -> List[Dict]:
     return out
 
 
+def _verified_only(gt, results: List[Dict]) -> List[Dict]:
+    """Drop the detections LVIS ignores (a category neither annotated in the image nor in its
+    ``neg_category_ids``), after the per-image cap as lvis-api does. faster-coco-eval would drop
+    them too, but it then fails (``unordered_map::at``) on an image whose detections are all dropped
+    and which has no annotation."""
+    pos = {(a["image_id"], a["category_id"]) for a in gt.dataset["annotations"]}
+    neg = {im["id"]: set(im.get("neg_category_ids", ())) for im in gt.dataset["images"]}
+    return [r for r in results
+            if (r["image_id"], r["category_id"]) in pos or r["category_id"] in neg.get(r["image_id"], ())]
+
+
 def _run(gt, results, iou_type, *, lvis, max_dets, img_ids=None, kpt_oks_sigmas=None):
     """Score ``results`` (dataset category ids) against ``gt``; returns the evaluated object."""
     fce = _require()
@@ -120,7 +131,7 @@ def _run(gt, results, iou_type, *, lvis, max_dets, img_ids=None, kpt_oks_sigmas=
         for r in results:
             r.pop("bbox", None)
     if lvis:
-        results = limit_dets_per_image(results, max_dets[-1])
+        results = _verified_only(gt, limit_dets_per_image(results, max_dets[-1]))
     dt = gt.loadRes(results)
     ev = fce.COCOeval_faster(
         gt,
