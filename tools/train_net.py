@@ -30,6 +30,7 @@ from humanparse_d2.checkpoint.checkpointer import (
     HumanParseCheckpointer,
     NoLoadableCheckpointError,
     NonFiniteCheckpointError,
+    WeightsUnavailableError,
 )
 from humanparse_d2.data.catalog.common import BadAnnotationError, DatasetNotFoundError
 from humanparse_d2.engine import ConfigError, build_trainer_class, load_config, setup_plugin_logger
@@ -40,7 +41,7 @@ logger = logging.getLogger("humanparse_d2.train_net")
 # Errors of the run itself that a person can act on (a path, a key, a file): one line, no traceback.
 RUN_ERRORS = (
     ConfigError, DatasetNotFoundError, BadAnnotationError, NoLoadableCheckpointError,
-    NonFiniteCheckpointError, TooManyBadFilesError,
+    NonFiniteCheckpointError, TooManyBadFilesError, WeightsUnavailableError,
 )
 # While the config is loaded every error is a config error (yacs raises KeyError/ValueError/
 # AssertionError for a bad key or value, yaml a YAMLError, open() an OSError for a missing _BASE_).

@@ -30,7 +30,13 @@ from humanparse_d2.utils.atomic import atomic_open, atomic_torch_save
 
 from .safe_pickle import safe_load
 
-__all__ = ["HumanParseCheckpointer", "NonFiniteCheckpointError", "NoLoadableCheckpointError", "warn_untrained"]
+__all__ = [
+    "HumanParseCheckpointer",
+    "NonFiniteCheckpointError",
+    "NoLoadableCheckpointError",
+    "WeightsUnavailableError",
+    "warn_untrained",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,10 @@ class NonFiniteCheckpointError(FloatingPointError):
 
 class NoLoadableCheckpointError(RuntimeError):
     """``--resume`` found checkpoints in OUTPUT_DIR but none of them loads."""
+
+
+class WeightsUnavailableError(OSError):
+    """Remote weights (``detectron2://``, ``https://``, ...) could not be fetched (offline?)."""
 
 
 def first_non_finite(state: Dict[str, Any]) -> Optional[str]:
@@ -168,6 +178,18 @@ class HumanParseCheckpointer(DetectionCheckpointer):
             logger.warning("%s names %s, which does not exist; looking for the newest checkpoint", f, tagged)
 
     # ------------------------------------------------------------------ loading
+    def load(self, path: str, checkpointables: Optional[List[str]] = None) -> Dict[str, Any]:
+        try:
+            return super().load(path, checkpointables)
+        except OSError as e:  # URLError, socket errors, a failed download
+            self._parsed_url_during_load = None
+            if path and "://" in path and not os.path.isfile(path):
+                raise WeightsUnavailableError(
+                    f"cannot fetch weights {path} ({type(e).__name__}: {e}); offline? Download the file "
+                    "on a connected machine and pass its local path (MODEL.WEIGHTS /path/to/file)"
+                ) from e
+            raise
+
     def _load_file(self, filename: str) -> Dict[str, Any]:
         if filename.endswith(".pkl"):
             return self._load_pkl(filename)

@@ -198,3 +198,12 @@ def test_tampered_dataset_cache_is_refused_and_rebuilt(tmp_path, monkeypatch):
         assert common.cached(("k",), lambda: records, min_items=1) == records
     assert any("ignoring dataset cache" in m for m in log.lines)
     assert np.all([isinstance(r, dict) for r in records])
+
+
+def test_offline_remote_weights_name_the_url_and_the_way_out(tmp_path):
+    from humanparse_d2.checkpoint.checkpointer import WeightsUnavailableError
+
+    ck, _ = _ckpt(tmp_path)
+    with pytest.raises(WeightsUnavailableError, match=r"https://127.0.0.1:9/w.pth.*local path"):
+        ck.load("https://127.0.0.1:9/w.pth")  # nothing listens on port 9: refused at once, as offline
+    ck.load(str(_save(tmp_path / "again", 1).get_checkpoint_file()))  # the checkpointer still works
