@@ -88,14 +88,16 @@ def flatten_persons(dicts: List[Dict], *, log: bool = True) -> List[Dict]:
 def load_person_label(record: Dict, ann: Dict, roi=None) -> np.ndarray:
     """The person's label map (uint8), optionally restricted to ``roi`` = (x0, y0, x1, y1).
 
-    - MHP-v2 (``person_file``): the per-person PNG (R channel), overlaps kept.
     - CIHP layout (``human_file``): ``Category_ids * (Human_ids == parsing_id)``; other persons' pixels
-      become background, 255 inside the person stays ignore.
+      become background, 255 inside the person stays ignore. MHP-v2 records carry this layout too
+      (merged from the per-person PNGs, a later person overwriting an earlier one): as in the
+      official QANet code, each pixel belongs to one person in the training targets.
+    - a ``person_file`` without a ``human_file``: that per-person PNG (R channel), overlaps kept.
     - single person (no human file): the Category map itself.
     """
     sl = (slice(None), slice(None)) if roi is None else (slice(roi[1], roi[3]), slice(roi[0], roi[2]))
     pf = ann.get("person_file")
-    if pf:
+    if pf and not record.get("human_file"):
         return np.ascontiguousarray(read_label(pf, channel=0)[sl]).astype(np.uint8, copy=False)
     cat_file = record.get("category_file") or record.get("sem_seg_file_name")
     if cat_file is None:
@@ -103,7 +105,8 @@ def load_person_label(record: Dict, ann: Dict, roi=None) -> np.ndarray:
     cat = read_label(cat_file)[sl]
     hf = record.get("human_file")
     seg = ann.get("segmentation")
-    if hf and isinstance(seg, dict) and tuple(seg.get("size", ())) == tuple(read_shape(record, cat, roi)):
+    # (an MHP-v2 person's RLE is its own, overlapping mask, not Human_ids == parsing_id)
+    if hf and not pf and isinstance(seg, dict) and tuple(seg.get("size", ())) == tuple(read_shape(record, cat, roi)):
         # the person mask (Human_ids == parsing_id) is in the record as RLE: decoding it is ~5x
         # cheaper than decoding the Human_ids PNG
         m = mask_util.decode(seg)[sl]
@@ -360,18 +363,18 @@ class WholeImageParsingMapper:
             out["sem_seg"] = torch.as_tensor(sem.astype(np.int64))
         anns = [a for a in record.get("annotations", []) if not a.get("iscrowd", 0)]
         hum = None
-        if record.get("human_file") and any(not a.get("person_file") for a in anns):
+        if record.get("human_file"):  # MHP-v2 too: one person per pixel, as the official targets
             hum = transforms.apply_segmentation(read_label(record["human_file"]))
         maps, boxes, masks = [], [], []
         for a in anns:
-            if a.get("person_file"):
+            if hum is not None:
+                m = hum == a["parsing_id"]
+                lab = np.where(m, sem, 0).astype(np.uint8)
+            elif a.get("person_file"):
                 lab = transforms.apply_segmentation(read_label(a["person_file"], channel=0))
                 if lut is not None:
                     lab = apply_flip_lut(lab, lut)
                 m = (lab > 0) & (lab != 255)
-            elif hum is not None:
-                m = hum == a["parsing_id"]
-                lab = np.where(m, sem, 0).astype(np.uint8)
             else:  # single person: the labelled foreground
                 m = (sem > 0) & (sem != 255)
                 lab = np.where(m, sem, 0).astype(np.uint8)

@@ -10,7 +10,14 @@ Per image the per-person maps are merged into CIHP-style ``Category_ids`` / ``Hu
 persons overwrite earlier ones, the common converter's rule) and ``Instance_ids`` (16-bit PNG, one
 region per (person, class), ids ``100 * KK + class``, with the ``<region_id> <class_id> <human_id>``
 txt). They are written once under ``<split>/_cihp_style/`` (or the cache folder when the dataset is
-read-only). Each annotation keeps its original ``person_file``: AP^p GT uses it (overlaps kept).
+read-only). Each annotation keeps its original ``person_file``.
+
+Two ground truths, chosen on purpose:
+
+- training targets (``load_person_label``) are ``Category_ids x (Human_ids == parsing_id)`` of the
+  merged maps, as the official QANet code builds them: each pixel belongs to one person;
+- the evaluator's AP^p ground truth is each person's own PNG (overlaps kept), as MHP-v2's own
+  evaluation defines a person's parsing; the global map (mIoU) and AP^r use the merged maps.
 """
 import logging
 import os
