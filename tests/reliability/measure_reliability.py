@@ -123,28 +123,36 @@ def measure_workers(tmp):
     return res
 
 
+def console_text(tmp):
+    return (Path(tmp) / "ddp_console.txt").read_text(errors="replace")
+
+
 def measure_dead_rank(tmp):
     outdir = Path(tmp) / "ddp"
     cmd = [sys.executable, str(REPO / "tools/train_net.py"), "--config-file", str(QUICK), "--num-gpus", "2",
            "--dist-url", "auto", "DATALOADER.NUM_WORKERS", "0", "SOLVER.IMS_PER_BATCH", "4",
            "SOLVER.MAX_ITER", "100000", "DATASETS.TEST", "()", "OUTPUT_DIR", str(outdir)]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outdir.mkdir(parents=True, exist_ok=True)
+    console = open(Path(tmp) / "ddp_console.txt", "w")  # a file: a pipe nobody reads would block the run
+    proc = subprocess.Popen(cmd, env=ENV, stdout=console, stderr=subprocess.STDOUT, text=True)
     t0 = time.time()
     while True:
         log = outdir / "log.txt"
         if log.exists() and " iter: " in log.read_text():
             break
         if proc.poll() is not None or time.time() - t0 > 600:
-            raise RuntimeError("2-process train_net did not start training:\n" + proc.stdout.read()[-3000:])
+            raise RuntimeError("2-process train_net did not start training:\n" + console_text(tmp)[-3000:])
         time.sleep(0.5)
-    ranks = [c for c in _children(proc.pid) if "spawn" in Path(f"/proc/{c}/cmdline").read_text()
-             or "multiprocessing" in Path(f"/proc/{c}/cmdline").read_text()]
+    ranks = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
     ranks = [r for r in ranks if _alive(r)]
-    victim = ranks[-1]  # started second: rank 1
+    assert len(ranks) == 2, ranks
+    victim = max(ranks)  # started second: rank 1
     os.kill(victim, signal.SIGKILL)
     t0 = time.perf_counter()
-    output = proc.communicate(timeout=900)[0]
+    proc.wait(timeout=900)
     dt = time.perf_counter() - t0
+    console.close()
+    output = console_text(tmp)
     errors = [ln for ln in output.splitlines() if "Error" in ln or "error" in ln][-3:]
     res = {"seconds_to_exit": round(dt, 1), "returncode": proc.returncode, "last_error_lines": errors}
     print("dead_rank", res, flush=True)
