@@ -153,7 +153,8 @@ def measure_dead_rank(tmp):
     dt = time.perf_counter() - t0
     console.close()
     output = console_text(tmp)
-    errors = [ln for ln in output.splitlines() if "Error" in ln or "error" in ln][-3:]
+    errors = [ln.strip() for ln in output.splitlines()
+              if ("Error" in ln or "terminated" in ln or "signal" in ln) and len(ln) < 300][-4:]
     res = {"seconds_to_exit": round(dt, 1), "returncode": proc.returncode, "last_error_lines": errors}
     print("dead_rank", res, flush=True)
     return res
