@@ -160,3 +160,13 @@ def test_mapper_thumbnail_is_taken_before_the_crop(tmp_path):
     want = (want - m._mean) * m._inv_std
     torch.testing.assert_close(out["mman_thumbnail"], torch.from_numpy(want.transpose(2, 0, 1).copy()))
     assert "mman_thumbnail" not in SinglePersonParsingMapper(True, load_size=36, crop_size=32)(rec)
+
+
+@pytest.mark.parametrize("preset,size", [("release", 8), ("default", 0)])
+def test_trainer_mapper_makes_the_thumbnail_for_release_only(preset, size):
+    from humanparse_d2.engine.adversarial import MMANTrainer
+
+    cfg = load_config(str(REPO / "configs/quick/MMAN_synth_lip.yaml"), ["MODEL.MMAN.PRESET", preset],
+                      check_names=False)
+    mapper = MMANTrainer.build_train_mapper(cfg)
+    assert mapper.thumbnail_size == size  # CROP_SIZE 128 / 16 under the release's pre-crop condition
