@@ -18,7 +18,8 @@ TORCH_SPEC="torch==2.14.1 torchvision==0.29.1"
 D2_SPEC="sal-detectron2==0.7.2"
 DEPS=("setuptools<81" fvcore iopath pycocotools opencv-python-headless yacs termcolor tabulate
       cloudpickle tqdm matplotlib tensorboard "omegaconf>=2.1,<2.4" hydra-core packaging pytest
-      pytest-timeout lvis timm filelock scipy onnx onnxscript zlib-ng "faster-coco-eval>=1.6")
+      pytest-timeout lvis timm filelock scipy onnx onnxscript zlib-ng "faster-coco-eval>=1.6"
+      scikit-image)
 LOG="$VENV/install.log"
 
 die() { echo "install: $*" >&2; exit 1; }
