@@ -31,7 +31,7 @@ from detectron2.utils.logger import setup_logger
 import humanparse_d2  # noqa: F401  (registers the QAM ROI heads and the datasets)
 from humanparse_d2.evaluation.coco_eval import FastCOCOEvaluator, FastLVISEvaluator  # numpy-2-safe scoring
 from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer
-from humanparse_d2.engine import load_config
+from humanparse_d2.engine import load_config, setup_plugin_logger
 from humanparse_d2.modeling.rescoring import MaskQualityStats, build_tta_model, check_rescoring_config
 from humanparse_d2.utils.provenance import git_commit
 
@@ -94,7 +94,7 @@ def main(argv=None):
     ap.add_argument("--output-json", default="")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
-    setup_logger(name="humanparse_d2")
+    setup_plugin_logger(rank=0)
     setup_logger(name="detectron2", abbrev_name="d2")
 
     cfg = load_config(args.config_file, args.opts)
@@ -110,6 +110,7 @@ def main(argv=None):
     dataset = args.dataset or cfg.DATASETS.TEST[0]
     out_dir = os.path.join(cfg.OUTPUT_DIR, "compare_qam")
     os.makedirs(out_dir, exist_ok=True)
+    setup_logger(out_dir, name="humanparse_d2", abbrev_name="hp", configure_stdout=False)  # + log.txt
     torch.manual_seed(0)
 
     results, seconds, quality = {}, {}, None
