@@ -201,6 +201,30 @@ class TestPixelScoresFromMax(unittest.TestCase):
             torch.testing.assert_close(inst, ref_inst)
             torch.testing.assert_close(part, ref_part)
 
+    def test_cpu_single_thread_scope_restores_threads_and_numbers(self):
+        """QAM's CPU kernels run on one intra-op thread; the caller's thread count comes back, also
+        after an error, and the scores are those of the plain call."""
+        from humanparse_d2.modeling.qam import _pixel_scores_from_max, cpu_single_thread, pixel_scores_from_max
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:
+            g = torch.Generator().manual_seed(5)
+            p = (torch.randn(1, 7, 40, 30, generator=g) * 2).softmax(1)
+            conf, lab = p.max(1)
+            got = pixel_scores_from_max(conf, lab.to(torch.uint8), 7, 0.2)
+            self.assertEqual(torch.get_num_threads(), 2)
+            ref = _pixel_scores_from_max(conf, lab.to(torch.uint8), 7, 0.2, None, 1e-6)
+            for a, b in zip(got, ref):
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
+            with self.assertRaises(RuntimeError):
+                with cpu_single_thread(conf):
+                    self.assertEqual(torch.get_num_threads(), 1)
+                    raise RuntimeError("inside")
+            self.assertEqual(torch.get_num_threads(), 2)
+        finally:
+            torch.set_num_threads(before)
+
 
 if __name__ == "__main__":
     unittest.main()
