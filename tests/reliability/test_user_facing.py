@@ -23,9 +23,13 @@ def _tool(name):
 
 @pytest.fixture(autouse=True)
 def _restore_log_handlers():
-    """train_net.setup attaches stdout handlers to the captured stream of this test; drop them."""
+    """train_net.setup attaches stdout handlers to the captured stream of the test that calls it;
+    start without them (earlier test modules leave handlers on streams pytest has closed since)
+    and restore them afterwards."""
     names = ("humanparse_d2", "detectron2", "fvcore", "d2")
     before = {n: list(logging.getLogger(n).handlers) for n in names}
+    for n in names:
+        logging.getLogger(n).handlers[:] = []
     yield
     for n in names:
         logging.getLogger(n).handlers[:] = before[n]
