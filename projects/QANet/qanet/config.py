@@ -46,6 +46,11 @@ def add_qanet_config(cfg: CN) -> None:
     _C.MODEL.QANET.TEST.SCALES = ()
     # Crops per parser forward at test time (all crops of an image, chunked).
     _C.MODEL.QANET.TEST.CROPS_PER_BATCH = 64
+    # Inference-only fast path of the crop parser (qanet/fast_inference.py): "" = the parser as
+    # trained; "eager" = a copy with BatchNorm folded into the convs, channels_last; "compile" = that
+    # copy through torch.compile (inductor, frozen weights; the first forward of each batch shape
+    # compiles, ~1 min on 2 CPU cores). Both change float32 rounding only (outputs within 1e-4).
+    _C.MODEL.QANET.TEST.FAST_PATH = ""
     # Boxes below this detector/file score are dropped before parsing (code: all boxes > 0).
     _C.MODEL.QANET.TEST.BOX_SCORE_THRESH = 0.0
     # At most this many boxes per image (highest scores first); 0 = no limit.

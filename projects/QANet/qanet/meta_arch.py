@@ -25,6 +25,7 @@ from humanparse_d2.modeling.losses import qanet_parsing_losses
 from humanparse_d2.modeling.qam import fuse_quality
 
 from .boxes import DetectorBoxes, build_box_source
+from .fast_inference import FAST_PATHS, InferenceParser
 from .inference import label_maps_and_pixel_scores, parse_person_boxes
 from .parser import QANetCropParser
 
@@ -95,6 +96,7 @@ class QANet(nn.Module):
         ignore_value: int = 255,
         semantic_output: bool = False,
         max_no_box_share: float = 1.0,
+        fast_path: str = "",
     ):
         """
         Args:
@@ -118,6 +120,8 @@ class QANet(nn.Module):
             semantic_output: also return "sem_seg" (C, H, W) probabilities (single-person sets).
             max_no_box_share: the evaluation fails when at least this share of the images got no
                 person box (reported with every output as ``num_boxes`` / ``test_settings``).
+            fast_path: "" (the parser as trained), "eager" or "compile": test crops go through an
+                inference-only copy of the parser (``fast_inference.InferenceParser``).
         """
         super().__init__()
         self.parser = parser
@@ -147,6 +151,10 @@ class QANet(nn.Module):
         self.register_buffer("train_std", torch.tensor(train_pixel_std).view(1, 3, 1, 1) * 255.0, False)
         self.skipped_boxes = 0
         self.max_no_box_share = float(max_no_box_share)
+        if fast_path not in FAST_PATHS:
+            raise ValueError(f"MODEL.QANET.TEST.FAST_PATH must be one of {FAST_PATHS}, got {fast_path!r}")
+        self.fast_path = fast_path
+        self.__dict__["_fast_parser"] = None  # built on first use, dropped by train(); not in the state dict
 
     @classmethod
     def from_config(cls, cfg):
@@ -177,7 +185,17 @@ class QANet(nn.Module):
             "ignore_value": q.IGNORE_VALUE,
             "semantic_output": q.TEST.SEMANTIC_OUTPUT,
             "max_no_box_share": q.TEST.MAX_NO_BOX_SHARE,
+            "fast_path": q.TEST.FAST_PATH,
         }
+
+    def test_parser(self):
+        """The module test crops go through: the parser, or its fast inference copy (``fast_path``)."""
+        if not self.fast_path or self.training:
+            return self.parser
+        fp = self._fast_parser
+        if fp is None or next(fp.parameters()).device != self.device:  # also after model.to(other device)
+            self.__dict__["_fast_parser"] = InferenceParser(self.parser, self.fast_path)
+        return self._fast_parser
 
     # ------------------------------------------------------------------ properties
     @property
@@ -225,6 +243,7 @@ class QANet(nn.Module):
     def train(self, mode: bool = True):
         """``eval()`` also readies the box source (a detector fetches its weights here, before any
         progress bar, and fails with the alternatives if it cannot)."""
+        self.__dict__["_fast_parser"] = None  # weights may change: the inference copy is rebuilt on next use
         super().train(mode)
         src = self.box_source_obj
         if not mode and hasattr(src, "prepare"):
@@ -351,7 +370,7 @@ class QANet(nn.Module):
                 pasted in ascending box score, background 1 outside every box.
         """
         regions, iou = parse_person_boxes(
-            self.parser,
+            self.test_parser(),
             image_rgb,
             boxes,
             image_hw,
