@@ -4,6 +4,7 @@
     python benchmarks/qanet_speed.py            # CPU: R18 and R50-FPN parsers at 512x384, B = 1, 8, 32
     python benchmarks/qanet_speed.py --quick    # fewer repeats, R50 only at B = 1, 8
     python benchmarks/qanet_speed.py --device cuda --amp --channels-last
+    python benchmarks/qanet_speed.py --vs-official /path/to/QANet   # ours (plain, fast paths) vs the official net
 
 Measured (random weights; speed does not depend on them):
 1. parser crops/s: backbone + semantic FPN + predictor + IoU branch on (B, 3, 512, 384) crops;
@@ -13,6 +14,9 @@ Measured (random weights; speed does not depend on them):
 3. QAM's share of QANet inference time: ``pixel_scores_from_max`` + ``fuse_quality`` vs the whole
    ``QANet.inference`` call (oracle boxes, 3 persons per image), for the quick R18 256x192 parser
    (the cheapest, so QAM's largest share) and the paper's R50 512x384.
+4. ``--vs-official DIR``: the official parsing network (built from the checkout DIR) against our
+   crop parser plain and through ``MODEL.QANET.TEST.FAST_PATH`` eager / compile, same weights, same
+   crops, interleaved in one process; the largest probability difference of each.
 Writes output/bench/qanet_speed.json.
 """
 import argparse
@@ -214,6 +218,96 @@ def bench_end_to_end(device, n_images, parser_config="configs/quick/QANet_R18_sy
             "parser_config": parser_config}
 
 
+VS_OFFICIAL_CONFIGS = {
+    "R-50c 512x384": "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml",
+    "HRNet-W48 512x384": "projects/QANet/configs/CIHP/QANet_HRNetW48_512x384.yaml",
+}
+
+
+def _cpu_has_native_bf16() -> bool:
+    """avx512_bf16 or AMX: without them oneDNN emulates bf16 (slower than fp32)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def bench_vs_official(official_src, name, cfg_path, batch, repeats, modes, device="cpu"):
+    """Official ``conv_body_net`` + ``parsing_net`` against our parser (plain and each fast path),
+    the same random official weights converted with the ``qanet`` converter, the same (B, 3, 512, 384)
+    crops, interleaved (one forward of each per repeat). Ours includes its normalisation and the
+    softmax the official head applies; the official gets the normalised crops (outside the clock)."""
+    import statistics
+
+    import torch
+
+    from humanparse_d2.checkpoint import convert_official_checkpoint
+    from humanparse_d2.projects.qanet.fast_inference import InferenceParser
+    from humanparse_d2.projects.qanet.official.official_model import build_official_qanet, randomize_
+    from humanparse_d2.projects.qanet.official.parity import _our_model
+
+    cfg = _cfg(cfg_path, device, ["MODEL.QANET.BOX_SOURCE", "whole_image"])
+    off, _ = build_official_qanet(official_src, cfg, device=device)
+    randomize_(off, 0)
+    with tempfile.TemporaryDirectory() as d:
+        ckpt = Path(d) / "official_random.pth"
+        torch.save({"model": {k: v.cpu() for k, v in off.state_dict().items()}}, ckpt)
+        ours = _our_model(cfg, convert_official_checkpoint("qanet", ckpt, cfg), device).parser
+    h, w = (int(v) for v in cfg.INPUT.PARSING.CROP_SIZE)
+    x = torch.rand(batch, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device) * 255
+    x_off = ours.normalize(x)
+    runs = {"official": lambda: off.parsing_net(off.conv_body_net(x_off))["probs"],
+            "ours": lambda: ours(x)[0].softmax(1)}
+    tol = {"ours": 1e-4}
+    compile_s = None
+    for m in modes:
+        fast = InferenceParser(ours, "compile" if m.startswith("compile") else "eager")
+        if m.endswith("bf16"):
+            runs[m] = (lambda f: lambda: _bf16(f, x))(fast)
+            tol[m] = 5e-2  # bf16 has 8 mantissa bits: probabilities to a few 1e-2
+        else:
+            runs[m] = (lambda f: lambda: f(x)[0].softmax(1))(fast)
+            tol[m] = 1e-4
+        if m == "compile":
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                fast(x)
+            compile_s = round(time.perf_counter() - t0, 1)
+    times = {k: [] for k in runs}
+    with torch.no_grad():
+        ref = runs["official"]()
+        diffs = {k: float((f().float() - ref).abs().max()) for k, f in runs.items() if k != "official"}  # warm-up too
+        for _ in range(repeats):
+            for k, f in runs.items():
+                _sync(device)
+                t0 = time.perf_counter()
+                f()
+                _sync(device)
+                times[k].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rows = []
+    for k in runs:
+        row = {"model": name, "path": k, "batch": batch, "median_s": round(med[k], 3),
+               "times_s": [round(t, 3) for t in times[k]], "speedup_vs_official": round(med["official"] / med[k], 3)}
+        if k != "official":
+            row.update(max_abs_diff_probs=diffs[k], tolerance=tol[k], ok=diffs[k] <= tol[k])
+        if k == "compile":
+            row["compile_s"] = compile_s
+        rows.append(row)
+        extra = f"  max |dp| {diffs[k]:.1e} (tol {tol[k]:g})" if k != "official" else ""
+        print(f"  {name:18s} {k:9s} B={batch}: median {med[k]:.3f} s  x{med['official'] / med[k]:.2f}{extra}",
+              flush=True)
+    return rows
+
+
+def _bf16(fast, x):
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return fast(x)[0].float().softmax(1)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
@@ -223,6 +317,15 @@ def main(argv=None):
     ap.add_argument("--images", type=int, default=20, help="images for the QAM timing (R50: a quarter; e2e: half)")
     ap.add_argument("--parts", default="parser,qam,e2e", help="comma list of parser, qam, e2e")
     ap.add_argument("--output", default=str(REPO / "output/bench/qanet_speed.json"))
+    ap.add_argument("--vs-official", metavar="DIR", default="",
+                    help="official soeaver/QANet checkout: time its parsing network against ours side by side "
+                         "(only this part runs)")
+    ap.add_argument("--vs-batch", type=int, default=4, help="crops per forward for --vs-official")
+    ap.add_argument("--vs-repeats", type=int, default=3, help="interleaved repeats for --vs-official")
+    ap.add_argument("--vs-models", default=",".join(VS_OFFICIAL_CONFIGS), help="comma list of: "
+                    + ", ".join(VS_OFFICIAL_CONFIGS))
+    ap.add_argument("--vs-modes", default="eager,compile",
+                    help="fast paths to time: eager, compile, eager-bf16 (bf16 only where the CPU has it natively)")
     args = ap.parse_args(argv)
 
     import torch
@@ -241,6 +344,20 @@ def main(argv=None):
     repeats = 1 if args.quick else (3 if args.device == "cpu" else 10)
     parts = set(args.parts.split(","))
     rows, qam, e2e = [], None, None
+    if args.vs_official:
+        modes = [m for m in args.vs_modes.split(",") if m]
+        if "eager-bf16" in modes and args.device == "cpu" and not _cpu_has_native_bf16():
+            print("  eager-bf16 skipped: this CPU has no avx512_bf16 / AMX (oneDNN would emulate bf16)")
+            modes.remove("eager-bf16")
+        info["native_bf16"] = _cpu_has_native_bf16()
+        info["load_average_at_start"] = [round(v, 2) for v in os.getloadavg()]
+        print(f"side by side with the official network ({args.vs_official}), load {info['load_average_at_start']}:")
+        vs = []
+        for name in args.vs_models.split(","):
+            vs += bench_vs_official(args.vs_official, name, VS_OFFICIAL_CONFIGS[name], args.vs_batch,
+                                    args.vs_repeats, modes, args.device)
+        parts = set()
+        info["vs_official"] = vs
     if "parser" in parts:
         print("parser crops/s at 512x384:")
         rows += bench_parser("R18-FPN", _cfg("configs/quick/QANet_R18_synth.yaml", args.device), batches, repeats,
