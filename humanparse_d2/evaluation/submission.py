@@ -31,6 +31,7 @@ try:  # optional: zlib-ng inflates label PNGs ~4x faster than zlib (same output)
 except ImportError:  # pragma: no cover - depends on the environment
     _inflate_lib = zlib
 
+from ..data.catalog.common import check_complete
 from .postprocess import ParsingResult, cap_regions
 
 __all__ = [
@@ -121,6 +122,8 @@ def read_label_png(path: str, channel: Optional[int] = None, *, copy: bool = Tru
             buf = f.read()
     except FileNotFoundError:
         raise FileNotFoundError(f"missing label PNG {path}") from None
+    # a cut-short file (interrupted copy) may still decode partially: fail naming it instead
+    check_complete(path, buf)
     img = _decode_unfiltered_png(buf, copy)
     if img is not None:
         return img
