@@ -268,7 +268,7 @@ class DetectorBoxes:
         self._format = "BGR"
 
     def _build(self, device):
-        from detectron2.checkpoint import DetectionCheckpointer
+        from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer  # safe unpickling of .pkl
 
         if self.config_file.endswith(".py"):
             from detectron2.config import LazyConfig, instantiate
@@ -309,7 +309,7 @@ class DetectorBoxes:
                 else []
             )
         try:
-            DetectionCheckpointer(model).load(self.weights)
+            HumanParseCheckpointer(model).load(self.weights)
         except Exception as e:  # noqa: BLE001 - download / file errors come in many types
             raise RuntimeError(
                 f"cannot load the detector weights MODEL.QANET.DETECTOR.WEIGHTS {self.weights!r} "
