@@ -61,13 +61,16 @@ class Predictor:
         from detectron2.modeling import build_model
 
         from humanparse_d2.projects.qanet.visualize import palette_for
-        from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer, warn_untrained
+        from humanparse_d2.checkpoint.checkpointer import (
+            HumanParseCheckpointer,
+            is_backbone_only_weights,
+            warn_untrained,
+        )
 
         self.cfg = cfg
         self.model = build_model(cfg).eval()
-        if cfg.MODEL.WEIGHTS.startswith("torchvision://") or "ImageNetPretrained/" in cfg.MODEL.WEIGHTS:
-            # a config's training start (a classification backbone), not a trained parser: refuse
-            # rather than download it and draw noise
+        if is_backbone_only_weights(cfg.MODEL.WEIGHTS):
+            # refuse rather than download a classification backbone and draw noise
             raise SystemExit(
                 f"demo: MODEL.WEIGHTS is {cfg.MODEL.WEIGHTS!r}, ImageNet weights of the backbone only. "
                 "Pass a trained or converted model: --opts MODEL.WEIGHTS model.pth (for the released "

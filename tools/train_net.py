@@ -31,6 +31,7 @@ from humanparse_d2.checkpoint.checkpointer import (
     NoLoadableCheckpointError,
     NonFiniteCheckpointError,
     WeightsUnavailableError,
+    is_backbone_only_weights,
 )
 from humanparse_d2.data.catalog.common import BadAnnotationError, DatasetNotFoundError
 from humanparse_d2.engine import ConfigError, build_trainer_class, load_config, setup_plugin_logger
@@ -145,6 +146,12 @@ def precheck(args):
         w = cfg.MODEL.WEIGHTS
         if w and "://" not in w and not os.path.isfile(os.path.expanduser(w)) and not args.resume:
             raise ConfigError(f"MODEL.WEIGHTS={w!r}: file not found")
+        if args.eval_only and not args.resume and is_backbone_only_weights(w):
+            # the config's ImageNet start: evaluating it would download a backbone and score random heads
+            raise ConfigError(
+                f"--eval-only with MODEL.WEIGHTS={w!r}, ImageNet weights of the backbone only; "
+                "pass a trained or converted model: MODEL.WEIGHTS model.pth"
+            )
     except CONFIG_ERRORS as e:
         report(e, output_dir)
         raise UserError(str(e)) from e

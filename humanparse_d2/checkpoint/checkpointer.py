@@ -35,6 +35,7 @@ __all__ = [
     "NonFiniteCheckpointError",
     "NoLoadableCheckpointError",
     "WeightsUnavailableError",
+    "is_backbone_only_weights",
     "warn_untrained",
 ]
 
@@ -217,6 +218,13 @@ class HumanParseCheckpointer(DetectionCheckpointer):
     def _load_model(self, checkpoint):
         self.last_incompatible = super()._load_model(checkpoint)
         return self.last_incompatible
+
+
+def is_backbone_only_weights(weights: str) -> bool:
+    """Whether ``weights`` names a classification backbone (a config's training start: detectron2's
+    ``ImageNetPretrained/`` zoo files, ``torchvision://``), not a trained parser. Evaluating or
+    drawing such a model only shows its random heads."""
+    return weights.startswith("torchvision://") or "ImageNetPretrained/" in weights
 
 
 def warn_untrained(model: torch.nn.Module, weights: str, checkpointer: Optional[HumanParseCheckpointer]) -> List[str]:

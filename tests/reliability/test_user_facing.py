@@ -86,6 +86,9 @@ def test_train_net_errors_are_one_line_naming_the_key_or_path(train_net, tmp_pat
     assert f"OUTPUT_DIR='{blocker / 'out'}'" in line
     line = _fails(train_net, capsys, ["--config-file", QUICK, "MODEL.WEIGHTS", "nope.pth"])
     assert "MODEL.WEIGHTS='nope.pth'" in line
+    r101 = "torchvision://resnet101.IMAGENET1K_V1"  # never fetched: refused before the model is built
+    line = _fails(train_net, capsys, ["--config-file", QUICK, "--eval-only", "MODEL.WEIGHTS", r101])
+    assert "--eval-only" in line and r101 in line and "backbone only" in line
 
 
 def _own_dataset(tmp_path, n=4, classes=3):
