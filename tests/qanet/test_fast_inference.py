@@ -96,3 +96,22 @@ def test_bad_fast_path_and_training_module():
         build_model(tiny_cfg(**{"MODEL.QANET.TEST.FAST_PATH": "fast"}))
     with pytest.raises(RuntimeError, match="training mode"):
         fold_batchnorm_(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).train())
+
+
+def test_crops_of_all_images_batched_give_per_image_results():
+    """QANet.inference parses the crops of every image of the batch together; same as one by one."""
+    model = _tiny_model("eager")
+    imgs = [make_image(), make_image(boxes=((5.0, 5.0, 30.0, 60.0),)), make_image(boxes=())]
+    calls = []
+    fast = model.test_parser()
+    orig = fast.forward
+    fast.forward = lambda x: calls.append(x.shape[0]) or orig(x)
+    with torch.no_grad():
+        together = model(imgs)
+        assert calls == [2 * 3]  # 3 persons x (crop + flip) in one forward
+        alone = [model([im])[0] for im in imgs]
+    for t, a in zip(together, alone):
+        assert len(t["instances"]) == len(a["instances"]) == t["num_boxes"]
+        if len(a["instances"]):
+            assert (t["instances"].scores - a["instances"].scores).abs().max() < TOL
+            assert (t["instances"].pred_parsing == a["instances"].pred_parsing).float().mean() > 0.999

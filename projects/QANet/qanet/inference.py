@@ -16,6 +16,7 @@ __all__ = [
     "scale_boxes",
     "flip_back",
     "parse_crops",
+    "person_crops",
     "parse_person_boxes",
     "label_maps_and_pixel_scores",
 ]
@@ -87,6 +88,34 @@ def parse_crops(
     return probs, iou
 
 
+def _view_boxes(boxes, crop_hw, aspect_wh, box_expand, scales) -> List[torch.Tensor]:
+    aspect = aspect_wh if aspect_wh else crop_hw[1] / float(crop_hw[0])
+    base = expand_boxes(boxes, aspect, box_expand)
+    return [scale_boxes(base, s) for s in scales]
+
+
+@torch.no_grad()
+def person_crops(
+    image_rgb: torch.Tensor,
+    boxes: torch.Tensor,
+    image_hw: Tuple[int, int],
+    *,
+    crop_hw: Tuple[int, int],
+    aspect_wh: Optional[float] = None,
+    box_expand: float = 1.25,
+    scales: Sequence[float] = (1.0,),
+) -> torch.Tensor:
+    """The (V * N, 3, h, w) crops of N person boxes (original coordinates) for V = len(scales) views,
+    view-major, as :func:`parse_person_boxes` parses them; callers may batch several images' crops
+    through :func:`parse_crops` and hand each image its slice back as ``parsed``."""
+    H, W = image_hw
+    sx, sy = image_rgb.shape[-1] / float(W), image_rgb.shape[-2] / float(H)
+    to_input = boxes.new_tensor([sx, sy, sx, sy])
+    all_boxes = torch.cat(_view_boxes(boxes, crop_hw, aspect_wh, box_expand, scales), 0)
+    rois = torch.cat([all_boxes.new_zeros(all_boxes.shape[0], 1), all_boxes * to_input], 1)
+    return crop_rois(image_rgb[None].float(), rois, crop_hw)
+
+
 @torch.no_grad()
 def parse_person_boxes(
     parser,
@@ -101,6 +130,7 @@ def parse_person_boxes(
     flip: bool = True,
     flip_lut: Optional[torch.Tensor] = None,
     chunk: int = 64,
+    parsed: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> Tuple[List[PastedRegion], torch.Tensor]:
     """Parse every person box of one image: all crops of all views batched through the parser.
 
@@ -108,6 +138,9 @@ def parse_person_boxes(
         image_rgb: (3, h', w') RGB 0-255 float image (may be a resized copy of the original).
         boxes: (N, 4) person boxes in original image coordinates.
         image_hw: original (H, W); outputs are in this space.
+        parsed: (probs (V * N, C, h, w), iou (V * N,)) of this image's :func:`person_crops` from
+            :func:`parse_crops` when the caller batched them with other images' (then ``parser``
+            is not called).
     Returns:
         regions: N box-local image-space probability maps (views averaged);
         iou: (N,) IoU scores averaged over views.
@@ -116,15 +149,12 @@ def parse_person_boxes(
     H, W = image_hw
     if N == 0:
         return [], boxes.new_zeros(0)
-    sx, sy = image_rgb.shape[-1] / float(W), image_rgb.shape[-2] / float(H)
-    to_input = boxes.new_tensor([sx, sy, sx, sy])
-    aspect = aspect_wh if aspect_wh else crop_hw[1] / float(crop_hw[0])
-    base = expand_boxes(boxes, aspect, box_expand)
-    view_boxes = [scale_boxes(base, s) for s in scales]
-    all_boxes = torch.cat(view_boxes, 0)
-    rois = torch.cat([all_boxes.new_zeros(all_boxes.shape[0], 1), all_boxes * to_input], 1)
-    crops = crop_rois(image_rgb[None].float(), rois, crop_hw)
-    probs, iou = parse_crops(parser, crops, flip=flip, flip_lut=flip_lut, chunk=chunk)
+    view_boxes = _view_boxes(boxes, crop_hw, aspect_wh, box_expand, scales)
+    if parsed is None:
+        crops = person_crops(image_rgb, boxes, image_hw, crop_hw=crop_hw, aspect_wh=aspect_wh,
+                             box_expand=box_expand, scales=scales)
+        parsed = parse_crops(parser, crops, flip=flip, flip_lut=flip_lut, chunk=chunk)
+    probs, iou = parsed
     if len(scales) == 1:
         return paste_probs_local(probs, view_boxes[0], image_hw), iou
     # several scales: paste each into the union extent of the person's views, then average

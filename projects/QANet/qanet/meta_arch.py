@@ -26,7 +26,7 @@ from humanparse_d2.modeling.qam import fuse_quality
 
 from .boxes import DetectorBoxes, build_box_source
 from .fast_inference import FAST_PATHS, InferenceParser
-from .inference import label_maps_and_pixel_scores, parse_person_boxes
+from .inference import label_maps_and_pixel_scores, parse_crops, parse_person_boxes, person_crops
 from .parser import QANetCropParser
 
 __all__ = ["QANet", "IMAGENET_MEAN", "IMAGENET_STD", "view_scales"]
@@ -340,16 +340,33 @@ class QANet(nn.Module):
                 detected_boxes = src(batched_inputs)
         results = []
         settings = self.test_settings
+        per_image = []
         for x, img, (boxes, scores) in zip(batched_inputs, images, detected_boxes):
             H = int(x.get("height", img.shape[-2]))
             W = int(x.get("width", img.shape[-1]))
             boxes = torch.as_tensor(boxes, dtype=torch.float32, device=self.device).reshape(-1, 4)
             scores = torch.as_tensor(scores, dtype=torch.float32, device=self.device).reshape(-1)
-            boxes, scores = self._valid_boxes(boxes, scores, (H, W))
+            per_image.append(self._valid_boxes(boxes, scores, (H, W)) + ((H, W),))
+        parsed = self._parse_all_crops(images, per_image)
+        for img, (boxes, scores, hw), p in zip(images, per_image, parsed):
             out = {"box_source": self.box_source, "test_settings": settings, "num_boxes": int(boxes.shape[0])}
-            out["instances"] = self.parse_image(img, boxes, scores, (H, W), out if self.semantic_output else None)
+            out["instances"] = self.parse_image(img, boxes, scores, hw, out if self.semantic_output else None, p)
             results.append(out)
         return results
+
+    def _parse_all_crops(self, images, per_image):
+        """The crops of all persons of all images through the parser together (chunks of
+        ``crops_per_batch``, not one forward per image); per image (probs, iou) or None (no box)."""
+        crops = [person_crops(img, b, hw, crop_hw=self.crop_size, aspect_wh=self.aspect_ratio,
+                              box_expand=self.box_expand, scales=self.test_scales) if len(b) else None
+                 for img, (b, _, hw) in zip(images, per_image)]
+        counts = [0 if c is None else c.shape[0] for c in crops]
+        if not sum(counts):
+            return [None] * len(images)
+        probs, iou = parse_crops(self.test_parser(), torch.cat([c for c in crops if c is not None]),
+                                 flip=self.flip_test, flip_lut=self.flip_lut, chunk=self.crops_per_batch)
+        out = list(zip(probs.split(counts), iou.split(counts)))
+        return [p if n else None for p, n in zip(out, counts)]
 
     @torch.no_grad()
     def parse_image(
@@ -359,6 +376,7 @@ class QANet(nn.Module):
         box_scores: torch.Tensor,
         image_hw: Tuple[int, int],
         extra: Optional[Dict] = None,
+        parsed: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
     ) -> Instances:
         """Parse the given person boxes of one image and score them with QAM.
 
@@ -368,6 +386,7 @@ class QANet(nn.Module):
             image_hw: original (H, W).
             extra: if given, receives "sem_seg" (C, H, W): the persons' image-space probabilities
                 pasted in ascending box score, background 1 outside every box.
+            parsed: this image's crops already parsed with other images' (``parse_person_boxes``).
         """
         regions, iou = parse_person_boxes(
             self.test_parser(),
@@ -381,6 +400,7 @@ class QANet(nn.Module):
             flip=self.flip_test,
             flip_lut=self.flip_lut,
             chunk=self.crops_per_batch,
+            parsed=parsed,
         )
         labels, inst_ps, part_ps = label_maps_and_pixel_scores(
             regions, image_hw, self.num_classes, pixel_thresh=self.pixel_thresh, device=self.device
