@@ -278,18 +278,22 @@ def bench_vs_official(official_src, name, cfg_path, batch, repeats, modes, devic
     with torch.no_grad():
         ref = runs["official"]()
         diffs = {k: float((f().float() - ref).abs().max()) for k, f in runs.items() if k != "official"}  # warm-up too
-        for _ in range(repeats):
-            for k, f in runs.items():
+        keys = list(runs)
+        for r in range(repeats):  # the order rotates: no path always runs right after another
+            for k in keys[r % len(keys):] + keys[: r % len(keys)]:
+                f = runs[k]
                 _sync(device)
                 t0 = time.perf_counter()
                 f()
                 _sync(device)
                 times[k].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
+    load = round(os.getloadavg()[0], 2)
     rows = []
     for k in runs:
         row = {"model": name, "path": k, "batch": batch, "median_s": round(med[k], 3),
-               "times_s": [round(t, 3) for t in times[k]], "speedup_vs_official": round(med["official"] / med[k], 3)}
+               "times_s": [round(t, 3) for t in times[k]], "speedup_vs_official": round(med["official"] / med[k], 3),
+               "load_1min_after": load}
         if k != "official":
             row.update(max_abs_diff_probs=diffs[k], tolerance=tol[k], ok=diffs[k] <= tol[k])
         if k == "compile":
