@@ -11,12 +11,10 @@ flip test, class probabilities pasted back to image space (box-local), QAM quali
 uint8. Parsing NMS and painting are the evaluator's ``parsing_postprocess``.
 """
 import logging
-import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.structures import Boxes, Instances
 from torch import nn
@@ -28,6 +26,7 @@ from .boxes import DetectorBoxes, build_box_source
 from .fast_inference import FAST_PATHS, InferenceParser
 from .inference import label_maps_and_pixel_scores, parse_crops, parse_person_boxes, person_crops
 from .parser import QANetCropParser
+from .inference_inputs import filter_person_boxes, flip_lut_from_metadata, view_scales
 
 __all__ = ["QANet", "IMAGENET_MEAN", "IMAGENET_STD", "view_scales"]
 
@@ -37,36 +36,6 @@ logger = logging.getLogger(__name__)
 # mean/std (INPUT.PARSING.PIXEL_MEAN / PIXEL_STD).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _flip_lut_from_metadata(dataset_names: Sequence[str], num_classes: int) -> Optional[List[int]]:
-    for name in dataset_names:
-        meta = MetadataCatalog.get(name)
-        lut = meta.get("flip_lut", None)
-        if lut is None and meta.get("flip_map", None) is not None:
-            lut = list(range(num_classes))
-            for a, b in meta.flip_map:
-                lut[a], lut[b] = b, a
-        if lut is not None:
-            if len(lut) != num_classes:
-                raise ValueError(
-                    f"dataset {name} has {len(lut)} parsing classes but MODEL.QANET.NUM_CLASSES={num_classes}"
-                )
-            return list(lut)
-    return None
-
-
-def view_scales(extra_scales: Sequence[float]) -> Tuple[float, ...]:
-    """Test-time crop scales: the 1.0 view, then ``MODEL.QANET.TEST.SCALES`` (extra views, as the
-    official TEST.AUG.SCALES; a 1.0 among them is not counted twice)."""
-    extra = []
-    for s in extra_scales:
-        s = float(s)
-        if not (math.isfinite(s) and s > 0):
-            raise ValueError(f"MODEL.QANET.TEST.SCALES must be positive, got {list(extra_scales)}")
-        if s != 1.0 and s not in extra:
-            extra.append(s)
-    return (1.0,) + tuple(extra)
 
 
 @META_ARCH_REGISTRY.register()
@@ -160,7 +129,7 @@ class QANet(nn.Module):
     def from_config(cls, cfg):
         q = cfg.MODEL.QANET
         num_classes = q.NUM_CLASSES
-        flip_lut = _flip_lut_from_metadata(list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN), num_classes)
+        flip_lut = flip_lut_from_metadata(list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN), num_classes)
         if flip_lut is None and q.TEST.FLIP:
             logger.warning("QANet: no flip_map in the dataset metadata; flip test swaps no channels")
         return {
@@ -295,22 +264,12 @@ class QANet(nn.Module):
 
     def _valid_boxes(self, boxes: torch.Tensor, scores: torch.Tensor, hw: Tuple[int, int]):
         """Drop non-finite, empty and wholly-outside boxes (counted), low scores, keep top-k."""
-        H, W = hw
-        if boxes.numel() == 0:
-            return boxes.reshape(0, 4), scores.reshape(0)
-        ok = torch.isfinite(boxes).all(1) & torch.isfinite(scores)
-        ok &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        ok &= (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (boxes[:, 0] < W) & (boxes[:, 1] < H)
-        n_bad = int((~ok).sum())
+        boxes, scores, n_bad = filter_person_boxes(boxes, scores, hw, score_thresh=self.box_score_thresh,
+                                                   max_boxes=self.max_boxes)
         if n_bad:
             self.skipped_boxes += n_bad
             logger.warning("QANet: skipped %d degenerate or out-of-image boxes", n_bad)
-        ok &= scores >= self.box_score_thresh
-        boxes, scores = boxes[ok], scores[ok]
-        order = scores.argsort(descending=True)
-        if self.max_boxes > 0:
-            order = order[: self.max_boxes]
-        return boxes[order], scores[order]
+        return boxes, scores
 
     @torch.no_grad()
     def inference(

@@ -1,0 +1,64 @@
+"""What QANet's inference takes in: the test-time views (flip-test class swap from dataset metadata,
+crop scales) and the person boxes it keeps."""
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from detectron2.data import MetadataCatalog
+
+__all__ = ["flip_lut_from_metadata", "view_scales", "filter_person_boxes"]
+
+
+def flip_lut_from_metadata(dataset_names: Sequence[str], num_classes: int) -> Optional[List[int]]:
+    """The class permutation of a horizontal flip (C ints) from the first dataset that has one
+    (``flip_lut``, or pairs in ``flip_map``); None if none has."""
+    for name in dataset_names:
+        meta = MetadataCatalog.get(name)
+        lut = meta.get("flip_lut", None)
+        if lut is None and meta.get("flip_map", None) is not None:
+            lut = list(range(num_classes))
+            for a, b in meta.flip_map:
+                lut[a], lut[b] = b, a
+        if lut is not None:
+            if len(lut) != num_classes:
+                raise ValueError(
+                    f"dataset {name} has {len(lut)} parsing classes but MODEL.QANET.NUM_CLASSES={num_classes}"
+                )
+            return list(lut)
+    return None
+
+
+def view_scales(extra_scales: Sequence[float]) -> Tuple[float, ...]:
+    """Test-time crop scales: the 1.0 view, then ``MODEL.QANET.TEST.SCALES`` (extra views, as the
+    official TEST.AUG.SCALES; a 1.0 among them is not counted twice)."""
+    extra = []
+    for s in extra_scales:
+        s = float(s)
+        if not (math.isfinite(s) and s > 0):
+            raise ValueError(f"MODEL.QANET.TEST.SCALES must be positive, got {list(extra_scales)}")
+        if s != 1.0 and s not in extra:
+            extra.append(s)
+    return (1.0,) + tuple(extra)
+
+
+def filter_person_boxes(boxes: torch.Tensor, scores: torch.Tensor, hw: Tuple[int, int], *,
+                        score_thresh: float, max_boxes: int) -> Tuple[torch.Tensor, torch.Tensor, int]:
+    """Drop non-finite, empty and wholly-outside boxes, then scores below ``score_thresh``; keep the
+    top ``max_boxes`` (all if <= 0), highest score first.
+
+    Args: boxes (N, 4) XYXY, scores (N,), hw the image (H, W).
+    Returns: boxes (K, 4), scores (K,), the number of degenerate / out-of-image boxes dropped.
+    """
+    H, W = hw
+    if boxes.numel() == 0:
+        return boxes.reshape(0, 4), scores.reshape(0), 0
+    ok = torch.isfinite(boxes).all(1) & torch.isfinite(scores)
+    ok &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    ok &= (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (boxes[:, 0] < W) & (boxes[:, 1] < H)
+    n_bad = int((~ok).sum())
+    ok &= scores >= score_thresh
+    boxes, scores = boxes[ok], scores[ok]
+    order = scores.argsort(descending=True)
+    if max_boxes > 0:
+        order = order[:max_boxes]
+    return boxes[order], scores[order], n_bad
