@@ -1,6 +1,5 @@
 """Truncated JPEG/PNG files are caught (readers, dataset loaders, training mapper); files that go bad
 during training are skipped, counted and capped; data-loader workers die with their trainer."""
-import logging
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from log_messages import Messages
 from humanparse_d2.data.catalog.common import (
     BadAnnotationError,
     TruncatedImageError,
@@ -35,22 +35,6 @@ def _write_truncated(path, arr, keep=0.6):
     data = buf.tobytes()
     path.write_bytes(data[: int(len(data) * keep)])
     return data
-
-
-class _Messages(logging.Handler):
-    def __init__(self, name):
-        super().__init__(logging.DEBUG)
-        self.lines, self.logger = [], logging.getLogger(name)
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-    def __enter__(self):
-        self.logger.addHandler(self)
-        return self
-
-    def __exit__(self, *a):
-        self.logger.removeHandler(self)
 
 
 def test_truncated_jpeg_and_png_are_errors_naming_the_file(tmp_path):
@@ -88,7 +72,7 @@ def test_loader_skips_counts_and_names_truncated_images(tmp_path):
     _write_truncated(img / "p1.jpg", _photo(seed=1))
     register_parsing_dataset("reliability_truncated", img, lab, classes=["bg", "a", "b"])
     try:
-        with _Messages("humanparse_d2.data.catalog.common") as log:
+        with Messages("humanparse_d2.data.catalog.common") as log:
             dicts = DatasetCatalog.get("reliability_truncated")
         assert sorted(d["image_id"] for d in dicts) == ["p0", "p2"]
         assert any("skipped 1 item" in m and "p1.jpg" in m and "truncated" in m for m in log.lines), log.lines
@@ -113,7 +97,7 @@ def test_files_going_bad_in_training_are_skipped_counted_and_capped(tmp_path):
     guarded = GuardedMapper(mapper, max_bad=2)
     ds = MapDataset([{"file_name": f} for f in files], guarded)
     _write_truncated(tmp_path / "0.jpg", _photo(seed=0))  # goes bad after registration
-    with _Messages("humanparse_d2.engine.workers") as log:
+    with Messages("humanparse_d2.engine.workers") as log:
         out = ds[0]
     assert out["file_name"] != files[0] and guarded.num_bad == 1
     assert any(files[0] in m and "1 bad file" in m for m in log.lines)

@@ -1,7 +1,6 @@
 """HumanParseCheckpointer: atomic and finite-only saves, resume fallback, safe .pkl/.pth loading;
 the dataset cache read without running code."""
 import errno
-import logging
 import os
 import pickle
 
@@ -10,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from log_messages import Messages
 from humanparse_d2.checkpoint.checkpointer import (
     HumanParseCheckpointer,
     NoLoadableCheckpointError,
@@ -52,23 +52,6 @@ def _save(tmp_path, *iterations):
     return ck
 
 
-class _Messages(logging.Handler):
-    def __init__(self, name):
-        super().__init__(logging.DEBUG)
-        self.lines, self.logger = [], logging.getLogger(name)
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-    def __enter__(self):
-        self.logger.addHandler(self)
-        self.old, self.logger.disabled = self.logger.disabled, False
-        return self
-
-    def __exit__(self, *a):
-        self.logger.removeHandler(self)
-
-
 @pytest.mark.parametrize("fault", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")])
 def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch, fault):
     ck = _save(tmp_path, 1)
@@ -102,7 +85,7 @@ def test_resume_falls_back_to_the_newest_checkpoint_that_loads(tmp_path, tag):
     os.utime(tmp_path / "model_0000005.pth")
     (tmp_path / "last_checkpoint").write_text(tag)
     ck, c = _ckpt(tmp_path)
-    with _Messages("humanparse_d2.checkpoint.checkpointer") as log:
+    with Messages("humanparse_d2.checkpoint.checkpointer") as log:
         ck.resume_or_load("", resume=True)
     assert c.iteration == 3 and ck.resumed_from.endswith("model_0000003.pth")
     assert ck.has_checkpoint() and ck.get_checkpoint_file().endswith("model_0000003.pth")
@@ -153,7 +136,7 @@ def test_model_zoo_pkl_loads_and_untrained_heads_are_named(tmp_path):
     ck = HumanParseCheckpointer(model)
     ck.load(str(f))
     assert torch.equal(model.backbone.weight, net.backbone.weight)
-    with _Messages("humanparse_d2.checkpoint.checkpointer") as log:
+    with Messages("humanparse_d2.checkpoint.checkpointer") as log:
         assert warn_untrained(model, str(f), ck) == ["head.bias", "head.weight"]
         assert warn_untrained(model, "", None) == [""]
     assert "never trained" in log.lines[0] and "empty" in log.lines[1]
@@ -188,13 +171,13 @@ def test_tampered_dataset_cache_is_refused_and_rebuilt(tmp_path, monkeypatch):
             return (exec, (f"open({str(marker)!r}, 'w').write('x')",))
 
     cache.write_bytes(pickle.dumps([Payload()]))
-    with _Messages("humanparse_d2.data.catalog.common") as log:
+    with Messages("humanparse_d2.data.catalog.common") as log:
         assert common.cached(("k",), lambda: records, min_items=1) == records
     assert not marker.exists()
     assert any(str(cache) in m and "builtins.exec" in m for m in log.lines), log.lines
     # a truncated cache is reported too, never silently rebuilt
     cache.write_bytes(cache.read_bytes()[:10])
-    with _Messages("humanparse_d2.data.catalog.common") as log:
+    with Messages("humanparse_d2.data.catalog.common") as log:
         assert common.cached(("k",), lambda: records, min_items=1) == records
     assert any("ignoring dataset cache" in m for m in log.lines)
     assert np.all([isinstance(r, dict) for r in records])
