@@ -7,8 +7,8 @@
 ``--gt-root`` holds ``Category_ids/``, ``Human_ids/``, ``Instance_ids/`` (+ the Instance txt files and
 optionally a ``*_id.txt`` image list); ``--pred-dir`` holds ``global_parsing/``, ``instance_parsing/``,
 ``person_parsing/`` (and ``instance_segmentation/`` for APh), as written by
-``humanparse_d2.evaluation.write_submission`` (formats: metrics.md §6). ``--apr-matching legacy``
-selects the reference behaviour of every metric (metrics.md), ``one-to-one`` the corrected default.
+``humanparse_d2.evaluation.write_submission`` (formats: humanparse_d2/evaluation/README.md). ``--apr-matching legacy``
+selects the reference behaviour of every metric, ``one-to-one`` the corrected default.
 
 This tool needs only numpy and OpenCV: it loads the metric core of humanparse_d2 without running the
 plugin's package ``__init__`` (which imports torch and detectron2), so it starts fast and its worker

@@ -1,8 +1,8 @@
 """The invertible person-crop affine (SimpleBaseline / QANet convention), in one place.
 
-A person box becomes a crop box of aspect ``aspect_wh`` (w/h, 0.75 for 384x512) enlarged by ``scale``
-(qanet.md §3.2); :func:`get_affine_matrix` maps the crop box centre to the output centre with uniform
-scale ``out_w / w`` and rotation ``r`` (qanet.md §3.4):
+A person box becomes a crop box of aspect ``aspect_wh`` (w/h, 0.75 for 384x512) enlarged by ``scale``;
+:func:`get_affine_matrix` maps the crop box centre to the output centre with uniform scale
+``out_w / w`` and rotation ``r``:
 
     [x_out, y_out]^T = diag(out_w / w, out_h / h) @ Rot(-r) @ ([x, y]^T - center) + [out_w / 2, out_h / 2]^T
 

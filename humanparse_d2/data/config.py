@@ -15,7 +15,7 @@ def add_data_config(cfg: CN) -> None:
     # Mapper of the test loaders (a key of humanparse_d2.data.MAPPERS); "" keeps detectron2's default.
     _C.INPUT.PARSING.TEST_MAPPER = ""
 
-    # ---- InstanceParsingMapper: top-down person crops (qanet.md §3) ----
+    # ---- InstanceParsingMapper: top-down person crops ----
     # Output crop size (H, W); QANet uses 512x384 (the QANet configs write it width first).
     _C.INPUT.PARSING.CROP_SIZE = (512, 384)
     # Enlargement of the aspect-corrected person box (QANet code 1.25; the paper reading is 1.0).
@@ -45,7 +45,7 @@ def add_data_config(cfg: CN) -> None:
     # Also produce gt_masks (BitMasks of each person) next to gt_parsing.
     _C.INPUT.PARSING.WHOLE_IMAGE_MASKS = True
 
-    # ---- SinglePersonParsingMapper: whole-image single-person training (MMAN, mman.md §5.1) ----
+    # ---- SinglePersonParsingMapper: whole-image single-person training (MMAN) ----
     _C.INPUT.PARSING.SINGLE = CN()
     # "squash" (resize to LOAD_SIZE x LOAD_SIZE, aspect not kept; MMAN code) or "shortest_edge"
     # (shorter side to LOAD_SIZE; MMAN paper).

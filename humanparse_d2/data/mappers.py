@@ -1,9 +1,9 @@
 """Dataset mappers for human parsing (contract A), registered by name in :data:`MAPPERS`.
 
-- :class:`InstanceParsingMapper`: top-down training, one sample per PERSON (QANet, qanet.md §3).
+- :class:`InstanceParsingMapper`: top-down training, one sample per PERSON (QANet).
 - :class:`WholeImageParsingMapper`: detectron2-style whole image with boxes, masks and per-person
   parsing maps (detector + parser training, evaluation, oracle boxes).
-- :class:`SinglePersonParsingMapper`: whole-image single-person parsing (MMAN, mman.md §5.1).
+- :class:`SinglePersonParsingMapper`: whole-image single-person parsing (MMAN).
 
 All mappers are ``@configurable`` (``Mapper(cfg, is_train)`` or explicit keyword arguments), never
 return ``None`` and raise :class:`BadAnnotationError` naming the file for unreadable inputs. Left/right
@@ -52,7 +52,7 @@ def register_mapper(cls):
 
 # ---------------------------------------------------------------------------------------------
 def flatten_persons(dicts: List[Dict], *, log: bool = True) -> List[Dict]:
-    """One record per valid person (an epoch is a pass over persons, qanet.md §3.1).
+    """One record per valid person (an epoch is a pass over persons).
 
     Each output record holds the image-level fields plus ``annotation`` (the person); crowd
     annotations, zero-area boxes and records without persons are dropped and counted in one log line.
@@ -168,7 +168,7 @@ def _check_size(img: np.ndarray, record: Dict) -> None:
 # ---------------------------------------------------------------------------------------------
 @register_mapper
 class InstanceParsingMapper:
-    """Top-down person crops (QANet training, qanet.md §3).
+    """Top-down person crops (QANet training).
 
     Per person: the box is made ``aspect_ratio`` (w/h, 4:3 h:w) and enlarged x``box_expand``; scale,
     rotation and flip jitter (train only) give the crop box; ``cv2.warpAffine`` on the needed image
@@ -402,7 +402,7 @@ _INTERP = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR}
 
 @register_mapper
 class SinglePersonParsingMapper:
-    """Whole-image single-person parsing (MMAN, mman.md §5.1).
+    """Whole-image single-person parsing (MMAN).
 
     Training: resize ("squash" to ``load_size``^2, or shorter side to ``load_size``), pad to at least
     ``crop_size`` (image 0, label 255), crop ("mman": the code's three geometry branches; "random":

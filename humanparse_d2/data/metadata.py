@@ -33,7 +33,7 @@ __all__ = [
 
 IGNORE_LABEL = 255
 
-# --- class lists (datasets.md §1) --------------------------------------------------------------
+# --- class lists --------------------------------------------------------------
 CIHP_CLASSES = [
     "Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
     "Pants", "Torso-skin", "Scarf", "Skirt", "Face", "Left-arm", "Right-arm", "Left-leg",
@@ -60,7 +60,7 @@ PPSS_CLASSES = [
     "Background", "Hair", "Face", "Upper-clothes", "Arms", "Lower-clothes", "Legs", "Shoes",
 ]
 
-# --- palettes, RGB (datasets.md §8) ------------------------------------------------------------
+# --- palettes, RGB ------------------------------------------------------------
 CIHP_COLORS = [
     (0, 0, 0), (128, 0, 0), (255, 0, 0), (0, 85, 0), (170, 0, 51), (255, 85, 0), (0, 0, 85),
     (0, 119, 221), (85, 85, 0), (0, 85, 85), (85, 51, 0), (52, 86, 128), (0, 128, 0), (0, 0, 255),
@@ -79,7 +79,7 @@ PPSS_COLORS = [
 def generated_palette(num_classes: int, seed: int = 59) -> List[Tuple[int, int, int]]:
     """A deterministic palette: black background, then well-spread saturated colours.
 
-    Used for MHP-v2 (no official palette; seed 59 documented in datasets.md §8) and for custom
+    Used for MHP-v2 (no official palette; a fixed seed, 59) and for custom
     datasets registered without colours. Hues follow the golden-ratio sequence from a seeded offset,
     so neighbouring ids get distinct colours.
     """
@@ -99,12 +99,12 @@ def generated_palette(num_classes: int, seed: int = 59) -> List[Tuple[int, int, 
 
 MHP_V2_COLORS = generated_palette(len(MHP_V2_CLASSES), seed=59)
 
-# --- flip pairs (datasets.md §1.6) --------------------------------------------------------------
+# --- flip pairs --------------------------------------------------------------
 CIHP_FLIP_MAP = [(14, 15), (16, 17), (18, 19)]
 LIP_FLIP_MAP = list(CIHP_FLIP_MAP)
 MHP_V2_FLIP_MAP = [(5, 6), (7, 8), (22, 23), (24, 25), (26, 27), (28, 29), (30, 31), (32, 33)]
 
-# --- LIP -> PPSS merge (datasets.md §7) and PPSS gray encoding (§6) -----------------------------
+# --- LIP -> PPSS merge and PPSS gray encoding ------------------------------------
 LIP_TO_PPSS_LUT = [0, 1, 1, 4, 2, 3, 3, 3, 7, 5, 3, 3, 5, 2, 4, 4, 6, 6, 7, 7]
 PPSS_GRAY_VALUES = [0, 9, 19, 29, 39, 50, 60, 62]
 

@@ -3,9 +3,9 @@
 - :class:`AffineCropTransform`: the person crop of :mod:`.affine` as a detectron2 Transform (image,
   segmentation, coordinates, inverse). A horizontal flip can be folded into the matrix
   (``flipped=True``); labels must then be swapped with the dataset's ``flip_lut``.
-- :class:`RandomPersonCrop`: QANet's training augmentation (qanet.md §3.3): scale, rotation and flip
+- :class:`RandomPersonCrop`: QANet's training augmentation: scale, rotation and flip
   of the 4:3 x1.25 person box; deterministic (no randomness) when ``is_train=False``.
-- :class:`MMANRandomGeometry`: MMAN's three geometry branches (mman.md §5.1) on a squashed image.
+- :class:`MMANRandomGeometry`: MMAN's three geometry branches on a squashed image.
 - :func:`is_flipped` / :func:`apply_flip_lut`: label swapping after flips.
 """
 from typing import Optional, Sequence, Tuple
@@ -175,7 +175,7 @@ class RandomPersonCrop(T.Augmentation):
 
 
 class MMANRandomGeometry(T.Augmentation):
-    """MMAN's training geometry on an already squashed ``load`` x ``load`` image (mman.md §5.1).
+    """MMAN's training geometry on an already squashed ``load`` x ``load`` image.
 
     Branch a (p0): random-resized crop with area fraction U(area) and aspect U(aspect), w/h swapped
     with p 0.5, sides capped at the image; resize to ``crop`` x ``crop``. Branch b (p1): random

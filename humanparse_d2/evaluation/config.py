@@ -13,7 +13,7 @@ def add_evaluation_config(cfg: CN) -> None:
     # (mIoU, IPR, mIoU_lowres); names are case-insensitive.
     _C.HUMANPARSE_EVALUATION.METRICS = ["mIoU", "APp", "APr"]
     # "one_to_one" (corrected default) or "legacy" (the reference evaluators' behaviour for every
-    # metric: non-one-to-one AP^r, image lists from the predictions, 255-region cap, ...; metrics.md).
+    # metric: non-one-to-one AP^r, image lists from the predictions, 255-region cap, ...).
     _C.HUMANPARSE_EVALUATION.APR_MATCHING = "one_to_one"
     # Global parsing map (mIoU): instances with box score >= this, painted in ascending box score.
     _C.HUMANPARSE_EVALUATION.SEMSEG_SCORE_THRESH = 0.3

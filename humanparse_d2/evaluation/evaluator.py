@@ -63,7 +63,7 @@ def _stem(d: dict) -> str:
 
 
 def results_to_flat(summary: dict, class_names: Sequence[str]) -> "OrderedDict[str, float]":
-    """The summary of :class:`ParsingAccumulator` as detectron2's flat float dict (metrics.md §5)."""
+    """The summary of :class:`ParsingAccumulator` as detectron2's flat float dict."""
     out: "OrderedDict[str, float]" = OrderedDict()
     for k in ("mIoU", "pixel_acc", "mean_acc"):
         if k in summary:
@@ -219,7 +219,7 @@ class _RunInfo:
 
 
 class ParsingEvaluator(DatasetEvaluator):
-    """Multi-person parsing evaluator (mIoU, AP^p + PCP, AP^r, AP^h; metrics.md).
+    """Multi-person parsing evaluator (mIoU, AP^p + PCP, AP^r, AP^h).
 
     Model outputs (CONTRACTS B): ``{"instances": Instances}`` with ``pred_parsing`` (N, H, W) uint8
     full-image label maps at the original size, ``scores`` (S_q), ``box_scores`` and

@@ -70,7 +70,7 @@ def normalize_metrics(metrics) -> Tuple[str, ...]:
 def select_gt_persons(
     persons: Sequence[PersonLabel], crowd: Optional[Sequence[bool]], mode: str, num_classes: int
 ) -> List[PersonLabel]:
-    """GT persons that count for AP^p (metrics.md §2.3).
+    """GT persons that count for AP^p.
 
     legacy: every annotated person (empty and crowd ones included, as QANet / Parsing R-CNN);
     default: persons with at least one foreground pixel (0 < c < C), crowd excluded.

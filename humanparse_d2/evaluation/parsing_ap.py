@@ -1,4 +1,4 @@
-"""AP^p and PCP (person-level parsing AP, MHP lineage; metrics.md §2, §8.2). Pure numpy.
+"""AP^p and PCP (person-level parsing AP, MHP lineage). Pure numpy.
 
 Phase 1 (per image, any order, any process): every person label map is stored box-locally
 (:class:`PersonLabel`); the C x C confusion of a (GT person, prediction) pair is counted only on
@@ -287,7 +287,7 @@ def app_image_records(
 
     Args:
         gt_persons: GT persons that take part in matching (the caller applies the GT rules of
-            metrics.md §2.3: legacy keeps empty persons, default drops them and crowd).
+            legacy keeps empty persons, default drops them and crowd).
         pred_persons, pred_scores: predictions of the image.
         image_hw: (H, W); the confusion runs over all H*W pixels.
         score_thresh: predictions below it get no IoU work (phase 2 drops them anyway).
@@ -367,7 +367,7 @@ def app_image_records_from_maps(
     Args:
         category, human: (H, W) GT class and person-id maps.
         person_ids: annotated person ids (in annotation order), or None for every id present
-            in ``human`` (ascending); GT rules of metrics.md §2.3 are applied here (legacy: all,
+            in ``human`` (ascending); the ground-truth rules of the evaluator mode are applied here (legacy: all,
             default: non-empty and not crowd).
         category_ignore_mapped, person_class_hist: optional precomputed
             :func:`category_ignore_to_c` of ``category`` and its (nh >= max id + 1, C + 1)

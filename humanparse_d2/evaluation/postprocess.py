@@ -1,4 +1,4 @@
-"""The one post-processing of multi-person parsing outputs (qanet.md §6), shared by the evaluator
+"""The one post-processing of multi-person parsing outputs, shared by the evaluator
 and the submission writer. Pure numpy (torch tensors are accepted and moved to CPU).
 
 Steps, in code order:
@@ -139,7 +139,7 @@ def parsing_postprocess(
         box_scores: (N,) detector scores S_b (global map); None = use ``scores``.
         part_scores: (N, C-1) part scores for classes 1..C-1 (region scores); None = ``scores``.
         num_classes: C, background included.
-        semseg_score_thresh, nms_thresh, score_thresh: qanet.md §6 (0.3, 0.6, 0.01).
+        semseg_score_thresh, nms_thresh, score_thresh: the official QANet values (0.3, 0.6, 0.01).
         image_size: (H, W), only needed when N == 0 and ``label_maps`` has no spatial shape.
     """
     maps = _np(label_maps)

@@ -1,4 +1,4 @@
-"""AP^r (part-region AP, PGN lineage; metrics.md §3, §8.1) and AP^h (person mask AP). Pure numpy.
+"""AP^r (part-region AP, PGN lineage) and AP^h (person mask AP). Pure numpy.
 
 Per image, one joint histogram of the predicted and GT region-id maps gives every region-pair IoU
 (``J[p, g] / (area_p + area_g - J[p, g])``). Each predicted region is reduced to
@@ -9,7 +9,7 @@ Matching rules:
     in the image exceeds t; GT regions are never marked used (AP can exceed 1).
   - ``default``: greedy one-to-one per image, class and threshold, in descending score order
     (ties: lower region id first): the prediction's best GT region (first argmax over all GT
-    regions of the class) must exceed t and not be matched yet at t, as in AP^p (metrics.md §2.2).
+    regions of the class) must exceed t and not be matched yet at t, as in AP^p.
 """
 
 import warnings

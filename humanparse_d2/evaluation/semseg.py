@@ -1,4 +1,4 @@
-"""Semantic metrics (metrics.md §1, §7.1): global confusion, mIoU, pixel and mean accuracy.
+"""Semantic metrics: global confusion, mIoU, pixel and mean accuracy.
 
 Pure numpy. One integer confusion matrix (rows = GT, columns = prediction) is accumulated over the
 whole split; per-image mIoUs are never averaged.
@@ -107,7 +107,7 @@ def nearest_exact_resize(label: np.ndarray, out_hw: Tuple[int, int]) -> np.ndarr
 
 
 def apply_label_merge(label: np.ndarray, lut: Sequence[int]) -> np.ndarray:
-    """Map predicted labels through a merge LUT (e.g. LIP -> PPSS, datasets.md §7)."""
+    """Map predicted labels through a merge LUT (e.g. LIP -> PPSS)."""
     lut_arr = np.asarray(lut, np.int64)
     if label.size and int(label.max()) >= lut_arr.size:
         raise ValueError(f"label {int(label.max())} outside the merge LUT of length {lut_arr.size}")

@@ -1,4 +1,4 @@
-"""Submission / interchange files (metrics.md §6), both ways. numpy + cv2 only.
+"""Submission / interchange files, both ways. numpy + cv2 only.
 
 Layout under an output folder, for an image stem ``<name>`` (may contain sub-folders):
 

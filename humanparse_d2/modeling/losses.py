@@ -1,4 +1,4 @@
-"""Parsing losses of QANet (qanet.md §2), pure functions reused by the ROI parsing head.
+"""Parsing losses of QANet, pure functions reused by the ROI parsing head.
 
 - ``parsing_ce_loss``: pixel-mean cross-entropy.
 - ``lovasz_softmax_loss``: Lovasz-softmax (Berman et al.) on softmax probabilities, per sample, over

@@ -1,4 +1,4 @@
-"""QAM rescoring for Mask R-CNN (qanet.md §5.3, detectron2_plugin.md §6).
+"""QAM rescoring for Mask R-CNN (QANet paper, Table 7).
 
 Adding QAM to a Mask R-CNN model you already have is a config change, no retraining::
 

@@ -119,7 +119,7 @@ def paste_parsing(
     Returns:
         ``PastedParsing``: labels (N, H, W) uint8 = argmax over C of the pasted probabilities, 0
         where their max is below 1/C (so 0 outside each box); instance (N,) and part (N, C-1)
-        pixel scores computed on the pasted image-space probabilities (qanet.md §4.2, §5.1).
+        pixel scores computed on the pasted image-space probabilities.
     """
     N, C, h, w = probs.shape
     H, W = int(image_hw[0]), int(image_hw[1])

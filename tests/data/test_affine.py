@@ -16,7 +16,7 @@ from humanparse_d2.data.transforms import AffineCropTransform, RandomPersonCrop,
 
 
 def _simplebaseline(center, w, rot, ow, oh):
-    """Three-point construction of qanet.md §3.4 (SimpleBaseline get_affine_transform)."""
+    """Three-point construction of the official code (SimpleBaseline get_affine_transform)."""
     r = np.deg2rad(rot)
 
     def rotp(p):

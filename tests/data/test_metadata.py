@@ -1,4 +1,4 @@
-"""Metadata per dataset: names, class lists, palettes, flip maps/LUTs, label merge (datasets.md)."""
+"""Metadata per dataset: names, class lists, palettes, flip maps/LUTs, label merge."""
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 

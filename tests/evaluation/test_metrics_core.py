@@ -180,7 +180,7 @@ def test_app_from_maps_equals_generic_path():
 
 
 def _toy_regions():
-    """metrics.md §3.2: one GT region, two predictions with IoU 0.45 and 0.40."""
+    """AP^r matching: one GT region, two predictions with IoU 0.45 and 0.40."""
     gt = np.zeros((10, 20), np.uint8)
     gt[:, :9] = 1  # 90 px
     inside = np.flatnonzero(gt.ravel())

@@ -1,4 +1,4 @@
-"""The streaming evaluator against a naive dense re-statement of metrics.md (full-image masks,
+"""The streaming evaluator against a naive dense re-statement of the metric definitions (full-image masks,
 per-class passes, one global sort), on random multi-person fixtures with ties, duplicates, empty
 persons, ignore pixels and images without predictions. Legacy numbers must be bit-identical."""
 
@@ -39,7 +39,7 @@ def _miou_vec(gt, pred):
 
 
 def naive(gt_root, pred_dir, names, legacy):
-    """Dense re-statement of metrics.md §1-§3 for the CIHP layout."""
+    """Dense re-statement of mIoU, AP^p and AP^r for the CIHP layout."""
     out = {}
     # mIoU (§1)
     H = np.zeros((C, C))

@@ -1,4 +1,4 @@
-"""The adversary: D inputs, GAN losses and gradient isolation between G and D (mman.md §8.5)."""
+"""The adversary: D inputs, GAN losses and gradient isolation between G and D."""
 import pytest
 import torch
 from detectron2.modeling import build_model

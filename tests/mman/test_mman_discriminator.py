@@ -1,4 +1,4 @@
-"""Discriminator layouts (mman.md §3.1): output sizes, receptive fields, parameter counts."""
+"""Discriminator layouts: output sizes, receptive fields, parameter counts."""
 import pytest
 import torch
 

@@ -68,7 +68,7 @@ def test_r101_new_layer_parameters_match_the_release():
     cfg.MODEL.MMAN.NUM_CLASSES = 20
     model = build_model(cfg)
     new = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("backbone."))
-    assert new == 42_943_800  # mman.md §2.5
+    assert new == 42_943_800  # the release generator's layers beyond the ResNet-101 trunk
     assert sum(p.numel() for p in model.aspp.parameters()) == 1_148_580
     assert sum(p.numel() for p in model.decoder.ups[0].parameters()) == 18_875_392
 

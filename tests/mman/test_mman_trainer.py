@@ -1,4 +1,4 @@
-"""The adversarial trainer: step logic, logging, checkpoint round trip, resume (mman.md §8)."""
+"""The adversarial trainer: step logic, logging, checkpoint round trip, resume."""
 import logging
 
 import pytest

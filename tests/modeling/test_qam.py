@@ -188,7 +188,7 @@ class TestPixelScoresFromMax(unittest.TestCase):
         conf, lab = full[:, :, 2:7, 1:6].max(1)
         for T in (0.0, 0.2, 0.5):
             ref_inst, ref_part = algorithm1(full, T)
-            if T <= 0:  # qanet.md 5.1: a part counts only its own pixels, [k = c] (Algorithm 1 read
+            if T <= 0:  # a part counts only its own pixels, [k = c] (Algorithm 1 read
                 # literally would also count every other pixel with confidence 0 when T = 0)
                 m, k = full.max(1)
                 for c in range(1, C):

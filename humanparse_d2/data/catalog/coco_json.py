@@ -1,4 +1,4 @@
-"""QANet-style COCO parsing JSON (interchange format, datasets.md §9): load and export.
+"""QANet-style COCO parsing JSON (interchange format): load and export.
 
 Layout: ``<split_dir>/{Images,Category_ids,Human_ids,Instance_ids}`` and a JSON with ``images``
 (id, file_name relative to Images/, width, height), ``annotations`` (id, image_id, category_id 1,

@@ -1,4 +1,4 @@
-"""Config keys of QANet (qanet.md; defaults follow the official code unless noted)."""
+"""Config keys of QANet (defaults follow the official code unless noted)."""
 from detectron2.config import CfgNode as CN
 
 __all__ = ["add_qanet_config"]

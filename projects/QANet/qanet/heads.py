@@ -1,4 +1,4 @@
-"""QANet heads (qanet.md §1.4-1.6): semantic FPN, parsing predictor, IoU branch.
+"""QANet heads: semantic FPN, parsing predictor, IoU branch.
 
 All ``@configurable``; tensors in, tensors out (no Python-side data in ``forward``) so the crop
 parser traces with ``torch.jit.trace`` and exports to ONNX.

@@ -1,4 +1,4 @@
-"""QANet test-time pipeline as pure functions (qanet.md §4-5).
+"""QANet test-time pipeline as pure functions.
 
 boxes -> crop boxes (aspect + x1.25) -> crops (aligned RoIAlign) -> parser (+ flip view, flip pairs
 swapped back) -> softmax -> paste to image space (box-local) -> average views -> label maps and QAM
@@ -23,7 +23,7 @@ __all__ = [
 
 
 def expand_boxes(boxes: torch.Tensor, aspect_wh: float, scale: float = 1.25) -> torch.Tensor:
-    """QANet's crop box (qanet.md §3.2): extend (N, 4) xyxy boxes to width/height ``aspect_wh``
+    """QANet's crop box: extend (N, 4) xyxy boxes to width/height ``aspect_wh``
     around their centre, then grow both sides by ``scale``. Returns (N, 4) xyxy."""
     x0, y0, x1, y1 = boxes.unbind(-1)
     cx, cy = (x0 + x1) * 0.5, (y0 + y1) * 0.5
