@@ -12,7 +12,8 @@ PROJECTS = {
     "humanparse_d2.projects.mman": "projects/MMAN/mman",
 }
 
-packages = find_packages(include=["humanparse_d2", "humanparse_d2.*"]) + list(PROJECTS)
+packages = find_packages(include=["humanparse_core", "humanparse_core.*", "humanparse_d2", "humanparse_d2.*"])
+packages += list(PROJECTS)
 # torch, torchvision and detectron2 are prerequisites installed by scripts/install.sh (detectron2 is
 # not on PyPI, so it cannot be a requirement here).
 setup(

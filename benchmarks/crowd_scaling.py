@@ -3,7 +3,7 @@
 QAM alone, parsing NMS + post-processing, and evaluation, so crowds (MHP-v2-like) are known not to
 blow up.
 
-    python benchmarks/crowd_scaling.py [--persons 1,5,20,50] [--config configs/quick/QANet_R18_synth.yaml]
+    python benchmarks/crowd_scaling.py [--persons 1,5,20,50] [--config projects/QANet/configs/quick/QANet_R18_synth.yaml]
 
 Per person count P, in a fresh process (so the peak RSS is that run's): one 480x640 image with P
 oracle person boxes (heights 0.9 H down to ~0.28 H as the crowd grows, random positions, seeded),
@@ -87,7 +87,8 @@ def run_one(P, config, repeats, threads):
     import humanparse_d2  # noqa: F401
     import humanparse_d2.projects.qanet.inference as inf_mod
     import humanparse_d2.projects.qanet.meta_arch as ma
-    from humanparse_d2.evaluation import folder_eval, parsing_postprocess, submission
+    from humanparse_core.evaluation import folder_eval, submission
+    from humanparse_core.postprocessing import parsing_postprocess
     from qanet_speed import _cfg
 
     cfg = _cfg(config, "cpu", ["MODEL.QANET.BOX_SOURCE", "oracle"])
@@ -151,7 +152,7 @@ def run_one(P, config, repeats, threads):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--persons", default="1,5,20,50")
-    ap.add_argument("--config", default="configs/quick/QANet_R18_synth.yaml")
+    ap.add_argument("--config", default="projects/QANet/configs/quick/QANet_R18_synth.yaml")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadiest on a shared machine)")
     ap.add_argument("--json", default=str(REPO / "output/bench/crowd_scaling.json"))

@@ -59,12 +59,10 @@ KEEP = {"lleg": 0.3, "rleg": 0.3, "extra": 0.15, "lfoot": 0.8, "rfoot": 0.8}
 
 
 def _load_core():
-    import eval_parsing  # tools/eval_parsing.py: imports the numpy core only
+    from humanparse_core import postprocessing
+    from humanparse_core.evaluation import submission
 
-    eval_parsing._load_core()
-    from humanparse_d2.evaluation import postprocess, submission
-
-    return postprocess, submission
+    return postprocessing, submission
 
 
 def _person_parts(rng):

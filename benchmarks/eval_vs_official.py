@@ -51,10 +51,7 @@ def _official_child(official_src, root, names, out_json):
 
     from lib.data.evaluation.parsing_eval import ParsingEvaluator  # official code
 
-    import eval_parsing
-
-    eval_parsing._load_core()
-    from humanparse_d2.evaluation.submission import read_label_png, read_person_parsing
+    from humanparse_core.evaluation.submission import read_label_png, read_person_parsing
 
     gt, pred = os.path.join(root, "gt"), os.path.join(root, "pred")
     images, anns, parsing_pred = [], [], []

@@ -35,7 +35,7 @@ def main(argv=None):
     from detectron2.data import DatasetCatalog
 
     from humanparse_d2.data import InstanceParsingMapper, flatten_persons, generate_dataset, load_cihp_layout
-    from humanparse_d2.data.metadata import CIHP_FLIP_MAP, make_flip_lut
+    from humanparse_core.metadata import CIHP_FLIP_MAP, make_flip_lut
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.dataset:

@@ -98,7 +98,7 @@ def _images(n, seed=0, hw=(384, 320)):
 
 QAM_MODELS = {  # name -> (config, timed images = --images // this): the cheapest parser (QAM's largest
     # share) and the paper's, ~15x slower per image
-    "R18-FPN 256x192 (quick)": ("configs/quick/QANet_R18_synth.yaml", 1),
+    "R18-FPN 256x192 (quick)": ("projects/QANet/configs/quick/QANet_R18_synth.yaml", 1),
     "R50-FPN 512x384 (paper)": ("projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml", 4),
 }
 
@@ -150,7 +150,7 @@ def bench_qam_share(device, n_images, name="R18-FPN 256x192 (quick)"):
             "persons_per_image": 3, "images": n_images}
 
 
-def bench_end_to_end(device, n_images, parser_config="configs/quick/QANet_R18_synth.yaml", parser_opts=(),
+def bench_end_to_end(device, n_images, parser_config="projects/QANet/configs/quick/QANet_R18_synth.yaml", parser_opts=(),
                      image_hw=(384, 320), detector_opts=()):
     """Faster R-CNN R50-FPN (random weights, top-3 detections as persons) + QANet (R18 by default)."""
     import torch
@@ -364,7 +364,7 @@ def main(argv=None):
         info["vs_official"] = vs
     if "parser" in parts:
         print("parser crops/s at 512x384:")
-        rows += bench_parser("R18-FPN", _cfg("configs/quick/QANet_R18_synth.yaml", args.device), batches, repeats,
+        rows += bench_parser("R18-FPN", _cfg("projects/QANet/configs/quick/QANet_R18_synth.yaml", args.device), batches, repeats,
                              args.device, args.amp, args.channels_last)
         rows += bench_parser("R50-FPN", _cfg("projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml", args.device,
                                              ["MODEL.QANET.BOX_SOURCE", "oracle"]),

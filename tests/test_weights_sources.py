@@ -110,7 +110,7 @@ def test_torchvision_weights_fetched_only_when_loaded(monkeypatch, tmp_path):
 
     monkeypatch.setattr(imagenet, "_download_state_dict", fake_download)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    cfg = load_config(str(REPO / "configs/quick/MMAN_synth_lip.yaml"),
+    cfg = load_config(str(REPO / "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"),
                       ["MODEL.WEIGHTS", "torchvision://resnet18.IMAGENET1K_V1"], check_names=False)
     model = build_model(cfg)
     assert calls == []  # building (e.g. for evaluation) fetched nothing

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Parse people in images, folders and videos with a trained humanparse_d2 model; no annotations.
 
-    python tools/demo.py --config-file configs/quick/QANet_R18_synth.yaml --whole-image-box \\
+    python tools/demo.py --config-file projects/QANet/configs/quick/QANet_R18_synth.yaml --whole-image-box \\
         --input photo.jpg photos/ clip.mp4 --output out/ --opts MODEL.WEIGHTS model_final.pth
 
 QANet needs person boxes: its config's detector (MODEL.QANET.BOX_SOURCE detector, e.g. detectron2's
@@ -93,7 +93,7 @@ class Predictor:
     def __call__(self, rgb, image_id):
         import numpy as np
 
-        from humanparse_d2.evaluation.postprocess import parsing_postprocess
+        from humanparse_core.postprocessing import parsing_postprocess
         from humanparse_d2.projects.qanet.visualize import draw_boxes, overlay, person_records
 
         arr = rgb[:, :, ::-1] if self.format == "BGR" else rgb

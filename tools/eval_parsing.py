@@ -16,60 +16,11 @@ processes stay small.
 """
 
 import argparse
-import importlib.util
 import json
 import math
 import os
 import sys
 import time
-import types
-
-CIHP_CLASSES = [
-    "Background",
-    "Hat",
-    "Hair",
-    "Glove",
-    "Sunglasses",
-    "Upper-clothes",
-    "Dress",
-    "Coat",
-    "Socks",
-    "Pants",
-    "Torso-skin",
-    "Scarf",
-    "Skirt",
-    "Face",
-    "Left-arm",
-    "Right-arm",
-    "Left-leg",
-    "Right-leg",
-    "Left-shoe",
-    "Right-shoe",
-]
-LIP_CLASSES = CIHP_CLASSES[:10] + ["Jumpsuits"] + CIHP_CLASSES[11:]
-
-
-def _load_core():
-    """Import ``humanparse_d2.evaluation.folder_eval`` without executing the package __init__s."""
-    if "humanparse_d2" not in sys.modules:
-        spec = importlib.util.find_spec("humanparse_d2")
-        if spec is None or not spec.submodule_search_locations:
-            sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            spec = importlib.util.find_spec("humanparse_d2")
-        if spec is None:
-            raise SystemExit("eval_parsing: cannot find the humanparse_d2 package")
-        pkg_dir = list(spec.submodule_search_locations)[0]
-        for mod, path in (
-            ("humanparse_d2", pkg_dir),
-            ("humanparse_d2.evaluation", os.path.join(pkg_dir, "evaluation")),
-        ):
-            stub = types.ModuleType(mod)
-            stub.__path__ = [path]
-            sys.modules[mod] = stub
-    from humanparse_d2.evaluation import folder_eval
-
-    return folder_eval
-
 
 def _clean(x):
     """JSON-safe copy: NaN/inf -> None, float keys -> '0.1'."""
@@ -225,7 +176,9 @@ def main(argv=None):
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 
-    folder_eval = _load_core()
+    from humanparse_core.evaluation import folder_eval
+    from humanparse_core.metadata import CIHP_CLASSES, LIP_CLASSES
+
     names = None
     if args.class_names:
         names = {"cihp": CIHP_CLASSES, "lip": LIP_CLASSES}.get(args.class_names.lower()) or [

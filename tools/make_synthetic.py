@@ -5,28 +5,9 @@ Example:
     python tools/make_synthetic.py --out datasets/synth_humans --layout cihp --split train --num-images 1000 --seed 0
 """
 import argparse
-import importlib.util
 import os
 import sys
 import time
-
-REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-
-
-def _load_generator():
-    """humanparse_d2/data/synthetic.py on its own (numpy + OpenCV only).
-
-    Importing it through the package would first import torch and detectron2 (~5-10 s) for nothing.
-    """
-    name = "humanparse_d2_synthetic_standalone"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "humanparse_d2", "data", "synthetic.py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # forked workers find _work by this name
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +22,8 @@ def main(argv=None):
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
 
-    generate_dataset = _load_generator().generate_dataset
+    from humanparse_core.synthetic import generate_dataset
+
     t0 = time.perf_counter()
     root = generate_dataset(args.out, args.layout, args.split, args.num_images, args.seed, args.image_size,
                             num_workers=args.workers, progress=not args.no_progress)

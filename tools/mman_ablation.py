@@ -14,7 +14,7 @@ percent of pixels that are singleton 8-connected components, IPR4 = singleton 4-
                                      # with 1 thread on a shared, oversubscribed 2-core machine)
     python tools/mman_ablation.py --iters 20 --warmup-iters 20 --num-val 10   # smoke run
 
-Settings (defaults): configs/quick/MMAN_synth_lip.yaml (ResNet-18 from scratch, "default" preset:
+Settings (defaults): projects/MMAN/configs/quick/MMAN_synth_lip.yaml (ResNet-18 from scratch, "default" preset:
 LSGAN, weights (1, 50, 1, 250), (2,2,1,1) discriminators) at 128x128 crops, batch 2, Adam 1e-3 for
 G and D (x0.1 after 80 % of each run's iterations), D step every iteration, single-scale + flip test
 at 128.
@@ -60,7 +60,7 @@ def make_cfg(args, output_dir, max_iter, overrides, weights=""):
     ]
     for k, v in overrides.items():
         opts += [k, str(v)]
-    cfg = load_config(str(REPO / "configs/quick/MMAN_synth_lip.yaml"), opts)
+    cfg = load_config(str(REPO / "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"), opts)
     if args.num_val and cfg.DATASETS.TEST:
         cfg.DATASETS.TEST = (_val_subset(args.num_val),)
     cfg.freeze()

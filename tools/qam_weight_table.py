@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Paper Table 1 on your model: one QANet inference pass, then every QAM weight row re-scored.
 
-    python tools/qam_weight_table.py --config-file configs/quick/QANet_R18_synth.yaml \\
+    python tools/qam_weight_table.py --config-file projects/QANet/configs/quick/QANet_R18_synth.yaml \\
         --opts MODEL.WEIGHTS output/demo/train/model_final.pth
 
 Rows (a)-(h): (1,0,0) (0,1,0) (0,0,1) (1,1,0) (1,0,1) (0,1,1) (1,1,1) (1,0.5,3). The box, IoU and

@@ -3,7 +3,7 @@
 Importing this package registers every built-in dataset name (contract A) in detectron2's
 ``DatasetCatalog`` / ``MetadataCatalog`` and the mappers in :data:`MAPPERS`.
 """
-from . import metadata, synthetic  # noqa: F401
+from humanparse_core import metadata, synthetic  # noqa: F401
 from .affine import (  # noqa: F401
     apply_affine_to_points,
     compose_hflip,
@@ -39,8 +39,8 @@ from .mappers import (  # noqa: F401
     load_person_label,
     register_mapper,
 )
-from .metadata import make_flip_lut, parsing_metadata  # noqa: F401
-from .synthetic import ensure_synthetic, generate_dataset, render_scene  # noqa: F401
+from humanparse_core.metadata import make_flip_lut, parsing_metadata  # noqa: F401
+from humanparse_core.synthetic import ensure_synthetic, generate_dataset, render_scene  # noqa: F401
 from .transforms import (  # noqa: F401
     AffineCropTransform,
     MMANRandomGeometry,

@@ -48,8 +48,10 @@ class ConfigError(KeyError):
 def setup_plugin_logger(output_dir: Optional[str] = None, *, rank: Optional[int] = None) -> logging.Logger:
     """Set up the ``humanparse_d2`` logger like detectron2's (``default_setup`` only sets up its
     own): INFO to stdout on rank 0, DEBUG to ``<output_dir>/log.txt`` (``log.txt.rank<k>`` on other
-    ranks), timestamped lines, WARNING/ERROR prefixed. Idempotent for the same arguments."""
+    ranks), timestamped lines, WARNING/ERROR prefixed. Idempotent for the same arguments.
+    The torch-free core (``humanparse_core``) logs under its own name and gets the same handlers."""
     rank = comm.get_rank() if rank is None else rank
+    setup_logger(output_dir or None, distributed_rank=rank, name="humanparse_core", abbrev_name="hp")
     return setup_logger(output_dir or None, distributed_rank=rank, name="humanparse_d2", abbrev_name="hp")
 
 

@@ -6,9 +6,9 @@ The metric core (``hist``, ``ap``, ``semseg``, ``parsing_ap``, ``region_ap``, ``
 detectron2 layer on top of it.
 """
 
-from .ap import MASK_THRESHOLDS, PARSING_THRESHOLDS, voc_ap  # noqa: F401
-from .ipr import isolated_pixel_count, isolated_pixel_rate  # noqa: F401
-from .parsing_ap import (  # noqa: F401
+from humanparse_core.evaluation.ap import MASK_THRESHOLDS, PARSING_THRESHOLDS, voc_ap  # noqa: F401
+from humanparse_core.evaluation.ipr import isolated_pixel_count, isolated_pixel_rate  # noqa: F401
+from humanparse_core.evaluation.parsing_ap import (  # noqa: F401
     APpRecords,
     PersonLabel,
     accumulate_app,
@@ -17,9 +17,9 @@ from .parsing_ap import (  # noqa: F401
     pair_iou,
     person_from_map,
 )
-from .postprocess import ParsingResult, cap_regions, parsing_nms, parsing_postprocess  # noqa: F401
-from .region_ap import RegionRecords, accumulate_region_ap, region_image_records  # noqa: F401
-from .semseg import confusion_matrix, semantic_scores  # noqa: F401
+from humanparse_core.postprocessing import ParsingResult, cap_regions, parsing_nms, parsing_postprocess  # noqa: F401
+from humanparse_core.evaluation.region_ap import RegionRecords, accumulate_region_ap, region_image_records  # noqa: F401
+from humanparse_core.evaluation.semseg import confusion_matrix, semantic_scores  # noqa: F401
 
 __all__ = [
     "PARSING_THRESHOLDS",
@@ -45,7 +45,7 @@ __all__ = [
     "cap_regions",
 ]
 
-from .submission import (  # noqa: F401,E402
+from humanparse_core.evaluation.submission import (  # noqa: F401,E402
     read_gt_instance_txt,
     read_instance_segmentation_txt,
     read_label_png,
@@ -55,8 +55,8 @@ from .submission import (  # noqa: F401,E402
     write_label_png,
     write_submission,
 )
-from .image_eval import ParsingAccumulator, evaluate_image  # noqa: F401,E402
-from .folder_eval import evaluate_folder  # noqa: F401,E402
+from humanparse_core.evaluation.image_eval import ParsingAccumulator, evaluate_image  # noqa: F401,E402
+from humanparse_core.evaluation.folder_eval import evaluate_folder  # noqa: F401,E402
 from .evaluator import (  # noqa: F401,E402
     ParsingEvaluator,
     SemanticParsingEvaluator,

@@ -26,13 +26,13 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from .ap import check_mode
-from .image_eval import ImageRecord, ParsingAccumulator, evaluate_image, normalize_metrics
-from .ipr import isolated_pixel_count
-from .parsing_ap import person_from_map
-from .postprocess import cap_regions, parsing_postprocess
-from .semseg import apply_label_merge, confusion_matrix, merge_exclude_classes, nearest_exact_resize
-from .submission import (
+from humanparse_core.evaluation.ap import check_mode
+from humanparse_core.evaluation.image_eval import ImageRecord, ParsingAccumulator, evaluate_image, normalize_metrics
+from humanparse_core.evaluation.ipr import isolated_pixel_count
+from humanparse_core.evaluation.parsing_ap import person_from_map
+from humanparse_core.postprocessing import cap_regions, parsing_postprocess
+from humanparse_core.evaluation.semseg import apply_label_merge, confusion_matrix, merge_exclude_classes, nearest_exact_resize
+from humanparse_core.evaluation.submission import (
     gt_instance_classes_from_maps,
     read_gt_instance_txt,
     read_label_png,

@@ -18,7 +18,7 @@ from humanparse_d2.data import (
     read_label,
     register_parsing_dataset,
 )
-from humanparse_d2.data.metadata import CIHP_FLIP_MAP, make_flip_lut
+from humanparse_core.metadata import CIHP_FLIP_MAP, make_flip_lut
 
 LUT = make_flip_lut(20, CIHP_FLIP_MAP)
 NO_JITTER = dict(scale_factor=0.0, rotation_factor=0.0, box_expand=1.0)

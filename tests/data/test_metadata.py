@@ -3,7 +3,7 @@ import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import humanparse_d2  # noqa: F401
-from humanparse_d2.data.metadata import LIP_TO_PPSS_LUT, make_flip_lut, parsing_metadata
+from humanparse_core.metadata import LIP_TO_PPSS_LUT, make_flip_lut, parsing_metadata
 
 NAMES = ["cihp_train", "cihp_val", "mhp_v2_train", "mhp_v2_val", "lip_train", "lip_val",
          "pascal_person_part_train", "pascal_person_part_test", "ppss_train", "ppss_test",

@@ -9,7 +9,7 @@ from detectron2.data import DatasetCatalog
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.data import load_cihp_layout, load_lip, read_label
-from humanparse_d2.data import synthetic as S
+from humanparse_core import synthetic as S
 from humanparse_d2.data.catalog.cihp import read_instance_txt
 
 

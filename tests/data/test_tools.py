@@ -6,7 +6,7 @@ import cv2
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.data import generate_dataset, register_parsing_dataset
-from humanparse_d2.data.metadata import CIHP_CLASSES, CIHP_COLORS, CIHP_FLIP_MAP
+from humanparse_core.metadata import CIHP_CLASSES, CIHP_COLORS, CIHP_FLIP_MAP
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -38,7 +38,7 @@ def gt_from_persons(shape, persons, num_classes=20):
 
 
 def write_gt(root, name, cat, hum, inst, table):
-    from humanparse_d2.evaluation.submission import write_label_png
+    from humanparse_core.evaluation.submission import write_label_png
 
     for sub, arr in (("Category_ids", cat), ("Human_ids", hum), ("Instance_ids", inst)):
         write_label_png(os.path.join(root, sub, name + ".png"), arr)
@@ -60,8 +60,8 @@ def write_pred(
     nms_thresh=0.6,
 ):
     """Post-process per-person maps with parsing_postprocess and write the submission files."""
-    from humanparse_d2.evaluation.postprocess import parsing_postprocess
-    from humanparse_d2.evaluation.submission import write_submission
+    from humanparse_core.postprocessing import parsing_postprocess
+    from humanparse_core.evaluation.submission import write_submission
 
     maps = np.stack(maps) if len(maps) else np.zeros((0,) + tuple(shape), np.uint8)
     res = parsing_postprocess(

@@ -18,7 +18,7 @@ from humanparse_d2.evaluation import (  # noqa: E402
     build_parsing_evaluator,
     evaluate_folder,
 )
-from humanparse_d2.evaluation.submission import write_label_png  # noqa: E402
+from humanparse_core.evaluation.submission import write_label_png  # noqa: E402
 
 from evalhelpers import gt_from_persons, person_map, write_gt  # noqa: E402
 
@@ -272,7 +272,7 @@ def test_semantic_mman256_protocol(tmp_path):
         evaluator_type="sem_seg",
         ignore_label=255,
     )
-    from humanparse_d2.evaluation.semseg import nearest_exact_resize
+    from humanparse_core.evaluation.semseg import nearest_exact_resize
 
     sq = nearest_exact_resize(gt, (256, 256))
     sem = (
@@ -330,7 +330,7 @@ def test_two_gloo_processes_equal_one(tmp_path):
 def test_ground_truth_as_prediction_on_registered_synthetic_split():
     """GT fed as prediction through the DATA layer's dataset dicts: 100 everywhere (default mode)."""
     import humanparse_d2  # noqa: F401  (registers the datasets)
-    from humanparse_d2.evaluation.submission import read_label_png as rd
+    from humanparse_core.evaluation.submission import read_label_png as rd
 
     name = "synth_humans_val"
     if name not in DatasetCatalog.list():

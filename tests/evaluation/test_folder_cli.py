@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from humanparse_d2.evaluation.folder_eval import evaluate_folder
-from humanparse_d2.evaluation.postprocess import parsing_postprocess
-from humanparse_d2.evaluation.submission import (
+from humanparse_core.evaluation.folder_eval import evaluate_folder
+from humanparse_core.postprocessing import parsing_postprocess
+from humanparse_core.evaluation.submission import (
     SubmissionError,
     read_instance_segmentation_txt,
     read_label_png,

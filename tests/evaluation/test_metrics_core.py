@@ -5,10 +5,10 @@ import warnings
 import numpy as np
 import pytest
 
-from humanparse_d2.evaluation.ap import PARSING_THRESHOLDS, voc_ap
-from humanparse_d2.evaluation.image_eval import ParsingAccumulator, evaluate_image
-from humanparse_d2.evaluation.ipr import isolated_pixel_count, isolated_pixel_rate
-from humanparse_d2.evaluation.parsing_ap import (
+from humanparse_core.evaluation.ap import PARSING_THRESHOLDS, voc_ap
+from humanparse_core.evaluation.image_eval import ParsingAccumulator, evaluate_image
+from humanparse_core.evaluation.ipr import isolated_pixel_count, isolated_pixel_rate
+from humanparse_core.evaluation.parsing_ap import (
     accumulate_app,
     app_image_records,
     app_image_records_from_maps,
@@ -16,8 +16,8 @@ from humanparse_d2.evaluation.parsing_ap import (
     pair_iou,
     person_from_map,
 )
-from humanparse_d2.evaluation.region_ap import accumulate_region_ap, region_image_records
-from humanparse_d2.evaluation.semseg import confusion_matrix, nearest_exact_resize, semantic_scores
+from humanparse_core.evaluation.region_ap import accumulate_region_ap, region_image_records
+from humanparse_core.evaluation.semseg import confusion_matrix, nearest_exact_resize, semantic_scores
 
 from evalhelpers import person_map
 
@@ -339,7 +339,7 @@ def test_nearest_exact_matches_pil_nearest():
 
 
 def test_parsing_nms_and_legacy_indexing_option():
-    from humanparse_d2.evaluation.postprocess import parsing_postprocess
+    from humanparse_core.postprocessing import parsing_postprocess
 
     shape = (10, 20)
     a = person_map(shape, [(1, 0, 5, 0, 5), (2, 5, 10, 0, 5)])
@@ -357,7 +357,7 @@ def test_parsing_nms_and_legacy_indexing_option():
 
 
 def test_postprocess_global_map_uses_box_scores_and_order():
-    from humanparse_d2.evaluation.postprocess import parsing_postprocess
+    from humanparse_core.postprocessing import parsing_postprocess
 
     shape = (6, 6)
     a = person_map(shape, [(1, 0, 6, 0, 6)])

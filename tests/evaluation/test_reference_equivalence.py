@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-from humanparse_d2.evaluation.ap import PARSING_THRESHOLDS as THRS
-from humanparse_d2.evaluation.folder_eval import evaluate_folder
-from humanparse_d2.evaluation.submission import read_label_png, read_region_txt, read_score_txt
+from humanparse_core.evaluation.ap import PARSING_THRESHOLDS as THRS
+from humanparse_core.evaluation.folder_eval import evaluate_folder
+from humanparse_core.evaluation.submission import read_label_png, read_region_txt, read_score_txt
 
 from evalhelpers import gt_from_persons, write_gt, write_pred
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from humanparse_d2.data.catalog.common import TruncatedImageError
-from humanparse_d2.evaluation import folder_eval
-from humanparse_d2.evaluation.submission import read_label_png
+from humanparse_core.evaluation import folder_eval
+from humanparse_core.evaluation.submission import read_label_png
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from humanparse_d2.engine import load_config
 from humanparse_d2.projects.mman.config import resolve_mman_config
 from mman_testutils import REPO, tiny_trainer_class
 
-QUICK = sorted((REPO / "configs/quick").glob("MMAN_*.yaml"))
-PROJECT = sorted((REPO / "projects/MMAN/configs").rglob("*.yaml"))
+QUICK = sorted((REPO / "projects/MMAN/configs/quick").glob("MMAN_*.yaml"))
+PROJECT = sorted(p for p in (REPO / "projects/MMAN/configs").rglob("*.yaml") if p.parent.name != "quick")
 EXPECTED_D = {
     "MMAN_synth_lip.yaml": {"macro", "micro"},
     "MMAN_baseline_synth_lip.yaml": None,

@@ -8,9 +8,9 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import humanparse_d2  # noqa: F401
-from humanparse_d2.evaluation.ipr import isolated_pixel_count, isolated_pixel_rate
-from humanparse_d2.evaluation.semseg import nearest_exact_resize
-from humanparse_d2.evaluation.submission import write_label_png
+from humanparse_core.evaluation.ipr import isolated_pixel_count, isolated_pixel_rate
+from humanparse_core.evaluation.semseg import nearest_exact_resize
+from humanparse_core.evaluation.submission import write_label_png
 from humanparse_d2.projects.mman.evaluation import MMANEvaluator
 
 

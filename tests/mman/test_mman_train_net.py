@@ -21,7 +21,7 @@ def _run(args, cwd):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="2")
     return subprocess.run(
         [sys.executable, str(REPO / "tools/train_net.py"), "--config-file",
-         str(REPO / "configs/quick/MMAN_synth_lip.yaml"), *args],
+         str(REPO / "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"), *args],
         cwd=str(cwd), env=env, capture_output=True, text=True, timeout=900,
     )
 

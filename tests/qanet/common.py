@@ -6,7 +6,7 @@ import torch
 from humanparse_d2 import get_humanparse_cfg
 
 REPO = Path(__file__).resolve().parents[2]
-REPO_CONFIG = str(REPO / "configs/quick/QANet_R18_synth.yaml")
+REPO_CONFIG = str(REPO / "projects/QANet/configs/quick/QANet_R18_synth.yaml")
 
 
 def tiny_cfg(box_source="oracle", crop=(64, 64), **overrides):

@@ -44,7 +44,7 @@ class TestDemoTool(unittest.TestCase):
                 w.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
             w.release()
             out = os.path.join(d, "out")
-            r = _run(["--config-file", "configs/quick/QANet_R18_synth.yaml", "--whole-image-box",
+            r = _run(["--config-file", "projects/QANet/configs/quick/QANet_R18_synth.yaml", "--whole-image-box",
                       "--input", os.path.join(inp, "rgb.jpg"), os.path.join(inp, "folder"), vid, os.path.join(inp, "missing.jpg"),
                       "--output", out, "--opts"] + SMALL)
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
@@ -71,7 +71,7 @@ class TestDemoTool(unittest.TestCase):
     def test_oracle_refused(self):
         with tempfile.TemporaryDirectory() as d:
             Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(os.path.join(d, "a.png"))
-            r = _run(["--config-file", "configs/quick/QANet_R18_synth.yaml", "--input", os.path.join(d, "a.png"),
+            r = _run(["--config-file", "projects/QANet/configs/quick/QANet_R18_synth.yaml", "--input", os.path.join(d, "a.png"),
                       "--output", os.path.join(d, "o"), "--opts"] + SMALL)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("oracle", r.stderr)
@@ -83,7 +83,7 @@ class TestDemoToolSemantic(unittest.TestCase):
         """A model that returns "sem_seg" (MMAN) is drawn from it; classes come with RLE."""
         with tempfile.TemporaryDirectory() as d:
             Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 60, 3), dtype=np.uint8)).save(os.path.join(d, "a.jpg"))
-            r = _run(["--config-file", "configs/quick/MMAN_synth_lip.yaml", "--input", os.path.join(d, "a.jpg"),
+            r = _run(["--config-file", "projects/MMAN/configs/quick/MMAN_synth_lip.yaml", "--input", os.path.join(d, "a.jpg"),
                       "--output", os.path.join(d, "o")])
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
             rec = json.load(open(os.path.join(d, "o", "a.json")))

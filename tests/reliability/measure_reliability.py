@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-QUICK = REPO / "configs/quick/QANet_R18_synth.yaml"
+QUICK = REPO / "projects/QANet/configs/quick/QANet_R18_synth.yaml"
 ENV = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
 
 
@@ -174,9 +174,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         if "checkpoint" in only:
             res["checkpoint"] = measure_checkpoint([
-                "configs/quick/QANet_R18_synth.yaml",
+                "projects/QANet/configs/quick/QANet_R18_synth.yaml",
                 "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml",
-                "configs/quick/MMAN_synth_lip.yaml",
+                "projects/MMAN/configs/quick/MMAN_synth_lip.yaml",
             ])
         if "workers" in only:
             res["workers"] = measure_workers(tmp)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-QUICK = str(REPO / "configs/quick/QANet_R18_synth.yaml")
+QUICK = str(REPO / "projects/QANet/configs/quick/QANet_R18_synth.yaml")
 
 
 def _tool(name):

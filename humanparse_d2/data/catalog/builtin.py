@@ -20,8 +20,8 @@ from pathlib import Path
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ..metadata import DATASET_FAMILIES, LIP_TO_PPSS_LUT, parsing_metadata
-from ..synthetic import SYNTH_DEFAULTS, ensure_synthetic
+from humanparse_core.metadata import DATASET_FAMILIES, LIP_TO_PPSS_LUT, parsing_metadata
+from humanparse_core.synthetic import SYNTH_DEFAULTS, ensure_synthetic
 from .cihp import load_cihp_layout
 from .coco_json import load_parsing_json
 from .common import datasets_root

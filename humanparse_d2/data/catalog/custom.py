@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ..metadata import parsing_metadata
+from humanparse_core.metadata import parsing_metadata
 from .cihp import load_instance_folders
 from .common import read_ids, require_dir
 from .lip import load_semantic_pairs

@@ -15,7 +15,7 @@ from typing import Dict, List
 import cv2
 import numpy as np
 
-from ..metadata import PPSS_GRAY_VALUES
+from humanparse_core.metadata import PPSS_GRAY_VALUES
 from .common import (
     BadAnnotationError,
     DatasetNotFoundError,

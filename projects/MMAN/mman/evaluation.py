@@ -13,7 +13,7 @@ numbers were very likely computed on those 256x256 pairs. :class:`MMANEvaluator`
 - ``native`` (``mIoU_native``, ``pixel_acc_native``): the prediction resized to the original image
   size against the original label map.
 
-Next to ``IPR`` (8-neighbour singletons, ``humanparse_d2.evaluation.ipr``) it reports ``IPR_4conn``
+Next to ``IPR`` (8-neighbour singletons, ``humanparse_core.evaluation.ipr``) it reports ``IPR_4conn``
 (4-neighbour singletons; a checkerboard scores 0 under the first and 100 % under the second), both
 on the ensembled argmax at the model's input size.
 
@@ -28,8 +28,8 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
 from humanparse_d2.evaluation.evaluator import SemanticParsingEvaluator
-from humanparse_d2.evaluation.image_eval import normalize_metrics
-from humanparse_d2.evaluation.ipr import isolated_pixel_count
+from humanparse_core.evaluation.image_eval import normalize_metrics
+from humanparse_core.evaluation.ipr import isolated_pixel_count
 from humanparse_d2.utils.atomic import atomic_open
 
 __all__ = ["MMANEvaluator", "build_mman_evaluator", "PAPER_SIDE"]

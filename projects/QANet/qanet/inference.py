@@ -2,7 +2,7 @@
 
 boxes -> crop boxes (aspect + x1.25) -> crops (aligned RoIAlign) -> parser (+ flip view, flip pairs
 swapped back) -> softmax -> paste to image space (box-local) -> average views -> label maps and QAM
-pixel scores. The parsing NMS and painting live in ``humanparse_d2.evaluation.postprocess``.
+pixel scores. The parsing NMS and painting live in ``humanparse_core.postprocessing``.
 """
 from typing import List, Optional, Sequence, Tuple
 

@@ -19,8 +19,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .hist import joint_hist, nonzero_box
-from .parsing_ap import PersonLabel, parsing_miou, person_from_crop
+from .evaluation.hist import joint_hist, nonzero_box
+from .evaluation.parsing_ap import PersonLabel, parsing_miou, person_from_crop
 
 __all__ = ["ParsingResult", "parsing_postprocess", "parsing_nms", "cap_regions"]
 

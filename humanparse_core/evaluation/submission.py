@@ -31,8 +31,8 @@ try:  # optional: zlib-ng inflates label PNGs ~4x faster than zlib (same output)
 except ImportError:  # pragma: no cover - depends on the environment
     _inflate_lib = zlib
 
-from ..data.catalog.common import check_complete
-from .postprocess import ParsingResult, cap_regions
+from ..io import check_complete
+from ..postprocessing import ParsingResult, cap_regions
 
 __all__ = [
     "SUBMISSION_DIRS",
