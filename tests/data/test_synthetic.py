@@ -88,12 +88,29 @@ def test_left_right_follow_the_pose(kind):
     assert agree / total >= 0.8, (agree, total)
 
 
-def test_scene_has_occlusion_and_variety():
+def test_scene_has_occlusion_and_variety(monkeypatch):
+    masks = []
+    draw = S.scene._draw_person
+
+    def recording(canvas, *args):
+        draw(canvas, *args)
+        masks.append(canvas > 0)  # the canvas holds this person alone
+
+    monkeypatch.setattr(S.scene, "_draw_person", recording)
     counts, occluded = [], 0
     for i in range(30):
+        masks.clear()
         _, cat, hum = S.render_scene(np.random.default_rng([5, i]), 160)
         counts.append(int(hum.max()))
+        # persons overlap: the visible union is smaller than the sum of the persons' own areas
+        occluded += sum(int(m.sum()) for m in masks) > int((hum > 0).sum())
+        if len(masks) == hum.max():  # nobody fully hidden: ids follow the paint order
+            nearest = np.zeros_like(hum)
+            for k, m in enumerate(masks, start=1):
+                nearest[m] = k  # a later (nearer) person covers the earlier ones
+            assert (nearest == hum).all(), i
     assert min(counts) >= 1 and max(counts) >= 4 and len(set(counts)) >= 3
+    assert occluded >= 10, occluded
 
 
 def test_ensure_synthetic_locks_and_reuses(tmp_path, monkeypatch):
@@ -104,7 +121,7 @@ def test_ensure_synthetic_locks_and_reuses(tmp_path, monkeypatch):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(S, "generate_dataset", counting)
+    monkeypatch.setattr(S.writer, "generate_dataset", counting)  # ensure_synthetic's global
     root = tmp_path / "synth_lip"
     with ThreadPoolExecutor(3) as ex:
         list(ex.map(lambda _: S.ensure_synthetic(root, "lip", "val", 4, 0, 96, progress=False), range(3)))
