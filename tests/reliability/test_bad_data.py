@@ -72,7 +72,7 @@ def test_loader_skips_counts_and_names_truncated_images(tmp_path):
     _write_truncated(img / "p1.jpg", _photo(seed=1))
     register_parsing_dataset("reliability_truncated", img, lab, classes=["bg", "a", "b"])
     try:
-        with Messages("humanparse_d2.data.catalog.common") as log:
+        with Messages("humanparse_d2.data.catalog.records") as log:
             dicts = DatasetCatalog.get("reliability_truncated")
         assert sorted(d["image_id"] for d in dicts) == ["p0", "p2"]
         assert any("skipped 1 item" in m and "p1.jpg" in m and "truncated" in m for m in log.lines), log.lines

@@ -157,13 +157,13 @@ def test_pth_is_read_weights_only(tmp_path):
 
 
 def test_tampered_dataset_cache_is_refused_and_rebuilt(tmp_path, monkeypatch):
-    from humanparse_d2.data.catalog import common
+    from humanparse_d2.data.catalog import cache as dict_cache
 
     monkeypatch.setenv("HUMANPARSE_CACHE", str(tmp_path))
     records = [{"file_name": f"{i}.jpg", "annotations": [{"bbox": [0, 0, 1, 1], "bbox_mode": 1}]} for i in range(3)]
-    assert common.cached(("k",), lambda: records, min_items=1) == records
+    assert dict_cache.cached(("k",), lambda: records, min_items=1) == records
     (cache,) = tmp_path.glob("dicts_*.pkl")
-    assert common.cached(("k",), lambda: pytest.fail("cache not used"), min_items=1) == records
+    assert dict_cache.cached(("k",), lambda: pytest.fail("cache not used"), min_items=1) == records
     marker = tmp_path / "pwned"
 
     class Payload:
@@ -171,14 +171,14 @@ def test_tampered_dataset_cache_is_refused_and_rebuilt(tmp_path, monkeypatch):
             return (exec, (f"open({str(marker)!r}, 'w').write('x')",))
 
     cache.write_bytes(pickle.dumps([Payload()]))
-    with Messages("humanparse_d2.data.catalog.common") as log:
-        assert common.cached(("k",), lambda: records, min_items=1) == records
+    with Messages("humanparse_d2.data.catalog.cache") as log:
+        assert dict_cache.cached(("k",), lambda: records, min_items=1) == records
     assert not marker.exists()
     assert any(str(cache) in m and "builtins.exec" in m for m in log.lines), log.lines
     # a truncated cache is reported too, never silently rebuilt
     cache.write_bytes(cache.read_bytes()[:10])
-    with Messages("humanparse_d2.data.catalog.common") as log:
-        assert common.cached(("k",), lambda: records, min_items=1) == records
+    with Messages("humanparse_d2.data.catalog.cache") as log:
+        assert dict_cache.cached(("k",), lambda: records, min_items=1) == records
     assert any("ignoring dataset cache" in m for m in log.lines)
     assert np.all([isinstance(r, dict) for r in records])
 

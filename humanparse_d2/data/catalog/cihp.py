@@ -6,21 +6,22 @@ multi-person folders. Person boxes and masks (RLE) come from ``Human_ids``; the 
 """
 import logging
 from pathlib import Path
-from typing import Dict, List
 
+from .cache import cached, stat_key
 from .common import (
     BadAnnotationError,
     DatasetNotFoundError,
-    cached,
-    check_label_values,
-    find_file,
-    image_size,
-    load_records,
-    person_annotations,
+    list_image_stems,
     read_ids,
     read_label,
     require_dir,
-    stat_key,
+)
+from .records import (
+    check_label_size,
+    check_label_values,
+    image_record,
+    load_records,
+    person_annotations,
 )
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ CIHP_LAYOUT_DOC = """  <root>/
   (official 'instance-level_human_parsing' archive of CIHP)"""
 
 
-def read_instance_txt(path) -> List[tuple]:
+def read_instance_txt(path) -> list[tuple[int, int, int]]:
     """Lines ``<region_id> <class_id> <human_id>`` as a list of int triples."""
     rows = []
     with open(path) as f:
@@ -47,64 +48,72 @@ def read_instance_txt(path) -> List[tuple]:
     return rows
 
 
-def _load_one(stem: str, dirs: Dict[str, Path], num_classes: int, require_labels: bool):
-    """One image -> (record or None, [(reason, detail), ...])."""
-    issues = []
-    img = find_file(dirs["image"], stem)
-    if img is None:
-        return None, [("missing image", f"{dirs['image']}/{stem}.*")]
+def _check_instance_txt(txt, anns: list[dict], num_classes: int) -> tuple[bool, list]:
+    """Rows of the region txt against the persons found: (usable, [(reason, detail), ...]).
+
+    Persons listed in the txt but absent from Human_ids are counted (their regions are dropped);
+    a class id outside [0, C) makes the image unusable.
+    """
     try:
-        h, w = image_size(img)
-    except BadAnnotationError as e:
-        return None, [("unreadable image", str(e))]
-    rec = {"file_name": str(img), "image_id": stem, "height": h, "width": w}
+        rows = read_instance_txt(txt)
+    except (BadAnnotationError, ValueError) as e:
+        return False, [("bad Instance_ids txt", f"{txt}: {e}")]
+    issues = []
+    present = {a["parsing_id"] for a in anns}
+    absent = sorted({r[2] for r in rows if r[2] not in present and r[2] != 0})
+    if absent:
+        issues.append(("person id listed in Instance txt but absent from Human_ids",
+                       f"{txt}: ids {absent}"))
+    bad_cls = sorted({r[1] for r in rows if not 0 <= r[1] < num_classes})
+    if bad_cls:
+        return False, [("bad Instance_ids txt", f"{txt}: class ids {bad_cls} out of range")]
+    return True, issues
+
+
+def _optional_file(folder: Path | None, name: str) -> str | None:
+    p = folder / name if folder else None
+    return str(p) if p is not None and p.is_file() else None
+
+
+def _load_one(stem: str, dirs: dict[str, Path], num_classes: int, require_labels: bool):
+    """One image -> (record or None, [(reason, detail), ...])."""
+    rec, skipped = image_record(dirs["image"], stem)
+    if rec is None:
+        return None, skipped
     cat_file = dirs["category"] / f"{stem}.png"
     if not cat_file.is_file():
         if require_labels:
             return None, [("missing Category_ids label", str(cat_file))]
-        return rec, issues
+        return rec, []
     try:
         cat = read_label(cat_file)
-        if cat.shape != (h, w):
-            raise BadAnnotationError(f"{cat_file} is {cat.shape[1]}x{cat.shape[0]}, image {img} is {w}x{h}")
+        check_label_size(cat, cat_file, rec)
         check_label_values(cat, num_classes, cat_file)
     except BadAnnotationError as e:
         return None, [("bad Category_ids label", str(e))]
     rec["sem_seg_file_name"] = str(cat_file)
     rec["category_file"] = str(cat_file)
-    inst_png = dirs["instance"] / f"{stem}.png" if dirs.get("instance") else None
-    inst_txt = dirs["instance"] / f"{stem}.txt" if dirs.get("instance") else None
-    rec["instance_file"] = str(inst_png) if inst_png is not None and inst_png.is_file() else None
-    rec["instance_txt"] = str(inst_txt) if inst_txt is not None and inst_txt.is_file() else None
+    rec["instance_file"] = _optional_file(dirs.get("instance"), f"{stem}.png")
+    rec["instance_txt"] = _optional_file(dirs.get("instance"), f"{stem}.txt")
     human_file = dirs["human"] / f"{stem}.png" if dirs.get("human") else None
     if human_file is None or not human_file.is_file():
         if require_labels and dirs.get("human") is not None and dirs["human"].is_dir():
             return None, [("missing Human_ids label", str(human_file))]
         rec["human_file"] = None
         rec["annotations"] = []
-        return rec, issues
+        return rec, []
     try:
         human = read_label(human_file)
-        if human.shape != (h, w):
-            raise BadAnnotationError(f"{human_file} is {human.shape[1]}x{human.shape[0]}, image is {w}x{h}")
+        check_label_size(human, human_file, rec)
     except BadAnnotationError as e:
         return None, [("bad Human_ids label", str(e))]
     rec["human_file"] = str(human_file)
     anns, _ = person_annotations(human)
-    # persons listed in the region txt but absent from Human_ids: drop those regions (counted)
+    issues = []
     if rec["instance_txt"] is not None:
-        try:
-            rows = read_instance_txt(rec["instance_txt"])
-        except (BadAnnotationError, ValueError) as e:
-            return None, [("bad Instance_ids txt", f"{rec['instance_txt']}: {e}")]
-        present = {a["parsing_id"] for a in anns}
-        absent = sorted({r[2] for r in rows if r[2] not in present and r[2] != 0})
-        if absent:
-            issues.append(("person id listed in Instance txt but absent from Human_ids",
-                           f"{rec['instance_txt']}: ids {absent}"))
-        bad_cls = sorted({r[1] for r in rows if not 0 <= r[1] < num_classes})
-        if bad_cls:
-            return None, [("bad Instance_ids txt", f"{rec['instance_txt']}: class ids {bad_cls} out of range")]
+        usable, issues = _check_instance_txt(rec["instance_txt"], anns, num_classes)
+        if not usable:
+            return None, issues
     rec["annotations"] = anns
     return rec, issues
 
@@ -120,7 +129,7 @@ def load_instance_folders(
     dataset_name: str,
     require_labels: bool = True,
     layout_doc: str = CIHP_LAYOUT_DOC,
-) -> List[Dict]:
+) -> list[dict]:
     """Instance-parsing dicts from explicit folders (images, Category_ids, optional Human/Instance_ids).
 
     Images and labels are paired by file stem. Without ``human_dir`` the records have no persons
@@ -144,7 +153,7 @@ def load_instance_folders(
             )
         stems = read_ids(split_file)
     else:
-        stems = sorted(p.stem for p in dirs["image"].iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+        stems = list_image_stems(dirs["image"])
 
     def build():
         return load_records(lambda s: _load_one(s, dirs, num_classes, require_labels), stems, dataset_name)
@@ -171,7 +180,7 @@ def load_cihp_layout(
     dataset_name: str = "cihp",
     require_labels: bool = True,
     layout_doc: str = CIHP_LAYOUT_DOC,
-) -> List[Dict]:
+) -> list[dict]:
     """Instance-parsing dataset dicts (contract A) from one split folder of the CIHP layout.
 
     Args:

@@ -9,18 +9,18 @@ import json
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List
+
+import numpy as np
 
 from detectron2.structures import BoxMode
 
-from .common import (
-    BadAnnotationError,
-    DatasetNotFoundError,
+from .common import BadAnnotationError, DatasetNotFoundError, read_label
+from .records import (
+    check_label_size,
     check_label_values,
-    encode_mask,
-    image_size,
+    image_record,
     load_records,
-    read_label,
+    person_annotation,
 )
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,60 @@ def _label_path(split_dir: Path, folder: str, file_name: str) -> Path:
     return (split_dir / folder / file_name).with_suffix(".png")
 
 
-def load_parsing_json(json_file, split_dir, *, num_classes: int, dataset_name: str) -> List[Dict]:
+def _json_annotations(anns: list[dict], human: np.ndarray, hum_f: Path, image_id):
+    """Persons of one JSON image -> (annotations, [(reason, detail), ...]).
+
+    Zero-area boxes and ``parsing_id`` values absent from the Human_ids map (H, W) are skipped.
+    """
+    out, issues = [], []
+    for a in anns:
+        x, y, bw, bh = [float(v) for v in a["bbox"]]
+        if bw <= 0 or bh <= 0 or a.get("area", 1) <= 0:
+            issues.append(("zero-area box", f"image {image_id} annotation {a.get('id')}"))
+            continue
+        pid = int(a["parsing_id"])
+        m = human == pid
+        if not m.any():
+            issues.append(("parsing_id absent from Human_ids", f"{hum_f}: id {pid}"))
+            continue
+        out.append(person_annotation(m, pid, [x, y, bw, bh], iscrowd=int(a.get("iscrowd", 0))))
+    return out, issues
+
+
+def _load_json_image(im: dict, anns: list[dict], split_dir: Path, num_classes: int):
+    """One JSON ``images`` entry and its annotations -> (record or None, [(reason, detail)])."""
+    rec, skipped = image_record(split_dir / "Images", im["file_name"], im["id"], exact=True)
+    if rec is None:
+        return None, skipped
+    h, w = rec["height"], rec["width"]
+    if (im.get("height"), im.get("width")) not in ((h, w), (None, None)):
+        return None, [("size in JSON differs from the image",
+                       f"{rec['file_name']}: json {im.get('width')}x{im.get('height')}, "
+                       f"file {w}x{h}")]
+    cat_f = _label_path(split_dir, "Category_ids", im["file_name"])
+    hum_f = _label_path(split_dir, "Human_ids", im["file_name"])
+    ins_f = _label_path(split_dir, "Instance_ids", im["file_name"])
+    if not cat_f.is_file():
+        if anns:
+            return None, [("missing Category_ids label", str(cat_f))]
+        return rec, []  # test split: images only
+    try:
+        cat = read_label(cat_f)
+        check_label_size(cat, cat_f, rec)
+        check_label_values(cat, num_classes, cat_f)
+        human = read_label(hum_f)
+        check_label_size(human, hum_f, rec)
+    except BadAnnotationError as e:
+        return None, [("bad label", str(e))]
+    ins_t = ins_f.with_suffix(".txt")
+    rec.update(sem_seg_file_name=str(cat_f), category_file=str(cat_f), human_file=str(hum_f),
+               instance_file=str(ins_f) if ins_f.is_file() else None,
+               instance_txt=str(ins_t) if ins_t.is_file() else None)
+    rec["annotations"], issues = _json_annotations(anns, human, hum_f, im["id"])
+    return rec, issues
+
+
+def load_parsing_json(json_file, split_dir, *, num_classes: int, dataset_name: str) -> list[dict]:
     """Instance-parsing dicts (contract A) from a QANet COCO-style JSON plus CIHP-style folders.
 
     Annotations whose ``parsing_id`` is absent from the Human_ids map, or whose box has zero area,
@@ -40,71 +93,23 @@ def load_parsing_json(json_file, split_dir, *, num_classes: int, dataset_name: s
     """
     json_file, split_dir = Path(json_file), Path(split_dir)
     if not json_file.is_file():
-        raise DatasetNotFoundError(f"Dataset '{dataset_name}': {json_file} not found (QANet-style JSON)")
+        raise DatasetNotFoundError(
+            f"Dataset '{dataset_name}': {json_file} not found (QANet-style JSON)")
     with open(json_file) as f:
         data = json.load(f)
     anns_by_img = defaultdict(list)
     for a in data.get("annotations", []):
         anns_by_img[a["image_id"]].append(a)
     images = data.get("images", [])
-
-    def one(im):
-        issues = []
-        img = split_dir / "Images" / im["file_name"]
-        if not img.is_file():
-            return None, [("missing image", str(img))]
-        try:
-            h, w = image_size(img)
-        except BadAnnotationError as e:
-            return None, [("unreadable image", str(e))]
-        if (im.get("height"), im.get("width")) not in ((h, w), (None, None)):
-            return None, [("size in JSON differs from the image", f"{img}: json {im.get('width')}x{im.get('height')}, file {w}x{h}")]
-        rec = {"file_name": str(img), "image_id": im["id"], "height": h, "width": w}
-        cat_f = _label_path(split_dir, "Category_ids", im["file_name"])
-        hum_f = _label_path(split_dir, "Human_ids", im["file_name"])
-        ins_f = _label_path(split_dir, "Instance_ids", im["file_name"])
-        anns = anns_by_img.get(im["id"], [])
-        if not cat_f.is_file():
-            if anns:
-                return None, [("missing Category_ids label", str(cat_f))]
-            return rec, issues  # test split: images only
-        try:
-            cat = read_label(cat_f)
-            if cat.shape != (h, w):
-                raise BadAnnotationError(f"{cat_f} size differs from the image {img}")
-            check_label_values(cat, num_classes, cat_f)
-            human = read_label(hum_f)
-            if human.shape != (h, w):
-                raise BadAnnotationError(f"{hum_f} size differs from the image {img}")
-        except BadAnnotationError as e:
-            return None, [("bad label", str(e))]
-        rec.update(sem_seg_file_name=str(cat_f), category_file=str(cat_f), human_file=str(hum_f),
-                   instance_file=str(ins_f) if ins_f.is_file() else None,
-                   instance_txt=str(ins_f.with_suffix(".txt")) if ins_f.with_suffix(".txt").is_file() else None)
-        out = []
-        for a in anns:
-            x, y, bw, bh = [float(v) for v in a["bbox"]]
-            if bw <= 0 or bh <= 0 or a.get("area", 1) <= 0:
-                issues.append(("zero-area box", f"image {im['id']} annotation {a.get('id')}"))
-                continue
-            pid = int(a["parsing_id"])
-            m = human == pid
-            if not m.any():
-                issues.append(("parsing_id absent from Human_ids", f"{hum_f}: id {pid}"))
-                continue
-            out.append({"bbox": [x, y, bw, bh], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0,
-                        "iscrowd": int(a.get("iscrowd", 0)), "parsing_id": pid, "area": float(m.sum()),
-                        "segmentation": encode_mask(m)})
-        rec["annotations"] = out
-        return rec, issues
-
-    dicts = load_records(one, images, dataset_name)
+    dicts = load_records(
+        lambda im: _load_json_image(im, anns_by_img.get(im["id"], []), split_dir, num_classes),
+        images, dataset_name)
     if not dicts:
         raise BadAnnotationError(f"Dataset '{dataset_name}': no usable image in {json_file}")
     return dicts
 
 
-def export_parsing_json(dicts: List[Dict], out_file, images_root=None) -> Dict:
+def export_parsing_json(dicts: list[dict], out_file, images_root=None) -> dict:
     """Write dataset dicts as the QANet COCO-style JSON; returns the JSON dict.
 
     ``file_name`` is written relative to ``images_root`` (default: each image's folder).
@@ -118,9 +123,10 @@ def export_parsing_json(dicts: List[Dict], out_file, images_root=None) -> Dict:
         images.append({"id": i, "file_name": rel, "width": d["width"], "height": d["height"]})
         for a in d.get("annotations", []):
             box = BoxMode.convert(list(a["bbox"]), a["bbox_mode"], BoxMode.XYWH_ABS)
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1, "bbox": [float(v) for v in box],
-                         "area": float(a.get("area", box[2] * box[3])), "iscrowd": int(a.get("iscrowd", 0)),
-                         "parsing_id": int(a["parsing_id"])})
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1,
+                         "bbox": [float(v) for v in box],
+                         "area": float(a.get("area", box[2] * box[3])),
+                         "iscrowd": int(a.get("iscrowd", 0)), "parsing_id": int(a["parsing_id"])})
     data = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)

@@ -17,17 +17,44 @@ records carry one annotation per person id (box and RLE mask derived from the ma
 "parsing"); without it each record is single-person (box = labelled foreground, evaluator "sem_seg")
 unless ``single_person=False``.
 """
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from humanparse_core.metadata import parsing_metadata
 from .cihp import load_instance_folders
-from .common import read_ids, require_dir
+from .common import list_image_stems, read_ids, require_dir
 from .lip import load_semantic_pairs
 
 __all__ = ["register_parsing_dataset"]
+
+
+def _folder_loader(name: str, image_root: Path, label_root: Path, *, num_classes: int,
+                   human_root, instance_root, split_file, single_person: bool,
+                   ) -> Callable[[], list[dict]]:
+    """The DatasetCatalog function of a registered folder dataset (records tagged with ``name``)."""
+    doc = (f"  images: {image_root}/<stem>.jpg|png\n  labels: {label_root}/<stem>.png"
+           + (f"\n  person ids: {human_root}/<stem>.png" if human_root else ""))
+
+    def load():
+        if human_root is not None:
+            return load_instance_folders(image_root, label_root, human_root, instance_root,
+                                         split_file, num_classes=num_classes, dataset_name=name,
+                                         layout_doc=doc)
+        require_dir(image_root, name, doc)
+        require_dir(label_root, name, doc)
+        stems = read_ids(split_file) if split_file is not None else list_image_stems(image_root)
+        return load_semantic_pairs(stems, image_root, label_root, num_classes=num_classes,
+                                   dataset_name=name, with_person=single_person)
+
+    def load_tagged():
+        dicts = load()
+        for d in dicts:
+            d["dataset_name"] = name
+        return dicts
+
+    return load_tagged
 
 
 def register_parsing_dataset(
@@ -36,13 +63,13 @@ def register_parsing_dataset(
     label_root,
     *,
     classes: Sequence[str],
-    colors: Optional[Sequence[Sequence[int]]] = None,
+    colors: Sequence[Sequence[int]] | None = None,
     flip_map: Sequence[Sequence[int]] = (),
     human_root=None,
     instance_root=None,
     split_file=None,
     single_person: bool = True,
-    evaluator_type: Optional[str] = None,
+    evaluator_type: str | None = None,
 ) -> None:
     """Register ``name`` in DatasetCatalog and MetadataCatalog (idempotent for the same name).
 
@@ -60,37 +87,16 @@ def register_parsing_dataset(
         evaluator_type: override ("parsing" with human_root, else "sem_seg").
     """
     assert isinstance(name, str), name
-    C = len(classes)
     image_root, label_root = Path(image_root), Path(label_root)
-    doc = (f"  images: {image_root}/<stem>.jpg|png\n  labels: {label_root}/<stem>.png"
-           + (f"\n  person ids: {human_root}/<stem>.png" if human_root else ""))
-
-    def load():
-        if human_root is not None:
-            return load_instance_folders(image_root, label_root, human_root, instance_root, split_file,
-                                         num_classes=C, dataset_name=name, layout_doc=doc)
-        require_dir(image_root, name, doc)
-        require_dir(label_root, name, doc)
-        if split_file is not None:
-            stems = read_ids(split_file)
-        else:
-            stems = sorted(p.stem for p in image_root.iterdir()
-                           if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
-        return load_semantic_pairs(stems, image_root, label_root, num_classes=C, dataset_name=name,
-                                   with_person=single_person)
-
     if name in DatasetCatalog.list():
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
-    def load_tagged():
-        dicts = load()
-        for d in dicts:
-            d["dataset_name"] = name
-        return dicts
-
-    DatasetCatalog.register(name, load_tagged)
+    DatasetCatalog.register(name, _folder_loader(
+        name, image_root, label_root, num_classes=len(classes), human_root=human_root,
+        instance_root=instance_root, split_file=split_file, single_person=single_person))
     ev = evaluator_type or ("parsing" if human_root is not None else "sem_seg")
     MetadataCatalog.get(name).set(**parsing_metadata(
         classes, colors, flip_map, evaluator_type=ev, image_root=str(image_root),
-        dataset_root=str(image_root.parent), box_source_default="gt" if ev == "sem_seg" else "detector",
+        dataset_root=str(image_root.parent),
+        box_source_default="gt" if ev == "sem_seg" else "detector",
     ))

@@ -11,27 +11,22 @@ of the foreground (label > 0) and whose mask is that foreground ("gt" box source
 """
 import logging
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 
-from detectron2.structures import BoxMode
-
+from .cache import cached, stat_key
 from .common import (
     BadAnnotationError,
     DatasetNotFoundError,
-    cached,
-    check_label_values,
-    encode_mask,
     find_file,
     image_size,
-    load_records,
+    list_image_stems,
     mask_box,
     read_ids,
     read_label,
     require_dir,
-    stat_key,
 )
+from .records import check_label_values, load_records, person_annotation
 
 logger = logging.getLogger(__name__)
 
@@ -51,22 +46,15 @@ def _descend(path: Path, name: str) -> Path:
     return p
 
 
-def single_person_annotation(label: np.ndarray, height: int, width: int) -> Dict:
+def single_person_annotation(label: np.ndarray, height: int, width: int) -> dict:
     """One person covering the labelled foreground (whole image if the map is empty)."""
     fg = (label > 0) & (label != 255)
     box = mask_box(fg)
     if box is None:
         box = [0.0, 0.0, float(width), float(height)]
         fg = np.ones_like(fg)
-    return {
-        "bbox": box,
-        "bbox_mode": BoxMode.XYWH_ABS,
-        "category_id": 0,
-        "iscrowd": 0,
-        "parsing_id": 1,  # single person: the person map is (label > 0); no Human_ids file
-        "area": float(fg.sum()),
-        "segmentation": encode_mask(fg),
-    }
+    # single person: the person map is (label > 0); no Human_ids file
+    return person_annotation(fg, 1, box)
 
 
 def _load_pair(stem, image_dir: Path, label_dir: Path, num_classes: int, label_suffix: str = ".png",
@@ -112,7 +100,7 @@ def load_semantic_pairs(
     value_lut=None,
     with_person: bool = True,
     cache_key=(),
-) -> List[Dict]:
+) -> list[dict]:
     """Semantic dicts for ``stems`` paired by file stem between ``image_dir`` and ``label_dir``.
 
     ``value_lut(label, path) -> label`` remaps raw values (PPSS gray levels). Bad pairs are skipped,
@@ -139,7 +127,7 @@ def load_semantic_pairs(
     return dicts
 
 
-def load_lip(root, split: str = "train", *, dataset_name: str = "lip", num_classes: int = 20) -> List[Dict]:
+def load_lip(root, split: str = "train", *, dataset_name: str = "lip", num_classes: int = 20) -> list[dict]:
     """Dataset dicts of one LIP split ("train" or "val") from the official layout under ``root``."""
     root = require_dir(root, dataset_name, LIP_LAYOUT_DOC)
     img_top = require_dir(_descend(root, "TrainVal_images"), dataset_name, LIP_LAYOUT_DOC)
@@ -155,7 +143,7 @@ def load_lip(root, split: str = "train", *, dataset_name: str = "lip", num_class
         stems = read_ids(id_file)
     else:
         logger.warning("%s: %s_id.txt not found; using every image in %s", dataset_name, split, image_dir)
-        stems = sorted(p.stem for p in image_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        stems = list_image_stems(image_dir, (".jpg", ".jpeg", ".png"))
     if not stems:
         raise DatasetNotFoundError(f"Dataset '{dataset_name}': no images listed in {id_file or image_dir}")
     return load_semantic_pairs(

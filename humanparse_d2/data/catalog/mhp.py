@@ -23,28 +23,17 @@ import logging
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 
-from detectron2.structures import BoxMode
-
-from .common import (
-    BadAnnotationError,
-    DatasetNotFoundError,
-    cached,
+from .cache import cached, derived_dir, stat_key, write_png_atomic
+from .common import BadAnnotationError, DatasetNotFoundError, read_ids, read_label, require_dir
+from .records import (
+    check_label_size,
     check_label_values,
-    derived_dir,
-    encode_mask,
-    find_file,
-    image_size,
+    image_record,
     load_records,
-    mask_box,
-    read_ids,
-    read_label,
-    require_dir,
-    stat_key,
-    write_png_atomic,
+    person_annotation,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,7 +49,8 @@ MHP_LAYOUT_DOC = """  <root>/   (e.g. $DETECTRON2_DATASETS/LV-MHP-v2)
 NUM_CLASSES = 59
 
 
-def _index_person_files(ann_dir: Path) -> Dict[str, List[Path]]:
+def _index_person_files(ann_dir: Path) -> dict[str, list[Path]]:
+    """Image stem -> its per-person PNGs ``<stem>_NN_KK.png``, ordered by KK."""
     groups = defaultdict(list)
     for name in os.listdir(ann_dir):
         if not name.endswith(".png") or len(name) <= 10:
@@ -71,74 +61,84 @@ def _index_person_files(ann_dir: Path) -> Dict[str, List[Path]]:
     return groups
 
 
-def _load_image(stem, image_dir: Path, files: List[Path], out_dirs: Dict[str, Path]):
-    issues = []
-    img = find_file(image_dir, stem)
-    if img is None:
-        return None, [("missing image", f"{image_dir}/{stem}.*")]
-    if not files:
-        return None, [("no per-person annotation", f"{stem}_NN_KK.png")]
-    try:
-        h, w = image_size(img)
-    except BadAnnotationError as e:
-        return None, [("unreadable image", str(e))]
-    nn = files[0].name[-9:-7]
-    if nn.isdigit() and int(nn) != len(files):
-        issues.append(("person files missing", f"{stem}: NN={nn}, found {len(files)}"))
+def _merge_persons(rec: dict, files: list[Path]):
+    """Per-person PNGs -> (category (H, W), human (H, W), annotations, issues) or an error.
+
+    Later persons overwrite earlier ones; empty persons are skipped (counted). Returns
+    ``(None, None, None, [(reason, detail)])`` when a person PNG is unusable.
+    """
+    h, w = rec["height"], rec["width"]
     cat = np.zeros((h, w), np.uint8)
     hum = np.zeros((h, w), np.uint8)
-    anns = []
+    anns, issues = [], []
     for f in files:
         kk = int(f.name[-6:-4]) if f.name[-6:-4].isdigit() else len(anns) + 1
         try:
             lab = read_label(f, channel=0)
-            if lab.shape != (h, w):
-                raise BadAnnotationError(f"{f} is {lab.shape[1]}x{lab.shape[0]}, image {img} is {w}x{h}")
+            check_label_size(lab, f, rec)
             check_label_values(lab, NUM_CLASSES, f)
         except BadAnnotationError as e:
-            return None, [("bad person annotation", str(e))]
+            return None, None, None, [("bad person annotation", str(e))]
         fg = (lab > 0) & (lab != 255)
-        box = mask_box(fg)
-        if box is None:
-            issues.append(("empty person annotation (skipped, as the official evaluator does)", str(f)))
+        if not fg.any():
+            issues.append(("empty person annotation (skipped, as the official evaluator does)",
+                           str(f)))
             continue
         cat[fg] = lab[fg]
         hum[fg] = kk
-        anns.append({
-            "bbox": box, "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0, "iscrowd": 0,
-            "parsing_id": kk, "area": float(fg.sum()), "segmentation": encode_mask(fg),
-            "person_file": str(f),
-        })
+        anns.append(person_annotation(fg, kk, person_file=str(f)))
+    return cat, hum, anns, issues
+
+
+def _write_cihp_style(cat: np.ndarray, hum: np.ndarray, files: dict[str, Path]) -> None:
+    """Category_ids, Human_ids, 16-bit Instance_ids (ids 100 * KK + class) and the region txt."""
+    m = hum > 0
+    keys = np.unique(hum[m].astype(np.int32) * 100 + cat[m])
+    inst = np.zeros(hum.shape, np.uint16)
+    rows = []
+    for k in keys:
+        kk, c = int(k) // 100, int(k) % 100
+        inst[(hum == kk) & (cat == c)] = int(k)
+        rows.append(f"{int(k)} {c} {kk}")
+    write_png_atomic(files["category_file"], cat)
+    write_png_atomic(files["human_file"], hum)
+    write_png_atomic(files["instance_file"], inst)  # 16-bit: region count can exceed 255
+    ins_t = files["instance_txt"]
+    tmp = ins_t.with_name(f"{ins_t.stem}.tmp{os.getpid()}.txt")
+    tmp.write_text("\n".join(rows) + "\n")
+    os.replace(tmp, ins_t)
+
+
+def _load_image(stem, image_dir: Path, files: list[Path], out_dirs: dict[str, Path]):
+    """One image and its person PNGs -> (record or None, [(reason, detail), ...])."""
+    rec, skipped = image_record(image_dir, stem)
+    if rec is None:
+        return None, skipped
+    if not files:
+        return None, [("no per-person annotation", f"{stem}_NN_KK.png")]
+    issues = []
+    nn = files[0].name[-9:-7]
+    if nn.isdigit() and int(nn) != len(files):
+        issues.append(("person files missing", f"{stem}: NN={nn}, found {len(files)}"))
+    cat, hum, anns, more = _merge_persons(rec, files)
+    if cat is None:
+        return None, more
+    issues += more
     if not anns:
         return None, issues + [("image without any non-empty person", stem)]
-    cat_f = out_dirs["Category_ids"] / f"{stem}.png"
-    hum_f = out_dirs["Human_ids"] / f"{stem}.png"
-    ins_f = out_dirs["Instance_ids"] / f"{stem}.png"
-    ins_t = out_dirs["Instance_ids"] / f"{stem}.txt"
-    if not (cat_f.is_file() and hum_f.is_file() and ins_f.is_file() and ins_t.is_file()):
-        m = hum > 0
-        keys = np.unique(hum[m].astype(np.int32) * 100 + cat[m])
-        inst = np.zeros((h, w), np.uint16)
-        rows = []
-        for k in keys:
-            kk, c = int(k) // 100, int(k) % 100
-            inst[(hum == kk) & (cat == c)] = int(k)
-            rows.append(f"{int(k)} {c} {kk}")
-        write_png_atomic(cat_f, cat)
-        write_png_atomic(hum_f, hum)
-        write_png_atomic(ins_f, inst)  # 16-bit: region count can exceed 255
-        tmp = ins_t.with_name(f"{ins_t.stem}.tmp{os.getpid()}.txt")
-        tmp.write_text("\n".join(rows) + "\n")
-        os.replace(tmp, ins_t)
-    rec = {
-        "file_name": str(img), "image_id": stem, "height": h, "width": w,
-        "sem_seg_file_name": str(cat_f), "category_file": str(cat_f), "human_file": str(hum_f),
-        "instance_file": str(ins_f), "instance_txt": str(ins_t), "annotations": anns,
-    }
+    out = {"category_file": out_dirs["Category_ids"] / f"{stem}.png",
+           "human_file": out_dirs["Human_ids"] / f"{stem}.png",
+           "instance_file": out_dirs["Instance_ids"] / f"{stem}.png",
+           "instance_txt": out_dirs["Instance_ids"] / f"{stem}.txt"}
+    if not all(f.is_file() for f in out.values()):
+        _write_cihp_style(cat, hum, out)
+    rec["sem_seg_file_name"] = str(out["category_file"])
+    rec.update({k: str(v) for k, v in out.items()})
+    rec["annotations"] = anns
     return rec, issues
 
 
-def load_mhp_v2(root, split: str = "train", *, dataset_name: str = "mhp_v2") -> List[Dict]:
+def load_mhp_v2(root, split: str = "train", *, dataset_name: str = "mhp_v2") -> list[dict]:
     """Instance-parsing dicts of one MHP-v2 split ("train" or "val") from the raw release."""
     root = require_dir(root, dataset_name, MHP_LAYOUT_DOC)
     split_dir = require_dir(root / split, dataset_name, MHP_LAYOUT_DOC)
@@ -162,11 +162,14 @@ def load_mhp_v2(root, split: str = "train", *, dataset_name: str = "mhp_v2") -> 
         out_dirs[sub].mkdir(parents=True, exist_ok=True)
 
     def build():
-        return load_records(lambda s: _load_image(s, image_dir, groups.get(s, []), out_dirs), stems, dataset_name)
+        return load_records(lambda s: _load_image(s, image_dir, groups.get(s, []), out_dirs),
+                            stems, dataset_name)
 
-    dicts = cached(("mhp_v2_v1", split, len(stems)) + stat_key(list_file, image_dir, ann_dir, out_root), build)
+    key = ("mhp_v2_v1", split, len(stems)) + stat_key(list_file, image_dir, ann_dir, out_root)
+    dicts = cached(key, build)
     if not dicts:
-        raise BadAnnotationError(f"Dataset '{dataset_name}': no usable image in {split_dir}; see the warnings")
+        raise BadAnnotationError(
+            f"Dataset '{dataset_name}': no usable image in {split_dir}; see the warnings")
     logger.info("Loaded %d images (%d persons) of %s", len(dicts),
                 sum(len(d["annotations"]) for d in dicts), dataset_name)
     return dicts

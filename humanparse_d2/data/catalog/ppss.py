@@ -10,24 +10,20 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Dict, List
 
 import cv2
 import numpy as np
 
 from humanparse_core.metadata import PPSS_GRAY_VALUES
+from .cache import cached, derived_dir, stat_key, write_png_atomic
 from .common import (
     BadAnnotationError,
     DatasetNotFoundError,
-    cached,
-    derived_dir,
     find_file,
     image_size,
-    load_records,
     require_dir,
-    stat_key,
-    write_png_atomic,
 )
+from .records import load_records
 from .lip import single_person_annotation
 
 logger = logging.getLogger(__name__)
@@ -67,7 +63,7 @@ def _natural_key(s: str):
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
 
 
-def _video_dirs(root: Path) -> Dict[str, List[Path]]:
+def _video_dirs(root: Path) -> dict[str, list[Path]]:
     """{"train": [...], "test": [...]} video folders (folders that directly hold *_m.png files)."""
     vids = []
     for dirpath, _dirnames, filenames in os.walk(root):
@@ -110,7 +106,7 @@ def _load(item, root: Path, out_root: Path):
     }, None
 
 
-def load_ppss(root, split: str = "test", *, dataset_name: str = "ppss") -> List[Dict]:
+def load_ppss(root, split: str = "test", *, dataset_name: str = "ppss") -> list[dict]:
     """Semantic dicts (labels 0..7) of PPSS "train" (first 100 videos) or "test" (the rest)."""
     root = require_dir(root, dataset_name, PPSS_LAYOUT_DOC)
     vids = _video_dirs(root)[split]
