@@ -27,6 +27,7 @@ __all__ = [
     "IGNORE_LABEL",
     "make_flip_lut",
     "generated_palette",
+    "class_palette",
     "parsing_metadata",
     "DATASET_FAMILIES",
 ]
@@ -95,6 +96,14 @@ def generated_palette(num_classes: int, seed: int = 59) -> List[Tuple[int, int, 
         r, g, b = colorsys.hsv_to_rgb(h, s, v)
         colors.append((int(round(r * 255)), int(round(g * 255)), int(round(b * 255))))
     return colors
+
+
+def class_palette(colors: Sequence[Sequence[int]] | None, num_classes: int) -> np.ndarray:
+    """(C, 3) uint8 RGB palette: the first C of ``colors`` (a dataset's ``stuff_colors``) when
+    there are at least C of them, else :func:`generated_palette` (C)."""
+    if colors is not None and len(colors) >= num_classes:
+        return np.asarray(colors[:num_classes], np.uint8)
+    return np.asarray(generated_palette(num_classes), np.uint8)
 
 
 MHP_V2_COLORS = generated_palette(len(MHP_V2_CLASSES), seed=59)

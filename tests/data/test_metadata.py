@@ -85,3 +85,20 @@ def test_importing_twice_is_harmless():
     importlib.reload(b)
     b.register_all()
     assert "cihp_train" in DatasetCatalog.list()
+
+
+def test_class_palette_keeps_dataset_colours_else_generated():
+    import numpy as np
+
+    from humanparse_core.metadata import CIHP_COLORS, class_palette, generated_palette
+    from humanparse_d2.projects.qanet.visualize import palette_for
+
+    for name in ("cihp_val", "lip_val", "mhp_v2_val", "ppss_test"):
+        m = MetadataCatalog.get(name)
+        assert palette_for(m, m.num_parsing).tolist() == [list(c) for c in m.stuff_colors]
+    assert palette_for(MetadataCatalog.get("lip_val"), 20).tolist() == [list(c) for c in CIHP_COLORS]
+    pal = class_palette(None, 7)
+    assert pal.dtype == np.uint8 and pal.tolist() == [list(c) for c in generated_palette(7)]
+    assert pal[0].tolist() == [0, 0, 0] and len({tuple(c) for c in pal.tolist()}) == 7
+    assert class_palette([(1, 2, 3)], 7).tolist() == pal.tolist()  # too few colours: generated
+    assert palette_for(None, 7).tolist() == pal.tolist()

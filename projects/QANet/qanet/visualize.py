@@ -5,18 +5,15 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from humanparse_core.metadata import class_palette
+
 __all__ = ["palette_for", "overlay", "save_palette_png", "person_records", "draw_boxes"]
 
 
 def palette_for(metadata, num_classes: int) -> np.ndarray:
-    """(C, 3) uint8 RGB palette from ``stuff_colors``, or a fixed pseudo-random one."""
+    """(C, 3) uint8 RGB palette from the metadata's ``stuff_colors`` (see ``class_palette``)."""
     colors = metadata.get("stuff_colors", None) if metadata is not None else None
-    if colors is not None and len(colors) >= num_classes:
-        return np.asarray(colors[:num_classes], np.uint8)
-    rng = np.random.default_rng(1234)
-    pal = rng.integers(40, 256, size=(num_classes, 3)).astype(np.uint8)
-    pal[0] = 0
-    return pal
+    return class_palette(colors, num_classes)
 
 
 def overlay(image_rgb: np.ndarray, label_map: np.ndarray, palette: np.ndarray, alpha: float = 0.55) -> np.ndarray:
