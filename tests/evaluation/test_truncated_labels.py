@@ -5,7 +5,7 @@ import pytest
 
 from humanparse_d2.data.catalog.common import TruncatedImageError
 from humanparse_core.evaluation import folder_eval
-from humanparse_core.evaluation.submission import read_label_png
+from humanparse_core.io import read_label
 
 
 @pytest.fixture
@@ -18,10 +18,10 @@ def label_png(tmp_path):
 
 def test_complete_png_reads(label_png):
     path, lab = label_png
-    assert np.array_equal(read_label_png(str(path)), lab)
+    assert np.array_equal(read_label(str(path)), lab)
 
 
-@pytest.mark.parametrize("reader", [read_label_png, folder_eval.read_label_png])
+@pytest.mark.parametrize("reader", [read_label, folder_eval.read_label_png])
 def test_truncated_png_raises_naming_the_file(label_png, reader):
     path, _ = label_png
     data = path.read_bytes()
