@@ -176,7 +176,7 @@ def _decode_unfiltered_png(buf: bytes, copy: bool = True) -> np.ndarray | None:
     if rows[:, 0].any():  # filtered rows: let libpng undo the filters
         return None
     # copy=False: a read-only, row-strided view (OpenCV and numpy take it without a copy)
-    return np.ascontiguousarray(rows[:, 1:]) if copy else rows[:, 1:]
+    return rows[:, 1:].copy() if copy else rows[:, 1:]
 
 
 def _decode_with_pil(path, buf: bytes) -> np.ndarray:

@@ -106,7 +106,7 @@ class ParsingAccumulator:
             self.missing.setdefault(k, []).extend(v)
 
     def summarize(self) -> dict:
-        """All metrics in percent, plus counts and the mode (see the evaluator issue's JSON keys)."""
+        """All metrics in percent, plus counts and the mode (the keys of the metrics JSON)."""
         out: dict = {
             "mode": "legacy" if self.mode == "legacy" else "one_to_one",
             "num_images": int(self.num_images),
