@@ -264,6 +264,9 @@ def mask_box(mask: np.ndarray, fmt: str = "xywh"):
         mask: (H, W) array (bool or integer).
         fmt: "xywh": ``[x0, y0, w, h]`` floats, detectron2's XYWH_ABS (pixel extent, so one pixel
             is 1x1); "yxyx": ``(y0, x0, y1, x1)`` ints, half-open (the metric core's ``Box``).
+
+    detectron2's ``BitMasks.get_bounding_boxes`` computes the XYXY box on torch tensors; this one
+    stays numpy/OpenCV so that the torch-free core can use it.
     """
     if fmt not in ("xywh", "yxyx"):
         raise ValueError(f"mask_box: unknown box format {fmt!r} (xywh, yxyx)")
