@@ -10,6 +10,7 @@ the CLI's process tree.
 
     python benchmarks/eval_speed.py                 # 5000 images, 2 workers
     python benchmarks/eval_speed.py --images 500    # quick check
+    python benchmarks/eval_speed.py --images 500 --png-read 4000   # label PNG decoding only
 Target (issue #4): all four metrics under 20 s on 2 cores, peak RSS < 2 GB.
 """
 
@@ -89,9 +90,19 @@ def _draw_person(label, box, parts, rng, jitter=0.0):
 
 
 def make_image(k, root, postprocess, submission):
+    """Write image ``k``'s GT and predictions; returns its number of GT regions."""
     rng = np.random.default_rng(1000 + k)
     H = int(rng.integers(440, 520))
     W = int(rng.integers(600, 680))
+    name = f"{k:06d}"
+    gt_people, rid = _write_gt(rng, H, W, os.path.join(root, "gt"), name, submission)
+    res = _predict(rng, H, W, gt_people, postprocess)
+    submission.write_submission(os.path.join(root, "pred"), name, res)
+    return rid
+
+
+def _write_gt(rng, H, W, gt, name, submission):
+    """GT persons in the CIHP layout; returns ([(box, parts)] per person, number of regions)."""
     npers = int(rng.choice([2, 3, 4, 5], p=[0.2, 0.3, 0.3, 0.2]))
     cat = np.zeros((H, W), np.uint8)
     hum = np.zeros((H, W), np.uint8)
@@ -121,13 +132,16 @@ def make_image(k, root, postprocess, submission):
         rid += 1
         inst[pair == key] = rid
         lines.append(f"{rid} {c} {h}\n")
-    name = f"{k:06d}"
-    gt = os.path.join(root, "gt")
     for sub, arr in (("Category_ids", cat), ("Human_ids", hum), ("Instance_ids", inst)):
         submission.write_label_png(os.path.join(gt, sub, name + ".png"), arr)
     with open(os.path.join(gt, "Instance_ids", name + ".txt"), "w") as f:
         f.writelines(lines)
-    # predictions: jittered GT persons (+ a false positive now and then), QANet-style scores
+    return gt_people, rid
+
+
+def _predict(rng, H, W, gt_people, postprocess):
+    """Jittered GT persons (+ a false positive now and then), QANet-style scores, through the
+    project's parsing_postprocess."""
     maps, scores, part_scores = [], [], []
     for box, parts in gt_people:
         if rng.random() < 0.08:
@@ -148,7 +162,7 @@ def make_image(k, root, postprocess, submission):
         scores.append(rng.uniform(0.05, 0.6))
         part_scores.append(rng.uniform(0.05, 0.6, NUM_CLASSES - 1))
     maps = np.stack(maps) if maps else np.zeros((0, H, W), np.uint8)
-    res = postprocess.parsing_postprocess(
+    return postprocess.parsing_postprocess(
         maps,
         np.array(scores),
         np.array(scores),
@@ -156,8 +170,6 @@ def make_image(k, root, postprocess, submission):
         NUM_CLASSES,
         image_size=(H, W),
     )
-    submission.write_submission(os.path.join(root, "pred"), name, res)
-    return rid
 
 
 def _gen_chunk(args):
@@ -256,6 +268,35 @@ def run_cli(root, metrics, workers, extra=()):
     return wall, peak / 1024.0, cpu, res
 
 
+def time_png_read(root, n, repeats=3):
+    """(files, fast s, slow s): CPU seconds to read ``n`` of the label PNGs written above (GT and
+    predictions) with ``read_label(fast_png=True)`` (IDAT inflate, no libpng) and with
+    ``fast_png=False`` (``cv2.imdecode``); best of ``repeats`` alternating passes, arrays checked
+    equal first."""
+    import glob
+
+    from humanparse_core.io import read_label
+
+    paths = sorted(glob.glob(os.path.join(root, "*", "*", "*.png")))[:n]
+    for p in paths:
+        if not np.array_equal(read_label(p), read_label(p, fast_png=False)):
+            raise SystemExit(f"decoders disagree on {p}")
+    best = {True: float("inf"), False: float("inf")}
+    for _ in range(repeats):
+        for fast in (True, False):
+            t = time.process_time()  # CPU s: robust to other processes sharing the cores
+            for p in paths:
+                read_label(p, copy=False, fast_png=fast)
+            best[fast] = min(best[fast], time.process_time() - t)
+    return len(paths), best[True], best[False]
+
+
+def _inflate_name():
+    from humanparse_core import io as hio
+
+    return hio._inflate_lib.__name__
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=5000)
@@ -264,10 +305,25 @@ def main():
         "--root", default=None, help="dataset cache (default $DETECTRON2_DATASETS/eval_speed_<N>)"
     )
     ap.add_argument("--skip-single", action="store_true", help="only time the combined run")
+    ap.add_argument(
+        "--png-read",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time reading N label PNGs with read_label(fast_png=True) vs fast_png=False",
+    )
     args = ap.parse_args()
     base = os.environ.get("DETECTRON2_DATASETS", os.path.join(REPO, "datasets"))
     root = args.root or os.path.join(base, f"eval_speed_{args.images}")
     generate(root, args.images, max(1, os.cpu_count() or 1))
+    if args.png_read:
+        n, fast, slow = time_png_read(root, args.png_read)
+        print(
+            f"read_label on {n} label PNGs: fast_png=True {1000 * fast / n:.3f} CPU ms/file, "
+            f"fast_png=False (cv2.imdecode) {1000 * slow / n:.3f} CPU ms/file, "
+            f"ratio {slow / fast:.2f}x (inflate: {_inflate_name()})"
+        )
+        return
     rows = []
     load0 = os.getloadavg()[0]
     if not args.skip_single:
@@ -289,8 +345,7 @@ def main():
     for name, w, r, c in rows:
         print(f"{name:<20} {w:8.2f} {1000 * w / n:9.3f} {c:8.2f} {1000 * c / n:10.3f} {r:12.0f}")
     print("CPU s = user + sys of the CLI and its workers; on otherwise idle cores wall ~ CPU s / workers")
-    _, submission = _load_core()
-    print(f"PNG inflate: {submission._inflate_lib.__name__} (pip install zlib-ng for the fast one)")
+    print(f"PNG inflate: {_inflate_name()} (pip install zlib-ng for the fast one)")
     print(
         f"check: mIoU {res['mIoU']:.2f} AP_p_vol {res['AP_p_vol']:.2f} PCP50 {res['PCP50']:.2f} "
         f"AP_r_vol {res['AP_r_vol']:.2f} ({res['num_images']} images, {res['num_gt_persons']} GT persons, "

@@ -51,12 +51,13 @@ def _official_child(official_src, root, names, out_json):
 
     from lib.data.evaluation.parsing_eval import ParsingEvaluator  # official code
 
-    from humanparse_core.evaluation.submission import read_label_png, read_person_parsing
+    from humanparse_core.evaluation.submission import read_person_parsing
+    from humanparse_core.io import read_label
 
     gt, pred = os.path.join(root, "gt"), os.path.join(root, "pred")
     images, anns, parsing_pred = [], [], []
     for i, n in enumerate(names, start=1):
-        hum = read_label_png(os.path.join(gt, "Human_ids", n + ".png"))
+        hum = read_label(os.path.join(gt, "Human_ids", n + ".png"))
         images.append({"id": i, "file_name": n + ".jpg", "height": hum.shape[0], "width": hum.shape[1]})
         for pid in np.unique(hum[hum > 0]):
             anns.append(
@@ -66,7 +67,7 @@ def _official_child(official_src, root, names, out_json):
         pp = read_person_parsing(pred, n)
         if pp is not None:
             for s, p in zip(*pp):
-                parsing_pred.append({"image_id": i, "score": float(s), "parsing": csr_matrix(read_label_png(p))})
+                parsing_pred.append({"image_id": i, "score": float(s), "parsing": csr_matrix(read_label(p))})
 
     class _Dataset:  # the attributes the official evaluators read from their dataset object
         def __len__(self):

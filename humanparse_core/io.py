@@ -3,7 +3,10 @@
 numpy + OpenCV + Pillow + pycocotools only (no torch, no detectron2), so the evaluation CLI and
 the synthetic generator can use them without importing the training stack.
 """
+import io
 import os
+import struct
+import zlib
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -12,11 +15,18 @@ import numpy as np
 import pycocotools.mask as mask_util
 from PIL import Image
 
+try:  # optional: zlib-ng inflates label PNGs ~4x faster than zlib (same output)
+    from zlib_ng import zlib_ng as _inflate_lib
+except ImportError:  # pragma: no cover - depends on the environment
+    _inflate_lib = zlib
+
 __all__ = [
     "IMAGE_EXTS",
     "DatasetNotFoundError",
     "BadAnnotationError",
     "TruncatedImageError",
+    "MissingLabelError",
+    "SubmissionError",
     "check_complete",
     "find_file",
     "read_image",
@@ -44,6 +54,16 @@ class TruncatedImageError(BadAnnotationError):
     prints "Premature end of JPEG file" without the file name), which would train on an image that
     no longer matches its label.
     """
+
+
+class MissingLabelError(BadAnnotationError, FileNotFoundError):
+    """A label file that does not exist (dataset loaders skip the record as for any bad
+    annotation; the evaluation reports it as a missing file)."""
+
+
+class SubmissionError(BadAnnotationError):
+    """A malformed label, prediction or ground-truth file (the message names it): raised by
+    :func:`read_label` and by the submission readers of ``humanparse_core.evaluation``."""
 
 
 _JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
@@ -118,38 +138,103 @@ def read_image(path, fmt: str = "RGB") -> np.ndarray:
     raise ValueError(f"unsupported image format {fmt!r}")
 
 
-def read_label(path, channel: Optional[int] = None) -> np.ndarray:
-    """Read a label PNG as an (H, W) integer array of the stored ids (never a colour conversion).
-
-    Palette ("P") and gray ("L") files give their index values; 16-bit files stay uint16. A
-    multi-channel file is an error unless ``channel`` (RGB order) says which channel holds the ids.
-    """
-    if str(path).lower().endswith(".png"):
-        check_complete(path)
-    if channel is None and str(path).lower().endswith(".png"):
-        # fast path: OpenCV returns gray / 16-bit PNGs as 2-D arrays of the stored values; palette
-        # and colour files come back 3-channel and take the PIL path below (which keeps indices)
-        arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if arr is not None and arr.ndim == 2:
-            return arr
+def _read_bytes(path) -> bytes:
     try:
-        with Image.open(path) as im:
-            mode = im.mode
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise MissingLabelError(f"label file missing: {path}") from None
+    except OSError as e:
+        raise BadAnnotationError(f"label file unreadable: {path} ({e})") from e
+
+
+def _decode_unfiltered_png(buf: bytes, copy: bool = True) -> np.ndarray | None:
+    """Decode an 8-bit gray / palette, non-interlaced PNG whose rows use no filter (what the
+    submission writer ``write_label_png`` writes): inflate and drop the filter bytes. Palette files
+    give their indices. Returns None for anything else (the caller falls back to libpng / PIL)."""
+    if len(buf) < 33 or buf[:8] != _PNG_SIG or buf[12:16] != b"IHDR":
+        return None
+    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", buf[16:29])
+    if depth != 8 or ctype not in (0, 3) or interlace != 0:
+        return None
+    parts, pos, n = [], 8, len(buf)
+    while pos + 8 <= n:
+        (length,) = struct.unpack(">I", buf[pos : pos + 4])
+        kind = buf[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            parts.append(buf[pos + 8 : pos + 8 + length])
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    try:
+        raw = _inflate_lib.decompress(b"".join(parts), bufsize=h * (w + 1))
+    except Exception:  # noqa: BLE001 - corrupt stream: let libpng report it
+        return None
+    if len(raw) != h * (w + 1):
+        return None
+    rows = np.frombuffer(raw, np.uint8).reshape(h, w + 1)
+    if rows[:, 0].any():  # filtered rows: let libpng undo the filters
+        return None
+    # copy=False: a read-only, row-strided view (OpenCV and numpy take it without a copy)
+    return rows[:, 1:].copy() if copy else rows[:, 1:]
+
+
+def _decode_with_pil(path, buf: bytes) -> np.ndarray:
+    """Palette files (PIL keeps the indices) and formats OpenCV cannot decode."""
+    try:
+        with Image.open(io.BytesIO(buf)) as im:
             arr = np.array(im)
-    except FileNotFoundError as e:
-        raise BadAnnotationError(f"label file missing: {path}") from e
     except Exception as e:  # noqa: BLE001
         raise BadAnnotationError(f"label file unreadable: {path} ({e})") from e
-    if arr.ndim == 3:
-        if channel is None:
-            raise BadAnnotationError(
-                f"label file {path} has {arr.shape[2]} channels (mode {mode}); label PNGs must be "
-                "single-channel id maps (mode L/P), not colour visualisations"
-            )
-        arr = arr[:, :, channel]
     if arr.dtype == np.int32 or arr.dtype == np.int64:
         arr = arr.astype(np.uint16) if arr.max(initial=0) < 65536 else arr
-    return np.ascontiguousarray(arr)
+    return arr
+
+
+def read_label(
+    path, channel: int | None = None, *, copy: bool = True, fast_png: bool = True
+) -> np.ndarray:
+    """Read a label PNG as an (H, W) integer array of the stored ids (never a colour conversion).
+
+    Palette ("P") and gray ("L") files give their index values; 16-bit files stay uint16.
+
+    Args:
+        channel: for multi-channel files, the RGB channel index holding the ids (MHP-v2: 0 = R);
+            a multi-channel file without ``channel`` is an error.
+        copy: False allows a read-only, row-strided view (saves a copy per file in bulk
+            evaluation).
+        fast_png: decode 8-bit PNGs without row filters (what ``write_label_png`` writes) by
+            inflating the IDAT stream directly (zlib-ng when installed), bypassing libpng;
+            ``benchmarks/eval_speed.py --png-read`` measures it. Other files take OpenCV / PIL.
+
+    Raises:
+        MissingLabelError: the file does not exist.
+        TruncatedImageError: a PNG without its IEND chunk.
+        SubmissionError: a multi-channel file without ``channel``.
+        BadAnnotationError: a file neither OpenCV nor PIL can decode.
+    """
+    buf = _read_bytes(path)
+    # a cut-short file (interrupted copy) may still decode partially: fail naming it instead
+    check_complete(path, buf)
+    img = _decode_unfiltered_png(buf, copy) if fast_png else None
+    if img is not None:
+        return img
+    if len(buf) > 25 and buf[:8] == _PNG_SIG and buf[25] == 3:  # palette: PIL keeps indices
+        return _decode_with_pil(path, buf)
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED) if buf else None
+    if img is None:
+        img = _decode_with_pil(path, buf)
+    elif img.ndim == 3 and img.shape[2] >= 3:
+        img = img[:, :, 2::-1]  # OpenCV is BGR(A): channel indices below are RGB
+    if img.ndim == 3:
+        if channel is None:
+            raise SubmissionError(
+                f"label file {path} has {img.shape[2]} channels; label PNGs must be "
+                "single-channel id maps (mode L/P), not colour visualisations "
+                "(or pass the channel that holds the ids)"
+            )
+        img = img[:, :, channel]
+    return np.ascontiguousarray(img)
 
 
 def image_size(path):
@@ -172,11 +257,33 @@ def encode_mask(mask: np.ndarray) -> Dict:
     return rle
 
 
-def mask_box(mask: np.ndarray):
-    """XYWH_ABS box covering the mask's pixels (pixel extent, so one pixel is 1x1), or None."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
+def mask_box(mask: np.ndarray, fmt: str = "xywh"):
+    """Tight box of the non-zero pixels of a 2-D mask, or None when it has none.
+
+    Args:
+        mask: (H, W) array (bool or integer).
+        fmt: "xywh": ``[x0, y0, w, h]`` floats, detectron2's XYWH_ABS (pixel extent, so one pixel
+            is 1x1); "yxyx": ``(y0, x0, y1, x1)`` ints, half-open (the metric core's ``Box``).
+
+    detectron2's ``BitMasks.get_bounding_boxes`` computes the XYXY box on torch tensors; this one
+    stays numpy/OpenCV so that the torch-free core can use it.
+    """
+    if fmt not in ("xywh", "yxyx"):
+        raise ValueError(f"mask_box: unknown box format {fmt!r} (xywh, yxyx)")
+    if mask.size == 0:
         return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    x0, x1, y0, y1 = cols[0], cols[-1] + 1, rows[0], rows[-1] + 1
+    if mask.dtype == np.uint8 and mask.ndim == 2:
+        x, y, w, h = cv2.boundingRect(mask if mask.strides[1] == 1 else np.ascontiguousarray(mask))
+        if w == 0 or h == 0:
+            return None
+        y0, x0, y1, x1 = y, x, y + h, x + w
+    else:
+        nz = mask != 0
+        rows = np.flatnonzero(nz.any(axis=1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(nz.any(axis=0))
+        y0, x0, y1, x1 = int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+    if fmt == "yxyx":
+        return (y0, x0, y1, x1)
     return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]

@@ -14,13 +14,14 @@ Steps, in code order:
      (see :func:`cap_regions` for the legacy writer's cap).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .evaluation.hist import joint_hist, nonzero_box
-from .evaluation.parsing_ap import PersonLabel, parsing_miou, person_from_crop
+from .evaluation.hist import Box, joint_hist
+from .evaluation.person_label import PersonLabel, parsing_miou, person_from_crop
+from .io import mask_box
 
 __all__ = ["ParsingResult", "parsing_postprocess", "parsing_nms", "cap_regions"]
 
@@ -47,7 +48,7 @@ class ParsingResult:
     """
 
     global_map: np.ndarray
-    person_maps: List[np.ndarray]
+    person_maps: list[np.ndarray]
     person_scores: np.ndarray
     person_map: np.ndarray
     part_region_map: np.ndarray
@@ -59,16 +60,16 @@ class ParsingResult:
     person_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     person_boxes: list = field(default_factory=list)
 
-    def person_labels(self) -> List[PersonLabel]:
+    def person_labels(self) -> list[PersonLabel]:
         """Box-local :class:`PersonLabel` of the AP^p predictions (no full-image copies)."""
-        out = []
-        for m, b in zip(self.person_maps, self.person_boxes):
-            out.append(
-                person_from_crop(b, m[b[0] : b[2], b[1] : b[3]], tight=True)
-                if b is not None
-                else person_from_crop(None, m[:0, :0])
-            )
-        return out
+        return [_person_label(m, b) for m, b in zip(self.person_maps, self.person_boxes)]
+
+
+def _person_label(m: np.ndarray, box: Box | None) -> PersonLabel:
+    """:class:`PersonLabel` of an (H, W) map whose non-zero box is already known."""
+    if box is None:
+        return person_from_crop(None, m[:0, :0])
+    return person_from_crop(box, m[box[0] : box[2], box[1] : box[3]], tight=True)
 
 
 def _np(x, dtype=None):
@@ -127,7 +128,7 @@ def parsing_postprocess(
     nms_thresh: float = 0.6,
     score_thresh: float = 0.01,
     *,
-    image_size: Optional[Sequence[int]] = None,
+    image_size: Sequence[int] | None = None,
     legacy_nms_indexing: bool = False,
 ) -> ParsingResult:
     """Turn per-instance parsing outputs into the global, person and part-region maps.
@@ -142,6 +143,35 @@ def parsing_postprocess(
         semseg_score_thresh, nms_thresh, score_thresh: the official QANet values (0.3, 0.6, 0.01).
         image_size: (H, W), only needed when N == 0 and ``label_maps`` has no spatial shape.
     """
+    maps = _check_label_maps(label_maps, num_classes, image_size)
+    s, bs, ps = _check_scores(maps.shape[0], scores, box_scores, part_scores, num_classes)
+    boxes = [mask_box(m, "yxyx") for m in maps]
+    global_map = _global_map(maps, boxes, bs, semseg_score_thresh)  # step 1
+    kept = np.zeros(0, np.int64)
+    if maps.shape[0]:  # steps 2 and 3
+        labels = [_person_label(m, b) for m, b in zip(maps, boxes)]
+        kept = parsing_nms(labels, s, maps[0].size, num_classes, nms_thresh, legacy_nms_indexing)
+        kept = kept[s[kept] >= score_thresh]
+    person_map, class_map, vis_src = _paint_persons(maps, boxes, s, kept)  # step 4
+    regions = _part_regions(person_map, class_map, ps[vis_src], num_classes)  # step 5
+    return ParsingResult(
+        global_map=global_map,
+        person_maps=[maps[i] for i in kept],
+        person_scores=s[kept].astype(np.float64) if kept.size else np.zeros(0),
+        person_map=person_map,
+        part_region_map=regions[0],
+        region_classes=regions[1],
+        region_scores=regions[2],
+        person_map_scores=s[vis_src] if vis_src.size else np.zeros(0),
+        person_map_boxes=np.array([boxes[i] for i in vis_src], np.int64).reshape(-1, 4),
+        region_persons=regions[3],
+        person_indices=np.asarray(kept, np.int64),
+        person_boxes=[boxes[i] for i in kept],
+    )
+
+
+def _check_label_maps(label_maps, num_classes: int, image_size) -> np.ndarray:
+    """(N, H, W) uint8 label maps, values < C."""
     maps = _np(label_maps)
     if maps is None or maps.ndim != 3:
         if image_size is None:
@@ -151,11 +181,15 @@ def parsing_postprocess(
         if maps.size and (maps.min() < 0 or maps.max() > 255):
             raise ValueError("parsing_postprocess: label values must fit uint8")
         maps = maps.astype(np.uint8)
-    n, H, W = maps.shape
     if maps.size and int(maps.max()) >= num_classes:
         raise ValueError(
             f"parsing_postprocess: label {int(maps.max())} >= num_classes {num_classes}"
         )
+    return maps
+
+
+def _check_scores(n: int, scores, box_scores, part_scores, num_classes: int):
+    """(scores (N,), box scores (N,), part scores (N, C-1)) as float64, defaults filled in."""
     s = _np(scores, np.float64).reshape(-1) if n else np.zeros(0)
     bs = s if box_scores is None else _np(box_scores, np.float64).reshape(-1)
     ps = _np(part_scores, np.float64) if part_scores is not None else None
@@ -166,42 +200,32 @@ def parsing_postprocess(
             f"parsing_postprocess: {n} label maps, {s.shape[0]} scores, {bs.shape[0]} box scores, "
             f"{ps.shape[0]} part-score rows"
         )
-    boxes = [nonzero_box(maps[i]) for i in range(n)]
+    return s, bs, ps
 
-    # 1. global map: ascending box score, non-zero labels overwrite.
-    global_map = np.zeros((H, W), np.uint8)
-    for i in np.argsort(bs, kind="stable"):
-        if bs[i] < semseg_score_thresh or boxes[i] is None:
+
+def _global_map(maps: np.ndarray, boxes, box_scores: np.ndarray, thresh: float) -> np.ndarray:
+    """Step 1: (H, W) uint8; ascending box score, non-zero labels overwrite."""
+    global_map = np.zeros(maps.shape[1:], np.uint8)
+    for i in np.argsort(box_scores, kind="stable"):
+        if box_scores[i] < thresh or boxes[i] is None:
             continue
         y0, x0, y1, x1 = boxes[i]
         src = maps[i, y0:y1, x0:x1]
-        dst = global_map[y0:y1, x0:x1]
-        np.copyto(dst, src, where=src > 0)
+        np.copyto(global_map[y0:y1, x0:x1], src, where=src > 0)
+    return global_map
 
-    # 2. parsing NMS (descending score); 3. AP^p predictions.
-    labels = [
-        person_from_crop(b, maps[i, b[0] : b[2], b[1] : b[3]], tight=True)
-        if b is not None
-        else person_from_crop(None, maps[i, :0, :0])
-        for i, b in enumerate(boxes)
-    ]
-    kept = (
-        parsing_nms(labels, s, H * W, num_classes, nms_thresh, legacy_nms_indexing)
-        if n
-        else np.zeros(0, np.int64)
-    )
-    kept = kept[s[kept] >= score_thresh] if n else kept
-    person_maps = [maps[i] for i in kept]
 
-    # 4. person map: ascending score (reverse of the stable descending order keeps ties stable).
-    person_map = np.zeros((H, W), np.int32)
-    class_map = np.zeros((H, W), np.uint8)
+def _paint_persons(maps: np.ndarray, boxes, s: np.ndarray, kept: np.ndarray):
+    """Step 4: (person_map (H, W) int32 ids 1..K', class_map (H, W) uint8, vis_src (K',) input
+    index of painted person k). Ascending score (the reverse of the stable descending order keeps
+    ties stable); persons painted over entirely disappear and the ids are made contiguous."""
+    person_map = np.zeros(maps.shape[1:], np.int32)
+    class_map = np.zeros(maps.shape[1:], np.uint8)
     paint = kept[np.argsort(s[kept], kind="stable")] if kept.size else kept
     for pid, i in enumerate(paint, start=1):
-        b = boxes[i]
-        if b is None:
+        if boxes[i] is None:
             continue
-        y0, x0, y1, x1 = b
+        y0, x0, y1, x1 = boxes[i]
         src = maps[i, y0:y1, x0:x1]
         fg = src > 0
         np.copyto(person_map[y0:y1, x0:x1], pid, where=fg)
@@ -212,49 +236,36 @@ def parsing_postprocess(
         else np.zeros(1, np.int64)
     )
     visible = np.flatnonzero(counts[1:] > 0) + 1  # old ids, ascending
-    remap = np.zeros(len(paint) + 1, np.int32)
-    remap[visible] = np.arange(1, visible.shape[0] + 1, dtype=np.int32)
     if visible.shape[0] != len(paint):
+        remap = np.zeros(len(paint) + 1, np.int32)
+        remap[visible] = np.arange(1, visible.shape[0] + 1, dtype=np.int32)
         person_map = remap[person_map]
     vis_src = paint[visible - 1] if visible.size else np.zeros(0, np.int64)
-    pm_scores = s[vis_src] if visible.size else np.zeros(0)
-    pm_boxes = np.array(
-        [[b[0], b[1], b[2], b[3]] for b in (boxes[i] for i in vis_src)], np.int64
-    ).reshape(-1, 4)
+    return person_map, class_map, vis_src
 
-    # 5. part regions: (person, class) pairs present, ascending person then class.
-    K = visible.shape[0]
-    if K:
-        pair = joint_hist(person_map, class_map, K + 1, num_classes)
-        pair[0, :] = 0
-        pair[:, 0] = 0
-        rp, rc = np.nonzero(pair)  # row-major: ascending person, then class
-        lut = np.zeros((K + 1, num_classes), np.int32)
-        lut[rp, rc] = np.arange(1, rp.shape[0] + 1, dtype=np.int32)
-        region_map = lut[person_map, class_map]
-        region_classes = rc.astype(np.int64)
-        region_scores = ps[vis_src[rp - 1], rc - 1].astype(np.float64)
-        region_persons = rp.astype(np.int64)
-    else:
-        region_map = np.zeros((H, W), np.int32)
-        region_classes = np.zeros(0, np.int64)
-        region_scores = np.zeros(0, np.float64)
-        region_persons = np.zeros(0, np.int64)
 
-    return ParsingResult(
-        global_map=global_map,
-        person_maps=person_maps,
-        person_scores=s[kept].astype(np.float64) if kept.size else np.zeros(0),
-        person_map=person_map,
-        part_region_map=region_map,
-        region_classes=region_classes,
-        region_scores=region_scores,
-        person_map_scores=pm_scores,
-        person_map_boxes=pm_boxes,
-        region_persons=region_persons,
-        person_indices=np.asarray(kept, np.int64),
-        person_boxes=[boxes[i] for i in kept],
-    )
+def _part_regions(
+    person_map: np.ndarray, class_map: np.ndarray, part_scores: np.ndarray, num_classes: int
+):
+    """Step 5: (region_map (H, W) int32, classes (R,) int64, scores (R,) float64, persons (R,)
+    int64); one region per (painted person, class) pair present, ascending person then class.
+    ``part_scores``: (K', C-1) part scores of the painted persons."""
+    K = part_scores.shape[0]
+    if not K:
+        return (
+            np.zeros(person_map.shape, np.int32),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.float64),
+            np.zeros(0, np.int64),
+        )
+    pair = joint_hist(person_map, class_map, K + 1, num_classes)
+    pair[0, :] = 0
+    pair[:, 0] = 0
+    rp, rc = np.nonzero(pair)  # row-major: ascending person, then class
+    lut = np.zeros((K + 1, num_classes), np.int32)
+    lut[rp, rc] = np.arange(1, rp.shape[0] + 1, dtype=np.int32)
+    scores = part_scores[rp - 1, rc - 1].astype(np.float64)
+    return lut[person_map, class_map], rc.astype(np.int64), scores, rp.astype(np.int64)
 
 
 def cap_regions(region_map: np.ndarray, region_classes, region_scores, max_id: int = 254):

@@ -15,8 +15,12 @@ import numpy as np
 
 from .ap import check_mode
 from .hist import hist1d
-from .image_eval import ImageRecord, ParsingAccumulator, evaluate_image, normalize_metrics
-from .parsing_ap import person_from_map
+from ..io import read_label
+from .accumulator import ParsingAccumulator
+from .image_eval import ImageRecord, evaluate_image
+from .image_inputs import ImageGT, ImagePred
+from .metric_names import normalize_metrics
+from .person_label import person_from_map
 from .submission import (
     SubmissionError,
     gt_instance_classes_from_maps,
@@ -25,12 +29,11 @@ from .submission import (
     read_person_parsing,
     read_region_txt,
 )
-from .submission import read_label_png as _read_label_png
 
 
 def read_label_png(path):
     """Read-only label maps: the per-image arrays are never written to here."""
-    return _read_label_png(path, copy=False)
+    return read_label(path, copy=False)
 
 __all__ = ["evaluate_folder", "list_gt_images", "FolderEvalConfig"]
 
@@ -219,17 +222,35 @@ def _eval_one_inner(idx: int, name: str, skip: Tuple[str, ...], ridx: Optional[i
             kw["pred_person_map"], kw["pred_person_map_scores"] = pm, sc
         else:
             missing.append("instance_segmentation")
+    gt = ImageGT(
+        category=kw.get("gt_category"),
+        human=kw.get("gt_human"),
+        person_ids=kw.get("gt_person_ids"),
+        instance=kw.get("gt_instance"),
+        instance_classes=kw.get("gt_instance_classes"),
+    )
+    pred = ImagePred(
+        global_map=kw.get("pred_global"),
+        persons=kw.get("pred_persons"),
+        person_scores=kw.get("pred_person_scores"),
+        regions=kw.get("pred_regions"),
+        region_classes=kw.get("pred_region_classes"),
+        region_scores=kw.get("pred_region_scores"),
+        person_map=kw.get("pred_person_map"),
+        person_map_scores=kw.get("pred_person_map_scores"),
+        missing=tuple(missing),
+        file_names=files,
+    )
     return evaluate_image(
         idx,
         C,
         [m for m in metrics if m not in skip],
+        gt,
+        pred,
         mode=cfg.mode,
         name=name,
         score_thresh=cfg.score_thresh,
-        missing=missing,
-        file_names=files,
         region_index=ridx,
-        **kw,
     )
 
 

@@ -5,37 +5,40 @@ OpenCV's ``calcHist`` for two uint8 maps (exact integer counts up to 2**24 pixel
 ``np.bincount`` otherwise; values outside ``[0, na)`` / ``[0, nb)`` are simply not counted.
 """
 
-from typing import Optional, Tuple
-
+import cv2
 import numpy as np
 
-try:  # cv2 is a hard dependency of the package; keep the numpy path usable without it.
-    import cv2
-except ImportError:  # pragma: no cover
-    cv2 = None
+from ..io import mask_box
 
-__all__ = ["joint_hist", "hist1d", "nonzero_box", "box_intersection", "union_box", "Box"]
+__all__ = [
+    "joint_hist",
+    "joint_hist3",
+    "hist1d",
+    "category_ignore_to_c",
+    "box_intersection",
+    "union_box",
+    "Box",
+]
 
-# (y0, x0, y1, x1), half-open, in image coordinates.
-Box = Tuple[int, int, int, int]
+# (y0, x0, y1, x1), half-open, in image coordinates (``mask_box(m, "yxyx")``).
+Box = tuple[int, int, int, int]
 
 _CV2_MAX_PIXELS = 1 << 24  # calcHist accumulates in float32: exact below 2**24 per bin
 
 
 def _cv2_ok(*arrays: np.ndarray) -> bool:
     return (
-        cv2 is not None
-        and all(a.dtype == np.uint8 and a.ndim == 2 for a in arrays)
+        all(a.dtype == np.uint8 and a.ndim == 2 for a in arrays)
         and arrays[0].size < _CV2_MAX_PIXELS
         and arrays[0].size > 0
     )
 
 
-def union_box(*maps: np.ndarray) -> Optional[Box]:
+def union_box(*maps: np.ndarray) -> Box | None:
     """Smallest box holding every non-zero pixel of the (equally shaped, uint8) maps."""
     box = None
     for m in maps:
-        b = nonzero_box(m)
+        b = mask_box(m, "yxyx")
         if b is None:
             continue
         box = (
@@ -116,24 +119,7 @@ def hist1d(a: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(a.astype(np.int64), minlength=n)[:n]
 
 
-def nonzero_box(m: np.ndarray) -> Optional[Box]:
-    """Tight (y0, x0, y1, x1) half-open box of the non-zero pixels of ``m``, or None if none."""
-    if m.size == 0:
-        return None
-    if cv2 is not None and m.dtype == np.uint8 and m.ndim == 2:
-        x, y, w, h = cv2.boundingRect(m if m.strides[1] == 1 else np.ascontiguousarray(m))
-        if w == 0 or h == 0:
-            return None
-        return (y, x, y + h, x + w)
-    nz = m != 0
-    rows = np.flatnonzero(nz.any(1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(nz.any(0))
-    return (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
-
-
-def box_intersection(a: Optional[Box], b: Optional[Box]) -> Optional[Box]:
+def box_intersection(a: Box | None, b: Box | None) -> Box | None:
     """Intersection of two half-open boxes, None if empty."""
     if a is None or b is None:
         return None
@@ -142,3 +128,55 @@ def box_intersection(a: Optional[Box], b: Optional[Box]) -> Optional[Box]:
     if y1 <= y0 or x1 <= x0:
         return None
     return (y0, x0, y1, x1)
+
+
+def joint_hist3(
+    a: np.ndarray,
+    b: np.ndarray,
+    c: np.ndarray,
+    na: int,
+    nb: int,
+    nc: int,
+    crop_foreground: bool = True,
+) -> np.ndarray:
+    """Joint histogram of three equally shaped (H, W) integer maps.
+
+    Returns:
+        (na, nb, nc) int64 counts; values outside ``[0, na)`` / ``[0, nb)`` / ``[0, nc)`` are not
+        counted. ``crop_foreground`` first crops the uint8 maps to their non-zero box (a saving
+        for sparse maps; callers passing box crops already turn it off).
+    """
+    if a.dtype == b.dtype == c.dtype == np.uint8 and max(na, nb, nc) <= 256 and _cv2_ok(a):
+        outside = 0
+        if crop_foreground:
+            (a, b, c), outside = _crop_to_foreground([a, b, c])  # pixels outside are (0, 0, 0)
+        if a.size:
+            h = cv2.calcHist(
+                [x if x.strides[1] == 1 else np.ascontiguousarray(x) for x in (a, b, c)],
+                [0, 1, 2],
+                None,
+                [na, nb, nc],
+                [0, na, 0, nb, 0, nc],
+            ).astype(np.int64)
+        else:
+            h = np.zeros((na, nb, nc), np.int64)
+        h[0, 0, 0] += outside
+        return h
+    a, b, c = (np.asarray(x).astype(np.int64).ravel() for x in (a, b, c))
+    keep = (a >= 0) & (a < na) & (b >= 0) & (b < nb) & (c >= 0) & (c < nc)
+    key = (a[keep] * nb + b[keep]) * nc + c[keep]
+    return np.bincount(key, minlength=na * nb * nc).reshape(na, nb, nc)
+
+
+_IGNORE_LUTS: dict[int, np.ndarray] = {}
+
+
+def category_ignore_to_c(category: np.ndarray, num_classes: int) -> np.ndarray:
+    """(H, W) uint8 copy of a GT class map with every ignore value (outside [0, C)) set to C."""
+    C = num_classes
+    if category.dtype == np.uint8:
+        lut = _IGNORE_LUTS.get(C)
+        if lut is None:
+            lut = _IGNORE_LUTS[C] = np.minimum(np.arange(256), C).astype(np.uint8)
+        return cv2.LUT(category, lut)
+    return np.where((category < 0) | (category >= C), C, category).astype(np.uint8)

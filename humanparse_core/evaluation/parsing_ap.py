@@ -1,221 +1,49 @@
 """AP^p and PCP (person-level parsing AP, MHP lineage). Pure numpy.
 
-Phase 1 (per image, any order, any process): every person label map is stored box-locally
-(:class:`PersonLabel`); the C x C confusion of a (GT person, prediction) pair is counted only on
-the intersection of their boxes, and the pixels outside it are placed from the two per-person
-histograms (outside the intersection at most one of the two maps is non-zero), which is exact.
-Each prediction is reduced to a short record: score, ``ovmax``, ``jmax``, per-threshold PCP
-numerators and ``|cls|``.
+Phase 1 (per image, any order, any process): each prediction is reduced to a short record: score,
+``ovmax``, ``jmax``, per-threshold PCP numerators and ``|cls|``, from its confusion with every GT
+person (box-local, :mod:`.person_label`).
 
 Phase 2 (global): sort by score, greedy one-to-one assignment per threshold, VOC AP, PCP.
 """
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .ap import PARSING_THRESHOLDS, ap_from_tp, check_mode, sort_order
-from .hist import Box, _crop_to_foreground, box_intersection, hist1d, joint_hist, nonzero_box
-
-try:
-    import cv2 as _cv2
-except ImportError:  # pragma: no cover
-    _cv2 = None
+from .hist import category_ignore_to_c, joint_hist, joint_hist3
+from .person_label import PersonLabel, pair_iou
 
 __all__ = [
-    "PersonLabel",
-    "person_from_map",
-    "person_from_crop",
-    "gt_persons_from_maps",
-    "pair_iou",
-    "parsing_miou",
     "APpRecords",
+    "select_gt_persons",
     "app_image_records",
     "app_image_records_from_maps",
-    "category_ignore_to_c",
     "accumulate_app",
 ]
 
-IGNORE = 255
 
+def select_gt_persons(
+    persons: Sequence[PersonLabel], crowd: Sequence[bool] | None, mode: str, num_classes: int
+) -> list[PersonLabel]:
+    """GT persons that count for AP^p.
 
-class PersonLabel:
-    """One person's full-image label map, stored as a crop of its non-zero box.
-
-    Attributes:
-        box: (y0, x0, y1, x1) half-open box holding every non-zero pixel, or None (empty map).
-        crop: uint8 labels inside ``box`` (0 = background, values >= C = ignore for GT).
-        hist: (256,) int64 histogram of the crop values (index 0 is not used); computed on
-            first use.
+    legacy: every annotated person (empty and crowd ones included, as QANet / Parsing R-CNN);
+    default: persons with at least one foreground pixel (0 < c < C), crowd excluded.
     """
-
-    __slots__ = ("box", "crop", "_hist")
-
-    def __init__(self, box: Optional[Box], crop: np.ndarray, hist: Optional[np.ndarray] = None):
-        self.box = box
-        self.crop = crop
-        self._hist = hist
-
-    @property
-    def hist(self) -> np.ndarray:
-        if self._hist is None:
-            h = hist1d(self.crop, 256) if self.crop.size else np.zeros(256, np.int64)
-            h[0] = 0
-            self._hist = h
-        return self._hist
-
-    def __getstate__(self):
-        return (self.box, self.crop, self._hist)
-
-    def __setstate__(self, st):
-        self.box, self.crop, self._hist = st
-
-    def classes(self, num_classes: int) -> np.ndarray:
-        """Foreground classes present (0 < c < C)."""
-        return np.flatnonzero(self.hist[1:num_classes]) + 1
-
-    def to_full(self, image_hw: Tuple[int, int]) -> np.ndarray:
-        out = np.zeros(image_hw, np.uint8)
-        if self.box is not None:
-            y0, x0, y1, x1 = self.box
-            out[y0:y1, x0:x1] = self.crop
-        return out
-
-
-def _as_uint8_labels(m: np.ndarray, num_classes: int, is_gt: bool, name: str) -> np.ndarray:
-    m = np.asarray(m)
-    if m.dtype == np.uint8:
-        if not is_gt and m.size and int(m.max()) >= num_classes:
-            raise ValueError(
-                f"label {int(m.max())} >= num_classes {num_classes} in {name or 'prediction'}"
-            )
-        return m
-    if m.size and (int(m.min()) < 0 or int(m.max()) >= num_classes):
-        if not is_gt:
-            raise ValueError(
-                f"label {int(m.max())} out of range [0, {num_classes}) in {name or 'prediction'}"
-            )
-        m = np.where((m < 0) | (m >= num_classes), IGNORE, m)
-    return m.astype(np.uint8)
-
-
-def person_from_crop(box: Optional[Box], crop: np.ndarray, tight: bool = False) -> PersonLabel:
-    """Wrap an already box-local uint8 crop; the box is tightened to its non-zero pixels unless the
-    caller says it already is (``tight=True``)."""
-    if box is None or crop.size == 0:
-        return PersonLabel(None, np.zeros((0, 0), np.uint8), np.zeros(256, np.int64))
-    if tight:
-        return PersonLabel(tuple(int(v) for v in box), crop)
-    inner = nonzero_box(crop)
-    if inner is None:
-        return PersonLabel(None, np.zeros((0, 0), np.uint8), np.zeros(256, np.int64))
-    y0, x0 = box[0], box[1]
-    crop = np.ascontiguousarray(crop[inner[0] : inner[2], inner[1] : inner[3]])
-    tight = (y0 + inner[0], x0 + inner[1], y0 + inner[2], x0 + inner[3])
-    return PersonLabel(tight, crop)
-
-
-def person_from_map(
-    m: np.ndarray, num_classes: int, *, is_gt: bool = False, name: str = ""
-) -> PersonLabel:
-    """Box-local copy of a full-image person label map.
-
-    GT values outside [0, C) become 255 (ignore); a prediction value >= C raises ValueError
-    naming ``name``.
-    """
-    m = np.asarray(m)
-    if m.dtype == np.uint8 and m.ndim == 2:
-        # Range check on the tight crop only: outside it the map is 0 (one full scan, not two).
-        box = nonzero_box(m)
-        if box is None:
-            return person_from_crop(None, m[:0, :0])
-        crop = _as_uint8_labels(m[box[0] : box[2], box[1] : box[3]], num_classes, is_gt, name)
-        return person_from_crop(box, crop, tight=True)
-    m = _as_uint8_labels(m, num_classes, is_gt, name)
-    box = nonzero_box(m)
-    if box is None:
-        return person_from_crop(None, m[:0, :0])
-    return person_from_crop(box, m[box[0] : box[2], box[1] : box[3]], tight=True)
-
-
-def gt_persons_from_maps(
-    category: np.ndarray, human: np.ndarray, person_ids: Sequence[int], num_classes: int
-) -> List[PersonLabel]:
-    """Per-person GT of the CIHP layout: ``Category_ids * (Human_ids == id)`` (the reference rule).
-
-    Ignore pixels (>= C) of the person stay ignore; pixels of other persons are background.
-    """
-    category = _as_uint8_labels(category, num_classes, True, "")
+    if mode == "legacy":
+        return list(persons)
     out = []
-    for pid in person_ids:
-        mask = (
-            (human == pid).view(np.uint8)
-            if human.dtype == np.uint8
-            else (human == pid).astype(np.uint8)
-        )
-        box = nonzero_box(mask)
-        if box is None:
-            out.append(person_from_crop(None, category[:0, :0]))
+    for k, p in enumerate(persons):
+        if crowd is not None and crowd[k]:
             continue
-        y0, x0, y1, x1 = box
-        crop = category[y0:y1, x0:x1] * mask[y0:y1, x0:x1]
-        out.append(person_from_crop(box, crop))
+        if np.count_nonzero(p.hist[1:num_classes]) == 0:
+            continue
+        out.append(p)
     return out
-
-
-def _pair_confusion(
-    a: PersonLabel, b: PersonLabel, num_pixels: int, num_classes: int
-) -> np.ndarray:
-    """(C, C) confusion between two person maps over the full image (rows = ``a``).
-
-    Rows of ``a`` with values >= C (ignore) are dropped after counting, as in the reference.
-    """
-    C = num_classes
-    inter = box_intersection(a.box, b.box)
-    H = np.zeros((256, C), np.int64)
-    area = 0
-    if inter is not None:
-        y0, x0, y1, x1 = inter
-        ay, ax = a.box[0], a.box[1]
-        by, bx = b.box[0], b.box[1]
-        sa = a.crop[y0 - ay : y1 - ay, x0 - ax : x1 - ax]
-        sb = b.crop[y0 - by : y1 - by, x0 - bx : x1 - bx]
-        H = joint_hist(sa, sb, 256, C)
-        area = (y1 - y0) * (x1 - x0)
-    rows_in = H.sum(1)
-    cols_in = H.sum(0)
-    out_a = a.hist[1:256] - rows_in[1:]  # a != 0 outside the intersection: b == 0 there
-    out_b = b.hist[1:C] - cols_in[1:]  # b != 0 outside: a == 0 there
-    H[1:, 0] += out_a
-    H[0, 1:] += out_b
-    H[0, 0] += num_pixels - area - int(out_a.sum()) - int(out_b.sum())
-    return H[:C]
-
-
-def pair_iou(gt: PersonLabel, pred: PersonLabel, num_pixels: int, num_classes: int) -> np.ndarray:
-    """Per-class IoU between a GT person and a predicted person over the full image.
-
-    Returns:
-        (C,) float64; NaN for a class absent from both maps (0/0), background included.
-    """
-    H = _pair_confusion(gt, pred, num_pixels, num_classes).astype(np.float64)
-    diag = np.diag(H)
-    union = H.sum(1) + H.sum(0) - diag
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return diag / union
-
-
-def _nanmean(v: np.ndarray) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.nanmean(v))
-
-
-def parsing_miou(a: PersonLabel, b: PersonLabel, num_pixels: int, num_classes: int) -> float:
-    """Mean IoU over classes present in either map, background included (parsing NMS)."""
-    return _nanmean(pair_iou(a, b, num_pixels, num_classes))
 
 
 @dataclass
@@ -275,7 +103,7 @@ def app_image_records(
     gt_persons: Sequence[PersonLabel],
     pred_persons: Sequence[PersonLabel],
     pred_scores: Sequence[float],
-    image_hw: Tuple[int, int],
+    image_hw: tuple[int, int],
     num_classes: int,
     *,
     image_index: int = 0,
@@ -295,9 +123,7 @@ def app_image_records(
     n = len(pred_persons)
     thr = np.asarray(thresholds, np.float64)
     num_pixels = int(image_hw[0]) * int(image_hw[1])
-    scores = np.asarray(pred_scores, np.float64).reshape(-1)
-    if scores.shape[0] != n:
-        raise ValueError(f"{n} predicted persons but {scores.shape[0]} scores")
+    scores = _check_scores(pred_scores, n)
     rec = _empty_image_records(n, len(thresholds), image_index, scores)
     gt_ncls = [int(np.count_nonzero(g.hist[1:num_classes])) for g in gt_persons]
     for d in range(n):
@@ -321,41 +147,22 @@ def _empty_image_records(n, T, image_index, scores) -> APpRecords:
     )
 
 
-_LUT_CACHE: Dict[int, np.ndarray] = {}
-
-
-def _ignore_lut(num_classes: int) -> np.ndarray:
-    lut = _LUT_CACHE.get(num_classes)
-    if lut is None:
-        lut = np.minimum(np.arange(256), num_classes).astype(np.uint8)
-        _LUT_CACHE[num_classes] = lut
-    return lut
-
-
-def category_ignore_to_c(category: np.ndarray, num_classes: int) -> np.ndarray:
-    """uint8 copy of a GT class map with every ignore value (outside [0, C)) set to C."""
-    C = num_classes
-    if category.dtype == np.uint8 and _cv2 is not None:
-        return _cv2.LUT(category, _ignore_lut(C))
-    return np.where((category < 0) | (category >= C), C, category).astype(np.uint8)
-
-
 def app_image_records_from_maps(
     category: np.ndarray,
     human: np.ndarray,
-    person_ids: Sequence[int],
+    person_ids: Sequence[int] | None,
     pred_persons: Sequence[PersonLabel],
     pred_scores: Sequence[float],
     num_classes: int,
     *,
     mode: str = "default",
-    crowd: Optional[Sequence[bool]] = None,
+    crowd: Sequence[bool] | None = None,
     image_index: int = 0,
     score_thresh: float = 0.0,
     thresholds: Sequence[float] = PARSING_THRESHOLDS,
-    category_ignore_mapped: Optional[np.ndarray] = None,
-    person_class_hist: Optional[np.ndarray] = None,
-) -> Tuple[APpRecords, int]:
+    category_ignore_mapped: np.ndarray | None = None,
+    person_class_hist: np.ndarray | None = None,
+) -> tuple[APpRecords, int]:
     """Phase 1 of AP^p/PCP with the CIHP-layout GT ``Category_ids * (Human_ids == id)``.
 
     Same numbers as :func:`app_image_records` on :func:`gt_persons_from_maps`, faster: one
@@ -367,8 +174,8 @@ def app_image_records_from_maps(
     Args:
         category, human: (H, W) GT class and person-id maps.
         person_ids: annotated person ids (in annotation order), or None for every id present
-            in ``human`` (ascending); the ground-truth rules of the evaluator mode are applied here (legacy: all,
-            default: non-empty and not crowd).
+            in ``human`` (ascending); the ground-truth rules of the evaluator mode are applied
+            here (legacy: all, default: non-empty and not crowd).
         category_ignore_mapped, person_class_hist: optional precomputed
             :func:`category_ignore_to_c` of ``category`` and its (nh >= max id + 1, C + 1)
             histogram against ``human`` (callers that already made one pass over the image).
@@ -376,21 +183,46 @@ def app_image_records_from_maps(
     Returns:
         (records, npos)
     """
-    from .ap import check_mode
-
     mode = check_mode(mode)
     C = num_classes
     n = len(pred_persons)
-    thr = np.asarray(thresholds, np.float64)
-    scores = np.asarray(pred_scores, np.float64).reshape(-1)
-    if scores.shape[0] != n:
-        raise ValueError(f"{n} predicted persons but {scores.shape[0]} scores")
+    scores = _check_scores(pred_scores, n)
     if category.shape != human.shape:
         raise ValueError(
             f"Category_ids {category.shape} and Human_ids {human.shape} differ in size"
         )
-    H, W = category.shape
-    N = H * W
+    cat_m = (
+        category_ignore_mapped
+        if category_ignore_mapped is not None
+        else category_ignore_to_c(category, C)
+    )
+    gh, sel = _gt_person_hist(human, cat_m, person_ids, C, mode, crowd, person_class_hist)
+    npos = int(sel.shape[0])
+    rec = _empty_image_records(n, len(thresholds), image_index, scores)
+    act = [d for d in range(n) if scores[d] >= score_thresh]
+    if npos == 0 or not act:
+        return rec, npos
+    conf = _box_confusions(human, cat_m, [pred_persons[d] for d in act], gh, sel, C)
+    best, jbest, pcp = _best_gt_from_confusions(conf, np.asarray(thresholds, np.float64))
+    ok = best > -np.inf
+    idx = np.asarray(act)[ok]
+    rec.ovmax[idx] = best[ok]
+    rec.jmax[idx] = jbest[ok]
+    rec.pcp_num[idx] = pcp[ok]
+    rec.ncls[idx] = np.count_nonzero(gh[sel, 1:C], axis=1)[jbest[ok]]
+    return rec, npos
+
+
+def _check_scores(pred_scores: Sequence[float], n: int) -> np.ndarray:
+    scores = np.asarray(pred_scores, np.float64).reshape(-1)
+    if scores.shape[0] != n:
+        raise ValueError(f"{n} predicted persons but {scores.shape[0]} scores")
+    return scores
+
+
+def _gt_person_hist(human, cat_m, person_ids, C, mode, crowd, person_class_hist):
+    """(gh, sel): the (nh, C + 1) (person id, class) histogram, C = ignore, and the ids of the GT
+    persons that count (the mode's rule) in annotation order."""
     ids = None if person_ids is None else np.asarray(list(person_ids), np.int64)
     hmax = int(human.max()) if human.size else 0
     if ids is None and person_class_hist is not None:
@@ -398,120 +230,77 @@ def app_image_records_from_maps(
     if ids is None:
         ids = np.zeros(0, np.int64)
     nh = max(hmax, int(ids.max()) if ids.size else 0) + 1
-    cat_m = (
-        category_ignore_mapped
-        if category_ignore_mapped is not None
-        else category_ignore_to_c(category, C)
-    )
     if person_class_hist is not None and person_class_hist.shape[0] >= nh:
         gh = person_class_hist
-        nh = gh.shape[0]
     else:
-        gh = joint_hist(human, cat_m, nh, C + 1)  # (nh, C+1): class counts per person, C = ignore
+        gh = joint_hist(human, cat_m, nh, C + 1)
     if person_ids is None:  # every person id present in Human_ids, ascending
         ids = np.flatnonzero(gh[1:].sum(1) > 0) + 1
     if mode == "legacy":
-        sel = ids
-    else:
-        keep = gh[ids, 1:C].sum(1) > 0 if ids.size else np.zeros(0, bool)
-        if crowd is not None:
-            keep &= ~np.asarray(crowd, bool)
-        sel = ids[keep]
-    npos = int(sel.shape[0])
-    rec = _empty_image_records(n, len(thresholds), image_index, scores)
-    if npos == 0:
-        return rec, npos
-    ghs = gh[sel]  # (k, C+1)
-    gt_ncls = np.count_nonzero(ghs[:, 1:C], axis=1)
-    fg_tot = ghs[:, 1:C]
-    ign_tot = ghs[:, C]
-    act = [d for d in range(n) if scores[d] >= score_thresh]
-    if not act:
-        return rec, npos
-    # one (person, class, prediction) histogram per predicted box; arithmetic for all at once
-    Js = np.zeros((len(act), npos, C + 1, C), np.int64)
-    pb = np.zeros((len(act), C), np.int64)
-    area = np.zeros(len(act), np.int64)
-    for a, d in enumerate(act):
-        p = pred_persons[d]
+        return gh, ids
+    keep = gh[ids, 1:C].sum(1) > 0 if ids.size else np.zeros(0, bool)
+    if crowd is not None:
+        keep &= ~np.asarray(crowd, bool)
+    return gh, ids[keep]
+
+
+def _box_confusions(
+    human: np.ndarray,
+    cat_m: np.ndarray,
+    preds: Sequence[PersonLabel],
+    gh: np.ndarray,
+    sel: np.ndarray,
+    C: int,
+) -> np.ndarray:
+    """(D, k, C, C) full-image confusions (rows = GT) of D predictions with the k GT persons
+    ``sel``: one (person, class, prediction) histogram per predicted box, the pixels outside the
+    box (prediction background) placed from the per-person counts ``gh`` (nh, C + 1)."""
+    nh, D, k = gh.shape[0], len(preds), sel.shape[0]
+    Js = np.zeros((D, k, C + 1, C), np.int64)
+    pb = np.zeros((D, C), np.int64)
+    area = np.zeros(D, np.int64)
+    for a, p in enumerate(preds):
         if p.box is None:
             continue
         y0, x0, y1, x1 = p.box
         pc = p.crop
         if pc.size and int(pc.max()) >= C:
             raise ValueError(f"prediction label {int(pc.max())} >= num_classes {C}")
-        J = _joint_hist3(
+        J = joint_hist3(
             human[y0:y1, x0:x1], cat_m[y0:y1, x0:x1], pc, nh, C + 1, C, crop_foreground=False
         )
         Js[a] = J[sel]
         pb[a] = J.sum((0, 1))  # pixels in the box by predicted label
         area[a] = (y1 - y0) * (x1 - x0)
-    Hk = np.zeros((len(act), npos, C, C), np.int64)
+    ghs = gh[sel]  # (k, C+1)
+    Hk = np.zeros((D, k, C, C), np.int64)
     Hk[:, :, 1:, :] = Js[:, :, 1:C, :]
     Hk[:, :, 0, :] = pb[:, None, :] - Js[:, :, 1:, :].sum(2)
-    fg_out = fg_tot[None] - Js[:, :, 1:C, :].sum(3)  # GT pixels outside the box: prediction 0
+    fg_out = ghs[None, :, 1:C] - Js[:, :, 1:C, :].sum(3)  # GT pixels outside the box: pred 0
     Hk[:, :, 1:, 0] += fg_out
-    ign_out = ign_tot[None] - Js[:, :, C, :].sum(2)
-    Hk[:, :, 0, 0] += (N - area)[:, None] - ign_out - fg_out.sum(2)
-    Hf = Hk.astype(np.float64)
+    ign_out = ghs[None, :, C] - Js[:, :, C, :].sum(2)
+    Hk[:, :, 0, 0] += (human.size - area)[:, None] - ign_out - fg_out.sum(2)
+    return Hk
+
+
+def _best_gt_from_confusions(conf: np.ndarray, thr: np.ndarray):
+    """(best (D,), jbest (D,), pcp (D, T)) from (D, k, C, C) confusions: the best GT person by
+    mean IoU (-inf when every mean is NaN) and the PCP numerators at each threshold."""
+    Hf = conf.astype(np.float64)
     diag = np.diagonal(Hf, axis1=2, axis2=3)
     union = Hf.sum(3) + Hf.sum(2) - diag
     with np.errstate(divide="ignore", invalid="ignore"):
-        ious = diag / union  # (D', k, C), C-contiguous rows: nanmean per row as for one vector
+        ious = diag / union  # (D, k, C), C-contiguous rows: nanmean per row as for one vector
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.nanmean(ious, axis=2)  # (D', k)
+        means = np.nanmean(ious, axis=2)  # (D, k)
     safe = np.where(np.isnan(means), -np.inf, means)
+    rows = np.arange(conf.shape[0])
     jbest = np.argmax(safe, axis=1)  # first maximum = the reference's strict '>' scan
-    best = safe[np.arange(len(act)), jbest]
-    ok = best > -np.inf
-    fg = ious[np.arange(len(act)), jbest, 1:]  # (D', C-1)
+    best = safe[rows, jbest]
+    fg = ious[rows, jbest, 1:]  # (D, C-1)
     pcp = (fg[:, None, :] > thr[None, :, None]).sum(2)
-    idx = np.asarray(act)[ok]
-    rec.ovmax[idx] = best[ok]
-    rec.jmax[idx] = jbest[ok]
-    rec.pcp_num[idx] = pcp[ok]
-    rec.ncls[idx] = gt_ncls[jbest[ok]]
-    return rec, npos
-
-
-def _joint_hist3(
-    a: np.ndarray,
-    b: np.ndarray,
-    c: np.ndarray,
-    na: int,
-    nb: int,
-    nc: int,
-    crop_foreground: bool = True,
-) -> np.ndarray:
-    """(na, nb, nc) int64 joint histogram of three equally shaped maps (values out of range dropped)."""
-    if (
-        _cv2 is not None
-        and a.dtype == b.dtype == c.dtype == np.uint8
-        and max(na, nb, nc) <= 256
-        and 0 < a.size < (1 << 24)
-    ):
-        outside = 0
-        if crop_foreground:
-            (a, b, c), outside = _crop_to_foreground([a, b, c])  # pixels outside are (0, 0, 0)
-        if a.size:
-            h = _cv2.calcHist(
-                [a if a.strides[1] == 1 else np.ascontiguousarray(a),
-                 b if b.strides[1] == 1 else np.ascontiguousarray(b),
-                 c if c.strides[1] == 1 else np.ascontiguousarray(c)],
-                [0, 1, 2],
-                None,
-                [na, nb, nc],
-                [0, na, 0, nb, 0, nc],
-            ).astype(np.int64)
-        else:
-            h = np.zeros((na, nb, nc), np.int64)
-        h[0, 0, 0] += outside
-        return h
-    a, b, c = (np.asarray(x).astype(np.int64).ravel() for x in (a, b, c))
-    keep = (a >= 0) & (a < na) & (b >= 0) & (b < nb) & (c >= 0) & (c < nc)
-    key = (a[keep] * nb + b[keep]) * nc + c[keep]
-    return np.bincount(key, minlength=na * nb * nc).reshape(na, nb, nc)
+    return best, jbest, pcp
 
 
 def accumulate_app(
@@ -521,7 +310,7 @@ def accumulate_app(
     mode: str = "default",
     score_thresh: float = 0.01,
     thresholds: Sequence[float] = PARSING_THRESHOLDS,
-) -> Dict[str, Dict[float, float]]:
+) -> dict[str, dict[float, float]]:
     """Phase 2 of AP^p/PCP: ranking, greedy one-to-one assignment per threshold, VOC AP, PCP.
 
     Args:

@@ -14,7 +14,7 @@ Matching rules:
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class RegionRecords:
         return int(self.scores.shape[0])
 
 
-def regions_from_txt_classes(gt_classes: Dict[int, int], max_id: int) -> np.ndarray:
+def regions_from_txt_classes(gt_classes: dict[int, int], max_id: int) -> np.ndarray:
     """(max_id + 1,) class per GT region id from an id -> class dict; -1 for unlisted ids."""
     out = np.full(max_id + 1, -1, np.int64)
     for rid, c in gt_classes.items():
@@ -106,10 +106,39 @@ def region_image_records(
         name: file name used in error messages.
     """
     mode = check_mode(mode)
-    T = len(thresholds)
     thr = np.asarray(thresholds, np.float64)
     pred_classes = np.asarray(pred_classes, np.int64).reshape(-1)
     pred_scores = np.asarray(pred_scores, np.float64).reshape(-1)
+    _check_region_inputs(pred_map, pred_classes, pred_scores, gt_map, num_classes, name)
+    P = pred_classes.shape[0]
+    gmax = int(gt_map.max()) if gt_map.size else 0
+    gcls = _gt_region_classes(gt_classes, gmax)
+    J = joint_hist(pred_map, gt_map, P + 1, gmax + 1)
+    area_p = J.sum(1)
+    area_g = J.sum(0)
+    gt_valid = (area_g > 0) & (gcls >= 1) & (gcls < num_classes)
+    gt_valid[0] = False
+    gt_count = np.bincount(gcls[gt_valid], minlength=num_classes)[:num_classes].astype(np.int64)
+    present = np.flatnonzero(area_p[1:] > 0) + 1  # predicted region ids with pixels, ascending
+    cls = pred_classes[present - 1]
+    scores = pred_scores[present - 1]
+    gids = np.flatnonzero(gt_valid)
+    tp = np.zeros((present.shape[0], thr.shape[0]), bool)
+    if present.size and gids.size:
+        # all pairs at once; pairs of different classes get IoU -1 (never the best)
+        inter = J[present][:, gids].astype(np.float64)
+        union = area_p[present][:, None] + area_g[gids][None, :] - inter
+        same = cls[:, None] == gcls[gids][None, :]
+        iou = np.where(same, inter / union, -1.0)
+        tp = _match_regions(iou, same.any(1), scores, thr, mode)
+    empty = P - present.shape[0]
+    return RegionRecords(
+        np.full(present.shape[0], image_index, np.int64), cls, scores, tp, gt_count, int(empty)
+    )
+
+
+def _check_region_inputs(pred_map, pred_classes, pred_scores, gt_map, num_classes, name):
+    """Raise ValueError (naming the file) on inconsistent prediction txt / PNG / GT inputs."""
     P = pred_classes.shape[0]
     where = f" in {name}" if name else ""
     if pred_scores.shape[0] != P:
@@ -126,50 +155,38 @@ def region_image_records(
     if P and (pred_classes.min() < 1 or pred_classes.max() >= num_classes):
         bad = int(pred_classes[(pred_classes < 1) | (pred_classes >= num_classes)][0])
         raise ValueError(f"region class {bad} outside [1, {num_classes}){where}")
-    gmax = int(gt_map.max()) if gt_map.size else 0
-    if isinstance(gt_classes, dict):
-        gcls = regions_from_txt_classes(gt_classes, gmax)
-    else:
-        gcls = np.full(gmax + 1, -1, np.int64)
-        g = np.asarray(gt_classes, np.int64)[: gmax + 1]
-        gcls[: g.shape[0]] = g
-    J = joint_hist(pred_map, gt_map, P + 1, gmax + 1)
-    area_p = J.sum(1)
-    area_g = J.sum(0)
-    gt_valid = (area_g > 0) & (gcls >= 1) & (gcls < num_classes)
-    gt_valid[0] = False
-    gt_count = np.bincount(gcls[gt_valid], minlength=num_classes)[:num_classes].astype(np.int64)
 
-    present = np.flatnonzero(area_p[1:] > 0) + 1  # predicted region ids with pixels, ascending
-    empty = P - present.shape[0]
-    cls = pred_classes[present - 1]
-    scores = pred_scores[present - 1]
-    tp = np.zeros((present.shape[0], T), bool)
-    gids = np.flatnonzero(gt_valid)
-    if present.size and gids.size:
-        # all pairs at once; pairs of different classes get IoU -1 (never the best)
-        inter = J[present][:, gids].astype(np.float64)
-        union = area_p[present][:, None] + area_g[gids][None, :] - inter
-        same = cls[:, None] == gcls[gids][None, :]
-        iou = np.where(same, inter / union, -1.0)
-        best = np.argmax(iou, axis=1)  # first best GT region of the same class (ascending id)
-        best_iou = iou[np.arange(present.shape[0]), best]
-        has_gt = same.any(1)  # otherwise: all FP
-        if mode == "legacy":
-            tp = has_gt[:, None] & (best_iou[:, None] > thr[None, :])
-        else:
-            # per image, class and threshold in descending score order (ties: lower region id);
-            # a GT region has one class, so one pass over all predictions is the per-class pass
-            matched = np.zeros((gids.shape[0], T), bool)
-            for r in np.argsort(-scores, kind="stable"):
-                if not has_gt[r]:
-                    continue
-                ok = (best_iou[r] > thr) & ~matched[best[r]]
-                tp[r] = ok
-                matched[best[r]] |= ok
-    return RegionRecords(
-        np.full(present.shape[0], image_index, np.int64), cls, scores, tp, gt_count, int(empty)
-    )
+
+def _gt_region_classes(gt_classes, gmax: int) -> np.ndarray:
+    """(gmax + 1,) int64 class per GT region id (-1 = unlisted) from a dict or an array."""
+    if isinstance(gt_classes, dict):
+        return regions_from_txt_classes(gt_classes, gmax)
+    gcls = np.full(gmax + 1, -1, np.int64)
+    g = np.asarray(gt_classes, np.int64)[: gmax + 1]
+    gcls[: g.shape[0]] = g
+    return gcls
+
+
+def _match_regions(
+    iou: np.ndarray, has_gt: np.ndarray, scores: np.ndarray, thr: np.ndarray, mode: str
+) -> np.ndarray:
+    """(R, T) bool TP flags of R predicted regions from their (R, G) IoU with the valid GT regions
+    (-1 across classes) under the mode's matching rule (module docstring)."""
+    best = np.argmax(iou, axis=1)  # first best GT region of the same class (ascending id)
+    best_iou = iou[np.arange(iou.shape[0]), best]
+    if mode == "legacy":
+        return has_gt[:, None] & (best_iou[:, None] > thr[None, :])
+    # per image, class and threshold in descending score order (ties: lower region id);
+    # a GT region has one class, so one pass over all predictions is the per-class pass
+    tp = np.zeros((iou.shape[0], thr.shape[0]), bool)
+    matched = np.zeros((iou.shape[1], thr.shape[0]), bool)
+    for r in np.argsort(-scores, kind="stable"):
+        if not has_gt[r]:
+            continue
+        ok = (best_iou[r] > thr) & ~matched[best[r]]
+        tp[r] = ok
+        matched[best[r]] |= ok
+    return tp
 
 
 def accumulate_region_ap(
@@ -178,7 +195,7 @@ def accumulate_region_ap(
     *,
     mode: str = "default",
     thresholds: Sequence[float] = PARSING_THRESHOLDS,
-) -> Dict[str, object]:
+) -> dict[str, object]:
     """Phase 2 of AP^r: per class and threshold VOC AP, then the class mean per threshold.
 
     Classes with no GT region: legacy computes them like the reference (NaN when they have
@@ -214,7 +231,7 @@ def accumulate_region_ap(
 
 def accumulate_person_ap(
     records: RegionRecords, *, mode: str = "default", thresholds: Sequence[float] = MASK_THRESHOLDS
-) -> Dict[float, float]:
+) -> dict[float, float]:
     """AP^h: the region machinery with one class (1 = person); returns {t: AP}."""
     out = accumulate_region_ap(records, 2, mode=mode, thresholds=thresholds)
     return out["AP"]

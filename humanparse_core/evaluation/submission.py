@@ -10,34 +10,22 @@ Layout under an output folder, for an image stem ``<name>`` (may contain sub-fol
 
 PNGs are single-channel 8-bit; region/person maps with more than 255 ids are written as 16-bit PNGs
 (``legacy=True`` instead drops region ids >= 255, as the reference writer does). Ground truth in the
-CIHP layout is read with :func:`read_gt_instance_txt` and :func:`read_label_png`.
+CIHP layout is read with :func:`read_gt_instance_txt` and :func:`humanparse_core.io.read_label`
+(which also reads every PNG written here).
 """
 
-import io
 import os
-import struct
-import zlib
-from typing import Dict, List, Optional, Tuple
 
+import cv2
 import numpy as np
 
-try:
-    import cv2
-except ImportError:  # pragma: no cover
-    cv2 = None
-
-try:  # optional: zlib-ng inflates label PNGs ~4x faster than zlib (same output)
-    from zlib_ng import zlib_ng as _inflate_lib
-except ImportError:  # pragma: no cover - depends on the environment
-    _inflate_lib = zlib
-
-from ..io import check_complete
+from ..io import SubmissionError
 from ..postprocessing import ParsingResult, cap_regions
+from .hist import joint_hist
 
 __all__ = [
     "SUBMISSION_DIRS",
     "write_label_png",
-    "read_label_png",
     "write_submission",
     "read_region_txt",
     "read_score_txt",
@@ -48,10 +36,6 @@ __all__ = [
 ]
 
 SUBMISSION_DIRS = ("global_parsing", "instance_parsing", "instance_segmentation", "person_parsing")
-
-
-class SubmissionError(ValueError):
-    """A malformed prediction or ground-truth file (the message names it)."""
 
 
 def _png_params():
@@ -72,78 +56,6 @@ def write_label_png(path: str, label: np.ndarray) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if not cv2.imwrite(path, np.ascontiguousarray(arr), _png_params()):
         raise OSError(f"could not write {path}")
-
-
-_PNG_SIG = b"\x89PNG\r\n\x1a\n"
-
-
-def _decode_unfiltered_png(buf: bytes, copy: bool = True) -> Optional[np.ndarray]:
-    """Fast path for 8-bit gray / palette, non-interlaced PNGs whose rows use no filter (what
-    :func:`write_label_png` writes): inflate and drop the filter bytes. Palette files give their
-    indices. Returns None for anything else (the caller falls back to libpng / PIL)."""
-    if len(buf) < 33 or buf[:8] != _PNG_SIG or buf[12:16] != b"IHDR":
-        return None
-    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", buf[16:29])
-    if depth != 8 or ctype not in (0, 3) or interlace != 0:
-        return None
-    parts, pos, n = [], 8, len(buf)
-    while pos + 8 <= n:
-        (length,) = struct.unpack(">I", buf[pos : pos + 4])
-        kind = buf[pos + 4 : pos + 8]
-        if kind == b"IDAT":
-            parts.append(buf[pos + 8 : pos + 8 + length])
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
-    try:
-        raw = _inflate_lib.decompress(b"".join(parts), bufsize=h * (w + 1))
-    except Exception:  # noqa: BLE001 - corrupt stream: let libpng report it
-        return None
-    if len(raw) != h * (w + 1):
-        return None
-    rows = np.frombuffer(raw, np.uint8).reshape(h, w + 1)
-    if rows[:, 0].any():  # filtered rows: let libpng undo the filters
-        return None
-    # copy=False: a read-only, row-strided view (OpenCV and numpy take it without a copy)
-    return np.ascontiguousarray(rows[:, 1:]) if copy else rows[:, 1:]
-
-
-def read_label_png(path: str, channel: Optional[int] = None, *, copy: bool = True) -> np.ndarray:
-    """Read a label PNG as integer ids (8- or 16-bit gray, or palette indices; never a colour
-    conversion).
-
-    Args:
-        channel: for 3-channel files, the RGB channel index holding the ids (MHP-v2: 0 = R);
-            a 3-channel file without ``channel`` is an error.
-        copy: False allows a read-only view (saves a copy per file in bulk evaluation).
-    """
-    try:
-        with open(path, "rb") as f:
-            buf = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"missing label PNG {path}") from None
-    # a cut-short file (interrupted copy) may still decode partially: fail naming it instead
-    check_complete(path, buf)
-    img = _decode_unfiltered_png(buf, copy)
-    if img is not None:
-        return img
-    if len(buf) > 25 and buf[:8] == _PNG_SIG and buf[25] == 3:  # palette with filters: PIL keeps indices
-        from PIL import Image
-
-        with Image.open(io.BytesIO(buf)) as im:
-            return np.array(im)
-    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise SubmissionError(f"cannot decode PNG {path}")
-    if img.ndim == 3:
-        if channel is None:
-            raise SubmissionError(
-                f"{path} has {img.shape[2]} channels; label PNGs must be single-channel "
-                "(pass the channel that holds the ids)"
-            )
-        img = img[:, :, 2 - channel] if img.shape[2] >= 3 else img[:, :, channel]  # cv2 is BGR
-        img = np.ascontiguousarray(img)
-    return img
 
 
 def _fmt(x: float) -> str:
@@ -187,12 +99,12 @@ def write_submission(
             f.writelines(f"{_fmt(s)}\n" for s in result.person_scores)
 
 
-def _lines(path: str) -> List[List[str]]:
+def _lines(path: str) -> list[list[str]]:
     with open(path) as f:
         return [ln.split() for ln in f.read().splitlines() if ln.strip()]
 
 
-def read_region_txt(path: str) -> Tuple[np.ndarray, np.ndarray]:
+def read_region_txt(path: str) -> tuple[np.ndarray, np.ndarray]:
     """``instance_parsing`` txt -> (classes (R,) int64, scores (R,) float64); line k = region k."""
     rows = _lines(path)
     try:
@@ -214,7 +126,7 @@ def read_score_txt(path: str) -> np.ndarray:
         raise SubmissionError(f"malformed line in {path} (expected '<score>'): {e}") from e
 
 
-def read_instance_segmentation_txt(path: str) -> Tuple[np.ndarray, np.ndarray]:
+def read_instance_segmentation_txt(path: str) -> tuple[np.ndarray, np.ndarray]:
     """``instance_segmentation`` txt -> (scores (K,), boxes (K, 4) y1 x1 y2 x2)."""
     rows = _lines(path)
     try:
@@ -227,7 +139,7 @@ def read_instance_segmentation_txt(path: str) -> Tuple[np.ndarray, np.ndarray]:
     return sc, bx
 
 
-def read_gt_instance_txt(path: str) -> Dict[int, Tuple[int, int]]:
+def read_gt_instance_txt(path: str) -> dict[int, tuple[int, int]]:
     """GT ``Instance_ids/<name>.txt`` -> {region id: (class id, human id)} (id-keyed)."""
     out = {}
     for r in _lines(path):
@@ -242,10 +154,8 @@ def read_gt_instance_txt(path: str) -> Dict[int, Tuple[int, int]]:
 
 def gt_instance_classes_from_maps(
     instance: np.ndarray, category: np.ndarray
-) -> Dict[int, Tuple[int, int]]:
+) -> dict[int, tuple[int, int]]:
     """Regenerate the GT Instance txt when it is absent: each region's most frequent class."""
-    from .hist import joint_hist
-
     n = int(instance.max()) + 1 if instance.size else 1
     J = joint_hist(instance, category, n, 256)
     out = {}
@@ -254,7 +164,7 @@ def gt_instance_classes_from_maps(
     return out
 
 
-def read_person_parsing(pred_dir: str, name: str) -> Optional[Tuple[np.ndarray, List[str]]]:
+def read_person_parsing(pred_dir: str, name: str) -> tuple[np.ndarray, list[str]] | None:
     """Scores and PNG paths of the AP^p predictions of one image, or None if its txt is missing."""
     txt = os.path.join(pred_dir, "person_parsing", name + ".txt")
     if not os.path.exists(txt):

@@ -8,11 +8,9 @@ detectron2 layer on top of it.
 
 from humanparse_core.evaluation.ap import MASK_THRESHOLDS, PARSING_THRESHOLDS, voc_ap  # noqa: F401
 from humanparse_core.evaluation.ipr import isolated_pixel_count, isolated_pixel_rate  # noqa: F401
-from humanparse_core.evaluation.parsing_ap import (  # noqa: F401
-    APpRecords,
+from humanparse_core.evaluation.parsing_ap import APpRecords, accumulate_app, app_image_records  # noqa: F401
+from humanparse_core.evaluation.person_label import (  # noqa: F401
     PersonLabel,
-    accumulate_app,
-    app_image_records,
     gt_persons_from_maps,
     pair_iou,
     person_from_map,
@@ -48,14 +46,15 @@ __all__ = [
 from humanparse_core.evaluation.submission import (  # noqa: F401,E402
     read_gt_instance_txt,
     read_instance_segmentation_txt,
-    read_label_png,
     read_person_parsing,
     read_region_txt,
     read_score_txt,
     write_label_png,
     write_submission,
 )
-from humanparse_core.evaluation.image_eval import ParsingAccumulator, evaluate_image  # noqa: F401,E402
+from humanparse_core.evaluation.accumulator import ParsingAccumulator  # noqa: F401,E402
+from humanparse_core.evaluation.image_eval import evaluate_image  # noqa: F401,E402
+from humanparse_core.evaluation.image_inputs import ImageGT, ImagePred  # noqa: F401,E402
 from humanparse_core.evaluation.folder_eval import evaluate_folder  # noqa: F401,E402
 from .evaluator import (  # noqa: F401,E402
     ParsingEvaluator,
@@ -66,7 +65,6 @@ from .evaluator import (  # noqa: F401,E402
 __all__ += [
     "write_submission",
     "write_label_png",
-    "read_label_png",
     "read_region_txt",
     "read_score_txt",
     "read_instance_segmentation_txt",
@@ -74,6 +72,8 @@ __all__ += [
     "read_person_parsing",
     "ParsingAccumulator",
     "evaluate_image",
+    "ImageGT",
+    "ImagePred",
     "evaluate_folder",
     "ParsingEvaluator",
     "SemanticParsingEvaluator",

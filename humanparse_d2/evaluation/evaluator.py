@@ -27,17 +27,20 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
 from humanparse_core.evaluation.ap import check_mode
-from humanparse_core.evaluation.image_eval import ImageRecord, ParsingAccumulator, evaluate_image, normalize_metrics
+from humanparse_core.evaluation.accumulator import ParsingAccumulator
+from humanparse_core.evaluation.image_eval import ImageRecord, evaluate_image
+from humanparse_core.evaluation.image_inputs import ImageGT, ImagePred
+from humanparse_core.evaluation.metric_names import normalize_metrics
 from humanparse_core.evaluation.ipr import isolated_pixel_count
-from humanparse_core.evaluation.parsing_ap import person_from_map
+from humanparse_core.evaluation.person_label import person_from_map
 from humanparse_core.postprocessing import cap_regions, parsing_postprocess
 from humanparse_core.evaluation.semseg import apply_label_merge, confusion_matrix, merge_exclude_classes, nearest_exact_resize
 from humanparse_core.evaluation.submission import (
     gt_instance_classes_from_maps,
     read_gt_instance_txt,
-    read_label_png,
     write_submission,
 )
+from humanparse_core.io import read_label
 
 __all__ = [
     "ParsingEvaluator",
@@ -358,9 +361,9 @@ class ParsingEvaluator(DatasetEvaluator):
         metrics = self.metrics
         cat_file = d.get("category_file") or d.get("sem_seg_file_name")
         need_cat = "mIoU" in metrics or "APp" in metrics
-        cat = read_label_png(cat_file) if (need_cat and cat_file) else None
+        cat = read_label(cat_file) if (need_cat and cat_file) else None
         hum = (
-            read_label_png(d["human_file"])
+            read_label(d["human_file"])
             if (("APp" in metrics or "APh" in metrics) and d.get("human_file"))
             else None
         )
@@ -377,7 +380,7 @@ class ParsingEvaluator(DatasetEvaluator):
             if mode == "default" and anns and all(person_files):
                 # MHP-v2: per-person PNGs (ids in the R channel), overlaps kept
                 kw["gt_persons"] = [
-                    person_from_map(read_label_png(p, channel=0), C, is_gt=True)
+                    person_from_map(read_label(p, channel=0), C, is_gt=True)
                     for p in person_files
                 ]
                 kw["gt_crowd"] = crowd
@@ -399,7 +402,7 @@ class ParsingEvaluator(DatasetEvaluator):
                 raise KeyError(
                     f"{d.get('file_name')}: APr needs instance_file (Instance_ids) in the dataset dict"
                 )
-            gi = read_label_png(inst_file)
+            gi = read_label(inst_file)
             txt = d.get("instance_txt")
             if txt and os.path.exists(txt):
                 gcls = {k: v[0] for k, v in read_gt_instance_txt(txt).items()}
@@ -407,7 +410,7 @@ class ParsingEvaluator(DatasetEvaluator):
                 gcls = {
                     k: v[0]
                     for k, v in gt_instance_classes_from_maps(
-                        gi, cat if cat is not None else read_label_png(cat_file)
+                        gi, cat if cat is not None else read_label(cat_file)
                     ).items()
                 }
             rmap, rcls, rsc = res.part_region_map, res.region_classes, res.region_scores
@@ -423,15 +426,28 @@ class ParsingEvaluator(DatasetEvaluator):
         if "APh" in metrics:
             kw["gt_human"] = hum
             kw.update(pred_person_map=res.person_map, pred_person_map_scores=res.person_map_scores)
+        gt = ImageGT(
+            category=kw.get("gt_category"),
+            human=kw.get("gt_human"),
+            person_ids=kw.get("gt_person_ids"),
+            persons=kw.get("gt_persons"),
+            crowd=kw.get("gt_crowd"),
+            instance=kw.get("gt_instance"),
+            instance_classes=kw.get("gt_instance_classes"),
+        )
+        pred_in = ImagePred(
+            global_map=kw.get("pred_global"),
+            persons=kw.get("pred_persons"),
+            person_scores=kw.get("pred_person_scores"),
+            regions=kw.get("pred_regions"),
+            region_classes=kw.get("pred_region_classes"),
+            region_scores=kw.get("pred_region_scores"),
+            person_map=kw.get("pred_person_map"),
+            person_map_scores=kw.get("pred_person_map_scores"),
+            missing=tuple(missing),
+        )
         return evaluate_image(
-            idx,
-            C,
-            metrics,
-            mode=mode,
-            name=name,
-            score_thresh=self.score_thresh,
-            missing=missing,
-            **kw,
+            idx, C, metrics, gt, pred_in, mode=mode, name=name, score_thresh=self.score_thresh
         )
 
     # ---- global -------------------------------------------------------------------------------
@@ -568,7 +584,7 @@ class SemanticParsingEvaluator(DatasetEvaluator):
 
     def _evaluate_one(self, idx, gt_file, label, ipr_label, low_label) -> ImageRecord:
         C = self.num_classes
-        gt = read_label_png(gt_file)
+        gt = read_label(gt_file)
         lut = self.label_merge.get("lut") if self.label_merge else None
         label = label.astype(np.int64)
         if lut is not None:

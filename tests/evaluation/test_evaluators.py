@@ -330,7 +330,7 @@ def test_two_gloo_processes_equal_one(tmp_path):
 def test_ground_truth_as_prediction_on_registered_synthetic_split():
     """GT fed as prediction through the DATA layer's dataset dicts: 100 everywhere (default mode)."""
     import humanparse_d2  # noqa: F401  (registers the datasets)
-    from humanparse_core.evaluation.submission import read_label_png as rd
+    from humanparse_core.io import read_label as rd
 
     name = "synth_humans_val"
     if name not in DatasetCatalog.list():

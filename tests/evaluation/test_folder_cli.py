@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from humanparse_core.evaluation.folder_eval import evaluate_folder
+from humanparse_core.io import read_label
 from humanparse_core.postprocessing import parsing_postprocess
 from humanparse_core.evaluation.submission import (
     SubmissionError,
     read_instance_segmentation_txt,
-    read_label_png,
     read_person_parsing,
     read_region_txt,
     write_label_png,
@@ -229,12 +229,12 @@ def test_bad_inputs_name_the_file(tmp_path):
         evaluate_folder(gt, pred, C, metrics=["APr"], progress=False)
     assert run_cli(["--gt-root", gt, "--pred-dir", pred, "--metrics", "APr", "--quiet"]) == 2
     # a label value >= num_classes
-    g = read_label_png(os.path.join(pred, "global_parsing", "img1.png"))
+    g = read_label(os.path.join(pred, "global_parsing", "img1.png"))
     g[0, 0] = 25
     write_label_png(os.path.join(pred, "global_parsing", "img1.png"), g)
     with pytest.raises(ValueError, match=r"global_parsing/img1\.png"):
         evaluate_folder(gt, pred, C, metrics=["mIoU"], progress=False)
-    p = read_label_png(os.path.join(pred, "person_parsing", "img1_1.png"))
+    p = read_label(os.path.join(pred, "person_parsing", "img1_1.png"))
     p[0, 0] = 30
     write_label_png(os.path.join(pred, "person_parsing", "img1_1.png"), p)
     with pytest.raises(ValueError, match=r"person_parsing/img1_1\.png"):
@@ -288,7 +288,7 @@ def test_300_regions_in_one_image(tmp_path):
             str(root / "pred"), "many", persons, scores, shape, legacy=mode == "legacy"
         )
         assert len(res.region_classes) == 304
-        assert read_label_png(str(root / "pred" / "instance_parsing" / "many.png")).max() == (
+        assert read_label(str(root / "pred" / "instance_parsing" / "many.png")).max() == (
             304 if mode == "default" else 254
         )
         out = evaluate_folder(
@@ -316,10 +316,10 @@ def test_writer_reader_roundtrip(tmp_path):
     assert res.person_indices.tolist() == [1, 0]  # NMS keeps b (0.8) and a (0.6), drops c
     write_submission(str(tmp_path), "sub/x", res)
     np.testing.assert_array_equal(
-        read_label_png(str(tmp_path / "global_parsing" / "sub" / "x.png")), res.global_map
+        read_label(str(tmp_path / "global_parsing" / "sub" / "x.png")), res.global_map
     )
     np.testing.assert_array_equal(
-        read_label_png(str(tmp_path / "instance_parsing" / "sub" / "x.png")), res.part_region_map
+        read_label(str(tmp_path / "instance_parsing" / "sub" / "x.png")), res.part_region_map
     )
     cls, sc = read_region_txt(str(tmp_path / "instance_parsing" / "sub" / "x.txt"))
     assert cls.tolist() == res.region_classes.tolist()
@@ -334,10 +334,10 @@ def test_writer_reader_roundtrip(tmp_path):
     assert s.tolist() == [0.6, 0.8] and boxes.tolist() == [[1, 1, 12, 8], [3, 5, 19, 15]]
     scores, paths = read_person_parsing(str(tmp_path), "sub/x")
     assert scores.tolist() == [0.8, 0.6]
-    np.testing.assert_array_equal(read_label_png(paths[0]), b)
+    np.testing.assert_array_equal(read_label(paths[0]), b)
     big = np.arange(300, dtype=np.int32).reshape(15, 20)
     write_label_png(str(tmp_path / "big.png"), big)
-    np.testing.assert_array_equal(read_label_png(str(tmp_path / "big.png")), big)
+    np.testing.assert_array_equal(read_label(str(tmp_path / "big.png")), big)
 
 
 def test_three_channel_label_png_needs_a_channel(tmp_path):
@@ -347,8 +347,8 @@ def test_three_channel_label_png_needs_a_channel(tmp_path):
     rgb[..., 0] = 7  # R holds the ids (MHP-v2)
     cv2.imwrite(str(tmp_path / "p.png"), rgb[..., ::-1])
     with pytest.raises(SubmissionError, match="p.png has 3 channels"):
-        read_label_png(str(tmp_path / "p.png"))
-    assert read_label_png(str(tmp_path / "p.png"), channel=0).max() == 7
+        read_label(str(tmp_path / "p.png"))
+    assert read_label(str(tmp_path / "p.png"), channel=0).max() == 7
 
 
 def test_read_label_png_formats(tmp_path):
@@ -365,9 +365,9 @@ def test_read_label_png_formats(tmp_path):
     p.putpalette([(7 * i) % 256 for i in range(768)])
     p.save(tmp_path / "pil_p.png")
     for f in ("cv2.png", "ours.png", "pil_l.png", "pil_p.png"):
-        np.testing.assert_array_equal(read_label_png(str(tmp_path / f)), a)
+        np.testing.assert_array_equal(read_label(str(tmp_path / f)), a)
     b = a.astype(np.uint16) * 1000
     write_label_png(str(tmp_path / "u16.png"), b)
-    np.testing.assert_array_equal(read_label_png(str(tmp_path / "u16.png")), b)
+    np.testing.assert_array_equal(read_label(str(tmp_path / "u16.png")), b)
     with pytest.raises(FileNotFoundError, match="nope.png"):
-        read_label_png(str(tmp_path / "nope.png"))
+        read_label(str(tmp_path / "nope.png"))

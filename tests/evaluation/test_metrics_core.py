@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 
 from humanparse_core.evaluation.ap import PARSING_THRESHOLDS, voc_ap
-from humanparse_core.evaluation.image_eval import ParsingAccumulator, evaluate_image
+from humanparse_core.evaluation.accumulator import ParsingAccumulator
+from humanparse_core.evaluation.image_eval import evaluate_image
+from humanparse_core.evaluation.image_inputs import ImageGT, ImagePred
 from humanparse_core.evaluation.ipr import isolated_pixel_count, isolated_pixel_rate
 from humanparse_core.evaluation.parsing_ap import (
     accumulate_app,
     app_image_records,
     app_image_records_from_maps,
-    gt_persons_from_maps,
-    pair_iou,
-    person_from_map,
 )
+from humanparse_core.evaluation.person_label import gt_persons_from_maps, pair_iou, person_from_map
 from humanparse_core.evaluation.region_ap import accumulate_region_ap, region_image_records
 from humanparse_core.evaluation.semseg import confusion_matrix, nearest_exact_resize, semantic_scores
 
@@ -279,14 +279,9 @@ def test_missing_prediction_counts_as_miss_or_skipped():
                 0,
                 C,
                 ["mIoU", "APr"],
+                ImageGT(category=gt, instance=gt, instance_classes={1: 1}),
+                ImagePred(global_map=gt, regions=gt, region_classes=[1], region_scores=[0.9]),
                 mode=mode,
-                gt_category=gt,
-                pred_global=gt,
-                gt_instance=gt,
-                gt_instance_classes={1: 1},
-                pred_regions=gt,
-                pred_region_classes=[1],
-                pred_region_scores=[0.9],
             )
         )
         acc.add(
@@ -294,12 +289,10 @@ def test_missing_prediction_counts_as_miss_or_skipped():
                 1,
                 C,
                 ["mIoU", "APr"],
+                ImageGT(category=gt, instance=gt, instance_classes={1: 1}),
+                ImagePred(missing=("global_parsing", "instance_parsing")),
                 mode=mode,
                 name="b",
-                gt_category=gt,
-                gt_instance=gt,
-                gt_instance_classes={1: 1},
-                missing=("global_parsing", "instance_parsing"),
             )
         )
         s = acc.summarize()

@@ -11,7 +11,8 @@ import pytest
 
 from humanparse_core.evaluation.ap import PARSING_THRESHOLDS as THRS
 from humanparse_core.evaluation.folder_eval import evaluate_folder
-from humanparse_core.evaluation.submission import read_label_png, read_region_txt, read_score_txt
+from humanparse_core.evaluation.submission import read_region_txt, read_score_txt
+from humanparse_core.io import read_label
 
 from evalhelpers import gt_from_persons, write_gt, write_pred
 
@@ -45,13 +46,13 @@ def naive(gt_root, pred_dir, names, legacy):
     H = np.zeros((C, C))
     for n in names:
         p = os.path.join(pred_dir, "global_parsing", n + ".png")
-        g = read_label_png(os.path.join(gt_root, "Category_ids", n + ".png"))
+        g = read_label(os.path.join(gt_root, "Category_ids", n + ".png"))
         if not os.path.exists(p):
             if legacy:
                 continue
             pr = np.zeros_like(g)
         else:
-            pr = read_label_png(p)
+            pr = read_label(p)
         k = g < C
         H += np.bincount(C * g[k].astype(int) + pr[k], minlength=C * C).reshape(C, C)
     if legacy:
@@ -64,8 +65,8 @@ def naive(gt_root, pred_dir, names, legacy):
     gts, preds = {}, []
     npos = 0
     for i, n in enumerate(names):
-        cat = read_label_png(os.path.join(gt_root, "Category_ids", n + ".png"))
-        hum = read_label_png(os.path.join(gt_root, "Human_ids", n + ".png"))
+        cat = read_label(os.path.join(gt_root, "Category_ids", n + ".png"))
+        hum = read_label(os.path.join(gt_root, "Human_ids", n + ".png"))
         persons = [cat * (hum == j) for j in sorted(set(np.unique(hum)) - {0})]
         if not legacy:
             persons = [m for m in persons if ((m > 0) & (m < C)).any()]
@@ -75,7 +76,7 @@ def naive(gt_root, pred_dir, names, legacy):
         if os.path.exists(t):
             for k, s in enumerate(read_score_txt(t), start=1):
                 preds.append(
-                    (i, s, read_label_png(os.path.join(pred_dir, "person_parsing", f"{n}_{k}.png")))
+                    (i, s, read_label(os.path.join(pred_dir, "person_parsing", f"{n}_{k}.png")))
                 )
     scores = np.array([p[1] for p in preds])
     order = np.argsort(-scores) if legacy else np.argsort(-scores, kind="stable")
@@ -121,7 +122,7 @@ def naive(gt_root, pred_dir, names, legacy):
     for c in range(1, C):
         ngt, sc, tps = 0, [], []
         for n in img_list:
-            gi = read_label_png(os.path.join(gt_root, "Instance_ids", n + ".png"))
+            gi = read_label(os.path.join(gt_root, "Instance_ids", n + ".png"))
             tab = [
                 ln.split()
                 for ln in open(os.path.join(gt_root, "Instance_ids", n + ".txt"))
@@ -134,7 +135,7 @@ def naive(gt_root, pred_dir, names, legacy):
             t = os.path.join(pred_dir, "instance_parsing", n + ".txt")
             if not os.path.exists(t):
                 continue
-            pm = read_label_png(t[:-4] + ".png")
+            pm = read_label(t[:-4] + ".png")
             cls, s = read_region_txt(t)
             pids = [k + 1 for k in range(len(cls)) if cls[k] == c and (pm == k + 1).any()]
             psc = [s[k - 1] for k in pids]

@@ -28,7 +28,7 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
 from humanparse_d2.evaluation.evaluator import SemanticParsingEvaluator
-from humanparse_core.evaluation.image_eval import normalize_metrics
+from humanparse_core.evaluation.metric_names import normalize_metrics
 from humanparse_core.evaluation.ipr import isolated_pixel_count
 from humanparse_d2.utils.atomic import atomic_open
 
