@@ -24,7 +24,6 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
 
 NUM_CLASSES = 20
 # Person layout in a unit box: (slot, y0, y1, x0, x1); each slot picks a CIHP class per person so
@@ -88,14 +87,11 @@ def _draw_person(label, box, parts, rng, jitter=0.0):
             label[ya:yb, xa:xb] = c
 
 
-def make_image(k, root, postprocess, submission):
-    rng = np.random.default_rng(1000 + k)
-    H = int(rng.integers(440, 520))
-    W = int(rng.integers(600, 680))
+def _gt_people(rng, H, W):
+    """2-5 people painted into (H, W) maps; returns (category map, human-id map, [(box, parts)])."""
     npers = int(rng.choice([2, 3, 4, 5], p=[0.2, 0.3, 0.3, 0.2]))
     cat = np.zeros((H, W), np.uint8)
     hum = np.zeros((H, W), np.uint8)
-    inst = np.zeros((H, W), np.uint8)
     gt_people = []
     for p in range(1, npers + 1):
         ph = int(rng.integers(H // 3, int(H * 0.95)))
@@ -110,7 +106,14 @@ def make_image(k, root, postprocess, submission):
         cat[fg] = lab[fg]
         hum[fg] = p
         gt_people.append((box, parts))
-    # GT regions: one per (person, class) visible; ids opaque (sequential), txt id class human
+    return cat, hum, gt_people
+
+
+def _gt_regions(cat, hum):
+    """One region per visible (person, class), ids sequential (opaque to the evaluator).
+
+    Returns (instance-id map, Instance_ids txt lines "id class human", number of regions)."""
+    inst = np.zeros(cat.shape, np.uint8)
     lines = []
     rid = 0
     pair = hum.astype(np.int32) * NUM_CLASSES + cat
@@ -121,13 +124,12 @@ def make_image(k, root, postprocess, submission):
         rid += 1
         inst[pair == key] = rid
         lines.append(f"{rid} {c} {h}\n")
-    name = f"{k:06d}"
-    gt = os.path.join(root, "gt")
-    for sub, arr in (("Category_ids", cat), ("Human_ids", hum), ("Instance_ids", inst)):
-        submission.write_label_png(os.path.join(gt, sub, name + ".png"), arr)
-    with open(os.path.join(gt, "Instance_ids", name + ".txt"), "w") as f:
-        f.writelines(lines)
-    # predictions: jittered GT persons (+ a false positive now and then), QANet-style scores
+    return inst, lines, rid
+
+
+def _predicted_people(rng, H, W, gt_people):
+    """Jittered GT persons (8% missed, 15% lose a part) and, half the time, a false positive, with
+    QANet-style scores; returns (maps (N, H, W), scores (N,), part scores (N, C - 1))."""
     maps, scores, part_scores = [], [], []
     for box, parts in gt_people:
         if rng.random() < 0.08:
@@ -148,14 +150,26 @@ def make_image(k, root, postprocess, submission):
         scores.append(rng.uniform(0.05, 0.6))
         part_scores.append(rng.uniform(0.05, 0.6, NUM_CLASSES - 1))
     maps = np.stack(maps) if maps else np.zeros((0, H, W), np.uint8)
-    res = postprocess.parsing_postprocess(
-        maps,
-        np.array(scores),
-        np.array(scores),
-        np.array(part_scores).reshape(-1, NUM_CLASSES - 1),
-        NUM_CLASSES,
-        image_size=(H, W),
-    )
+    return maps, np.array(scores), np.array(part_scores).reshape(-1, NUM_CLASSES - 1)
+
+
+def make_image(k, root, postprocess, submission):
+    """Writes image ``k``'s GT (CIHP layout) and prediction (submission layout) under ``root``;
+    returns its number of GT regions."""
+    rng = np.random.default_rng(1000 + k)
+    H = int(rng.integers(440, 520))
+    W = int(rng.integers(600, 680))
+    cat, hum, gt_people = _gt_people(rng, H, W)
+    inst, lines, rid = _gt_regions(cat, hum)
+    name = f"{k:06d}"
+    gt = os.path.join(root, "gt")
+    for sub, arr in (("Category_ids", cat), ("Human_ids", hum), ("Instance_ids", inst)):
+        submission.write_label_png(os.path.join(gt, sub, name + ".png"), arr)
+    with open(os.path.join(gt, "Instance_ids", name + ".txt"), "w") as f:
+        f.writelines(lines)
+    maps, scores, part_scores = _predicted_people(rng, H, W, gt_people)
+    res = postprocess.parsing_postprocess(maps, scores, scores, part_scores, NUM_CLASSES,
+                                          image_size=(H, W))  # fmt: skip
     submission.write_submission(os.path.join(root, "pred"), name, res)
     return rid
 
