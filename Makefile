@@ -18,9 +18,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS) tests
 
-# Only the tests marked `unit` (pure numpy/torch functions on tiny arrays: metric core, QAM,
-# losses, affine/paste geometry, metadata, submission files; no model build, no dataset, no
-# subprocess). The list of modules is tests/conftest.py:UNIT_MODULES.
+# Only the tests marked `unit`: pure functions on tiny arrays, milliseconds each (metric core and
+# its reference equivalence, QAM, losses, affine/paste geometry, metadata, label and box-file
+# readers); no model build, no dataset, no subprocess. The modules: tests/conftest.py:UNIT_MODULES.
 test-fast: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS) -m unit tests
 

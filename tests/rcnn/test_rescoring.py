@@ -18,7 +18,9 @@ from humanparse_d2.modeling.rescoring import (
     rescore_instances,
 )
 
-from ._tiny import H, W, image, tiny_cfg, train_batch
+from tests.tiny_configs import tiny_rcnn_cfg as tiny_cfg
+
+from ._tiny import H, W, image, train_batch
 
 
 def _instances(n=5, seed=0):
