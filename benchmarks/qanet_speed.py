@@ -116,11 +116,10 @@ def bench_qam_share(device, n_images, name="R18-FPN 256x192 (quick)"):
 
 def _save_random_detector(zoo, device, out_dir):
     """Random-weight one-class Faster R-CNN from the model-zoo config ``zoo``; returns its .pth."""
+    from _random_weights import keep_resnet_finite_
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
-
-    from _random_weights import keep_resnet_finite_
 
     dcfg = get_cfg()
     dcfg.merge_from_file(str(zoo))
@@ -227,7 +226,10 @@ def _vs_official_models(official_src, cfg_path, device):
     import torch
 
     from humanparse_d2.checkpoint import convert_official_checkpoint
-    from humanparse_d2.projects.qanet.official.official_model import build_official_qanet, randomize_
+    from humanparse_d2.projects.qanet.official.official_model import (
+        build_official_qanet,
+        randomize_,
+    )
     from humanparse_d2.projects.qanet.official.parity import _our_model
 
     cfg = qanet_cfg(cfg_path, device, ["MODEL.QANET.BOX_SOURCE", "whole_image"])

@@ -95,6 +95,7 @@ def train(cfg, args):
 def write_overlays(model, collected, cfg, out_dir: Path, n: int):
     import numpy as np
     from detectron2.data import MetadataCatalog
+
     from humanparse_core.postprocessing import parsing_postprocess
     from humanparse_d2.projects.qanet.mapper import read_image_rgb_safe
     from humanparse_d2.projects.qanet.visualize import draw_boxes, overlay, palette_for

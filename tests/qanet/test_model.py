@@ -11,7 +11,6 @@ from detectron2.utils.events import EventStorage
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.projects.qanet.inference import expand_boxes, flip_back, parse_crops
-
 from tests.tiny_configs import tiny_detector_cfg
 from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 

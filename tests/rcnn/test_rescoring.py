@@ -17,7 +17,6 @@ from humanparse_d2.modeling.rescoring import (
     check_rescoring_config,
     rescore_instances,
 )
-
 from tests.tiny_configs import tiny_rcnn_cfg as tiny_cfg
 
 from ._tiny import H, W, image, train_batch

@@ -38,10 +38,9 @@ def _install_fault_markers(markers, pause=0.5):
 
 
 def qanet_trainer(out, max_iter):
+    from humanparse_d2.engine import HumanParseTrainer
     from tests.qanet.common import train_batch
     from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
-
-    from humanparse_d2.engine import HumanParseTrainer
 
     cfg = tiny_cfg()
     cfg.OUTPUT_DIR = str(out)
