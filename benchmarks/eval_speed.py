@@ -66,21 +66,21 @@ def _load_core():
 
 def _person_parts(rng):
     parts = []
-    for slot, a, b, l, r in SLOTS:
+    for slot, top, bottom, left, right in SLOTS:
         if rng.random() < KEEP.get(slot, 1.0):
-            parts.append((int(rng.choice(CHOICES[slot])), a, b, l, r))
+            parts.append((int(rng.choice(CHOICES[slot])), top, bottom, left, right))
     return parts
 
 
 def _draw_person(label, box, parts, rng, jitter=0.0):
     y0, x0, y1, x1 = box
     h, w = y1 - y0, x1 - x0
-    for c, a, b, l, r in parts:
+    for c, top, bottom, left, right in parts:  # fractions of the box
         if jitter:
             dy, dx = rng.normal(0, jitter, 2)
-            a, b, l, r = a + dy, b + dy, l + dx, r + dx
-        ya, yb = int(y0 + a * h), int(y0 + b * h)
-        xa, xb = int(x0 + l * w), int(x0 + r * w)
+            top, bottom, left, right = top + dy, bottom + dy, left + dx, right + dx
+        ya, yb = int(y0 + top * h), int(y0 + bottom * h)
+        xa, xb = int(x0 + left * w), int(x0 + right * w)
         ya, yb = max(ya, 0), min(yb, label.shape[0])
         xa, xb = max(xa, 0), min(xb, label.shape[1])
         if yb > ya and xb > xa:
