@@ -12,7 +12,9 @@ PROJECTS = {
     "humanparse_d2.projects.mman": "projects/MMAN/mman",
 }
 
-packages = find_packages(include=["humanparse_core", "humanparse_core.*", "humanparse_d2", "humanparse_d2.*"])
+packages = find_packages(
+    include=["humanparse_core", "humanparse_core.*", "humanparse_d2", "humanparse_d2.*"]
+)
 packages += list(PROJECTS)
 # torch, torchvision and detectron2 are prerequisites installed by scripts/install.sh (detectron2 is
 # not on PyPI, so it cannot be a requirement here).
@@ -20,6 +22,7 @@ setup(
     name="humanparse_d2",
     version="0.1.0",
     description="Human parsing (QANet, QAM, MMAN) as a detectron2 plugin",
+    license="Apache-2.0",
     python_requires=">=3.10",
     packages=packages,
     package_dir=PROJECTS,
@@ -27,11 +30,22 @@ setup(
     install_requires=[
         "numpy",
         "opencv-python-headless",
+        "Pillow",
         "pycocotools",
         "faster-coco-eval>=1.6",  # COCO/LVIS scoring (FastCOCOEvaluator, FastLVISEvaluator)
+        "fvcore",
+        "tabulate",
         "tqdm",
         "filelock",
         "timm",
     ],
-    extras_require={"lvis": ["lvis"], "test": ["pytest"]},
+    extras_require={
+        "lvis": ["lvis"],  # detectron2's LVISEvaluator and benchmarks/coco_eval_speed.py
+        "fast-png": ["zlib-ng"],  # ~4x faster label-PNG inflate in the evaluator (same output)
+        "export": ["onnx", "onnxscript"],  # qanet.export (torch's dynamo ONNX exporter)
+        # parity with the official code: its GT readers (skimage) and in-memory predictions (scipy)
+        "official": ["scikit-image", "scipy"],
+        "test": ["pytest", "pytest-timeout", "onnx", "onnxscript"],  # pytest.ini sets `timeout`
+        "dev": ["pytest", "pytest-timeout", "onnx", "onnxscript", "ruff==0.17.5"],
+    },
 )

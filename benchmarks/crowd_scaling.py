@@ -23,11 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from _common import REPO, qanet_cfg, timed_qam, write_json
+
 H, W = 480, 640
 
 
@@ -76,6 +74,62 @@ def _gt_from_maps(maps, rng):
     return cat, hum, inst, lines
 
 
+def _crowd_input(P, rng):
+    """A random image drawn from ``rng`` and a function n -> one-image QANet input with n seeded
+    oracle boxes (the first n of P)."""
+    import numpy as np
+    import torch
+
+    img = torch.from_numpy(rng.integers(0, 255, (3, H, W), dtype=np.uint8))
+
+    def inp(n):
+        return [{"image": img, "height": H, "width": W, "image_id": "crowd",
+                 "gt_boxes": torch.tensor(_boxes(n, seed=P), dtype=torch.float32)}]  # fmt: skip
+
+    return inp
+
+
+def _write_crowd_gt(gt, maps, rng):
+    """Writes the CIHP-layout ground truth of image "crowd" under ``gt``."""
+    from humanparse_core.evaluation import submission
+
+    cat, hum, inst_map, lines = _gt_from_maps(maps, rng)
+    for sub, a in (("Category_ids", cat), ("Human_ids", hum), ("Instance_ids", inst_map)):
+        submission.write_label_png(os.path.join(gt, sub, "crowd.png"), a)
+    with open(os.path.join(gt, "Instance_ids", "crowd.txt"), "w") as f:
+        f.writelines(lines)
+
+
+def _one_repeat(model, batch, spent, C, rng, d):
+    """Inference, post-processing and evaluation of one image in the folder ``d``.
+
+    Returns the seconds of each, the instances, the post-processing result and the metrics."""
+    import torch
+
+    from humanparse_core.evaluation import folder_eval, submission
+    from humanparse_core.postprocessing import parsing_postprocess
+
+    spent["qam"] = 0.0
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        inst = model(batch)[0]["instances"]
+    t_inf = time.perf_counter() - t0
+    t_qam = spent["qam"]
+    maps = inst.pred_parsing.numpy()
+    t0 = time.perf_counter()
+    res = parsing_postprocess(maps, inst.scores.numpy(), inst.box_scores.numpy(),
+                              inst.part_scores.numpy(), C, nms_thresh=0.6)  # fmt: skip
+    t_post = time.perf_counter() - t0
+    gt = os.path.join(d, "gt")
+    _write_crowd_gt(gt, maps, rng)
+    submission.write_submission(os.path.join(d, "pred"), "crowd", res)
+    t0 = time.perf_counter()
+    ev = folder_eval.evaluate_folder(gt, os.path.join(d, "pred"), C, metrics=("mIoU", "APp", "APr"),
+                                     progress=False)  # fmt: skip
+    t_eval = time.perf_counter() - t0
+    return (t_inf, t_qam, t_post, t_eval), inst, res, ev
+
+
 def run_one(P, config, repeats, threads):
     """Child process: measure one person count; returns a dict."""
     import numpy as np
@@ -85,68 +139,28 @@ def run_one(P, config, repeats, threads):
     from detectron2.modeling import build_model
 
     import humanparse_d2  # noqa: F401
-    import humanparse_d2.projects.qanet.inference as inf_mod
-    import humanparse_d2.projects.qanet.meta_arch as ma
-    from humanparse_core.evaluation import folder_eval, submission
-    from humanparse_core.postprocessing import parsing_postprocess
-    from qanet_speed import _cfg
 
-    cfg = _cfg(config, "cpu", ["MODEL.QANET.BOX_SOURCE", "oracle"])
+    cfg = qanet_cfg(config, "cpu", ["MODEL.QANET.BOX_SOURCE", "oracle"])
     C = cfg.MODEL.QANET.NUM_CLASSES
     model = build_model(cfg).eval()
-    spent = {"qam": 0.0}
-
-    def timed(fn):
-        def wrapper(*a, **k):
-            t0 = time.perf_counter()
-            r = fn(*a, **k)
-            spent["qam"] += time.perf_counter() - t0
-            return r
-
-        return wrapper
-
-    inf_mod.pixel_scores_from_max, ma.fuse_quality = timed(inf_mod.pixel_scores_from_max), timed(ma.fuse_quality)
-    rng = np.random.default_rng(P)
-    img = torch.from_numpy(rng.integers(0, 255, (3, H, W), dtype=np.uint8))
-
-    def inp(n):
-        return [{"image": img, "height": H, "width": W, "image_id": "crowd",
-                 "gt_boxes": torch.tensor(_boxes(n, seed=P), dtype=torch.float32)}]  # fmt: skip
-
-    with torch.no_grad():
-        model(inp(1))  # warm-up
-    base = _rss_mb()
-    t_inf, t_qam, t_post, t_eval = [], [], [], []
-    with tempfile.TemporaryDirectory() as d:
-        for _ in range(repeats):
-            spent["qam"] = 0.0
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                inst = model(inp(P))[0]["instances"]
-            t_inf.append(time.perf_counter() - t0)
-            t_qam.append(spent["qam"])
-            maps = inst.pred_parsing.numpy()
-            t0 = time.perf_counter()
-            res = parsing_postprocess(maps, inst.scores.numpy(), inst.box_scores.numpy(),
-                                      inst.part_scores.numpy(), C, nms_thresh=0.6)  # fmt: skip
-            t_post.append(time.perf_counter() - t0)
-            cat, hum, inst_map, lines = _gt_from_maps(maps, rng)
-            gt = os.path.join(d, "gt")
-            for sub, a in (("Category_ids", cat), ("Human_ids", hum), ("Instance_ids", inst_map)):
-                submission.write_label_png(os.path.join(gt, sub, "crowd.png"), a)
-            with open(os.path.join(gt, "Instance_ids", "crowd.txt"), "w") as f:
-                f.writelines(lines)
-            submission.write_submission(os.path.join(d, "pred"), "crowd", res)
-            t0 = time.perf_counter()
-            ev = folder_eval.evaluate_folder(gt, os.path.join(d, "pred"), C, metrics=("mIoU", "APp", "APr"),
-                                             progress=False)  # fmt: skip
-            t_eval.append(time.perf_counter() - t0)
+    with timed_qam("cpu") as spent:
+        rng = np.random.default_rng(P)  # the image, then the ground-truth jitter
+        inp = _crowd_input(P, rng)
+        with torch.no_grad():
+            model(inp(1))  # warm-up
+        base = _rss_mb()
+        times = []
+        with tempfile.TemporaryDirectory() as d:
+            for _ in range(repeats):
+                t, inst, res, ev = _one_repeat(model, inp(P), spent, C, rng, d)
+                times.append(t)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    med = statistics.median
+    t_inf, t_qam, t_post, t_eval = (statistics.median(col) for col in zip(*times))
     return {"persons": P, "parsed": len(inst), "kept_after_nms": int(len(res.person_scores)),
-            "inference_s": med(t_inf), "qam_s": med(t_qam), "postprocess_nms_s": med(t_post), "evaluation_s": med(t_eval),
-            "qam_share_percent": 100 * med(t_qam) / med(t_inf), "peak_rss_mb": peak, "peak_extra_mb": peak - base,
-            "AP_r_vol": ev.get("AP_r_vol"), "repeats": repeats, "threads": torch.get_num_threads()}
+            "inference_s": t_inf, "qam_s": t_qam, "postprocess_nms_s": t_post,
+            "evaluation_s": t_eval, "qam_share_percent": 100 * t_qam / t_inf, "peak_rss_mb": peak,
+            "peak_extra_mb": peak - base, "AP_r_vol": ev.get("AP_r_vol"), "repeats": repeats,
+            "threads": torch.get_num_threads()}
 
 
 def main(argv=None):
@@ -181,9 +195,7 @@ def main(argv=None):
     info = {"config": args.config, "image_hw": [H, W], "commit": git_commit(), "cpus": os.cpu_count(),
             "load_before": load0, "load_after": os.getloadavg()[0]}
     print(f"load avg {info['load_before']:.2f} before / {info['load_after']:.2f} after, commit {info['commit']}")
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump({"info": info, "rows": rows}, f, indent=2)
+    write_json(args.json, {"info": info, "rows": rows}, indent=2)
     return 0
 
 

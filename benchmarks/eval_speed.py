@@ -25,7 +25,6 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
 
 NUM_CLASSES = 20
 # Person layout in a unit box: (slot, y0, y1, x0, x1); each slot picks a CIHP class per person so
@@ -68,45 +67,32 @@ def _load_core():
 
 def _person_parts(rng):
     parts = []
-    for slot, a, b, l, r in SLOTS:
+    for slot, top, bottom, left, right in SLOTS:
         if rng.random() < KEEP.get(slot, 1.0):
-            parts.append((int(rng.choice(CHOICES[slot])), a, b, l, r))
+            parts.append((int(rng.choice(CHOICES[slot])), top, bottom, left, right))
     return parts
 
 
 def _draw_person(label, box, parts, rng, jitter=0.0):
     y0, x0, y1, x1 = box
     h, w = y1 - y0, x1 - x0
-    for c, a, b, l, r in parts:
+    for c, top, bottom, left, right in parts:  # fractions of the box
         if jitter:
             dy, dx = rng.normal(0, jitter, 2)
-            a, b, l, r = a + dy, b + dy, l + dx, r + dx
-        ya, yb = int(y0 + a * h), int(y0 + b * h)
-        xa, xb = int(x0 + l * w), int(x0 + r * w)
+            top, bottom, left, right = top + dy, bottom + dy, left + dx, right + dx
+        ya, yb = int(y0 + top * h), int(y0 + bottom * h)
+        xa, xb = int(x0 + left * w), int(x0 + right * w)
         ya, yb = max(ya, 0), min(yb, label.shape[0])
         xa, xb = max(xa, 0), min(xb, label.shape[1])
         if yb > ya and xb > xa:
             label[ya:yb, xa:xb] = c
 
 
-def make_image(k, root, postprocess, submission):
-    """Write image ``k``'s GT and predictions; returns its number of GT regions."""
-    rng = np.random.default_rng(1000 + k)
-    H = int(rng.integers(440, 520))
-    W = int(rng.integers(600, 680))
-    name = f"{k:06d}"
-    gt_people, rid = _write_gt(rng, H, W, os.path.join(root, "gt"), name, submission)
-    res = _predict(rng, H, W, gt_people, postprocess)
-    submission.write_submission(os.path.join(root, "pred"), name, res)
-    return rid
-
-
-def _write_gt(rng, H, W, gt, name, submission):
-    """GT persons in the CIHP layout; returns ([(box, parts)] per person, number of regions)."""
+def _gt_people(rng, H, W):
+    """2-5 people painted into (H, W) maps; returns (category map, human-id map, [(box, parts)])."""
     npers = int(rng.choice([2, 3, 4, 5], p=[0.2, 0.3, 0.3, 0.2]))
     cat = np.zeros((H, W), np.uint8)
     hum = np.zeros((H, W), np.uint8)
-    inst = np.zeros((H, W), np.uint8)
     gt_people = []
     for p in range(1, npers + 1):
         ph = int(rng.integers(H // 3, int(H * 0.95)))
@@ -121,7 +107,14 @@ def _write_gt(rng, H, W, gt, name, submission):
         cat[fg] = lab[fg]
         hum[fg] = p
         gt_people.append((box, parts))
-    # GT regions: one per (person, class) visible; ids opaque (sequential), txt id class human
+    return cat, hum, gt_people
+
+
+def _gt_regions(cat, hum):
+    """One region per visible (person, class), ids sequential (opaque to the evaluator).
+
+    Returns (instance-id map, Instance_ids txt lines "id class human", number of regions)."""
+    inst = np.zeros(cat.shape, np.uint8)
     lines = []
     rid = 0
     pair = hum.astype(np.int32) * NUM_CLASSES + cat
@@ -132,16 +125,12 @@ def _write_gt(rng, H, W, gt, name, submission):
         rid += 1
         inst[pair == key] = rid
         lines.append(f"{rid} {c} {h}\n")
-    for sub, arr in (("Category_ids", cat), ("Human_ids", hum), ("Instance_ids", inst)):
-        submission.write_label_png(os.path.join(gt, sub, name + ".png"), arr)
-    with open(os.path.join(gt, "Instance_ids", name + ".txt"), "w") as f:
-        f.writelines(lines)
-    return gt_people, rid
+    return inst, lines, rid
 
 
-def _predict(rng, H, W, gt_people, postprocess):
-    """Jittered GT persons (+ a false positive now and then), QANet-style scores, through the
-    project's parsing_postprocess."""
+def _predicted_people(rng, H, W, gt_people):
+    """Jittered GT persons (8% missed, 15% lose a part) and, half the time, a false positive, with
+    QANet-style scores; returns (maps (N, H, W), scores (N,), part scores (N, C - 1))."""
     maps, scores, part_scores = [], [], []
     for box, parts in gt_people:
         if rng.random() < 0.08:
@@ -162,14 +151,28 @@ def _predict(rng, H, W, gt_people, postprocess):
         scores.append(rng.uniform(0.05, 0.6))
         part_scores.append(rng.uniform(0.05, 0.6, NUM_CLASSES - 1))
     maps = np.stack(maps) if maps else np.zeros((0, H, W), np.uint8)
-    return postprocess.parsing_postprocess(
-        maps,
-        np.array(scores),
-        np.array(scores),
-        np.array(part_scores).reshape(-1, NUM_CLASSES - 1),
-        NUM_CLASSES,
-        image_size=(H, W),
-    )
+    return maps, np.array(scores), np.array(part_scores).reshape(-1, NUM_CLASSES - 1)
+
+
+def make_image(k, root, postprocess, submission):
+    """Writes image ``k``'s GT (CIHP layout) and prediction (submission layout) under ``root``;
+    returns its number of GT regions."""
+    rng = np.random.default_rng(1000 + k)
+    H = int(rng.integers(440, 520))
+    W = int(rng.integers(600, 680))
+    cat, hum, gt_people = _gt_people(rng, H, W)
+    inst, lines, rid = _gt_regions(cat, hum)
+    name = f"{k:06d}"
+    gt = os.path.join(root, "gt")
+    for sub, arr in (("Category_ids", cat), ("Human_ids", hum), ("Instance_ids", inst)):
+        submission.write_label_png(os.path.join(gt, sub, name + ".png"), arr)
+    with open(os.path.join(gt, "Instance_ids", name + ".txt"), "w") as f:
+        f.writelines(lines)
+    maps, scores, part_scores = _predicted_people(rng, H, W, gt_people)
+    res = postprocess.parsing_postprocess(maps, scores, scores, part_scores, NUM_CLASSES,
+                                          image_size=(H, W))  # fmt: skip
+    submission.write_submission(os.path.join(root, "pred"), name, res)
+    return rid
 
 
 def _gen_chunk(args):

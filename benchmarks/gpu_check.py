@@ -17,30 +17,17 @@ CPU in CI; its numbers mean nothing.
 """
 
 import argparse
-import json
-import os
 import platform
 import statistics
-import sys
 import time
 from contextlib import nullcontext
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from _common import REPO, qanet_cfg, sync, write_json
 
 CONFIGS = {
     "R-50c": "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml",
     "HRNet-W48": "projects/QANet/configs/CIHP/QANet_HRNetW48_512x384.yaml",
 }
-
-
-def _sync(device):
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def _autocast(device):
@@ -73,9 +60,7 @@ def _peak_mb(device):
 
 def _model(name, device):
     from detectron2.modeling import build_model
-    from qanet_speed import _cfg
-
-    cfg = _cfg(CONFIGS[name], device)
+    cfg = qanet_cfg(CONFIGS[name], device)
     return cfg, build_model(cfg)
 
 
@@ -100,7 +85,7 @@ def bench_train(name, device, crop_hw, batch, steps, warmup):
     for i in range(warmup + steps):
         if i == warmup:
             _peak_reset(device)
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         with _autocast(device):
             losses = model(batch_in)
@@ -108,7 +93,7 @@ def bench_train(name, device, crop_hw, batch, steps, warmup):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        _sync(device)
+        sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
         if not torch.isfinite(loss):
@@ -129,11 +114,11 @@ def bench_parser(name, device, crop_hw, batch, repeats):
     x = (torch.rand(batch, 3, *crop_hw, device=device) * 255).contiguous(memory_format=torch.channels_last)
     with torch.no_grad(), _autocast(device):
         parser(x)
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(repeats):
             parser(x)
-        _sync(device)
+        sync(device)
     dt = (time.perf_counter() - t0) / repeats
     res = {"model": name, "crop_hw": list(crop_hw), "batch": batch, "dtype": _dtype(device), "crops_per_s": round(batch / dt, 2)}
     print(f"  parser {name:9s} B={batch}: {res['crops_per_s']:.1f} crops/s", flush=True)
@@ -202,10 +187,7 @@ def main(argv=None):
     if "mman" in parts:
         out["mman"] = bench_mman(args.device, tiny)
     out["info"]["seconds"] = round(time.perf_counter() - t_all, 1)
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(out, f, indent=2)
-    print(f"wrote {args.json} ({out['info']['seconds']} s)")
+    write_json(args.json, out, indent=2, note=f" ({out['info']['seconds']} s)")
     return out
 
 

@@ -16,10 +16,12 @@ PY="$VENV/bin/python"
 STAMP="$VENV/.humanparse_d2_installed"
 TORCH_SPEC="torch==2.14.1 torchvision==0.29.1"
 D2_SPEC="sal-detectron2==0.7.2"
+# scipy and scikit-image: only the comparisons with the official code (benchmarks/eval_vs_official.py,
+# qanet/mman official parity); ruff: `make lint` / `make format` (same pin as setup.py's dev extra).
 DEPS=("setuptools<81" fvcore iopath pycocotools opencv-python-headless yacs termcolor tabulate
       cloudpickle tqdm matplotlib tensorboard "omegaconf>=2.1,<2.4" hydra-core packaging pytest
       pytest-timeout lvis timm filelock scipy onnx onnxscript zlib-ng "faster-coco-eval>=1.6"
-      scikit-image)
+      scikit-image ruff==0.17.5)
 LOG="$VENV/install.log"
 
 die() { echo "install: $*" >&2; exit 1; }

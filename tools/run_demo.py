@@ -20,12 +20,13 @@ import sys
 import time
 from pathlib import Path
 
+from tabulate import tabulate
+
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("DETECTRON2_DATASETS", str(REPO / "datasets"))
-sys.path.insert(0, str(REPO))
 
 TABLE_KEYS = [("mIoU", "mIoU"), ("AP_p_vol", "AP^p_vol"), ("AP_p50", "AP^p50"), ("PCP50", "PCP50"),
-              ("AP_r_vol", "AP^r_vol"), ("AP_r50", "AP^r50")]
+              ("AP_r_vol", "AP^r_vol"), ("AP_r50", "AP^r50")]  # (result key, column title)
 
 
 def step(msg: str) -> None:
@@ -33,13 +34,11 @@ def step(msg: str) -> None:
 
 
 def format_table(rows, title_col="QAM weights"):
-    head = f"| {title_col:<22} | " + " | ".join(f"{h:>8}" for _, h in TABLE_KEYS) + " |"
-    sep = "|" + "-" * 24 + "|" + "|".join("-" * 10 for _ in TABLE_KEYS) + "|"
-    lines = [head, sep]
-    for name, res in rows:
-        vals = " | ".join(f"{res.get(k, float('nan')):8.2f}" for k, _ in TABLE_KEYS)
-        lines.append(f"| {name:<22} | {vals} |")
-    return "\n".join(lines)
+    """Markdown table of the TABLE_KEYS metrics, one row per (name, results dict)."""
+    headers = [title_col] + [h for _, h in TABLE_KEYS]
+    body = [[name] + [res.get(k, float("nan")) for k, _ in TABLE_KEYS] for name, res in rows]
+    return tabulate(body, headers=headers, tablefmt="github", floatfmt=".2f",
+                    numalign="right")
 
 
 def build_cfg(args):
@@ -96,6 +95,7 @@ def train(cfg, args):
 def write_overlays(model, collected, cfg, out_dir: Path, n: int):
     import numpy as np
     from detectron2.data import MetadataCatalog
+
     from humanparse_core.postprocessing import parsing_postprocess
     from humanparse_d2.projects.qanet.mapper import read_image_rgb_safe
     from humanparse_d2.projects.qanet.visualize import draw_boxes, overlay, palette_for
@@ -132,53 +132,59 @@ def write_overlays(model, collected, cfg, out_dir: Path, n: int):
     return len(tiles)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config-file", default=str(REPO / "projects/QANet/configs/quick/QANet_R18_synth.yaml"))
+def _parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config-file",
+                    default=str(REPO / "projects/QANet/configs/quick/QANet_R18_synth.yaml"))
     ap.add_argument("--output", default=str(REPO / "output/demo"))
     # ~1.2 s per iteration on 2 idle cores: 500 iterations = ~10 min, the rest of the 15-minute
-    # budget is data generation, inference and evaluation (measured numbers in projects/QANet/README.md)
+    # budget is data generation, inference and evaluation (measured: projects/QANet/README.md)
     ap.add_argument("--iters", type=int, default=500, help="training iterations")
     ap.add_argument("--batch", type=int, default=8, help="person crops per iteration")
     ap.add_argument("--workers", type=int, default=1, help="data-loader worker processes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--overlays", type=int, default=4, help="validation images drawn as overlays")
-    ap.add_argument("--max-val-images", type=int, default=0, help="evaluate on the first N val images (0 = all)")
-    ap.add_argument("--reuse", action="store_true", help="reuse output/demo/train/model_final.pth if it matches")
+    ap.add_argument("--max-val-images", type=int, default=0,
+                    help="evaluate on the first N val images (0 = all)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse output/demo/train/model_final.pth if it matches")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
-    args = ap.parse_args(argv)
-    t_start = time.time()
-    from humanparse_d2.utils.provenance import git_commit
+    return ap.parse_args(argv)
 
-    commit = git_commit()  # the code this run imports (read before anything can change the tree)
 
+def _setup_process():
+    """Torch threads, loggers and the project's registrations."""
     import torch
-
-    # every core by default; OMP_NUM_THREADS, when set, wins (e.g. two demos side by side)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, os.cpu_count() or 1))
     from detectron2.utils.logger import setup_logger
 
+    # every core by default; OMP_NUM_THREADS, when set, wins (e.g. two demos side by side)
+    threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, os.cpu_count() or 1)
+    torch.set_num_threads(threads)
     setup_logger(name="detectron2", abbrev_name="d2")
     setup_logger(name="humanparse_d2", abbrev_name="hp")
     setup_logger(name="humanparse_core", abbrev_name="hp")
     logging.getLogger("fvcore").setLevel(logging.WARNING)
     import humanparse_d2  # noqa: F401
+
+
+def prepare_data(cfg) -> float:
+    """Loads (generating on first use) every train and test set of ``cfg``; returns the seconds."""
     from detectron2.data import DatasetCatalog
 
-    out_dir = Path(args.output)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = build_cfg(args)
     step(f"synthetic data under {os.environ['DETECTRON2_DATASETS']} (generated on first use)")
     t0 = time.time()
     for name in list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST):
         print(f"  {name}: {len(DatasetCatalog.get(name))} images", flush=True)
-    t_data = time.time() - t0
+    return time.time() - t0
 
-    model, t_train = train(cfg, args)
-    model.eval()
 
+def infer(model, cfg, args):
+    """One inference pass over the first test set (``--max-val-images`` of it).
+
+    Returns (trainer class, dataset name, [(input, Instances)], seconds in the model)."""
     from humanparse_d2.engine import build_trainer_class
-    from humanparse_d2.projects.qanet.rescore import TABLE1_WEIGHTS, collect_outputs, evaluate_weight_sets, weights_name
+    from humanparse_d2.projects.qanet.rescore import collect_outputs
 
     trainer_cls = build_trainer_class(cfg)
     ds = cfg.DATASETS.TEST[0]
@@ -187,13 +193,25 @@ def main(argv=None):
         import itertools
 
         loader = list(itertools.islice(iter(loader), args.max_val_images))
-    boxes = model.box_source
-    step(f"inference on {ds} (boxes: {boxes}; {model.box_source_description}), flip test, crops "
-         f"{tuple(cfg.INPUT.PARSING.CROP_SIZE)}")
+    step(f"inference on {ds} (boxes: {model.box_source}; {model.box_source_description}), "
+         f"flip test, crops {tuple(cfg.INPUT.PARSING.CROP_SIZE)}")
     collected, t_infer = collect_outputs(model, loader)
     n_img = len(collected)
     n_persons = sum(len(i) for _, i in collected)
-    print(f"  {n_img} images, {n_persons} persons, {t_infer:.1f} s in the model ({n_img / max(t_infer, 1e-9):.2f} images/s)")
+    print(f"  {n_img} images, {n_persons} persons, {t_infer:.1f} s in the model "
+          f"({n_img / max(t_infer, 1e-9):.2f} images/s)")
+    return trainer_cls, ds, collected, t_infer
+
+
+def score_weight_rows(model, collected, trainer_cls, cfg, ds, out_dir: Path):
+    """Scores the same outputs with every Table 1 weight row; writes metrics.json and
+    qam_weight_table.json. Returns {row name: results}."""
+    from humanparse_d2.projects.qanet.rescore import (
+        TABLE1_WEIGHTS,
+        evaluate_weight_sets,
+        weights_name,
+    )
+    from humanparse_d2.projects.qanet.visualize import dump_json
 
     step("evaluation: box-score-only (1,0,0), QAM (1,0.5,3) and the paper's Table 1 weight rows")
     weight_sets = {weights_name(w): w for w in TABLE1_WEIGHTS}
@@ -201,43 +219,77 @@ def main(argv=None):
     def factory():
         return trainer_cls.build_evaluator(cfg, ds, output_folder=str(out_dir / "eval"))
 
-    res = evaluate_weight_sets(model, collected, factory, weight_sets, box_source=boxes)
+    res = evaluate_weight_sets(model, collected, factory, weight_sets, box_source=model.box_source)
     box_only, qam = res[weights_name((1, 0, 0))], res[weights_name((1, 0.5, 3))]
-    metrics = {"box_only": box_only, "qam": qam}
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    (out_dir / "qam_weight_table.json").write_text(json.dumps(res, indent=1))
+    dump_json(str(out_dir / "metrics.json"), {"box_only": box_only, "qam": qam})
+    dump_json(str(out_dir / "qam_weight_table.json"), res)
+    return res
 
-    step("writing overlays")
-    n_ov = write_overlays(model, collected, cfg, out_dir, args.overlays)
 
-    total = time.time() - t_start
-    info = {
+def run_info(args, cfg, model, collected, commit, seconds):
+    """What run_info.json records: code, config, sizes, box source and the seconds of each stage."""
+    import torch
+
+    return {
         "commit": commit,
         "config": os.path.relpath(args.config_file, REPO),
         "iterations": args.iters,
         "batch_person_crops": args.batch,
-        "boxes": boxes,
+        "boxes": model.box_source,
         "box_source": model.box_source_description,
         "tta": "flip" if model.flip_test else "none",
         "test_scales": list(model.test_scales),
         "crop_size_hw": list(cfg.INPUT.PARSING.CROP_SIZE),
-        "val_images": n_img,
-        "val_persons": n_persons,
-        "seconds": {"data": round(t_data, 1), "train": round(t_train, 1), "inference": round(t_infer, 1),
-                    "total": round(total, 1)},
+        "val_images": len(collected),
+        "val_persons": sum(len(i) for _, i in collected),
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "threads": torch.get_num_threads(),
     }
-    (out_dir / "run_info.json").write_text(json.dumps(info, indent=1))
 
-    print(f"\nQANet R18-FPN on {ds}, boxes: {boxes}, flip test, crops {tuple(cfg.INPUT.PARSING.CROP_SIZE)}, "
-          f"{args.iters} iterations x {args.batch} crops, commit {info['commit']}")
-    print(format_table([("box only (1,0,0)", box_only), ("QAM (1,0.5,3)", qam)], title_col="scoring"))
+
+def print_summary(args, cfg, info, res, out_dir: Path, n_overlays: int, seconds):
+    from humanparse_d2.projects.qanet.rescore import weights_name
+
+    ds, boxes = cfg.DATASETS.TEST[0], info["boxes"]
+    box_only, qam = res[weights_name((1, 0, 0))], res[weights_name((1, 0.5, 3))]
+    print(f"\nQANet R18-FPN on {ds}, boxes: {boxes}, flip test, crops "
+          f"{tuple(cfg.INPUT.PARSING.CROP_SIZE)}, {args.iters} iterations x {args.batch} crops, "
+          f"commit {info['commit']}")
+    scoring_rows = [("box only (1,0,0)", box_only), ("QAM (1,0.5,3)", qam)]
+    print(format_table(scoring_rows, title_col="scoring"))
     print(f"\nPaper Table 1 weight rows on the same outputs (boxes: {boxes}):")
-    print(format_table([(k, v) for k, v in res.items()]))
+    print(format_table(list(res.items())))
     d_apr = qam.get("AP_r_vol", float("nan")) - box_only.get("AP_r_vol", float("nan"))
     print(f"\nQAM vs box-only: AP^r_vol {d_apr:+.2f} points (boxes: {boxes})")
-    print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'qam_weight_table.json'}, {n_ov} overlays in {out_dir}")
-    print(f"total {total / 60:.1f} min (data {t_data:.0f} s, train {t_train:.0f} s, inference {t_infer:.0f} s)")
+    print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'qam_weight_table.json'}, "
+          f"{n_overlays} overlays in {out_dir}")
+    print(f"total {seconds['total'] / 60:.1f} min (data {seconds['data']:.0f} s, train "
+          f"{seconds['train']:.0f} s, inference {seconds['inference']:.0f} s)")
+
+
+def main(argv=None):
+    args = _parse_args(argv)
+    t_start = time.time()
+    from humanparse_d2.projects.qanet.visualize import dump_json
+    from humanparse_d2.utils.provenance import git_commit
+
+    commit = git_commit()  # the code this run imports (read before anything can change the tree)
+    _setup_process()
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = build_cfg(args)
+    t_data = prepare_data(cfg)
+    model, t_train = train(cfg, args)
+    model.eval()
+    trainer_cls, ds, collected, t_infer = infer(model, cfg, args)
+    res = score_weight_rows(model, collected, trainer_cls, cfg, ds, out_dir)
+    step("writing overlays")
+    n_overlays = write_overlays(model, collected, cfg, out_dir, args.overlays)
+    total = time.time() - t_start
+    seconds = {"data": t_data, "train": t_train, "inference": t_infer, "total": total}
+    info = run_info(args, cfg, model, collected, commit, seconds)
+    dump_json(str(out_dir / "run_info.json"), info)
+    print_summary(args, cfg, info, res, out_dir, n_overlays, seconds)
     return 0
 
 

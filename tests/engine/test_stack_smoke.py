@@ -1,37 +1,12 @@
 """Smoke test of the torch + detectron2 stack: if an upgrade breaks it, this is the test that says so."""
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.engine import SimpleTrainer
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-
-def _tiny_rcnn_cfg():
-    cfg = get_cfg()
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
-    cfg.MODEL.BACKBONE.NAME = "build_resnet_fpn_backbone"
-    cfg.MODEL.RESNETS.DEPTH = 18
-    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
-    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.FPN.OUT_CHANNELS = 32
-    cfg.MODEL.RPN.IN_FEATURES = ["p2", "p3", "p4", "p5", "p6"]
-    cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[16], [32], [64], [128], [256]]
-    cfg.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
-    cfg.MODEL.ROI_HEADS.IN_FEATURES = ["p2", "p3", "p4", "p5"]
-    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 1
-    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 32
-    cfg.MODEL.ROI_BOX_HEAD.NAME = "FastRCNNConvFCHead"
-    cfg.MODEL.ROI_BOX_HEAD.NUM_FC = 2
-    cfg.MODEL.ROI_BOX_HEAD.FC_DIM = 64
-    cfg.MODEL.ROI_MASK_HEAD.NAME = "MaskRCNNConvUpsampleHead"
-    cfg.MODEL.ROI_MASK_HEAD.CONV_DIM = 32
-    cfg.MODEL.ROI_MASK_HEAD.NUM_CONV = 1
-    cfg.MODEL.MASK_ON = True
-    return cfg
+from tests.tiny_configs import tiny_d2_mask_rcnn_cfg
 
 
 def _batch(n=2, size=64):
@@ -49,7 +24,7 @@ def _batch(n=2, size=64):
 
 
 def test_tiny_mask_rcnn_trains_saves_and_reloads(tmp_path):
-    cfg = _tiny_rcnn_cfg()
+    cfg = tiny_d2_mask_rcnn_cfg()
     model = build_model(cfg)
     model.train()
     data = _batch()

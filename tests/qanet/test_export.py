@@ -9,8 +9,7 @@ from detectron2.modeling import build_model
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.projects.qanet.export import export_parser_onnx, trace_parser
-
-from .common import tiny_cfg
+from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
 HAS_ONNX = importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxscript") is not None
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None

@@ -7,8 +7,9 @@ from torch import nn
 import humanparse_d2  # noqa: F401
 from humanparse_d2.projects.qanet.fast_inference import InferenceParser, fold_batchnorm_
 from humanparse_d2.projects.qanet.official.official_model import randomize_
+from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
-from .common import make_image, tiny_cfg
+from .common import make_image
 
 TOL = 1e-4
 

@@ -11,8 +11,10 @@ from detectron2.utils.events import EventStorage
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.projects.qanet.inference import expand_boxes, flip_back, parse_crops
+from tests.tiny_configs import tiny_detector_cfg
+from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
-from .common import REPO, make_image, tiny_cfg, train_batch
+from .common import make_image, train_batch
 
 FIELDS = ("pred_boxes", "scores", "box_scores", "iou_scores", "pixel_scores", "part_scores", "pred_parsing")
 
@@ -202,19 +204,9 @@ class TestBoxSources(unittest.TestCase):
     def test_detector(self):
         """A tiny random-weight Faster R-CNN as the detector: runs, keeps only the person class."""
         from detectron2.checkpoint import DetectionCheckpointer
-        from detectron2.config import get_cfg
 
         with tempfile.TemporaryDirectory() as d:
-            dcfg = get_cfg()
-            dcfg.merge_from_file(str(REPO / "configs/Base-RCNN-FPN.yaml"))
-            dcfg.MODEL.DEVICE = "cpu"
-            dcfg.MODEL.RESNETS.DEPTH = 18
-            dcfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
-            dcfg.MODEL.FPN.OUT_CHANNELS = 16
-            dcfg.MODEL.ROI_BOX_HEAD.FC_DIM = 16
-            dcfg.MODEL.ROI_HEADS.NUM_CLASSES = 2
-            dcfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
-            dcfg.INPUT.MIN_SIZE_TEST = 64
+            dcfg = tiny_detector_cfg()
             ypath = os.path.join(d, "det.yaml")
             with open(ypath, "w") as f:
                 f.write(dcfg.dump())

@@ -17,8 +17,9 @@ from humanparse_d2.evaluation import SemanticParsingEvaluator
 from humanparse_d2.projects.qanet.inference import parse_person_boxes
 from humanparse_d2.projects.qanet.mapper import QANetTestMapper, read_image_rgb_safe
 from humanparse_d2.projects.qanet.meta_arch import view_scales
+from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
-from .common import make_image, tiny_cfg
+from .common import make_image
 
 
 class TestViews(unittest.TestCase):

@@ -1,44 +1,12 @@
-"""Tiny R-CNN configs and batches for CPU tests (64 x 80 images, R-18, narrow heads)."""
+"""Tiny R-CNN inputs for CPU tests: 64 x 80 images and training batches (configs: tests/tiny_configs.py)."""
 
 from pathlib import Path
 
 import torch
 from detectron2.structures import BitMasks, Boxes, Instances
 
-from humanparse_d2.config import get_humanparse_cfg
-
 REPO = Path(__file__).resolve().parents[2]
 H, W = 64, 80
-
-
-def tiny_cfg(roi_heads="QAMStandardROIHeads", *, qam=True, mask_on=True, iou_head=False):
-    cfg = get_humanparse_cfg()
-    cfg.merge_from_file(str(REPO / "configs/Base-RCNN-FPN.yaml"))
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.MASK_ON = mask_on
-    cfg.MODEL.RESNETS.DEPTH = 18
-    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
-    cfg.MODEL.FPN.OUT_CHANNELS = 16
-    cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[16], [32], [64], [128], [256]]
-    cfg.MODEL.RPN.POST_NMS_TOPK_TEST = 50
-    cfg.MODEL.RPN.POST_NMS_TOPK_TRAIN = 50
-    cfg.MODEL.ROI_HEADS.NAME = roi_heads
-    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 2
-    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 32
-    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
-    cfg.MODEL.ROI_BOX_HEAD.FC_DIM = 32
-    cfg.MODEL.ROI_MASK_HEAD.CONV_DIM = 16
-    cfg.MODEL.ROI_MASK_HEAD.NUM_CONV = 1
-    cfg.MODEL.MASK_QUALITY.ENABLED = qam
-    cfg.MODEL.MASK_QUALITY.IOU_HEAD_ON = iou_head
-    cfg.MODEL.MASK_QUALITY.IOU_HEAD_CONV_DIM = 8
-    cfg.MODEL.MASK_QUALITY.IOU_HEAD_NUM_CONV = 2
-    cfg.MODEL.MASK_QUALITY.IOU_HEAD_FC_DIM = 16
-    cfg.TEST.DETECTIONS_PER_IMAGE = 20
-    if roi_heads.endswith("CascadeROIHeads"):
-        cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG = True
-    return cfg
 
 
 def image(seed=0, h=H, w=W):

@@ -8,7 +8,9 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 
-from ._tiny import REPO, tiny_cfg
+from tests.tiny_configs import tiny_rcnn_cfg as tiny_cfg
+
+from ._tiny import REPO
 
 
 def _two_image_person_dataset(name="synth_humans_val_2img_persons"):

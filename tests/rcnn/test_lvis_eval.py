@@ -14,7 +14,9 @@ from detectron2.data import DatasetCatalog
 from detectron2.data.datasets import register_lvis_instances
 from detectron2.modeling import build_model
 
-from ._tiny import REPO, tiny_cfg
+from tests.tiny_configs import tiny_rcnn_cfg as tiny_cfg
+
+from ._tiny import REPO
 
 pytest.importorskip("faster_coco_eval")
 

@@ -17,8 +17,9 @@ from humanparse_d2.modeling.rescoring import (
     check_rescoring_config,
     rescore_instances,
 )
+from tests.tiny_configs import tiny_rcnn_cfg as tiny_cfg
 
-from ._tiny import H, W, image, tiny_cfg, train_batch
+from ._tiny import H, W, image, train_batch
 
 
 def _instances(n=5, seed=0):

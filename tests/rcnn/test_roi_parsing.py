@@ -12,8 +12,9 @@ from detectron2.utils.events import EventStorage
 from humanparse_d2.modeling.paste import paste_probs
 from humanparse_d2.modeling.qam import fuse_quality, pixel_scores
 from humanparse_d2.modeling.roi_paste import crop_label_targets, paste_parsing
+from tests.tiny_configs import tiny_rcnn_cfg as tiny_cfg
 
-from ._tiny import H, W, image, tiny_cfg, train_batch
+from ._tiny import H, W, image, train_batch
 
 C = 6
 

@@ -113,8 +113,7 @@ def test_files_going_bad_in_training_are_skipped_counted_and_capped(tmp_path):
 def test_trainer_wraps_the_training_mapper():
     from humanparse_d2.engine import HumanParseTrainer
     from humanparse_d2.engine.workers import GuardedMapper
-
-    from qanet.common import tiny_cfg
+    from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
     cfg = tiny_cfg()
     cfg.DATASETS.TRAIN = ("synth_humans_train",)

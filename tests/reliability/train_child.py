@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent), str(HERE.parent / "mman")]
+sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent / "mman")]  # repo root: `tests`
 
 
 def _install_fault_markers(markers, pause=0.5):
@@ -38,9 +38,9 @@ def _install_fault_markers(markers, pause=0.5):
 
 
 def qanet_trainer(out, max_iter):
-    from qanet.common import tiny_cfg, train_batch
-
     from humanparse_d2.engine import HumanParseTrainer
+    from tests.qanet.common import train_batch
+    from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
     cfg = tiny_cfg()
     cfg.OUTPUT_DIR = str(out)
@@ -77,7 +77,8 @@ def _imports():
     import humanparse_d2  # noqa: F401
     import humanparse_d2.engine.adversarial  # noqa: F401
     import mman_testutils  # noqa: F401
-    import qanet.common  # noqa: F401
+    import tests.qanet.common  # noqa: F401
+    import tests.tiny_configs  # noqa: F401
 
 
 def serve():

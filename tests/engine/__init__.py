@@ -1,0 +1,1 @@
+"""Tests of the install, the config system, registration and the training entry points."""

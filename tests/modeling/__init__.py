@@ -1,0 +1,1 @@
+"""Tests of the pure modelling functions (QAM fusion, paste-back)."""
