@@ -16,7 +16,12 @@ import numpy as np
 
 from .ap import check_mode
 from .gt_loading import GTFiles, check_size, load_image_gt
-from .image_eval import ImageRecord, ParsingAccumulator, evaluate_image, normalize_metrics
+from .image_eval import (
+    ImageRecord,
+    ParsingAccumulator,
+    evaluate_image,
+    normalize_metrics,
+)
 from .parsing_ap import person_from_map
 from .submission import (
     SubmissionError,
@@ -26,7 +31,7 @@ from .submission import (
 )
 from .submission import read_label_png as _read_label_png
 
-__all__ = ["evaluate_folder", "list_gt_images", "FolderEvalConfig"]
+__all__ = ["FolderEvalConfig", "evaluate_folder", "list_gt_images"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +66,8 @@ def list_gt_images(gt_root: str, image_list: str | None = None) -> list[str]:
 
 
 def _legacy_txt_list(d: str) -> list[str]:
-    """The reference's image list: ``*.txt`` of the prediction folder, one level deeper until found."""
+    """The reference's image list: ``*.txt`` of the prediction folder, one level deeper until
+    found."""
     if not os.path.isdir(d):
         return []
     pattern = d

@@ -18,7 +18,7 @@ from .submission import (
     read_label_png,
 )
 
-__all__ = ["GTFiles", "load_image_gt", "check_size"]
+__all__ = ["GTFiles", "check_size", "load_image_gt"]
 
 
 @dataclass
@@ -43,7 +43,7 @@ class GTFiles:
     @classmethod
     def cihp(cls, gt_root: str, name: str) -> "GTFiles":
         """The files of image ``name`` under a CIHP-layout ``gt_root``."""
-        sub = lambda d, ext=".png": os.path.join(gt_root, d, name + ext)  # noqa: E731
+        sub = lambda d, ext=".png": os.path.join(gt_root, d, name + ext)
         return cls(name, sub("Category_ids"), sub("Human_ids"), sub("Instance_ids"),
                    sub("Instance_ids", ".txt"))
 
@@ -84,8 +84,9 @@ def load_image_gt(
     (AP^p), ``gt_instance`` (H, W) with ``gt_instance_classes`` {region id: class} (AP^r),
     ``gt_human`` (AP^h). ``copy=False`` allows read-only arrays (bulk evaluation).
     """
-    read = lambda p: read_label_png(p, copy=copy)  # noqa: E731
-    cat = read(files.category) if ("mIoU" in metrics or "APp" in metrics) and files.category else None
+    read = lambda p: read_label_png(p, copy=copy)
+    need_cat = "mIoU" in metrics or "APp" in metrics
+    cat = read(files.category) if need_cat and files.category else None
     need_hum = "APp" in metrics or "APh" in metrics
     hum = read(files.human) if need_hum and files.human else None
     gt = {} if cat is None else {"gt_category": cat}
@@ -122,5 +123,6 @@ def _region_gt(files: GTFiles, cat, read) -> dict:
     if files.instance_txt and os.path.exists(files.instance_txt):
         table = read_gt_instance_txt(files.instance_txt)
     else:
-        table = gt_instance_classes_from_maps(inst, cat if cat is not None else read(files.category))
+        cat = cat if cat is not None else read(files.category)
+        table = gt_instance_classes_from_maps(inst, cat)
     return {"gt_instance": inst, "gt_instance_classes": {k: v[0] for k, v in table.items()}}

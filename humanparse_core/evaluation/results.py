@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["HEADLINE_METRICS", "headline", "results_to_flat", "json_safe", "write_json"]
+__all__ = ["HEADLINE_METRICS", "headline", "json_safe", "results_to_flat", "write_json"]
 
 # The metrics of the one-line evaluator log and the CLI's first table, in this order; each is
 # shown when the summary has it: mIoU with pixel / mean accuracy, the single-person extras
@@ -54,7 +54,7 @@ def headline(summary: dict) -> list[tuple[str, float]]:
 def results_to_flat(summary: dict) -> "OrderedDict[str, float]":
     """The summary as detectron2's flat ``{name: float}`` dict (what EvalHook and
     ``print_csv_format`` need), e.g. ``mIoU``, ``IoU-Hair``, ``AP_p@0.5``, ``AP_r_vol``."""
-    out: "OrderedDict[str, float]" = OrderedDict()
+    out: OrderedDict[str, float] = OrderedDict()
     for scalars, per_key in _FLAT_LAYOUT:
         for k in scalars:
             if k in summary:
@@ -66,7 +66,8 @@ def results_to_flat(summary: dict) -> "OrderedDict[str, float]":
 
 
 def json_safe(x):
-    """A JSON-ready copy: NaN / inf -> None, numpy scalars -> Python numbers, float keys -> ``'0.1'``."""
+    """A JSON-ready copy: NaN / inf -> None, numpy scalars -> Python numbers, float keys ->
+    ``'0.1'``."""
     if isinstance(x, dict):
         return {_key(k): json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
