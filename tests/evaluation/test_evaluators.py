@@ -205,6 +205,23 @@ def test_parsing_evaluator_threads_and_build(tmp_path):
     assert res[0] == res[2]
 
 
+def test_box_source_is_recorded_from_the_outputs(tmp_path):
+    name = "_test_eval_box_source"
+    dicts, outputs, _ = _build_dataset(str(tmp_path), name)
+    from humanparse_d2 import get_humanparse_cfg
+
+    cfg = get_humanparse_cfg()
+    assert cfg.MODEL.QANET.BOX_SOURCE == "detector"  # not what made these outputs
+    for sub, outs in (("with", outputs), ("without", [{"instances": o["instances"]} for o in outputs])):
+        ev = build_parsing_evaluator(cfg, name, str(tmp_path / sub))
+        for d, o in zip(dicts, outs):
+            ev.process([{"image_id": d["image_id"]}], [o])
+        ev.evaluate()
+    saved = {s: json.load(open(tmp_path / s / "parsing_metrics.json")) for s in ("with", "without")}
+    assert saved["with"]["box_source"] == "oracle"
+    assert saved["without"]["box_source"] == "unknown"
+
+
 def test_semantic_evaluator_merge_ipr_lowres(tmp_path):
     name = "_test_eval_semseg"
     H, W = 8, 8
