@@ -212,7 +212,8 @@ def test_box_source_is_recorded_from_the_outputs(tmp_path):
 
     cfg = get_humanparse_cfg()
     assert cfg.MODEL.QANET.BOX_SOURCE == "detector"  # not what made these outputs
-    for sub, outs in (("with", outputs), ("without", [{"instances": o["instances"]} for o in outputs])):
+    bare = [{"instances": o["instances"]} for o in outputs]  # e.g. a Parsing R-CNN's outputs
+    for sub, outs in (("with", outputs), ("without", bare)):
         ev = build_parsing_evaluator(cfg, name, str(tmp_path / sub))
         for d, o in zip(dicts, outs):
             ev.process([{"image_id": d["image_id"]}], [o])
