@@ -53,6 +53,28 @@ def _scenes():
     return scenes
 
 
+def _person_annotations(hum, ids):
+    """One dataset-dict annotation per person id of the Human_ids map (its tight box)."""
+    anns = []
+    for pid in ids:
+        ys, xs = np.nonzero(hum == pid)
+        anns.append(
+            {
+                "bbox": [
+                    float(xs.min()),
+                    float(ys.min()),
+                    float(xs.max() - xs.min() + 1),
+                    float(ys.max() - ys.min() + 1),
+                ],
+                "bbox_mode": BoxMode.XYWH_ABS,
+                "category_id": 0,
+                "iscrowd": 0,
+                "parsing_id": pid,
+            }
+        )
+    return anns
+
+
 def _build_dataset(root, name):
     gt = os.path.join(root, "gt")
     dicts, outputs = [], []
@@ -62,23 +84,7 @@ def _build_dataset(root, name):
         stem = f"im{k}"
         write_gt(gt, stem, cat, hum, inst, table)
         ids = sorted(int(i) for i in np.unique(hum) if i > 0)
-        anns = []
-        for pid in ids:
-            ys, xs = np.nonzero(hum == pid)
-            anns.append(
-                {
-                    "bbox": [
-                        float(xs.min()),
-                        float(ys.min()),
-                        float(xs.max() - xs.min() + 1),
-                        float(ys.max() - ys.min() + 1),
-                    ],
-                    "bbox_mode": BoxMode.XYWH_ABS,
-                    "category_id": 0,
-                    "iscrowd": 0,
-                    "parsing_id": pid,
-                }
-            )
+        anns = _person_annotations(hum, ids)
         cf = os.path.join(gt, "Category_ids", stem + ".png")
         dicts.append(
             {
