@@ -2,93 +2,62 @@
 """Score a parsing submission folder against CIHP-layout ground truth.
 
     python tools/eval_parsing.py --gt-root DIR --pred-dir DIR --num-classes 20 \
-        [--metrics mIoU,APp,APr] [--apr-matching legacy|one-to-one] [--workers N] [--output metrics.json]
+        [--metrics mIoU,APp,APr] [--apr-matching legacy|one-to-one] [--workers N] \
+        [--output metrics.json]
 
-``--gt-root`` holds ``Category_ids/``, ``Human_ids/``, ``Instance_ids/`` (+ the Instance txt files and
-optionally a ``*_id.txt`` image list); ``--pred-dir`` holds ``global_parsing/``, ``instance_parsing/``,
-``person_parsing/`` (and ``instance_segmentation/`` for APh), as written by
-``humanparse_d2.evaluation.write_submission`` (formats: humanparse_d2/evaluation/README.md). ``--apr-matching legacy``
-selects the reference behaviour of every metric, ``one-to-one`` the corrected default.
+``--gt-root`` holds ``Category_ids/``, ``Human_ids/``, ``Instance_ids/`` (+ the Instance txt files
+and optionally a ``*_id.txt`` image list); ``--pred-dir`` holds ``global_parsing/``,
+``instance_parsing/``, ``person_parsing/`` (and ``instance_segmentation/`` for APh), as written by
+``humanparse_d2.evaluation.write_submission`` (formats: humanparse_d2/evaluation/README.md).
+``--apr-matching legacy`` selects the reference behaviour of every metric, ``one-to-one`` the
+corrected default. The printed headline metrics are ``humanparse_core.evaluation.results.
+HEADLINE_METRICS``, the same as the detectron2 evaluators' log line.
 
-This tool needs only numpy and OpenCV: it loads the metric core of humanparse_d2 without running the
-plugin's package ``__init__`` (which imports torch and detectron2), so it starts fast and its worker
-processes stay small.
+This tool needs only numpy and OpenCV: it imports the metric core ``humanparse_core`` (no torch, no
+detectron2), so it starts fast and its worker processes stay small.
 """
 
 import argparse
-import json
 import math
 import os
 import sys
 import time
 
-def _clean(x):
-    """JSON-safe copy: NaN/inf -> None, float keys -> '0.1'."""
-    if isinstance(x, dict):
-        return {(f"{k:g}" if isinstance(k, float) else str(k)): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, float):
-        return None if (math.isnan(x) or math.isinf(x)) else x
-    if hasattr(x, "item"):
-        return _clean(x.item())
-    return x
+from humanparse_core.evaluation.folder_eval import evaluate_folder, list_gt_images
+from humanparse_core.evaluation.results import headline, write_json
+from humanparse_core.metadata import CIHP_CLASSES, LIP_CLASSES
+
+try:
+    from tabulate import tabulate
+except ImportError:  # pragma: no cover  (a numpy-only install: plain tab-separated tables)
+    tabulate = None
+
+_COUNTS = ("num_images", "num_gt_persons", "num_pred_persons", "num_gt_regions", "num_pred_regions")
 
 
 def _fmt(v):
     return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
 
 
+def _table(rows, headers) -> str:
+    if tabulate is None:
+        return "\n".join("\t".join(str(c) for c in r) for r in [headers, *rows])
+    return tabulate(rows, headers=headers, tablefmt="github")
+
+
 def print_table(res, file=sys.stdout):
-    try:
-        from tabulate import tabulate
-    except ImportError:  # pragma: no cover
-        tabulate = None
-    keys = [
-        "mIoU",
-        "pixel_acc",
-        "mean_acc",
-        "AP_p_vol",
-        "AP_p50",
-        "PCP50",
-        "AP_r_vol",
-        "AP_r50",
-        "AP_h",
-        "AP_h50",
-    ]
-    rows = [[k, _fmt(res[k])] for k in keys if k in res]
-    rows += [
-        [k, res[k]]
-        for k in (
-            "num_images",
-            "num_gt_persons",
-            "num_pred_persons",
-            "num_gt_regions",
-            "num_pred_regions",
-        )
-        if k in res
-    ]
-    thr_rows = []
+    """The headline metrics and counts, AP^p / PCP / AP^r per IoU threshold, IoU per class and
+    the notes (missing predictions, absent classes) of an evaluate_folder summary."""
+    rows = [[k, _fmt(v)] for k, v in headline(res)] + [[k, res[k]] for k in _COUNTS if k in res]
+    print(f"mode: {res.get('mode')}", file=file)
+    print(_table(rows, ["metric", "value (%)"]), file=file)
     per = [k for k in ("AP_p", "PCP", "AP_r") if k in res]
     if per:
-        for t in res[per[0]]:
-            thr_rows.append([f"{t:g}"] + [_fmt(res[k][t]) for k in per])
-    if tabulate is None:
-        for r in rows:
-            print(*r, sep="\t", file=file)
-        return
-    print(f"mode: {res.get('mode')}", file=file)
-    print(tabulate(rows, headers=["metric", "value (%)"], tablefmt="github"), file=file)
-    if thr_rows:
-        print(tabulate(thr_rows, headers=["IoU thr"] + per, tablefmt="github"), file=file)
+        thr_rows = [[f"{t:g}"] + [_fmt(res[k][t]) for k in per] for t in res[per[0]]]
+        print(_table(thr_rows, ["IoU thr"] + per), file=file)
     if "IoU" in res:
-        items = list(res["IoU"].items())
-        print(
-            tabulate(
-                [[k, _fmt(v)] for k, v in items], headers=["class", "IoU (%)"], tablefmt="github"
-            ),
-            file=file,
-        )
+        iou_rows = [[k, _fmt(v)] for k, v in res["IoU"].items()]
+        print(_table(iou_rows, ["class", "IoU (%)"]), file=file)
     if res.get("missing_predictions"):
         print(
             f"missing predictions (scored as misses in one-to-one mode, skipped in legacy): "
@@ -128,11 +97,12 @@ def predictions_without_gt(pred_dir, gt_names):
                     continue
                 if sub == "person_parsing" and "_" in name and name.rsplit("_", 1)[0] in gt:
                     continue  # <name>_<k>.png of a GT image
-                extra.add(name.rsplit("_", 1)[0] if sub == "person_parsing" and ext == ".png" else name)
+                is_person_png = sub == "person_parsing" and ext == ".png"
+                extra.add(name.rsplit("_", 1)[0] if is_person_png else name)
     return sorted(extra)
 
 
-def main(argv=None):
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -174,51 +144,63 @@ def main(argv=None):
         "--limit", type=int, default=None, help="evaluate only the first N images (quick checks)"
     )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = ap.parse_args(argv)
+    return ap
 
-    from humanparse_core.evaluation import folder_eval
-    from humanparse_core.metadata import CIHP_CLASSES, LIP_CLASSES
 
-    names = None
-    if args.class_names:
-        names = {"cihp": CIHP_CLASSES, "lip": LIP_CLASSES}.get(args.class_names.lower()) or [
-            s.strip() for s in args.class_names.split(",")
-        ]
-        if len(names) != args.num_classes:
-            ap.error(f"--class-names has {len(names)} names for --num-classes {args.num_classes}")
+def _class_names(ap: argparse.ArgumentParser, args) -> list[str] | None:
+    """``--class-names``: a known list by name or a comma list, of ``--num-classes`` names."""
+    if not args.class_names:
+        return None
+    known = {"cihp": CIHP_CLASSES, "lip": LIP_CLASSES}.get(args.class_names.lower())
+    names = list(known or [s.strip() for s in args.class_names.split(",")])
+    if len(names) != args.num_classes:
+        ap.error(f"--class-names has {len(names)} names for --num-classes {args.num_classes}")
+    return names
+
+
+def _evaluate(args, class_names) -> dict:
+    """The summary of evaluate_folder for the arguments, plus its run time and the count (and
+    examples) of images that have predictions but no ground truth."""
     t0 = time.perf_counter()
+    res = evaluate_folder(
+        args.gt_root,
+        args.pred_dir,
+        args.num_classes,
+        metrics=args.metrics,
+        mode="legacy" if args.apr_matching == "legacy" else "default",
+        workers=(len(os.sched_getaffinity(0)) if args.workers is None else args.workers),
+        image_list=args.image_list,
+        score_thresh=args.score_thresh,
+        class_names=class_names,
+        progress=not args.quiet,
+        limit=args.limit,
+    )
+    res["seconds"] = time.perf_counter() - t0
+    extra = predictions_without_gt(args.pred_dir, list_gt_images(args.gt_root, args.image_list))
+    res["predictions_without_gt"] = len(extra)
+    res["predictions_without_gt_examples"] = extra[:5]
+    return res
+
+
+def main(argv=None):
+    ap = _parser()
+    args = ap.parse_args(argv)
+    class_names = _class_names(ap, args)
     try:
-        res = folder_eval.evaluate_folder(
-            args.gt_root,
-            args.pred_dir,
-            args.num_classes,
-            metrics=args.metrics,
-            mode="legacy" if args.apr_matching == "legacy" else "default",
-            workers=(len(os.sched_getaffinity(0)) if args.workers is None else args.workers),
-            image_list=args.image_list,
-            score_thresh=args.score_thresh,
-            class_names=names,
-            progress=not args.quiet,
-            limit=args.limit,
-        )
+        res = _evaluate(args, class_names)
     except (ValueError, FileNotFoundError) as e:
         print(f"eval_parsing: error: {e}", file=sys.stderr)
         return 2
-    res["seconds"] = time.perf_counter() - t0
-    extra = predictions_without_gt(args.pred_dir, folder_eval.list_gt_images(args.gt_root, args.image_list))
-    res["predictions_without_gt"] = len(extra)
-    res["predictions_without_gt_examples"] = extra[:5]
     print_table(res)
-    if extra:
+    if res["predictions_without_gt"]:
         print(
-            f"eval_parsing: warning: {len(extra)} image(s) have predictions but no ground truth in "
-            f"{args.gt_root} (not scored), e.g. {extra[:5]}",
+            f"eval_parsing: warning: {res['predictions_without_gt']} image(s) have predictions but "
+            f"no ground truth in {args.gt_root} (not scored), e.g. "
+            f"{res['predictions_without_gt_examples']}",
             file=sys.stderr,
         )
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            json.dump(_clean(res), f, indent=2)
+        write_json(args.output, res)
         print(f"wrote {args.output}")
     return 0
 

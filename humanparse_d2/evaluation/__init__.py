@@ -2,8 +2,9 @@
 detectron2 evaluators.
 
 The metric core (``hist``, ``ap``, ``semseg``, ``parsing_ap``, ``region_ap``, ``ipr``,
-``postprocess``, ``submission``, ``folder_eval``) imports numpy/cv2 only; ``evaluator`` is the
-detectron2 layer on top of it.
+``postprocess``, ``submission``, ``gt_loading``, ``folder_eval``, ``results``, all in
+``humanparse_core.evaluation``) imports numpy/cv2 only; the detectron2 evaluators on top of it are
+``parsing_evaluator``, ``sem_seg_parsing_evaluator`` (sharing ``evaluator_base``) and ``build``.
 """
 
 from humanparse_core.evaluation.ap import MASK_THRESHOLDS, PARSING_THRESHOLDS, voc_ap  # noqa: F401
@@ -56,11 +57,10 @@ from humanparse_core.evaluation.accumulator import ParsingAccumulator  # noqa: F
 from humanparse_core.evaluation.image_eval import evaluate_image  # noqa: F401,E402
 from humanparse_core.evaluation.image_inputs import ImageGT, ImagePred  # noqa: F401,E402
 from humanparse_core.evaluation.folder_eval import evaluate_folder  # noqa: F401,E402
-from .evaluator import (  # noqa: F401,E402
-    ParsingEvaluator,
-    SemanticParsingEvaluator,
-    build_parsing_evaluator,
-)
+from humanparse_core.evaluation.results import results_to_flat  # noqa: F401,E402
+from .build import build_parsing_evaluator  # noqa: F401,E402
+from .parsing_evaluator import ParsingEvaluator  # noqa: F401,E402
+from .sem_seg_parsing_evaluator import SemanticParsingEvaluator  # noqa: F401,E402
 
 __all__ += [
     "write_submission",
@@ -78,4 +78,5 @@ __all__ += [
     "ParsingEvaluator",
     "SemanticParsingEvaluator",
     "build_parsing_evaluator",
+    "results_to_flat",
 ]

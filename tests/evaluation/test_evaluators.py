@@ -53,6 +53,28 @@ def _scenes():
     return scenes
 
 
+def _person_annotations(hum, ids):
+    """One dataset-dict annotation per person id of the Human_ids map (its tight box)."""
+    anns = []
+    for pid in ids:
+        ys, xs = np.nonzero(hum == pid)
+        anns.append(
+            {
+                "bbox": [
+                    float(xs.min()),
+                    float(ys.min()),
+                    float(xs.max() - xs.min() + 1),
+                    float(ys.max() - ys.min() + 1),
+                ],
+                "bbox_mode": BoxMode.XYWH_ABS,
+                "category_id": 0,
+                "iscrowd": 0,
+                "parsing_id": pid,
+            }
+        )
+    return anns
+
+
 def _build_dataset(root, name):
     gt = os.path.join(root, "gt")
     dicts, outputs = [], []
@@ -62,23 +84,7 @@ def _build_dataset(root, name):
         stem = f"im{k}"
         write_gt(gt, stem, cat, hum, inst, table)
         ids = sorted(int(i) for i in np.unique(hum) if i > 0)
-        anns = []
-        for pid in ids:
-            ys, xs = np.nonzero(hum == pid)
-            anns.append(
-                {
-                    "bbox": [
-                        float(xs.min()),
-                        float(ys.min()),
-                        float(xs.max() - xs.min() + 1),
-                        float(ys.max() - ys.min() + 1),
-                    ],
-                    "bbox_mode": BoxMode.XYWH_ABS,
-                    "category_id": 0,
-                    "iscrowd": 0,
-                    "parsing_id": pid,
-                }
-            )
+        anns = _person_annotations(hum, ids)
         cf = os.path.join(gt, "Category_ids", stem + ".png")
         dicts.append(
             {
@@ -203,6 +209,24 @@ def test_parsing_evaluator_threads_and_build(tmp_path):
             ev.process([{"image_id": d["image_id"]}], [o])
         res[workers] = json.dumps(ev.evaluate())  # NaN-safe comparison
     assert res[0] == res[2]
+
+
+def test_box_source_is_recorded_from_the_outputs(tmp_path):
+    name = "_test_eval_box_source"
+    dicts, outputs, _ = _build_dataset(str(tmp_path), name)
+    from humanparse_d2 import get_humanparse_cfg
+
+    cfg = get_humanparse_cfg()
+    assert cfg.MODEL.QANET.BOX_SOURCE == "detector"  # not what made these outputs
+    bare = [{"instances": o["instances"]} for o in outputs]  # e.g. a Parsing R-CNN's outputs
+    for sub, outs in (("with", outputs), ("without", bare)):
+        ev = build_parsing_evaluator(cfg, name, str(tmp_path / sub))
+        for d, o in zip(dicts, outs):
+            ev.process([{"image_id": d["image_id"]}], [o])
+        ev.evaluate()
+    saved = {s: json.load(open(tmp_path / s / "parsing_metrics.json")) for s in ("with", "without")}
+    assert saved["with"]["box_source"] == "oracle"
+    assert saved["without"]["box_source"] == "unknown"
 
 
 def test_semantic_evaluator_merge_ipr_lowres(tmp_path):

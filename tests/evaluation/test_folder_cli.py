@@ -184,6 +184,19 @@ def test_cli_json_keys_and_workers_agree(tmp_path, capsys):
     assert outs[0] == outs[1]
 
 
+def test_malloc_tuning_is_one_switch_that_leaves_the_numbers(tmp_path, monkeypatch):
+    from humanparse_core.evaluation import folder_eval
+
+    gt, pred, _ = _make_set(tmp_path, perfect=False)
+    calls = []
+    monkeypatch.setattr(folder_eval, "_tune_malloc", lambda: calls.append(1))
+    off = evaluate_folder(gt, pred, C, metrics=ALL, progress=False, tune_malloc=False)
+    assert calls == []
+    on = evaluate_folder(gt, pred, C, metrics=ALL, progress=False)
+    assert calls == [1]
+    assert json.dumps(on, default=str) == json.dumps(off, default=str)  # NaN-safe
+
+
 def test_missing_prediction_files_are_counted(tmp_path):
     gt, pred, names = _make_set(tmp_path)
     for sub, ext in (

@@ -138,7 +138,7 @@ class TestResultsRecordProtocol(unittest.TestCase):
     def test_settings_and_no_box_counts_in_results(self):
         with tempfile.TemporaryDirectory() as d:
             ev = self._evaluate(d, [2, 0, 1])
-            with self.assertLogs("humanparse_d2.evaluation.evaluator", "WARNING") as logs:
+            with self.assertLogs("humanparse_d2.evaluation", "WARNING") as logs:
                 ev.evaluate()
             self.assertIn("1 of 3 images got no person box", "\n".join(logs.output))
             saved = json.load(open(os.path.join(d, "out", "sem_seg_parsing_metrics.json")))

@@ -131,7 +131,7 @@ def test_train_net_trains_on_own_data_registered_from_the_command_line(train_net
 def test_parsing_evaluation_says_when_no_image_has_a_prediction(tmp_path):
     from detectron2.structures import Instances
 
-    from humanparse_d2.evaluation.evaluator import ParsingEvaluator
+    from humanparse_d2.evaluation import ParsingEvaluator
 
     ev = ParsingEvaluator("synth_humans_val", output_dir=str(tmp_path), num_workers=0)
     ev.reset()

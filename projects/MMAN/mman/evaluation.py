@@ -27,7 +27,8 @@ from typing import Optional
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from humanparse_d2.evaluation.evaluator import SemanticParsingEvaluator
+from humanparse_core.evaluation.results import json_safe
+from humanparse_d2.evaluation import SemanticParsingEvaluator
 from humanparse_core.evaluation.metric_names import normalize_metrics
 from humanparse_core.evaluation.ipr import isolated_pixel_count
 from humanparse_d2.utils.atomic import atomic_open
@@ -125,14 +126,8 @@ class MMANEvaluator(DatasetEvaluator):
         if self.output_dir:
             os.makedirs(self.output_dir, exist_ok=True)
             with atomic_open(os.path.join(self.output_dir, "mman_metrics.json"), "w") as f:
-                json.dump(_json_ready(self.last_summary), f, indent=2)
+                json.dump(json_safe(self.last_summary), f, indent=2)
         return {"parsing": flat}
-
-
-def _json_ready(x):
-    from humanparse_d2.evaluation.evaluator import _json_safe
-
-    return _json_safe(x)
 
 
 def build_mman_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None) -> MMANEvaluator:
