@@ -1,5 +1,5 @@
 """Trainers and hooks."""
-from .trainer import TRAINERS, HumanParseTrainer, build_trainer_class, wrap_ddp  # noqa: F401
+from .trainer import TRAINER_REGISTRY, HumanParseTrainer, build_trainer_class, wrap_ddp  # noqa: F401
 from .defaults import (  # noqa: F401,E402
     ConfigError,
     check_class_counts,

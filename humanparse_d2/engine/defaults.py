@@ -3,7 +3,8 @@
 - :func:`setup_plugin_logger`: the ``humanparse_d2`` loggers set up as detectron2 sets up its own
   (timestamps, rank, ``log.txt`` in OUTPUT_DIR, WARNING prefix);
 - :func:`load_config`: defaults + plugin keys + yaml + overrides, with errors that name the yaml
-  (a ``_BASE_`` that does not exist) and the closest registered names;
+  (a ``_BASE_`` that does not exist, a plugin key without the plugin's keys) and the closest
+  registered names;
 - :func:`run_registrations` / :func:`check_class_counts`: ``DATASETS.REGISTER`` (your own datasets
   from ``tools/train_net.py``) and the dataset-vs-model class count check.
 """
@@ -23,7 +24,7 @@ from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from humanparse_d2.config import get_humanparse_cfg
+from humanparse_d2.config import flat_keys, get_humanparse_cfg, merge_config_file
 
 __all__ = [
     "load_config",
@@ -62,13 +63,6 @@ def _registered(registry) -> List[str]:
 def _closest(name: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.5)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
-def _flat_keys(node: CfgNode, prefix: str = "") -> List[str]:
-    out = []
-    for k, v in node.items():
-        out += _flat_keys(v, f"{prefix}{k}.") if isinstance(v, CfgNode) else [prefix + k]
-    return out
 
 
 def check_base_chain(config_file: str) -> None:
@@ -149,14 +143,14 @@ def load_config(
         if not os.path.isfile(config_file):
             raise ConfigError(f"config file not found: {config_file}")
         check_base_chain(config_file)
-        cfg.merge_from_file(config_file)
+        merge_config_file(cfg, config_file)
     try:
         cfg.merge_from_list(list(opts))
     except (KeyError, AssertionError) as e:
         key = str(e).strip("'\"").rsplit(":", 1)[-1].strip()
         if "Non-existent" not in str(e):
             raise
-        raise ConfigError(f"unknown config key {key}{_closest(key, _flat_keys(cfg))}") from e
+        raise ConfigError(f"unknown config key {key}{_closest(key, flat_keys(cfg))}") from e
     run_registrations(cfg)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         logger.warning("MODEL.DEVICE=%s but CUDA is not available: using cpu", cfg.MODEL.DEVICE)

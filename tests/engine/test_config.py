@@ -6,6 +6,7 @@ import pytest
 from detectron2.config import get_cfg
 
 import humanparse_d2
+from humanparse_d2.config import merge_config_file
 from humanparse_d2.engine import check_config_names, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +51,16 @@ def test_missing_add_call_names_the_function(tmp_path):
     yaml.write_text("MODEL:\n  QAM:\n    WEIGHTS: (1.0, 0.0, 1.0)\n")
     cfg = get_cfg()
     with pytest.raises(KeyError, match="add_humanparse_config"):
-        cfg.merge_from_file(str(yaml))
+        merge_config_file(cfg, str(yaml))
+    # detectron2's own CfgNode is left as it is (no process-wide patch)
+    with pytest.raises(KeyError) as e:
+        get_cfg().merge_from_file(str(yaml))
+    assert "add_humanparse_config" not in str(e.value)
+    # a misspelt plugin key is not mistaken for a missing add_humanparse_config call
+    yaml.write_text("MODEL:\n  QAM:\n    WEIGHT: (1.0, 0.0, 1.0)\n")
+    with pytest.raises(KeyError) as e:
+        merge_config_file(humanparse_d2.get_humanparse_cfg(), str(yaml))
+    assert "MODEL.QAM.WEIGHT" in str(e.value) and "add_humanparse_config" not in str(e.value)
 
 
 def test_unknown_meta_arch_lists_registered_names():

@@ -4,7 +4,7 @@ import os
 import tempfile
 import unittest
 
-from humanparse_d2.projects.qanet.boxes import FileBoxes
+from humanparse_d2.projects.qanet.box_file import FileBoxes
 
 
 def _write(d, name, obj):
