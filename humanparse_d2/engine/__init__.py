@@ -5,6 +5,7 @@ from .defaults import (  # noqa: F401,E402
     check_class_counts,
     check_config_names,
     load_config,
+    register_class_count_key,
     run_registrations,
     setup_plugin_logger,
 )

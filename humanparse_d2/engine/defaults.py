@@ -6,7 +6,8 @@
   (a ``_BASE_`` that does not exist, a plugin key without the plugin's keys) and the closest
   registered names;
 - :func:`run_registrations` / :func:`check_class_counts`: ``DATASETS.REGISTER`` (your own datasets
-  from ``tools/train_net.py``) and the dataset-vs-model class count check.
+  from ``tools/train_net.py``) and the dataset-vs-model class count check (the class-count key of
+  each meta-architecture: :func:`register_class_count_key`).
 """
 import difflib
 import importlib
@@ -33,6 +34,7 @@ __all__ = [
     "setup_plugin_logger",
     "run_registrations",
     "check_class_counts",
+    "register_class_count_key",
     "ConfigError",
 ]
 
@@ -200,9 +202,15 @@ def run_registrations(cfg: CfgNode) -> None:
         logger.info("DATASETS.REGISTER: ran %s", spec)
 
 
-# meta-architecture -> the config key holding the number of parsing classes it predicts
-_CLASS_KEYS = {"QANet": "MODEL.QANET.NUM_CLASSES", "MMAN": "MODEL.MMAN.NUM_CLASSES",
-               "ParsingRCNN": "MODEL.ROI_PARSING_HEAD.NUM_CLASSES"}
+# meta-architecture -> the config key holding the number of parsing classes it predicts; the
+# paper packages add theirs with register_class_count_key when they are imported
+_CLASS_KEYS = {"ParsingRCNN": "MODEL.ROI_PARSING_HEAD.NUM_CLASSES"}
+
+
+def register_class_count_key(meta_architecture: str, key: str) -> None:
+    """Make :func:`check_class_counts` compare the datasets' class count with the config key
+    ``key`` (e.g. "MODEL.QANET.NUM_CLASSES") for models of ``meta_architecture``."""
+    _CLASS_KEYS[meta_architecture] = key
 
 
 def check_class_counts(cfg: CfgNode) -> None:

@@ -37,9 +37,9 @@ logger = logging.getLogger(__name__)
 
 TRAINER_REGISTRY = Registry("TRAINER")
 TRAINER_REGISTRY.__doc__ = """
-Trainers of meta-architectures that need their own training step (MMAN's alternating D/G
-updates). The trainer of ``MODEL.META_ARCHITECTURE`` "X" is the class registered as "XTrainer"
-(e.g. "MMANTrainer"); every other model trains with ``HumanParseTrainer``.
+Trainers of meta-architectures that need their own training step (e.g. alternating D/G updates,
+``adversarial.AdversarialTrainer``). The trainer of ``MODEL.META_ARCHITECTURE`` "X" is the class
+registered as "XTrainer"; every other model trains with ``HumanParseTrainer``.
 """
 
 

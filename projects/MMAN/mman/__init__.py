@@ -6,6 +6,7 @@ config keys (added by ``humanparse_d2.add_humanparse_config``), the ``mman`` off
 converter and parity runner, and the ``torchvision://`` ImageNet weights handler.
 """
 from humanparse_d2.config import register_config_adder
+from humanparse_d2.engine import register_class_count_key
 
 from .config import add_mman_config, resolve_mman_config  # noqa: F401
 from .backbone import MMANResNet, build_mman_resnet_backbone  # noqa: F401
@@ -18,6 +19,7 @@ from . import official  # noqa: F401  (registers the "mman" converter and parity
 from .trainer import MMANTrainer  # noqa: F401
 
 register_config_adder(add_mman_config)
+register_class_count_key("MMAN", "MODEL.MMAN.NUM_CLASSES")
 
 __all__ = [
     "add_mman_config",

@@ -7,6 +7,7 @@ Importing this package registers ``META_ARCH`` "QANet", the backbone builder
 """
 from humanparse_d2.config import register_config_adder
 from humanparse_d2.data import register_mapper
+from humanparse_d2.engine import register_class_count_key
 
 from .config import add_qanet_config  # noqa: F401
 from .backbone import build_qanet_resnet_fpn_backbone, build_qanet_timm_fpn_backbone  # noqa: F401
@@ -20,3 +21,4 @@ from . import official  # noqa: F401  (converter + parity runner "qanet"; no off
 
 register_config_adder(add_qanet_config)
 register_mapper(QANetTestMapper)
+register_class_count_key("QANet", "MODEL.QANET.NUM_CLASSES")
