@@ -32,6 +32,25 @@ def test_add_humanparse_config_is_idempotent():
     assert tuple(cfg.MODEL.QAM.WEIGHTS) == (1.0, 0.5, 3.0)
 
 
+def test_paper_packages_add_their_keys_through_registered_adders(monkeypatch):
+    import humanparse_d2.config as hc
+    from humanparse_d2.projects.mman import add_mman_config
+    from humanparse_d2.projects.qanet import add_qanet_config
+
+    assert add_qanet_config in hc._CONFIG_ADDERS and add_mman_config in hc._CONFIG_ADDERS
+    monkeypatch.setattr(hc, "_CONFIG_ADDERS", list(hc._CONFIG_ADDERS))
+    calls = []
+
+    def add_extra(cfg):
+        calls.append(cfg)
+        cfg.MODEL.EXTRA_KEY = 1
+
+    assert hc.register_config_adder(add_extra) is add_extra
+    hc.register_config_adder(add_extra)  # a second registration is a no-op
+    cfg = hc.get_humanparse_cfg()
+    assert calls == [cfg] and cfg.MODEL.EXTRA_KEY == 1 and "QANET" in cfg.MODEL
+
+
 @pytest.mark.parametrize("path", CONFIG_MODULES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_config_key_has_a_comment(path):
     lines = path.read_text().splitlines()
