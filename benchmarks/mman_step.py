@@ -15,21 +15,20 @@ import argparse
 import itertools
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def build_step(args, with_d: bool):
     import humanparse_d2  # noqa: F401
     from detectron2.modeling import build_model
     from humanparse_d2.config import get_humanparse_cfg
-    from humanparse_d2.engine.adversarial import GANStep, MMANTrainer
+    from humanparse_d2.engine.adversarial import GANStep
+    from humanparse_d2.projects.mman import MMANTrainer
 
     cfg = get_humanparse_cfg()
     cfg.merge_from_file(str(REPO / "projects/MMAN/configs/Base-MMAN.yaml"))

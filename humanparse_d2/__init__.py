@@ -3,9 +3,10 @@
 ``import humanparse_d2`` registers every dataset, meta-architecture, backbone, head and evaluator
 of the plugin, including the paper packages QANet and MMAN (``humanparse_d2.projects.*``).
 """
-from .config import add_humanparse_config, get_humanparse_cfg  # noqa: F401  (also installs the hint)
+from .config import add_humanparse_config, get_humanparse_cfg  # noqa: F401
 
-# Registration imports, in dependency order: the paper packages build on the shared library.
+# Registration imports, in dependency order: the paper packages build on the shared library and
+# register their config keys and trainers with it (the only place the library imports them).
 from . import data  # noqa: F401,E402
 from . import evaluation  # noqa: F401,E402
 from . import modeling  # noqa: F401,E402

@@ -23,12 +23,10 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 VARIANTS = {
     "baseline": {"MODEL.MMAN.MICRO.ENABLED": False, "MODEL.MMAN.MACRO.ENABLED": False},
@@ -82,7 +80,7 @@ def _val_subset(n):
 
 def trainer_class(seed):
     from humanparse_d2.data import MAPPERS
-    from humanparse_d2.engine.adversarial import MMANTrainer
+    from humanparse_d2.projects.mman import MMANTrainer
 
     class SeededMMANTrainer(MMANTrainer):
         """Identical augmentations for every row: the mapper's RNG is seeded."""
@@ -107,7 +105,7 @@ def train(args, cfg, resume=False):
 
 
 def evaluate(cfg, model):
-    from humanparse_d2.engine.adversarial import MMANTrainer
+    from humanparse_d2.projects.mman import MMANTrainer
 
     t0 = time.perf_counter()
     res = MMANTrainer.test(cfg, model)

@@ -5,8 +5,8 @@
 1. G forward **once** (``model(data, return_aux=True)`` -> CE losses + outputs), under
    ``torch.amp.autocast("cuda")`` when AMP is on (CUDA only; fp32 on CPU);
 2. on iterations with ``iter % d_update_period == 0`` (``d_update_mode="period"``), or with
-   probability ``1 / d_update_period`` drawn from ``(d_seed, iter)`` (``"random"``, the released
-   MMAN's ``random.random() < 0.1``); the same decision on every rank; one D step
+   probability ``1 / d_update_period`` drawn from ``(d_seed, iter)`` (``"random"``, a released
+   GAN's ``random.random() < 0.1``); the same decision on every rank; one D step
    for all discriminators on the **detached** fakes, through the adversary's own DDP wrapper, in fp32
    with its own ``GradScaler``;
 3. the discriminators are frozen (``requires_grad_(False)``), the adversarial terms are computed on
@@ -20,7 +20,8 @@ losses and mean D outputs on real/fake are logged with ``storage.put_scalars``.
 checkpointed next to G's), and registers the adversary as the checkpointable "adversary": a
 ``--resume`` restores G, Ds, both optimizers, both schedulers, the grad scalers and the iteration.
 A checkpoint without discriminator state (e.g. a generator-only baseline) loads G and starts the Ds
-fresh, saying so in the log. ``MMANTrainer`` is registered as ``TRAINERS["MMAN"]``.
+fresh, saying so in the log. A model's trainer subclasses ``AdversarialTrainer`` (``build_adversary``,
+``build_optimizer_d``, the D schedule) and registers itself in ``TRAINER_REGISTRY``.
 """
 import contextlib
 import logging
@@ -30,12 +31,11 @@ from typing import Dict, Optional
 
 import torch
 from detectron2.engine import SimpleTrainer, hooks
-from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils.events import get_event_storage
 
-from .trainer import TRAINERS, HumanParseTrainer, wrap_ddp
+from .trainer import HumanParseTrainer, wrap_ddp
 
-__all__ = ["GANStep", "AdversarialTrainer", "MMANTrainer", "DiscriminatorLRScheduler"]
+__all__ = ["GANStep", "AdversarialTrainer", "DiscriminatorLRScheduler"]
 
 logger = logging.getLogger(__name__)
 
@@ -263,87 +263,3 @@ class AdversarialTrainer(HumanParseTrainer):
             self.scheduler_d.last_epoch = self.scheduler.last_epoch
             for group, lr in zip(self.optimizer_d.param_groups, self.scheduler_d.get_lr()):
                 group["lr"] = lr
-
-
-class MMANTrainer(AdversarialTrainer):
-    """Trainer of the MMAN meta-architecture and all its variants (baseline = no discriminator)."""
-
-    @classmethod
-    def build_adversary(cls, cfg):
-        from humanparse_d2.projects.mman.adversary import build_mman_adversary
-
-        return build_mman_adversary(cfg)
-
-    @classmethod
-    def d_update_period(cls, cfg) -> int:
-        from humanparse_d2.projects.mman.config import resolve_mman_config
-
-        return int(resolve_mman_config(cfg).SOLVER.MMAN_D.UPDATE_PERIOD)
-
-    @classmethod
-    def d_update_mode(cls, cfg) -> str:
-        from humanparse_d2.projects.mman.config import resolve_mman_config
-
-        return resolve_mman_config(cfg).SOLVER.MMAN_D.UPDATE_MODE
-
-    @classmethod
-    def build_train_mapper(cls, cfg):
-        """The configured mapper; with ``MODEL.MMAN.MACRO.CONDITION: precrop`` (release) the
-        ``SinglePersonParsingMapper`` also returns the pre-crop thumbnail Macro D is conditioned on."""
-        from humanparse_d2.projects.mman.config import resolve_mman_config
-
-        m = resolve_mman_config(cfg).MODEL.MMAN
-        if not (m.MACRO.ENABLED and m.MACRO.CONDITION == "precrop"):
-            return super().build_train_mapper(cfg)
-        from humanparse_d2.data import MAPPERS
-
-        if cfg.INPUT.PARSING.MAPPER != "SinglePersonParsingMapper":
-            raise ValueError("MODEL.MMAN.MACRO.CONDITION 'precrop' needs INPUT.PARSING.MAPPER SinglePersonParsingMapper")
-        crop = cfg.INPUT.PARSING.SINGLE.CROP_SIZE
-        if crop % m.MACRO.DOWNSAMPLE:
-            raise ValueError(f"CROP_SIZE {crop} is not a multiple of MODEL.MMAN.MACRO.DOWNSAMPLE {m.MACRO.DOWNSAMPLE}")
-        return MAPPERS["SinglePersonParsingMapper"](cfg, is_train=True, thumbnail_size=crop // m.MACRO.DOWNSAMPLE)
-
-    @classmethod
-    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        """Single-person datasets: mIoU under the 256x256 protocol (the paper's number) and at
-        native resolution side by side (``humanparse_d2.projects.mman.evaluation``)."""
-        from detectron2.data import MetadataCatalog
-
-        if MetadataCatalog.get(dataset_name).get("evaluator_type", "coco") != "sem_seg":
-            return super().build_evaluator(cfg, dataset_name, output_folder)
-        from humanparse_d2.projects.mman.evaluation import build_mman_evaluator
-
-        return build_mman_evaluator(cfg, dataset_name, output_folder)
-
-    @classmethod
-    def build_optimizer(cls, cfg, model):
-        """Adam on G: ``SOLVER.BASE_LR`` for the new layers, ``x BACKBONE_LR_FACTOR`` for the
-        encoder, ``SOLVER.WEIGHT_DECAY`` on every parameter (as released), ``SOLVER.MMAN_G.BETAS``."""
-        from humanparse_d2.projects.mman.config import resolve_mman_config
-
-        rcfg = resolve_mman_config(cfg)
-        base_lr = cfg.SOLVER.BASE_LR
-        backbone, rest = [], []
-        for name, p in model.named_parameters():
-            if p.requires_grad:
-                (backbone if name.startswith("backbone.") else rest).append(p)
-        groups = [{"params": rest, "lr": base_lr}]
-        if backbone:
-            groups.append({"params": backbone, "lr": base_lr * rcfg.SOLVER.MMAN_G.BACKBONE_LR_FACTOR})
-        opt = torch.optim.Adam(
-            groups, lr=base_lr, betas=tuple(rcfg.SOLVER.MMAN_G.BETAS), weight_decay=cfg.SOLVER.WEIGHT_DECAY
-        )
-        return maybe_add_gradient_clipping(cfg, opt)
-
-    @classmethod
-    def build_optimizer_d(cls, cfg, adversary):
-        from humanparse_d2.projects.mman.config import resolve_mman_config
-
-        d = resolve_mman_config(cfg).SOLVER.MMAN_D
-        return torch.optim.Adam(
-            adversary.parameters(), lr=d.BASE_LR, betas=tuple(d.BETAS), weight_decay=d.WEIGHT_DECAY
-        )
-
-
-TRAINERS["MMAN"] = MMANTrainer

@@ -3,9 +3,11 @@
 - :func:`setup_plugin_logger`: the ``humanparse_d2`` loggers set up as detectron2 sets up its own
   (timestamps, rank, ``log.txt`` in OUTPUT_DIR, WARNING prefix);
 - :func:`load_config`: defaults + plugin keys + yaml + overrides, with errors that name the yaml
-  (a ``_BASE_`` that does not exist) and the closest registered names;
+  (a ``_BASE_`` that does not exist, a plugin key without the plugin's keys) and the closest
+  registered names;
 - :func:`run_registrations` / :func:`check_class_counts`: ``DATASETS.REGISTER`` (your own datasets
-  from ``tools/train_net.py``) and the dataset-vs-model class count check.
+  from ``tools/train_net.py``) and the dataset-vs-model class count check (the class-count key of
+  each meta-architecture: :func:`register_class_count_key`).
 """
 import difflib
 import importlib
@@ -23,7 +25,7 @@ from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from humanparse_d2.config import get_humanparse_cfg
+from humanparse_d2.config import flat_keys, get_humanparse_cfg, merge_config_file
 
 __all__ = [
     "load_config",
@@ -32,6 +34,7 @@ __all__ = [
     "setup_plugin_logger",
     "run_registrations",
     "check_class_counts",
+    "register_class_count_key",
     "ConfigError",
 ]
 
@@ -62,13 +65,6 @@ def _registered(registry) -> List[str]:
 def _closest(name: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.5)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
-def _flat_keys(node: CfgNode, prefix: str = "") -> List[str]:
-    out = []
-    for k, v in node.items():
-        out += _flat_keys(v, f"{prefix}{k}.") if isinstance(v, CfgNode) else [prefix + k]
-    return out
 
 
 def check_base_chain(config_file: str) -> None:
@@ -149,14 +145,14 @@ def load_config(
         if not os.path.isfile(config_file):
             raise ConfigError(f"config file not found: {config_file}")
         check_base_chain(config_file)
-        cfg.merge_from_file(config_file)
+        merge_config_file(cfg, config_file)
     try:
         cfg.merge_from_list(list(opts))
     except (KeyError, AssertionError) as e:
         key = str(e).strip("'\"").rsplit(":", 1)[-1].strip()
         if "Non-existent" not in str(e):
             raise
-        raise ConfigError(f"unknown config key {key}{_closest(key, _flat_keys(cfg))}") from e
+        raise ConfigError(f"unknown config key {key}{_closest(key, flat_keys(cfg))}") from e
     run_registrations(cfg)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         logger.warning("MODEL.DEVICE=%s but CUDA is not available: using cpu", cfg.MODEL.DEVICE)
@@ -206,9 +202,15 @@ def run_registrations(cfg: CfgNode) -> None:
         logger.info("DATASETS.REGISTER: ran %s", spec)
 
 
-# meta-architecture -> the config key holding the number of parsing classes it predicts
-_CLASS_KEYS = {"QANet": "MODEL.QANET.NUM_CLASSES", "MMAN": "MODEL.MMAN.NUM_CLASSES",
-               "ParsingRCNN": "MODEL.ROI_PARSING_HEAD.NUM_CLASSES"}
+# meta-architecture -> the config key holding the number of parsing classes it predicts; the
+# paper packages add theirs with register_class_count_key when they are imported
+_CLASS_KEYS = {"ParsingRCNN": "MODEL.ROI_PARSING_HEAD.NUM_CLASSES"}
+
+
+def register_class_count_key(meta_architecture: str, key: str) -> None:
+    """Make :func:`check_class_counts` compare the datasets' class count with the config key
+    ``key`` (e.g. "MODEL.QANET.NUM_CLASSES") for models of ``meta_architecture``."""
+    _CLASS_KEYS[meta_architecture] = key
 
 
 def check_class_counts(cfg: CfgNode) -> None:

@@ -11,7 +11,6 @@ without GPU would fail).
 import logging
 import os
 import weakref
-from typing import Dict, Type
 
 import torch
 from detectron2.data import (
@@ -26,18 +25,22 @@ from detectron2.engine.train_loop import TrainerBase
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
+from detectron2.utils.registry import Registry
 
 from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer
 
 from .workers import GuardedMapper
 
-__all__ = ["HumanParseTrainer", "TRAINERS", "wrap_ddp", "build_trainer_class"]
+__all__ = ["HumanParseTrainer", "TRAINER_REGISTRY", "wrap_ddp", "build_trainer_class"]
 
 logger = logging.getLogger(__name__)
 
-# META_ARCHITECTURE name -> trainer class; models that need their own training step (MMAN's
-# alternating D/G updates) add themselves here, everything else uses HumanParseTrainer.
-TRAINERS: Dict[str, Type[DefaultTrainer]] = {}
+TRAINER_REGISTRY = Registry("TRAINER")
+TRAINER_REGISTRY.__doc__ = """
+Trainers of meta-architectures that need their own training step (e.g. alternating D/G updates,
+``adversarial.AdversarialTrainer``). The trainer of ``MODEL.META_ARCHITECTURE`` "X" is the class
+registered as "XTrainer"; every other model trains with ``HumanParseTrainer``.
+"""
 
 
 def wrap_ddp(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
@@ -52,9 +55,10 @@ def wrap_ddp(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
     return create_ddp_model(model, **kwargs)
 
 
-def build_trainer_class(cfg) -> Type[DefaultTrainer]:
-    """The trainer class for ``cfg.MODEL.META_ARCHITECTURE``."""
-    return TRAINERS.get(cfg.MODEL.META_ARCHITECTURE, HumanParseTrainer)
+def build_trainer_class(cfg) -> type[DefaultTrainer]:
+    """The trainer class for ``cfg.MODEL.META_ARCHITECTURE`` (see ``TRAINER_REGISTRY``)."""
+    name = f"{cfg.MODEL.META_ARCHITECTURE}Trainer"
+    return TRAINER_REGISTRY.get(name) if name in TRAINER_REGISTRY else HumanParseTrainer
 
 
 class HumanParseTrainer(DefaultTrainer):

@@ -6,6 +6,14 @@ __all__ = ["add_modeling_config"]
 
 def add_modeling_config(cfg: CN) -> None:
     """Add the shared modeling keys to ``cfg`` in place."""
+    _add_qam_config(cfg)
+    _add_mask_quality_config(cfg)
+    _add_roi_parsing_head_config(cfg)
+    _add_timm_config(cfg)
+
+
+def _add_qam_config(cfg: CN) -> None:
+    """``MODEL.QAM``: the QAM fusion of box, IoU and pixel scores."""
     _C = cfg
     _C.MODEL.QAM = CN()
     # (alpha, beta, gamma) exponents of box, IoU and pixel score in the QAM fusion. (1.0, 0.5, 3.0)
@@ -15,26 +23,10 @@ def add_modeling_config(cfg: CN) -> None:
     _C.MODEL.QAM.PIXEL_THRESH = 0.2
     # Clamp the regressed IoU to [0, 1] before fusion (an unclamped negative value gives NaN).
     _C.MODEL.QAM.CLAMP_IOU = True
-    _add_rcnn_quality_config(cfg)
-
-    # timm feature backbone (humanparse_d2.modeling.timm_backbone, MODEL.BACKBONE.NAME
-    # "build_timm_backbone"); outputs are named res<k> by stride (4 -> res2 ... 32 -> res5).
-    _C.MODEL.TIMM = CN()
-    # timm model name, e.g. "hrnet_w48" (QANet's HRNet-W48), "hrnet_w18_small", "resnet50".
-    _C.MODEL.TIMM.NAME = "hrnet_w48"
-    # timm feature indices to return; HRNet with FEATURE_LOCATION "" has 5 levels (stride 2..32),
-    # (1, 2, 3, 4) keeps strides 4..32. Empty = timm's default.
-    _C.MODEL.TIMM.OUT_INDICES = [1, 2, 3, 4]
-    # timm feature_location: "" gives HRNet's raw branches (QANet); "default" leaves timm's default.
-    _C.MODEL.TIMM.FEATURE_LOCATION = ""
-    # Load timm's ImageNet weights (downloads through timm on first use). Tests keep it False.
-    _C.MODEL.TIMM.PRETRAINED = False
-    # Extra keyword arguments of timm.create_model.
-    _C.MODEL.TIMM.KWARGS = CN(new_allowed=True)
 
 
-def _add_rcnn_quality_config(cfg: CN) -> None:
-    """Keys of QAM rescoring for Mask R-CNN and of the ROI parsing head (humanparse_d2 R-CNN)."""
+def _add_mask_quality_config(cfg: CN) -> None:
+    """``MODEL.MASK_QUALITY``: QAM rescoring of Mask R-CNN."""
     _C = cfg
     # QAM rescoring of any Mask R-CNN (humanparse_d2.modeling.rescoring): with ROI_HEADS.NAME
     # QAMStandardROIHeads / QAMCascadeROIHeads / QAMRes5ROIHeads, the score of each detection becomes
@@ -62,6 +54,10 @@ def _add_rcnn_quality_config(cfg: CN) -> None:
     # Weight of loss_mask_iou (L2 between the regressed IoU and the 28x28 mask IoU).
     _C.MODEL.MASK_QUALITY.IOU_LOSS_WEIGHT = 1.0
 
+
+def _add_roi_parsing_head_config(cfg: CN) -> None:
+    """``MODEL.ROI_PARSING_HEAD``: the ROI parsing head of Parsing R-CNN."""
+    _C = cfg
     # One-stage parsing head on ROI-pooled FPN features (ROI_HEADS.NAME "ParsingROIHeads",
     # META_ARCHITECTURE "ParsingRCNN"; humanparse_d2.modeling.roi_parsing_head).
     _C.MODEL.ROI_PARSING_HEAD = CN()
@@ -98,3 +94,22 @@ def _add_rcnn_quality_config(cfg: CN) -> None:
     _C.MODEL.ROI_PARSING_HEAD.QAM_WEIGHTS = (1.0, 0.0, 1.0)
     # Memory budget (float elements) of one chunk of the batched paste-back at inference.
     _C.MODEL.ROI_PARSING_HEAD.PASTE_CHUNK_ELEMENTS = 1 << 26
+
+
+def _add_timm_config(cfg: CN) -> None:
+    """``MODEL.TIMM``: the timm feature backbone."""
+    _C = cfg
+    # timm feature backbone (humanparse_d2.modeling.timm_backbone, MODEL.BACKBONE.NAME
+    # "build_timm_backbone"); outputs are named res<k> by stride (4 -> res2 ... 32 -> res5).
+    _C.MODEL.TIMM = CN()
+    # timm model name, e.g. "hrnet_w48" (QANet's HRNet-W48), "hrnet_w18_small", "resnet50".
+    _C.MODEL.TIMM.NAME = "hrnet_w48"
+    # timm feature indices to return; HRNet with FEATURE_LOCATION "" has 5 levels (stride 2..32),
+    # (1, 2, 3, 4) keeps strides 4..32. Empty = timm's default.
+    _C.MODEL.TIMM.OUT_INDICES = [1, 2, 3, 4]
+    # timm feature_location: "" gives HRNet's raw branches (QANet); "default" leaves timm's default.
+    _C.MODEL.TIMM.FEATURE_LOCATION = ""
+    # Load timm's ImageNet weights (downloads through timm on first use). Tests keep it False.
+    _C.MODEL.TIMM.PRETRAINED = False
+    # Extra keyword arguments of timm.create_model.
+    _C.MODEL.TIMM.KWARGS = CN(new_allowed=True)

@@ -4,7 +4,7 @@ from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY
 from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY
 
 import humanparse_d2
-from humanparse_d2.engine import TRAINERS, HumanParseTrainer, build_trainer_class
+from humanparse_d2.engine import TRAINER_REGISTRY, HumanParseTrainer, build_trainer_class
 
 DATASETS = [
     "cihp_train", "cihp_val", "mhp_v2_train", "mhp_v2_val", "lip_train", "lip_val",
@@ -41,7 +41,8 @@ def test_evaluators_and_trainers_exported():
 
     cfg = humanparse_d2.get_humanparse_cfg()
     cfg.MODEL.META_ARCHITECTURE = "MMAN"
-    assert build_trainer_class(cfg) is TRAINERS["MMAN"] and TRAINERS["MMAN"] is not HumanParseTrainer
+    mman_trainer = TRAINER_REGISTRY.get("MMANTrainer")
+    assert build_trainer_class(cfg) is mman_trainer and mman_trainer is not HumanParseTrainer
     cfg.MODEL.META_ARCHITECTURE = "QANet"
     assert issubclass(build_trainer_class(cfg), HumanParseTrainer)
 

@@ -63,7 +63,7 @@ def tiny_trainer_class(checkpoints: bool = True):
     """MMANTrainer on in-memory batches; without ``checkpoints`` the checkpoint and writer hooks are
     dropped (saving R18 + Adam states is most of a 2-iteration run)."""
     from detectron2.engine import hooks
-    from humanparse_d2.engine.adversarial import MMANTrainer
+    from humanparse_d2.projects.mman import MMANTrainer
 
     class TinyMMANTrainer(MMANTrainer):
         @classmethod

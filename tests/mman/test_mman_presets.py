@@ -164,7 +164,7 @@ def test_mapper_thumbnail_is_taken_before_the_crop(tmp_path):
 
 @pytest.mark.parametrize("preset,size", [("release", 8), ("default", 0)])
 def test_trainer_mapper_makes_the_thumbnail_for_release_only(preset, size):
-    from humanparse_d2.engine.adversarial import MMANTrainer
+    from humanparse_d2.projects.mman import MMANTrainer
 
     cfg = load_config(str(REPO / "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"), ["MODEL.MMAN.PRESET", preset],
                       check_names=False)

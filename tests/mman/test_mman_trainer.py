@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import humanparse_d2  # noqa: F401
-from humanparse_d2.engine import TRAINERS, build_trainer_class
-from humanparse_d2.engine.adversarial import DiscriminatorLRScheduler, MMANTrainer
+from humanparse_d2.engine import TRAINER_REGISTRY, build_trainer_class
+from humanparse_d2.engine.adversarial import DiscriminatorLRScheduler
+from humanparse_d2.projects.mman import MMANTrainer
 from mman_testutils import tiny_cfg, tiny_trainer_class
 
 
@@ -22,7 +23,7 @@ def _latest(trainer, key):
 
 
 def test_registered_for_the_meta_architecture():
-    assert TRAINERS["MMAN"] is MMANTrainer
+    assert TRAINER_REGISTRY.get("MMANTrainer") is MMANTrainer
     assert build_trainer_class(tiny_cfg()) is MMANTrainer
 
 

@@ -4,7 +4,9 @@ import os
 import tempfile
 import unittest
 
-from humanparse_d2.projects.qanet.boxes import FileBoxes
+from humanparse_d2.config import get_humanparse_cfg
+from humanparse_d2.projects.qanet.box_file import FileBoxes
+from humanparse_d2.projects.qanet.boxes import OracleBoxes, WholeImageBoxes, build_box_source
 
 
 def _write(d, name, obj):
@@ -65,6 +67,24 @@ class TestFileBoxes(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             with self.assertRaisesRegex(ValueError, "no person box.*BOX_FILE_PERSON_IDS \\[1\\].*\\[2\\]"):
                 FileBoxes(_write(d, "b.json", [_det(1, cat=2)]))
+
+
+class TestBoxSourceRegistry(unittest.TestCase):
+    def test_config_value_selects_the_registered_source(self):
+        cfg = get_humanparse_cfg()
+        for name, cls in (("oracle", OracleBoxes), ("whole_image", WholeImageBoxes)):
+            cfg.MODEL.QANET.BOX_SOURCE = name
+            self.assertIsInstance(build_box_source(cfg), cls)
+        with tempfile.TemporaryDirectory() as d:
+            cfg.MODEL.QANET.BOX_SOURCE = "file"
+            cfg.MODEL.QANET.BOX_FILE = _write(d, "b.json", [_det(1)])
+            src = build_box_source(cfg)
+            self.assertIsInstance(src, FileBoxes)
+            self.assertEqual(src.name, "file")
+        cfg.MODEL.QANET.BOX_SOURCE = "gt_fallback"
+        names = r"\('detector', 'file', 'oracle', 'whole_image'\)"
+        with self.assertRaisesRegex(ValueError, f"BOX_SOURCE must be one of {names}, got 'gt_fallback'"):
+            build_box_source(cfg)
 
 
 if __name__ == "__main__":

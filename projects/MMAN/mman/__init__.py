@@ -1,9 +1,13 @@
 """MMAN (Macro-Micro Adversarial Network, Luo et al. ECCV 2018) for detectron2.
 
 Importing it registers the ``MMAN`` meta-architecture, the ``build_mman_resnet_backbone`` backbone,
-the adversarial trainer (``humanparse_d2.engine.TRAINERS["MMAN"]``), the ``mman`` official-weights
+the adversarial trainer ("MMANTrainer" in ``humanparse_d2.engine.TRAINER_REGISTRY``), the MMAN
+config keys (added by ``humanparse_d2.add_humanparse_config``), the ``mman`` official-weights
 converter and parity runner, and the ``torchvision://`` ImageNet weights handler.
 """
+from humanparse_d2.config import register_config_adder
+from humanparse_d2.engine import register_class_count_key
+
 from .config import add_mman_config, resolve_mman_config  # noqa: F401
 from .backbone import MMANResNet, build_mman_resnet_backbone  # noqa: F401
 from .discriminator import MacroDiscriminator, MicroDiscriminator, PatchDiscriminator  # noqa: F401
@@ -12,16 +16,17 @@ from .meta_arch import MMAN  # noqa: F401
 from .adversary import MMANAdversary, build_mman_adversary  # noqa: F401
 from . import imagenet  # noqa: F401  (the torchvision:// weights handler)
 from . import official  # noqa: F401  (registers the "mman" converter and parity runner)
+from .trainer import MMANTrainer  # noqa: F401
 
-# Registers humanparse_d2.engine.TRAINERS["MMAN"] (the adversarial trainer); last, as it builds on
-# the modules above.
-from humanparse_d2.engine import adversarial as _adversarial  # noqa: F401,E402
+register_config_adder(add_mman_config)
+register_class_count_key("MMAN", "MODEL.MMAN.NUM_CLASSES")
 
 __all__ = [
     "add_mman_config",
     "resolve_mman_config",
     "MMAN",
     "MMANAdversary",
+    "MMANTrainer",
     "MacroDiscriminator",
     "MicroDiscriminator",
     "PatchDiscriminator",

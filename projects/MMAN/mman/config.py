@@ -96,6 +96,16 @@ def _empty(path):
 
 def add_mman_config(cfg: CN) -> None:
     """Add the MMAN keys to ``cfg`` in place (plain assignment: calling it twice is harmless)."""
+    _add_generator_config(cfg)
+    _add_micro_macro_config(cfg)
+    _add_global_mid_config(cfg)
+    _add_generator_solver_config(cfg)
+    _add_discriminator_solver_config(cfg)
+    _add_test_config(cfg)
+
+
+def _add_generator_config(cfg: CN) -> None:
+    """``MODEL.MMAN``: the preset, the generator and its losses."""
     _C = cfg
     _C.MODEL.MMAN = CN()
     # "default" (release hyper-parameters, standard ResNet, release bugs fixed), "release" (the
@@ -134,6 +144,10 @@ def add_mman_config(cfg: CN) -> None:
     # Dilations of the three 3x3 ASPP branches of the low-res output (next to one 1x1 branch).
     _C.MODEL.MMAN.ASPP_DILATIONS = (2, 4, 6)
 
+
+def _add_micro_macro_config(cfg: CN) -> None:
+    """``MODEL.MMAN.MICRO`` / ``MACRO``: the two discriminators of MMAN."""
+    _C = cfg
     # Micro D: patch discriminator on the full-resolution map (+ RGB).
     _C.MODEL.MMAN.MICRO = CN()
     _add_discriminator_keys(_C.MODEL.MMAN.MICRO, "Micro D", _empty("MODEL.MMAN.MICRO.STRIDES"), 8)
@@ -150,6 +164,11 @@ def add_mman_config(cfg: CN) -> None:
     # LANCZOS thumbnail of the squashed image before the crop, made by the mapper). Empty: preset.
     _C.MODEL.MMAN.MACRO.CONDITION = _empty("MODEL.MMAN.MACRO.CONDITION")
 
+
+def _add_global_mid_config(cfg: CN) -> None:
+    """``MODEL.MMAN.GLOBAL`` / ``MID``: the discriminators of the Single, Double and
+    Multiple AN variants."""
+    _C = cfg
     # "Global" D on the full-resolution map with a (near-)global field of view: the D of the
     # paper's Single AN (alone) and Double AN (with Micro D, Macro D moved to the top). Not in the
     # released code; designed here (6 stride-2 convs, field 190x190, responses averaged).
@@ -170,6 +189,10 @@ def add_mman_config(cfg: CN) -> None:
     # Weight of the CE term of the stride-4 classifier; <0: the low-res CE weight.
     _C.MODEL.MMAN.MID.CE_WEIGHT = -1.0
 
+
+def _add_generator_solver_config(cfg: CN) -> None:
+    """``SOLVER.MMAN_G``: the generator's optimiser."""
+    _C = cfg
     # Generator optimiser (Adam; SOLVER.BASE_LR, SOLVER.WEIGHT_DECAY on every parameter).
     _C.SOLVER.MMAN_G = CN()
     # Adam betas of G; empty: from the preset.
@@ -177,6 +200,10 @@ def add_mman_config(cfg: CN) -> None:
     # LR factor of the pretrained encoder relative to the new layers. <0: from the preset.
     _C.SOLVER.MMAN_G.BACKBONE_LR_FACTOR = _empty("SOLVER.MMAN_G.BACKBONE_LR_FACTOR")
 
+
+def _add_discriminator_solver_config(cfg: CN) -> None:
+    """``SOLVER.MMAN_D``: the discriminators' optimiser and update schedule."""
+    _C = cfg
     # Discriminator optimiser (Adam); its LR follows the same schedule (SOLVER.STEPS ...) as G.
     _C.SOLVER.MMAN_D = CN()
     # LR of every discriminator.
@@ -192,6 +219,10 @@ def add_mman_config(cfg: CN) -> None:
     # Empty: from the preset.
     _C.SOLVER.MMAN_D.UPDATE_MODE = _empty("SOLVER.MMAN_D.UPDATE_MODE")
 
+
+def _add_test_config(cfg: CN) -> None:
+    """``TEST.MMAN``: multi-scale and flip inference."""
+    _C = cfg
     _C.TEST.MMAN = CN()
     # Test scales relative to the input size (each padded to a multiple of 16, cropped back);
     # empty: from the preset.

@@ -2,29 +2,45 @@
 
 - ``DetectorBoxes``: any detectron2 model (yaml CfgNode config or LazyConfig ``.py``) with its own
   weights; only the person class is kept.
-- ``FileBoxes``: a COCO detection-results JSON ``[{image_id, category_id, bbox [x,y,w,h], score}]``.
+- ``FileBoxes`` (``box_file.py``): a COCO detection-results JSON
+  ``[{image_id, category_id, bbox [x,y,w,h], score}]``.
 - ``OracleBoxes``: ground-truth person boxes with score 1.0 (labelled "oracle" everywhere).
 - ``WholeImageBoxes``: one box covering the image, score 1.0 (single-person images, demos).
 
 There is no fallback between them: a source that cannot deliver raises with the reason.
-Each source maps a list of model inputs (detectron2 dicts) to a list of ``(boxes (N,4) XYXY in
-original image coordinates, scores (N,))``.
+Each source is registered in ``BOX_SOURCE_REGISTRY`` with its ``name`` (the config value) and
+``from_config(cfg)``, and maps a list of model inputs (detectron2 dicts) to a list of
+``(boxes (N,4) XYXY in original image coordinates, scores (N,))``.
 """
-import json
 import logging
 import os
-from collections import defaultdict
-from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import torch
+from detectron2.utils.registry import Registry
 
-__all__ = ["build_box_source", "DetectorBoxes", "FileBoxes", "OracleBoxes", "WholeImageBoxes", "BOX_SOURCES"]
+from humanparse_d2.config import get_humanparse_cfg, merge_config_file
+
+from .box_file import BoxList, FileBoxes
+
+__all__ = [
+    "build_box_source",
+    "DetectorBoxes",
+    "FileBoxes",
+    "OracleBoxes",
+    "WholeImageBoxes",
+    "BOX_SOURCES",
+    "BOX_SOURCE_REGISTRY",
+]
 
 logger = logging.getLogger(__name__)
 
-BoxList = List[Tuple[torch.Tensor, torch.Tensor]]
-BOX_SOURCES = ("detector", "file", "oracle", "whole_image")
+BOX_SOURCE_REGISTRY = Registry("QANET_BOX_SOURCE")
+BOX_SOURCE_REGISTRY.__doc__ = """
+QANet's test-time person-box sources, registered by class name. Each class has a ``name`` (the
+``MODEL.QANET.BOX_SOURCE`` value that selects it) and a ``from_config(cfg)`` constructor.
+"""
+BOX_SOURCE_REGISTRY.register(FileBoxes)
 
 
 def _orig_hw(inp: Dict) -> Tuple[int, int]:
@@ -34,6 +50,7 @@ def _orig_hw(inp: Dict) -> Tuple[int, int]:
     return int(h), int(w)
 
 
+@BOX_SOURCE_REGISTRY.register()
 class OracleBoxes:
     """Ground-truth boxes, score 1.0. Reads ``gt_boxes`` (QANet test mapper), ``instances.gt_boxes``
     (detectron2 mappers) or ``annotations`` (raw dataset dicts)."""
@@ -41,6 +58,10 @@ class OracleBoxes:
     name = "oracle"
     description = "oracle (ground-truth person boxes, score 1.0)"
     no_box_hint = "the images have no (non-crowd) person annotation; check the dataset's annotations"
+
+    @classmethod
+    def from_config(cls, cfg) -> "OracleBoxes":
+        return cls()
 
     def __call__(self, inputs: Sequence[Dict]) -> BoxList:
         out = []
@@ -78,10 +99,17 @@ class OracleBoxes:
         )
 
 
+@BOX_SOURCE_REGISTRY.register()
 class WholeImageBoxes:
+    """One box covering each image, score 1.0."""
+
     name = "whole_image"
     description = "whole_image (one box = the image, score 1.0)"
     no_box_hint = "degenerate image sizes (height or width 0)"
+
+    @classmethod
+    def from_config(cls, cfg) -> "WholeImageBoxes":
+        return cls()
 
     def __call__(self, inputs: Sequence[Dict]) -> BoxList:
         out = []
@@ -91,134 +119,22 @@ class WholeImageBoxes:
         return out
 
 
-def _images_json_stems(path: str) -> Dict[str, str]:
-    """``{str(image id): file stem}`` from a COCO-style json's ``images`` list."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"MODEL.QANET.BOX_FILE_IMAGES not found: {path}")
-    with open(path) as f:
-        images = json.load(f).get("images")
-    if not isinstance(images, list) or not images:
-        raise ValueError(f"MODEL.QANET.BOX_FILE_IMAGES {path}: no 'images' list [{{id, file_name}}]")
-    return {str(im["id"]): Path(str(im["file_name"])).stem for im in images}
-
-
-class FileBoxes:
-    """Person boxes from a COCO detection-results JSON.
-
-    A model input finds its boxes by, in this order: its ``image_id`` equal to the file's
-    ``image_id`` (datasets registered from the json the file refers to, or string ids); its file
-    stem equal to the stem that ``images_json`` (``MODEL.QANET.BOX_FILE_IMAGES``) gives the file's id;
-    its numeric file stem equal to the file's integer id (CIHP ``0000001.jpg`` is id 1). If none of
-    the first ``CHECK_AFTER`` images finds a box, the ids do not fit the dataset: an error, not an
-    AP of 0.
-    """
-
-    name = "file"
-    CHECK_AFTER = 20
-
-    def __init__(self, path: str, person_ids: Sequence[int] = (1,), images_json: str = ""):
-        if not path:
-            raise ValueError("MODEL.QANET.BOX_SOURCE is 'file' but MODEL.QANET.BOX_FILE is empty")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"MODEL.QANET.BOX_FILE not found: {path}")
-        with open(path) as f:
-            try:
-                dets = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"MODEL.QANET.BOX_FILE {path} is not valid JSON: {e}") from e
-        if isinstance(dets, dict) and "annotations" in dets:
-            dets = dets["annotations"]
-        if not isinstance(dets, list):
-            raise ValueError(f"MODEL.QANET.BOX_FILE {path}: expected a list of detections")
-        keep = set(int(i) for i in person_ids)
-        stems = _images_json_stems(images_json) if images_json else {}
-        self.boxes: Dict[str, List[Tuple[List[float], float]]] = defaultdict(list)
-        categories, n = set(), 0
-        for d in dets:
-            if "category_id" in d:
-                categories.add(int(d["category_id"]))
-                if int(d["category_id"]) not in keep:
-                    continue
-            x, y, w, h = (float(v) for v in d["bbox"])
-            entry = ([x, y, x + w, y + h], float(d.get("score", 1.0)))
-            raw = str(d["image_id"])
-            keys = {"id:" + raw}
-            if raw in stems:
-                keys.add("stem:" + stems[raw])
-            if raw.lstrip("-").isdigit():
-                keys.add("num:" + str(int(raw)))
-            for k in keys:
-                self.boxes[k].append(entry)
-            n += 1
-        self.path = path
-        self.file_ids = sorted({str(d["image_id"]) for d in dets})[:5]
-        self.num_images = len({k for k in self.boxes if k.startswith("id:")})
-        self.description = f"file ({os.path.basename(path)}: {n} person boxes on {self.num_images} images)"
-        self.no_box_hint = (
-            f"the image_id of MODEL.QANET.BOX_FILE {path} (e.g. {self.file_ids}) do not match the dataset's images "
-            "(give the images json the file refers to as MODEL.QANET.BOX_FILE_IMAGES), "
-            f"MODEL.QANET.BOX_FILE_PERSON_IDS {sorted(keep)} are not the file's person ids (it has {sorted(categories)[:10]}), "
-            "or MODEL.QANET.TEST.BOX_SCORE_THRESH is above the file's scores"
-        )
-        if n == 0:
-            raise ValueError(f"MODEL.QANET.BOX_FILE {path}: no person box ({self.no_box_hint})")
-        self.images_without_boxes = 0
-        self._looked = self._matched = 0
-        self._missed: List[str] = []
-        logger.info("QANet boxes: %s", self.description)
-
-    def lookup(self, inp: Dict) -> List[Tuple[List[float], float]]:
-        """The file's boxes of one model input ([] if it has none)."""
-        if "image_id" not in inp and "file_name" not in inp:
-            raise ValueError("MODEL.QANET.BOX_SOURCE 'file' needs 'image_id' or 'file_name' in each input")
-        keys = ["id:" + str(inp["image_id"])] if "image_id" in inp else []
-        if inp.get("file_name"):
-            stem = Path(str(inp["file_name"])).stem
-            keys.append("stem:" + stem)
-            if stem.isdigit():
-                keys.append("num:" + str(int(stem)))
-        for k in keys:
-            if k in self.boxes:
-                return self.boxes[k]
-        return []
-
-    def __call__(self, inputs: Sequence[Dict]) -> BoxList:
-        out = []
-        for inp in inputs:
-            entries = self.lookup(inp)
-            self._looked += 1
-            if entries:
-                self._matched += 1
-            else:
-                self.images_without_boxes += 1
-                if len(self._missed) < 5:
-                    self._missed.append(str(inp.get("image_id", inp.get("file_name"))))
-            if self._matched == 0 and self._looked >= self.CHECK_AFTER:
-                raise ValueError(
-                    f"MODEL.QANET.BOX_FILE {self.path}: none of the first {self._looked} images has a box in the "
-                    f"file; its image_id (e.g. {self.file_ids}) match no image id / file stem of the dataset "
-                    f"(e.g. {self._missed}). Give MODEL.QANET.BOX_FILE_IMAGES, the COCO-style json whose "
-                    "'images' [{id, file_name}] the file refers to."
-                )
-            b = torch.tensor([e[0] for e in entries], dtype=torch.float32).reshape(-1, 4)
-            s = torch.tensor([e[1] for e in entries], dtype=torch.float32)
-            out.append((b, s))
-        return out
-
-
 def _resolve_detector_config(path: str) -> str:
+    """``path`` if it is a file, else the detectron2 model-zoo config of that name."""
     if os.path.isfile(path):
         return path
-    import detectron2
+    from detectron2 import model_zoo  # imports pkg_resources: only when a zoo name is given
 
-    zoo = os.path.join(os.path.dirname(detectron2.__file__), "model_zoo", "configs", path)
-    if os.path.isfile(zoo):
-        return zoo
-    raise FileNotFoundError(
-        f"MODEL.QANET.DETECTOR.CONFIG_FILE {path!r} is neither a file nor a detectron2 model-zoo config"
-    )
+    try:
+        return model_zoo.get_config_file(path)
+    except RuntimeError as e:  # "... not available in Model Zoo!"
+        raise FileNotFoundError(
+            f"MODEL.QANET.DETECTOR.CONFIG_FILE {path!r} is neither a file nor a detectron2 "
+            "model-zoo config"
+        ) from e
 
 
+@BOX_SOURCE_REGISTRY.register()
 class DetectorBoxes:
     """Run a detectron2 detector and keep its person detections.
 
@@ -267,6 +183,17 @@ class DetectorBoxes:
         self._aug = None
         self._format = "BGR"
 
+    @classmethod
+    def from_config(cls, cfg) -> "DetectorBoxes":
+        d = cfg.MODEL.QANET.DETECTOR
+        return cls(
+            d.CONFIG_FILE,
+            d.WEIGHTS,
+            opts=d.OPTS,
+            person_class=d.PERSON_CLASS,
+            score_thresh=d.SCORE_THRESH,
+        )
+
     def _build(self, device):
         from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer  # safe unpickling of .pkl
 
@@ -287,18 +214,11 @@ class DetectorBoxes:
 
             self._aug = T.AugmentationList(list(test_aug))
         else:
-            from detectron2.config import get_cfg
             from detectron2.data import transforms as T
             from detectron2.modeling import build_model
 
-            cfg = get_cfg()
-            try:
-                from humanparse_d2.config import add_humanparse_config
-
-                add_humanparse_config(cfg)
-            except Exception:  # noqa: BLE001
-                pass
-            cfg.merge_from_file(self.config_file)
+            cfg = get_humanparse_cfg()
+            merge_config_file(cfg, self.config_file)
             cfg.merge_from_list(self.opts)
             cfg.MODEL.DEVICE = str(device)
             model = build_model(cfg)
@@ -360,22 +280,16 @@ class DetectorBoxes:
         return out
 
 
+# The built-in MODEL.QANET.BOX_SOURCE values.
+BOX_SOURCES = tuple(sorted(src.name for _, src in BOX_SOURCE_REGISTRY))
+
+
 def build_box_source(cfg):
-    """The box source named by ``MODEL.QANET.BOX_SOURCE``."""
+    """The registered box source whose ``name`` is ``MODEL.QANET.BOX_SOURCE``."""
     name = cfg.MODEL.QANET.BOX_SOURCE
-    q = cfg.MODEL.QANET
-    if name == "oracle":
-        return OracleBoxes()
-    if name == "whole_image":
-        return WholeImageBoxes()
-    if name == "file":
-        return FileBoxes(q.BOX_FILE, q.BOX_FILE_PERSON_IDS, images_json=q.BOX_FILE_IMAGES)
-    if name == "detector":
-        return DetectorBoxes(
-            q.DETECTOR.CONFIG_FILE,
-            q.DETECTOR.WEIGHTS,
-            opts=q.DETECTOR.OPTS,
-            person_class=q.DETECTOR.PERSON_CLASS,
-            score_thresh=q.DETECTOR.SCORE_THRESH,
+    by_name = {src.name: src for _, src in BOX_SOURCE_REGISTRY}
+    if name not in by_name:
+        raise ValueError(
+            f"MODEL.QANET.BOX_SOURCE must be one of {tuple(sorted(by_name))}, got {name!r}"
         )
-    raise ValueError(f"MODEL.QANET.BOX_SOURCE must be one of {BOX_SOURCES}, got {name!r}")
+    return by_name[name].from_config(cfg)

@@ -6,6 +6,14 @@ __all__ = ["add_qanet_config"]
 
 def add_qanet_config(cfg: CN) -> None:
     """Add the QANet keys to ``cfg`` in place."""
+    _add_model_config(cfg)
+    _add_test_config(cfg)
+    _add_detector_config(cfg)
+    _add_box_file_config(cfg)
+
+
+def _add_model_config(cfg: CN) -> None:
+    """``MODEL.QANET``: the box source, the parser's heads and the losses."""
     _C = cfg
     _C.MODEL.QANET = CN()
     # Where person boxes come from at test time: "detector" (a detectron2 model, MODEL.QANET.DETECTOR),
@@ -37,6 +45,10 @@ def add_qanet_config(cfg: CN) -> None:
     # layer's INPUT.PARSING.{CROP_SIZE, ASPECT_RATIO, BOX_EXPAND, PIXEL_MEAN, PIXEL_STD}: training
     # crops (InstanceParsingMapper) and test crops (QANet) read the same keys.
 
+
+def _add_test_config(cfg: CN) -> None:
+    """``MODEL.QANET.TEST``: test-time views, batching and box filtering."""
+    _C = cfg
     _C.MODEL.QANET.TEST = CN()
     # Flip test (original + mirrored crop, flip-pair channels swapped back); on in all configs.
     _C.MODEL.QANET.TEST.FLIP = True
@@ -59,7 +71,14 @@ def add_qanet_config(cfg: CN) -> None:
     # scored by the semantic evaluator): persons pasted in ascending box score, background = 1
     # outside every box.
     _C.MODEL.QANET.TEST.SEMANTIC_OUTPUT = False
+    # Evaluation fails when at least this share of the images got no person box from the box
+    # source (1.0: only when no image got one); below it the count is reported and warned about.
+    _C.MODEL.QANET.TEST.MAX_NO_BOX_SHARE = 1.0
 
+
+def _add_detector_config(cfg: CN) -> None:
+    """``MODEL.QANET.DETECTOR``: the detector of ``BOX_SOURCE`` "detector"."""
+    _C = cfg
     # BOX_SOURCE "detector": any detectron2 model config, yaml (CfgNode) or LazyConfig .py.
     _C.MODEL.QANET.DETECTOR = CN()
     # Config path; a path relative to detectron2's model zoo (e.g.
@@ -76,6 +95,10 @@ def add_qanet_config(cfg: CN) -> None:
     # Detector score threshold applied on top of the detector's own test threshold.
     _C.MODEL.QANET.DETECTOR.SCORE_THRESH = 0.05
 
+
+def _add_box_file_config(cfg: CN) -> None:
+    """``MODEL.QANET.BOX_FILE*``: the box file of ``BOX_SOURCE`` "file"."""
+    _C = cfg
     # BOX_SOURCE "file": COCO results JSON [{image_id, category_id, bbox [x,y,w,h], score}].
     _C.MODEL.QANET.BOX_FILE = ""
     # category_id values that mean "person" in the box file (QANet's FCOS files use 1).
@@ -85,6 +108,3 @@ def add_qanet_config(cfg: CN) -> None:
     # dataset's own json when it was registered from one, else an integer id matches the numeric
     # file stem (CIHP's 0000001.jpg is id 1); a file that matches no image is an error.
     _C.MODEL.QANET.BOX_FILE_IMAGES = ""
-    # Evaluation fails when at least this share of the images got no person box from the box
-    # source (1.0: only when no image got one); below it the count is reported and warned about.
-    _C.MODEL.QANET.TEST.MAX_NO_BOX_SHARE = 1.0

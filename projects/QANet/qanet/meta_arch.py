@@ -47,7 +47,7 @@ class QANet(nn.Module):
         parser: QANetCropParser,
         num_classes: int,
         crop_size: Tuple[int, int],
-        box_source=None,
+        box_source_fn=None,
         box_expand: float = 1.25,
         aspect_ratio: Optional[float] = None,
         train_pixel_mean: Sequence[float] = IMAGENET_MEAN,
@@ -72,7 +72,7 @@ class QANet(nn.Module):
             parser: the crop parser (backbone + heads).
             num_classes: C, including background.
             crop_size: (h, w) of person crops (512x384 in the paper).
-            box_source: callable producing person boxes at test time (see ``boxes.py``); None
+            box_source_fn: callable producing person boxes at test time (see ``boxes.py``); None
                 means inference needs ``detected_boxes`` passed explicitly.
             box_expand: crop-box growth after the aspect extension (1.25).
             aspect_ratio: width/height the person boxes are extended to (default crop w / h).
@@ -100,7 +100,7 @@ class QANet(nn.Module):
         if self.crop_size[0] % div or self.crop_size[1] % div:
             raise ValueError(f"INPUT.PARSING.CROP_SIZE {self.crop_size} must be divisible by {div}")
         # kept out of the module tree: a detector box source has its own weights and checkpoint
-        self.__dict__["_box_source"] = box_source
+        self.__dict__["_box_source"] = box_source_fn
         self.box_expand = float(box_expand)
         self.aspect_ratio = float(aspect_ratio) if aspect_ratio else self.crop_size[1] / self.crop_size[0]
         self.flip_test = bool(flip_test)
@@ -136,7 +136,7 @@ class QANet(nn.Module):
             "parser": QANetCropParser(cfg),
             "num_classes": num_classes,
             "crop_size": tuple(cfg.INPUT.PARSING.CROP_SIZE),
-            "box_source": build_box_source(cfg),
+            "box_source_fn": build_box_source(cfg),
             "box_expand": cfg.INPUT.PARSING.BOX_EXPAND,
             "aspect_ratio": cfg.INPUT.PARSING.ASPECT_RATIO,
             "train_pixel_mean": tuple(cfg.INPUT.PARSING.PIXEL_MEAN),
