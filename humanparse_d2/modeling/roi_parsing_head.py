@@ -37,7 +37,7 @@ from torch import nn
 
 from .losses import lovasz_softmax_loss, parsing_ce_loss, parsing_iou_loss, parsing_iou_targets
 from .qam import fuse_quality
-from .roi_paste import crop_label_targets, paste_parsing
+from .paste import crop_label_targets, paste_parsing
 
 __all__ = ["ParsingRCNNHead", "ParsingROIHeads", "finalize_parsing"]
 

@@ -9,9 +9,8 @@ import torch.nn.functional as F
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from humanparse_d2.modeling.paste import paste_probs
+from humanparse_d2.modeling.paste import crop_label_targets, paste_parsing, paste_probs
 from humanparse_d2.modeling.qam import fuse_quality, pixel_scores
-from humanparse_d2.modeling.roi_paste import crop_label_targets, paste_parsing
 
 from ._tiny import H, W, image, tiny_cfg, train_batch
 
