@@ -178,7 +178,7 @@ def main(argv=None):
     model.eval()
 
     from humanparse_d2.engine import build_trainer_class
-    from humanparse_d2.projects.qanet.rescore import TABLE1_WEIGHTS, collect_outputs, evaluate_weight_sets, weights_name
+    from humanparse_d2.projects.qanet.qam_sweep import TABLE1_WEIGHTS, collect_outputs, evaluate_weight_sets, weights_name
 
     trainer_cls = build_trainer_class(cfg)
     ds = cfg.DATASETS.TEST[0]
