@@ -357,8 +357,8 @@ def paste_parsing(
         return PastedParsing(labels, inst, part)
     ext = torch.tensor(box_extents(boxes, (H, W), (h, w)), dtype=torch.int64).reshape(N, 4)
     boxes64 = boxes.detach().to(device=device, dtype=torch.float64)
-    for group, hm, wm in _chunks(ext[:, 3] - ext[:, 1], ext[:, 2] - ext[:, 0], C, chunk_elements,
-                                 max_padding):
+    ext_h, ext_w = ext[:, 3] - ext[:, 1], ext[:, 2] - ext[:, 0]
+    for group, hm, wm in _chunks(ext_h, ext_w, C, chunk_elements, max_padding):
         if hm == 0 or wm == 0:
             continue
         g = torch.tensor(group, dtype=torch.int64, device=device)
