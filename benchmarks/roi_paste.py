@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Paste-back of the ROI parsing head: 100 persons on an 800x1333 image in one batched call.
 
-Times ``humanparse_d2.modeling.roi_paste.paste_parsing`` (per-ROI class probabilities -> N uint8
+Times ``humanparse_d2.modeling.paste.paste_parsing`` (per-ROI class probabilities -> N uint8
 full-image label maps + QAM pixel scores) on person-shaped boxes (height 80..600 px, aspect
 0.35..0.6 w/h, partly outside the image), 20 classes, 56x56 per-ROI maps. For reference it also
-times the per-box loop ``paste_probs_local`` + argmax + ``pixel_scores`` (CONTRACTS C), which gives
+times the per-box loop ``paste_probs_local`` + argmax + ``pixel_scores``, which gives
 identical labels and scores.
 
     python benchmarks/roi_paste.py                  # CPU
@@ -55,9 +55,8 @@ def main():
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from humanparse_d2.modeling.paste import paste_probs_local
+    from humanparse_d2.modeling.paste import paste_parsing, paste_probs_local
     from humanparse_d2.modeling.qam import pixel_scores
-    from humanparse_d2.modeling.roi_paste import paste_parsing
 
     H, W = 800, 1333
     g = torch.Generator().manual_seed(0)

@@ -32,7 +32,8 @@ import humanparse_d2  # noqa: F401  (registers the QAM ROI heads and the dataset
 from humanparse_d2.evaluation.coco_eval import FastCOCOEvaluator, FastLVISEvaluator  # numpy-2-safe scoring
 from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer
 from humanparse_d2.engine import load_config, setup_plugin_logger
-from humanparse_d2.modeling.rescoring import MaskQualityStats, build_tta_model, check_rescoring_config
+from humanparse_d2.modeling.rescoring import MaskQualityStats, check_rescoring_config
+from humanparse_d2.modeling.test_time_augmentation import build_tta_model
 from humanparse_d2.utils.provenance import git_commit
 
 logger = logging.getLogger("humanparse_d2.compare_qam")

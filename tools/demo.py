@@ -21,7 +21,6 @@ Unreadable files and broken video frames are reported and counted, never fatal.
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -53,33 +52,22 @@ def expand_inputs(paths):
 
 
 class Predictor:
-    """Model + drawing for one RGB frame."""
+    """Model + drawing for one RGB frame.
+
+    Not detectron2's ``DefaultPredictor``: that one resizes the frame to ``INPUT.MIN_SIZE_TEST``
+    and loads weights with ``DetectionCheckpointer``; the demo feeds the original frame (QANet crops
+    each person out of it) and loads with ``HumanParseCheckpointer``, which refuses backbone-only
+    weights and warns about untrained parameters.
+    """
 
     def __init__(self, cfg):
         import torch
         from detectron2.data import MetadataCatalog
-        from detectron2.modeling import build_model
 
         from humanparse_d2.projects.qanet.visualize import palette_for
-        from humanparse_d2.checkpoint.checkpointer import (
-            HumanParseCheckpointer,
-            is_backbone_only_weights,
-            warn_untrained,
-        )
 
         self.cfg = cfg
-        self.model = build_model(cfg).eval()
-        if is_backbone_only_weights(cfg.MODEL.WEIGHTS):
-            # refuse rather than download a classification backbone and draw noise
-            raise SystemExit(
-                f"demo: MODEL.WEIGHTS is {cfg.MODEL.WEIGHTS!r}, ImageNet weights of the backbone only. "
-                "Pass a trained or converted model: --opts MODEL.WEIGHTS model.pth (for the released "
-                "MMAN: tools/convert_official_weights.py --format mman, projects/MMAN/README.md)"
-            )
-        ckpt = HumanParseCheckpointer(self.model)  # safe loading; remembers which weights were missing
-        if cfg.MODEL.WEIGHTS:
-            ckpt.load(cfg.MODEL.WEIGHTS)
-        warn_untrained(self.model, cfg.MODEL.WEIGHTS, ckpt)  # empty or ImageNet-only weights
+        self.model = _load_model(cfg)
         self.format = cfg.INPUT.FORMAT
         names = list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN)
         self.meta = MetadataCatalog.get(names[0]) if names else None
@@ -91,10 +79,8 @@ class Predictor:
         self.torch = torch
 
     def __call__(self, rgb, image_id):
+        """(H, W, 3) uint8 RGB frame -> (overlay (H, W, 3) RGB, label (H, W) uint8, JSON info)."""
         import numpy as np
-
-        from humanparse_core.postprocessing import parsing_postprocess
-        from humanparse_d2.projects.qanet.visualize import draw_boxes, overlay, person_records
 
         arr = rgb[:, :, ::-1] if self.format == "BGR" else rgb
         t = self.torch.as_tensor(np.ascontiguousarray(arr.transpose(2, 0, 1)))
@@ -102,37 +88,77 @@ class Predictor:
         with self.torch.no_grad():
             out = self.model([inp])[0]
         if "instances" in out and out["instances"].has("pred_parsing"):
-            inst = out["instances"].to("cpu")
-            ev = self.cfg.HUMANPARSE_EVALUATION
-            res = parsing_postprocess(
-                inst.pred_parsing, inst.scores, inst.box_scores if inst.has("box_scores") else None,
-                inst.part_scores if inst.has("part_scores") else None, self.num_classes,
-                semseg_score_thresh=ev.SEMSEG_SCORE_THRESH, nms_thresh=ev.PARSING_NMS_THRESH,
-                score_thresh=ev.SCORE_THRESH, image_size=inst.image_size,
-            )
-            keep = [int(i) for i in res.person_indices]
-            label = res.global_map
-            vis = overlay(rgb, label, self.palette)
-            vis = draw_boxes(vis, inst.pred_boxes.tensor.numpy()[keep], inst.scores.numpy()[keep], "q=")
-            persons = person_records(inst[keep], self.class_names) if keep else []
-            info = {"box_source": getattr(self.model, "box_source", None), "persons": persons}
-        elif "sem_seg" in out:
-            from pycocotools import mask as mask_util
+            return self._draw_persons(rgb, out["instances"].to("cpu"))
+        if "sem_seg" in out:
+            return self._draw_semantic(rgb, out["sem_seg"].argmax(0).to("cpu").numpy())
+        raise RuntimeError(
+            f"the model returned {sorted(out)}; expected 'instances' with pred_parsing or 'sem_seg'"
+        )
 
-            label = out["sem_seg"].argmax(0).to("cpu").numpy().astype(np.uint8)
-            vis = overlay(rgb, label, self.palette)
-            parts = []
-            for c in np.unique(label):
-                if c == 0:
-                    continue
-                rle = mask_util.encode(np.asfortranarray(label == c))
-                rle["counts"] = rle["counts"].decode("ascii")
-                name = self.class_names[c] if self.class_names and c < len(self.class_names) else str(int(c))
-                parts.append({"class_id": int(c), "class_name": name, "rle": rle})
-            info = {"classes_present": [p["class_id"] for p in parts], "parts": parts}
-        else:
-            raise RuntimeError(f"the model returned {sorted(out)}; expected 'instances' with pred_parsing or 'sem_seg'")
+    def _draw_persons(self, rgb, inst):
+        """Parsing NMS + global map of the persons (the evaluator's post-processing), drawn."""
+        from humanparse_d2.modeling import parsing_postprocess
+        from humanparse_d2.projects.qanet.visualize import draw_boxes, overlay, person_records
+
+        ev = self.cfg.HUMANPARSE_EVALUATION
+        res = parsing_postprocess(
+            inst.pred_parsing, inst.scores, inst.box_scores if inst.has("box_scores") else None,
+            inst.part_scores if inst.has("part_scores") else None, self.num_classes,
+            semseg_score_thresh=ev.SEMSEG_SCORE_THRESH, nms_thresh=ev.PARSING_NMS_THRESH,
+            score_thresh=ev.SCORE_THRESH, image_size=inst.image_size,
+        )
+        keep = [int(i) for i in res.person_indices]
+        label = res.global_map
+        vis = overlay(rgb, label, self.palette)
+        boxes = inst.pred_boxes.tensor.numpy()[keep]
+        vis = draw_boxes(vis, boxes, inst.scores.numpy()[keep], "q=")
+        persons = person_records(inst[keep], self.class_names) if keep else []
+        info = {"box_source": getattr(self.model, "box_source", None), "persons": persons}
         return vis, label, info
+
+    def _draw_semantic(self, rgb, label):
+        """A semantic (H, W) class map (e.g. MMAN): overlay and per-class COCO RLE."""
+        import numpy as np
+
+        from humanparse_core.io import encode_mask
+        from humanparse_d2.projects.qanet.visualize import overlay
+
+        label = label.astype(np.uint8)
+        vis = overlay(rgb, label, self.palette)
+        names = self.class_names
+        parts = []
+        for c in np.unique(label):
+            if c == 0:
+                continue
+            name = names[c] if names and c < len(names) else str(int(c))
+            parts.append({"class_id": int(c), "class_name": name, "rle": encode_mask(label == c)})
+        info = {"classes_present": [p["class_id"] for p in parts], "parts": parts}
+        return vis, label, info
+
+
+def _load_model(cfg):
+    """``build_model`` + ``HumanParseCheckpointer`` (safe loading) in eval mode; refuses
+    ImageNet-only backbone weights rather than drawing noise."""
+    from detectron2.modeling import build_model
+
+    from humanparse_d2.checkpoint.checkpointer import (
+        HumanParseCheckpointer,
+        is_backbone_only_weights,
+        warn_untrained,
+    )
+
+    model = build_model(cfg).eval()
+    if is_backbone_only_weights(cfg.MODEL.WEIGHTS):
+        raise SystemExit(
+            f"demo: MODEL.WEIGHTS is {cfg.MODEL.WEIGHTS!r}, ImageNet weights of the backbone only. "
+            "Pass a trained or converted model: --opts MODEL.WEIGHTS model.pth (for the released "
+            "MMAN: tools/convert_official_weights.py --format mman, projects/MMAN/README.md)"
+        )
+    ckpt = HumanParseCheckpointer(model)  # remembers which weights were missing
+    if cfg.MODEL.WEIGHTS:
+        ckpt.load(cfg.MODEL.WEIGHTS)
+    warn_untrained(model, cfg.MODEL.WEIGHTS, ckpt)  # empty or ImageNet-only weights
+    return model
 
 
 def setup_cfg(args):
@@ -155,14 +181,108 @@ def setup_cfg(args):
     return cfg
 
 
-def run(args):
+def _skip(stats, path, why):
+    from tqdm import tqdm
+
+    stats["skipped_files"].append(f"{path}: {why}")
+    tqdm.write(f"demo: skipped {path}: {why}")
+
+
+def process_image(pred, path, out_dir, stats):
+    """<stem>_overlay.jpg, <stem>_label.png and <stem>.json of one image file."""
+    import cv2
+
+    from humanparse_d2.projects.qanet.mapper import read_image_rgb_safe
+    from humanparse_d2.projects.qanet.visualize import save_palette_png
+
+    stem = path.stem
+    try:
+        rgb = read_image_rgb_safe(str(path), "RGB")
+    except ValueError as e:
+        _skip(stats, path, e)
+        return
+    vis, label, info = pred(rgb, stem)
+    cv2.imwrite(str(out_dir / f"{stem}_overlay.jpg"), vis[:, :, ::-1])
+    save_palette_png(str(out_dir / f"{stem}_label.png"), label, pred.palette)
+    info.update(file_name=str(path), height=int(rgb.shape[0]), width=int(rgb.shape[1]))
+    (out_dir / f"{stem}.json").write_text(json.dumps(info))
+    stats["images"] += 1
+    stats["persons"] += len(info.get("persons", []))
+
+
+def read_frames(cap, n, stats):
+    """Yield (index, RGB frame) of an opened ``cv2.VideoCapture`` with ``n`` frames (0 = unknown).
+
+    A failed read before the last frame is a broken frame: up to 10 in a row are skipped (seeking
+    past them) before the stream counts as ended. Each skipped frame is counted in ``stats``.
+    """
+    import cv2
+    import numpy as np
+
+    idx, bad_run = 0, 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            if n and idx < n - 1 and bad_run < 10:
+                bad_run += 1
+                idx += 1
+                stats["broken_frames"] += 1
+                cap.set(cv2.CAP_PROP_POS_FRAMES, idx)
+                continue
+            return
+        bad_run = 0
+        if frame is None or frame.ndim != 3 or frame.size == 0:
+            stats["broken_frames"] += 1
+            idx += 1
+            continue
+        yield idx, np.ascontiguousarray(frame[:, :, ::-1])
+        idx += 1
+
+
+def process_video(pred, path, out_dir, stats):
+    """<stem>_parsed.mp4 (overlays) and <stem>.jsonl (one line per frame) of one video file."""
     import cv2
     import numpy as np
     from tqdm import tqdm
 
+    stem = path.stem
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        _skip(stats, path, "cannot open video")
+        return
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    writer = None
+    with open(out_dir / f"{stem}.jsonl", "w") as jf:
+        bar = tqdm(total=n or None, desc=stem, unit="frame", leave=False, dynamic_ncols=True)
+        for idx, rgb in read_frames(cap, n, stats):
+            vis, label, info = pred(rgb, f"{stem}_{idx:06d}")
+            if writer is None:
+                fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                size = (vis.shape[1], vis.shape[0])
+                writer = cv2.VideoWriter(str(out_dir / f"{stem}_parsed.mp4"), fourcc, fps, size)
+            if (vis.shape[1], vis.shape[0]) != size:
+                vis = cv2.resize(vis, size)
+            writer.write(np.ascontiguousarray(vis[:, :, ::-1]))
+            info["frame"] = idx
+            jf.write(json.dumps(info) + "\n")
+            stats["frames"] += 1
+            stats["persons"] += len(info.get("persons", []))
+            bar.update(1)
+        bar.close()
+    cap.release()
+    if writer is not None:
+        writer.release()
+        stats["videos"] += 1
+    else:
+        _skip(stats, path, "no decodable frame")
+
+
+def run(args):
+    """Parse every input file; writes the per-file outputs and demo_summary.json. Returns stats."""
+    from tqdm import tqdm
+
     import humanparse_d2  # noqa: F401
-    from humanparse_d2.projects.qanet.mapper import read_image_rgb_safe
-    from humanparse_d2.projects.qanet.visualize import save_palette_png
 
     cfg = setup_cfg(args)
     items, missing = expand_inputs(args.input)
@@ -173,82 +293,19 @@ def run(args):
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     pred = Predictor(cfg)
-    stats = {"images": 0, "videos": 0, "frames": 0, "skipped_files": [], "broken_frames": 0, "persons": 0}
+    stats = {"images": 0, "videos": 0, "frames": 0, "skipped_files": [], "broken_frames": 0,
+             "persons": 0}
     t0 = time.time()
     for path, kind in tqdm(items, desc="demo", unit="file", dynamic_ncols=True):
-        stem = path.stem
-        if kind == "image":
-            try:
-                rgb = read_image_rgb_safe(str(path), "RGB")
-            except ValueError as e:
-                stats["skipped_files"].append(f"{path}: {e}")
-                tqdm.write(f"demo: skipped {path}: {e}")
-                continue
-            vis, label, info = pred(rgb, stem)
-            cv2.imwrite(str(out_dir / f"{stem}_overlay.jpg"), vis[:, :, ::-1])
-            save_palette_png(str(out_dir / f"{stem}_label.png"), label, pred.palette)
-            info.update(file_name=str(path), height=int(rgb.shape[0]), width=int(rgb.shape[1]))
-            (out_dir / f"{stem}.json").write_text(json.dumps(info))
-            stats["images"] += 1
-            stats["persons"] += len(info.get("persons", []))
-            continue
-        cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            stats["skipped_files"].append(f"{path}: cannot open video")
-            tqdm.write(f"demo: skipped {path}: cannot open video")
-            continue
-        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        writer = None
-        with open(out_dir / f"{stem}.jsonl", "w") as jf:
-            bar = tqdm(total=n or None, desc=stem, unit="frame", leave=False, dynamic_ncols=True)
-            idx, bad_run = 0, 0
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    # end of stream, or a broken frame: try the next ones a few times before stopping
-                    if n and idx < n - 1 and bad_run < 10:
-                        bad_run += 1
-                        idx += 1
-                        stats["broken_frames"] += 1
-                        cap.set(cv2.CAP_PROP_POS_FRAMES, idx)
-                        continue
-                    break
-                bad_run = 0
-                if frame is None or frame.ndim != 3 or frame.size == 0:
-                    stats["broken_frames"] += 1
-                    idx += 1
-                    continue
-                rgb = np.ascontiguousarray(frame[:, :, ::-1])
-                vis, label, info = pred(rgb, f"{stem}_{idx:06d}")
-                if writer is None:
-                    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-                    size = (vis.shape[1], vis.shape[0])
-                    writer = cv2.VideoWriter(str(out_dir / f"{stem}_parsed.mp4"), fourcc, fps, size)
-                if (vis.shape[1], vis.shape[0]) != size:
-                    vis = cv2.resize(vis, size)
-                writer.write(np.ascontiguousarray(vis[:, :, ::-1]))
-                info["frame"] = idx
-                jf.write(json.dumps(info) + "\n")
-                stats["frames"] += 1
-                stats["persons"] += len(info.get("persons", []))
-                idx += 1
-                bar.update(1)
-            bar.close()
-        cap.release()
-        if writer is not None:
-            writer.release()
-            stats["videos"] += 1
-        else:
-            stats["skipped_files"].append(f"{path}: no decodable frame")
-            tqdm.write(f"demo: skipped {path}: no decodable frame")
+        (process_image if kind == "image" else process_video)(pred, path, out_dir, stats)
     stats["seconds"] = round(time.time() - t0, 2)
     stats["box_source"] = getattr(pred.model, "box_source", None) or "n/a (semantic model)"
     (out_dir / "demo_summary.json").write_text(json.dumps(stats, indent=1))
     print(
-        f"demo: {stats['images']} images, {stats['videos']} videos ({stats['frames']} frames), {stats['persons']} persons"
-        f" (boxes: {stats['box_source']}), {len(stats['skipped_files'])} files skipped, {stats['broken_frames']} broken"
-        f" frames skipped, {stats['seconds']} s -> {out_dir}"
+        f"demo: {stats['images']} images, {stats['videos']} videos ({stats['frames']} frames), "
+        f"{stats['persons']} persons (boxes: {stats['box_source']}), "
+        f"{len(stats['skipped_files'])} files skipped, {stats['broken_frames']} broken frames "
+        f"skipped, {stats['seconds']} s -> {out_dir}"
     )
     return stats
 

@@ -36,7 +36,7 @@ def main(argv=None):
 
     import humanparse_d2  # noqa: F401
     from humanparse_d2.engine import build_trainer_class, load_config
-    from humanparse_d2.projects.qanet.rescore import TABLE1_WEIGHTS, collect_outputs, evaluate_weight_sets, weights_name
+    from humanparse_d2.projects.qanet.qam_sweep import TABLE1_WEIGHTS, collect_outputs, evaluate_weight_sets, weights_name
 
     sys.path.insert(0, str(REPO / "tools"))
     from run_demo import format_table

@@ -184,7 +184,7 @@ def infer(model, cfg, args):
 
     Returns (trainer class, dataset name, [(input, Instances)], seconds in the model)."""
     from humanparse_d2.engine import build_trainer_class
-    from humanparse_d2.projects.qanet.rescore import collect_outputs
+    from humanparse_d2.projects.qanet.qam_sweep import collect_outputs
 
     trainer_cls = build_trainer_class(cfg)
     ds = cfg.DATASETS.TEST[0]
@@ -206,7 +206,7 @@ def infer(model, cfg, args):
 def score_weight_rows(model, collected, trainer_cls, cfg, ds, out_dir: Path):
     """Scores the same outputs with every Table 1 weight row; writes metrics.json and
     qam_weight_table.json. Returns {row name: results}."""
-    from humanparse_d2.projects.qanet.rescore import (
+    from humanparse_d2.projects.qanet.qam_sweep import (
         TABLE1_WEIGHTS,
         evaluate_weight_sets,
         weights_name,
@@ -248,7 +248,7 @@ def run_info(args, cfg, model, collected, commit, seconds):
 
 
 def print_summary(args, cfg, info, res, out_dir: Path, n_overlays: int, seconds):
-    from humanparse_d2.projects.qanet.rescore import weights_name
+    from humanparse_d2.projects.qanet.qam_sweep import weights_name
 
     ds, boxes = cfg.DATASETS.TEST[0], info["boxes"]
     box_only, qam = res[weights_name((1, 0, 0))], res[weights_name((1, 0.5, 3))]

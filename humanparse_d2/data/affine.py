@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "crop_box_size",
     "expand_boxes_to_aspect",
     "get_affine_matrix",
     "invert_affine",
@@ -31,6 +32,23 @@ def _np(x) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=np.float64)
+
+
+def crop_box_size(w, h, aspect_wh: float, scale: float):
+    """QANet's crop box size, the one formula of training and test time: extend the short side of
+    (w, h) to the aspect ``aspect_wh`` (w/h), then multiply both sides by ``scale``. ``w`` and ``h``
+    are numpy arrays or torch tensors (the same type and dtype come back, computed in that dtype).
+    Returns (w', h')."""
+    if isinstance(w, np.ndarray):
+        where = np.where
+    else:
+        import torch
+
+        where = torch.where
+    wide = w > aspect_wh * h
+    h2 = where(wide, w / aspect_wh, h)
+    w2 = where(wide, w, h * aspect_wh)
+    return w2 * scale, h2 * scale
 
 
 def expand_boxes_to_aspect(boxes_xyxy, aspect_wh: float = 0.75, scale: float = 1.25):
@@ -49,10 +67,7 @@ def expand_boxes_to_aspect(boxes_xyxy, aspect_wh: float = 0.75, scale: float = 1
     w = b[:, 2] - b[:, 0]
     h = b[:, 3] - b[:, 1]
     centers = np.stack([b[:, 0] + w * 0.5, b[:, 1] + h * 0.5], 1)
-    wide = w > aspect_wh * h
-    h2 = np.where(wide, w / aspect_wh, h)
-    w2 = np.where(wide, w, h * aspect_wh)
-    sizes = np.stack([w2, h2], 1) * scale
+    sizes = np.stack(crop_box_size(w, h, aspect_wh, scale), 1)
     if is_tensor:
         import torch
 

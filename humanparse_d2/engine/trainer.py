@@ -160,7 +160,7 @@ class HumanParseTrainer(DefaultTrainer):
         wrapper keeps the rescoring when the ROI heads rescore. Results keys end in ``_TTA``."""
         from collections import OrderedDict
 
-        from humanparse_d2.modeling.rescoring import build_tta_model
+        from humanparse_d2.modeling.test_time_augmentation import build_tta_model
 
         logger.info("Running inference with test-time augmentation ...")
         tta_model = build_tta_model(cfg, model)

@@ -61,6 +61,9 @@ def _add_roi_parsing_head_config(cfg: CN) -> None:
     # One-stage parsing head on ROI-pooled FPN features (ROI_HEADS.NAME "ParsingROIHeads",
     # META_ARCHITECTURE "ParsingRCNN"; humanparse_d2.modeling.roi_parsing_head).
     _C.MODEL.ROI_PARSING_HEAD = CN()
+    # Registered name of the per-ROI head (humanparse_d2.modeling.parsing_head
+    # ROI_PARSING_HEAD_REGISTRY; built with build_parsing_head(cfg, input_shape)).
+    _C.MODEL.ROI_PARSING_HEAD.NAME = "ParsingRCNNHead"
     # Parsing classes including background (CIHP 20, MHP-v2 59, PASCAL-Person-Part 7).
     _C.MODEL.ROI_PARSING_HEAD.NUM_CLASSES = 20
     # Side of the ROI-pooled features fed to the head.
@@ -88,6 +91,8 @@ def _add_roi_parsing_head_config(cfg: CN) -> None:
     _C.MODEL.ROI_PARSING_HEAD.LOVASZ_WEIGHT = 0.0
     # Learned parsing-IoU branch (QANet-style S_i: GAP + FCs on the head features).
     _C.MODEL.ROI_PARSING_HEAD.IOU_ON = False
+    # Width of the hidden FC layer of the IoU branch.
+    _C.MODEL.ROI_PARSING_HEAD.IOU_FC_DIM = 256
     # Weight of loss_parsing_iou.
     _C.MODEL.ROI_PARSING_HEAD.IOU_WEIGHT = 1.0
     # QAM exponents (box, IoU, pixel) of the parsing scores; (1, 0, 1) = Parsing R-CNN + QAM (Table 6).

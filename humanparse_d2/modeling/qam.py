@@ -10,7 +10,14 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["pixel_scores", "pixel_scores_from_max", "fuse_quality", "mask_pixel_score", "cpu_single_thread"]
+__all__ = [
+    "pixel_scores",
+    "pixel_scores_from_max",
+    "fuse_quality",
+    "check_qam_weights",
+    "mask_pixel_score",
+    "cpu_single_thread",
+]
 
 
 def pixel_scores(
@@ -46,7 +53,7 @@ def pixel_scores(
 def cpu_single_thread(t: torch.Tensor):
     """Run a few small CPU kernels on one intra-op thread (no-op for other devices).
 
-    QAM's threshold and bincounts touch each pixel once: too little work per call for OpenMP to
+    QAM's threshold and scatter-adds touch each pixel once: too little work per call for OpenMP to
     pay off, and on a shared CPU each parallel region waits for a descheduled thread (measured on
     the project's loaded 2-core machine: 25-79 ms with 2 threads against 3.9 ms with 1 for one
     330x250 region). Same kernels, same numbers; ``torch.set_num_threads`` itself costs < 1 us.
@@ -77,7 +84,7 @@ def pixel_scores_from_max(
 
     Args:
         conf: (N, H, W) ``max_c p``; label: (N, H, W) ``argmax_c p``, any integer dtype (uint8 label
-            maps included: with N = 1 the bins are counted without widening them); num_classes: C.
+            maps included); num_classes: C.
         thresh, num_outside, eps: as in ``pixel_scores``.
     Returns:
         instance (N,), category (N, C-1), exactly as ``pixel_scores``.
@@ -88,17 +95,16 @@ def pixel_scores_from_max(
 
 def _pixel_scores_from_max(conf, label, c, thresh, num_outside, eps):
     n = conf.shape[0]
-    # One bincount over N x (C + 1) bins replaces Algorithm 1's loop over c: pixel (n, x) goes to bin
-    # n*(C+1) + label, or to the person's extra bin C when it is not confident. No boolean indexing
-    # (slow on CPU) and integer counts (exact at any image size).
-    conf_f, label_f = conf.detach().flatten(1), label.detach().flatten(1)
-    idx = torch.where(conf_f >= thresh, label_f, c)
-    if n > 1:  # QANet calls this per person (n = 1): skip a full pass over the pixels there
-        idx = idx.long() + torch.arange(n, device=conf.device)[:, None] * (c + 1)
-    idx = idx.flatten()
-    bins = n * (c + 1)
-    cat_sum = torch.bincount(idx, weights=conf_f.flatten(), minlength=bins).view(n, c + 1)[:, :c].to(conf.dtype)
-    cat_cnt = torch.bincount(idx, minlength=bins).view(n, c + 1)[:, :c].to(conf.dtype)
+    # Two scatter-adds over the C bins of each instance replace Algorithm 1's loop over c: no
+    # boolean indexing (slow on CPU), and integer counts (exact at any image size). Measured
+    # against one bincount over N x (C + 1) bins: 0.39 vs 0.58 ms for one 330x250 region, 8 vs
+    # 26 ms for 30 regions of 300x200 (one thread), with the same numbers.
+    conf_f = conf.detach().flatten(1)
+    label_f = label.detach().flatten(1).long()
+    confident = conf_f >= thresh
+    cat_sum = conf_f.new_zeros((n, c)).scatter_add_(1, label_f, conf_f * confident)
+    counts = torch.zeros((n, c), dtype=torch.int64, device=conf.device)
+    cat_cnt = counts.scatter_add_(1, label_f, confident.long()).to(conf.dtype)
     inst_cnt = cat_cnt.sum(1)
     if num_outside is not None and thresh <= 0:
         outside = num_outside.to(conf.dtype)
@@ -107,6 +113,17 @@ def _pixel_scores_from_max(conf, label, c, thresh, num_outside, eps):
     instance = cat_sum.sum(1) / inst_cnt.clamp(min=eps)
     category = cat_sum[:, 1:] / cat_cnt[:, 1:].clamp(min=eps)
     return instance, category
+
+
+def check_qam_weights(weights: Sequence[float]) -> tuple[float, float, float]:
+    """The QAM exponents ``(a, b, c)`` as floats; ValueError unless all are >= 0 with a positive
+    sum (the fused score is ``(...)^(1 / (a + b + c))``)."""
+    if len(weights) != 3:
+        raise ValueError(f"QAM weights must be three exponents (a, b, c), got {tuple(weights)}")
+    a, b, c = (float(w) for w in weights)
+    if min(a, b, c) < 0 or a + b + c <= 0:
+        raise ValueError(f"QAM weights must be >= 0 with a positive sum, got {tuple(weights)}")
+    return a, b, c
 
 
 def fuse_quality(
@@ -130,9 +147,7 @@ def fuse_quality(
     Returns:
         Tensor shaped like ``pixel_scores``: the fused quality in [0, 1] for inputs in [0, 1].
     """
-    a, b, c = (float(w) for w in weights)
-    if min(a, b, c) < 0 or a + b + c <= 0:
-        raise ValueError(f"QAM weights must be >= 0 with a positive sum, got {tuple(weights)}")
+    a, b, c = check_qam_weights(weights)
     s_b = box_scores.to(pixel_scores.dtype)
     s_i = torch.ones_like(s_b) if iou_scores is None else iou_scores.to(pixel_scores.dtype)
     if clamp_iou:

@@ -19,9 +19,9 @@ Pieces:
 - ``QAMRescoringMixin``: put it before any ROI heads class that has ``mask_on`` and
   ``forward_with_given_boxes`` (detectron2's Standard, Cascade and Res5 heads and subclasses).
   ``QAMStandardROIHeads``, ``QAMCascadeROIHeads``, ``QAMRes5ROIHeads`` are registered.
-- ``QAMGeneralizedRCNNWithTTA``: detectron2's TTA keeps only the averaged masks and the merged box
-  scores; this subclass averages ``mask_quality`` (and ``mask_iou``) over the augmentations and
-  rescores the merged instances. ``build_tta_model`` picks it for QAM models.
+- ``check_rescoring_config`` and the ``MaskQualityStats`` evaluator.
+
+Test-time augmentation that keeps the rescoring: ``test_time_augmentation.py``.
 """
 
 import logging
@@ -30,8 +30,6 @@ from typing import List, Optional, Sequence
 import torch
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec, cat
-from detectron2.modeling import GeneralizedRCNNWithTTA
-from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.modeling.roi_heads import (
     ROI_HEADS_REGISTRY,
     CascadeROIHeads,
@@ -45,7 +43,7 @@ from detectron2.structures import Instances
 from detectron2.utils import comm
 
 from .mask_iou_head import MaskIoUHead, mask_iou_loss, mask_iou_targets, select_class
-from .qam import fuse_quality, mask_pixel_score
+from .qam import check_qam_weights, fuse_quality, mask_pixel_score
 
 __all__ = [
     "rescore_instances",
@@ -53,8 +51,6 @@ __all__ = [
     "QAMStandardROIHeads",
     "QAMCascadeROIHeads",
     "QAMRes5ROIHeads",
-    "QAMGeneralizedRCNNWithTTA",
-    "build_tta_model",
     "check_rescoring_config",
     "MaskQualityStats",
 ]
@@ -130,7 +126,7 @@ class QAMRescoringMixin:
         super().__init__(**kwargs)
         if mask_score_mode not in ("ratio", "mean"):
             raise ValueError(f"MASK_SCORE_MODE must be 'ratio' or 'mean', got {mask_score_mode!r}")
-        fuse_quality(torch.ones(1), None, torch.ones(1), qam_weights)  # validates the weights
+        qam_weights = check_qam_weights(qam_weights)
         if (qam_enabled or mask_iou_head is not None) and not getattr(self, "mask_on", False):
             raise ValueError(_NO_MASK_HEAD)
         if mask_iou_head is not None and (
@@ -234,46 +230,6 @@ class QAMCascadeROIHeads(QAMRescoringMixin, CascadeROIHeads):
 @ROI_HEADS_REGISTRY.register()
 class QAMRes5ROIHeads(QAMRescoringMixin, Res5ROIHeads):
     """``Res5ROIHeads`` (C4 models) + QAM rescoring; no mask-IoU branch (no pooled mask head)."""
-
-
-def _average_field(outputs: List[Instances], name: str) -> Optional[torch.Tensor]:
-    if not outputs or not all(o.has(name) for o in outputs):
-        return None
-    return torch.stack([o.get(name) for o in outputs], dim=0).mean(dim=0)
-
-
-class QAMGeneralizedRCNNWithTTA(GeneralizedRCNNWithTTA):
-    """``GeneralizedRCNNWithTTA`` that keeps QAM: mask quality averaged over the augmentations,
-    fused with the merged box scores, applied to the merged instances before postprocessing.
-    The flow is detectron2's ``_inference_one_image`` with that one step added."""
-
-    def _inference_one_image(self, input):
-        orig_shape = (input["height"], input["width"])
-        augmented_inputs, tfms = self._get_augmented_inputs(input)
-        with self._turn_off_roi_heads(["mask_on", "keypoint_on"]):
-            all_boxes, all_scores, all_classes = self._get_augmented_boxes(augmented_inputs, tfms)
-        merged = self._merge_detections(all_boxes, all_scores, all_classes, orig_shape)
-        if not self.cfg.MODEL.MASK_ON:
-            return {"instances": merged}
-        augmented_instances = self._rescale_detected_boxes(augmented_inputs, merged, tfms)
-        outputs = self._batch_inference(augmented_inputs, augmented_instances)
-        del augmented_inputs, augmented_instances
-        quality = _average_field(outputs, "mask_quality")
-        iou = _average_field(outputs, "mask_iou")
-        merged.pred_masks = self._reduce_pred_masks(outputs, tfms)
-        if quality is not None:
-            weights = getattr(self.model.roi_heads, "qam_weights", (1.0, 0.0, 1.0))
-            merged = rescore_instances(merged, quality, iou, weights)
-        merged = detector_postprocess(merged, *orig_shape)
-        return {"instances": merged}
-
-
-def build_tta_model(cfg, model, tta_mapper=None, batch_size: int = 3):
-    """detectron2's TTA wrapper, or the QAM-aware one when the ROI heads rescore."""
-    core = getattr(model, "module", model)
-    if isinstance(core.roi_heads, QAMRescoringMixin):
-        return QAMGeneralizedRCNNWithTTA(cfg, model, tta_mapper, batch_size)
-    return GeneralizedRCNNWithTTA(cfg, model, tta_mapper, batch_size)
 
 
 def check_rescoring_config(cfg) -> None:

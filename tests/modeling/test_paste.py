@@ -109,5 +109,31 @@ class TestPaste(unittest.TestCase):
             paste_probs(torch.zeros(2, 3, 4, 4), torch.zeros(3, 4), (10, 10))
 
 
+class TestSameGridAsDetectron2(unittest.TestCase):
+    """For one channel (a soft mask) both paste paths equal detectron2's ``_do_paste_mask``."""
+
+    def test_c1_equals_do_paste_mask(self):
+        from detectron2.layers.mask_ops import _do_paste_mask
+
+        from humanparse_d2.modeling.paste import paste_parsing
+
+        g = torch.Generator().manual_seed(3)
+        H, W = 60, 80
+        masks = torch.rand(5, 1, 28, 28, generator=g)
+        xy = torch.rand(5, 2, generator=g) * torch.tensor([W, H]) - 10
+        boxes = torch.cat([xy, xy + 5 + torch.rand(5, 2, generator=g) * 50], 1)
+        ref, _ = _do_paste_mask(masks, boxes, H, W, skip_empty=False)  # (N, H, W)
+        self.assertGreater(float(ref.sum()), 0.0)
+        got = paste_probs(masks, boxes, (H, W))[:, 0]
+        torch.testing.assert_close(got, ref, rtol=0, atol=1e-5)
+        # paste_parsing's batched blocks: with C = 1, label 1 nowhere; its pixel score is the mean
+        # of the pasted values >= T over the image, which the detectron2 paste gives as well
+        T = 0.3
+        inst = paste_parsing(masks, boxes, (H, W), pixel_thresh=T, chunk_elements=3000).instance_scores
+        keep = (ref >= T).float()
+        exp = (ref * keep).sum((1, 2)) / keep.sum((1, 2)).clamp(min=1e-6)
+        torch.testing.assert_close(inst, exp, rtol=0, atol=1e-5)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -143,6 +143,14 @@ class TestFuseQuality(unittest.TestCase):
         out = fuse_quality(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([0.64]), (0, 0, 1))
         self.assertAlmostEqual(out.item(), 0.64, places=6)
 
+    def test_check_qam_weights(self):
+        from humanparse_d2.modeling.qam import check_qam_weights
+
+        self.assertEqual(check_qam_weights([1, "0.5", 3]), (1.0, 0.5, 3.0))
+        for bad in ((0, 0, 0), (1, -1, 0), (1, 1)):
+            with self.assertRaisesRegex(ValueError, "QAM weights"):
+                check_qam_weights(bad)
+
     def test_none_iou_is_one(self):
         a = fuse_quality(torch.tensor([0.5]), None, torch.tensor([0.25]), (1, 1, 1))
         self.assertAlmostEqual(a.item(), (0.5 * 0.25) ** (1 / 3), places=6)

@@ -56,7 +56,7 @@ def test_train_net_eval_only_with_tta_keeps_qam(tmp_path, monkeypatch):
     import train_net
     from detectron2.engine import default_argument_parser
 
-    from humanparse_d2.modeling.rescoring import QAMGeneralizedRCNNWithTTA
+    from humanparse_d2.modeling.test_time_augmentation import QAMGeneralizedRCNNWithTTA
 
     seen = []
     one_image = QAMGeneralizedRCNNWithTTA._inference_one_image

@@ -11,12 +11,8 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from humanparse_d2.modeling.qam import fuse_quality, mask_pixel_score
-from humanparse_d2.modeling.rescoring import (
-    QAMGeneralizedRCNNWithTTA,
-    build_tta_model,
-    check_rescoring_config,
-    rescore_instances,
-)
+from humanparse_d2.modeling.rescoring import check_rescoring_config, rescore_instances
+from humanparse_d2.modeling.test_time_augmentation import QAMGeneralizedRCNNWithTTA, build_tta_model
 from tests.tiny_configs import tiny_rcnn_cfg as tiny_cfg
 
 from ._tiny import H, W, image, train_batch

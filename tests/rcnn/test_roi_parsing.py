@@ -9,9 +9,8 @@ import torch.nn.functional as F
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from humanparse_d2.modeling.paste import paste_probs
+from humanparse_d2.modeling.paste import crop_label_targets, paste_parsing, paste_probs
 from humanparse_d2.modeling.qam import fuse_quality, pixel_scores
-from humanparse_d2.modeling.roi_paste import crop_label_targets, paste_parsing
 from tests.tiny_configs import tiny_rcnn_cfg as tiny_cfg
 
 from ._tiny import H, W, image, train_batch
@@ -141,4 +140,22 @@ def test_parsing_rcnn_needs_parsing_roi_heads():
     cfg = parsing_cfg()
     cfg.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
     with pytest.raises(ValueError, match="ParsingROIHeads"):
+        build_model(cfg)
+
+
+def test_parsing_head_registry_fc_dim_and_pixel_accuracy():
+    from humanparse_d2.modeling.parsing_head import ROI_PARSING_HEAD_REGISTRY
+
+    cfg = parsing_cfg()
+    cfg.MODEL.ROI_PARSING_HEAD.IOU_FC_DIM = 16
+    model = build_model(cfg).train()
+    head = model.roi_heads.parsing_head
+    assert type(head) is ROI_PARSING_HEAD_REGISTRY.get(cfg.MODEL.ROI_PARSING_HEAD.NAME)
+    assert head.iou_head[-1].in_features == 16
+    with EventStorage() as storage:
+        model(train_batch((1, 2), parsing_classes=C))
+    acc = storage.history("parsing_rcnn/pixel_accuracy").latest()
+    assert 0.0 <= acc <= 1.0
+    cfg.MODEL.ROI_PARSING_HEAD.NAME = "NoSuchParsingHead"
+    with pytest.raises(KeyError, match="NoSuchParsingHead"):
         build_model(cfg)

@@ -8,6 +8,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
+from humanparse_d2.data.affine import crop_box_size
 from humanparse_d2.modeling.paste import PastedRegion, box_extents, crop_rois, paste_probs_local
 from humanparse_d2.modeling.qam import pixel_scores_from_max
 
@@ -24,14 +25,11 @@ __all__ = [
 
 def expand_boxes(boxes: torch.Tensor, aspect_wh: float, scale: float = 1.25) -> torch.Tensor:
     """QANet's crop box: extend (N, 4) xyxy boxes to width/height ``aspect_wh``
-    around their centre, then grow both sides by ``scale``. Returns (N, 4) xyxy."""
+    around their centre, then grow both sides by ``scale`` (``affine.crop_box_size``, the formula
+    of the training crops). Returns (N, 4) xyxy."""
     x0, y0, x1, y1 = boxes.unbind(-1)
     cx, cy = (x0 + x1) * 0.5, (y0 + y1) * 0.5
-    w, h = (x1 - x0), (y1 - y0)
-    wider = w > aspect_wh * h
-    h2 = torch.where(wider, w / aspect_wh, h)
-    w2 = torch.where(wider, w, h * aspect_wh)
-    w2, h2 = w2 * scale, h2 * scale
+    w2, h2 = crop_box_size(x1 - x0, y1 - y0, aspect_wh, scale)
     return torch.stack([cx - w2 * 0.5, cy - h2 * 0.5, cx + w2 * 0.5, cy + h2 * 0.5], dim=-1)
 
 
@@ -89,9 +87,21 @@ def parse_crops(
 
 
 def _view_boxes(boxes, crop_hw, aspect_wh, box_expand, scales) -> List[torch.Tensor]:
+    """The V = len(scales) (N, 4) crop boxes of N person boxes, one per test scale."""
     aspect = aspect_wh if aspect_wh else crop_hw[1] / float(crop_hw[0])
     base = expand_boxes(boxes, aspect, box_expand)
     return [scale_boxes(base, s) for s in scales]
+
+
+def _crops_of_views(image_rgb, view_boxes, image_hw, crop_hw) -> torch.Tensor:
+    """(V * N, 3, h, w) view-major crops of the view boxes (original coordinates) out of the
+    (possibly resized) image."""
+    H, W = image_hw
+    sx, sy = image_rgb.shape[-1] / float(W), image_rgb.shape[-2] / float(H)
+    all_boxes = torch.cat(view_boxes, 0)
+    to_input = all_boxes.new_tensor([sx, sy, sx, sy])
+    rois = torch.cat([all_boxes.new_zeros(all_boxes.shape[0], 1), all_boxes * to_input], 1)
+    return crop_rois(image_rgb[None].float(), rois, crop_hw)
 
 
 @torch.no_grad()
@@ -105,15 +115,37 @@ def person_crops(
     box_expand: float = 1.25,
     scales: Sequence[float] = (1.0,),
 ) -> torch.Tensor:
-    """The (V * N, 3, h, w) crops of N person boxes (original coordinates) for V = len(scales) views,
-    view-major, as :func:`parse_person_boxes` parses them; callers may batch several images' crops
+    """The (V * N, 3, h, w) crops of N person boxes (original coordinates) for V = len(scales)
+    views, view-major, as :func:`parse_person_boxes` parses them; callers may batch several images' crops
     through :func:`parse_crops` and hand each image its slice back as ``parsed``."""
-    H, W = image_hw
-    sx, sy = image_rgb.shape[-1] / float(W), image_rgb.shape[-2] / float(H)
-    to_input = boxes.new_tensor([sx, sy, sx, sy])
-    all_boxes = torch.cat(_view_boxes(boxes, crop_hw, aspect_wh, box_expand, scales), 0)
-    rois = torch.cat([all_boxes.new_zeros(all_boxes.shape[0], 1), all_boxes * to_input], 1)
-    return crop_rois(image_rgb[None].float(), rois, crop_hw)
+    view_boxes = _view_boxes(boxes, crop_hw, aspect_wh, box_expand, scales)
+    return _crops_of_views(image_rgb, view_boxes, image_hw, crop_hw)
+
+
+def _union_extents(view_boxes, image_hw, crop_hw) -> List[Tuple[int, int, int, int]]:
+    """Per person, the union of the pixel extents of its views (one paste region for all)."""
+    per_view = [box_extents(vb, image_hw, crop_hw) for vb in view_boxes]
+    return [
+        (min(e[0] for e in ex), min(e[1] for e in ex), max(e[2] for e in ex), max(e[3] for e in ex))
+        for ex in zip(*per_view)
+    ]
+
+
+def _paste_views_averaged(probs, view_boxes, image_hw, crop_hw) -> List[PastedRegion]:
+    """(V * N, C, h, w) view-major crop probabilities -> N regions, the views averaged."""
+    N = view_boxes[0].shape[0]
+    extents = _union_extents(view_boxes, image_hw, crop_hw)
+    acc = None
+    for v, vb in enumerate(view_boxes):
+        regs = paste_probs_local(probs[v * N : (v + 1) * N], vb, image_hw, extents=extents)
+        if acc is None:
+            acc = regs
+        else:
+            for a, r in zip(acc, regs):
+                a.probs = a.probs + r.probs
+    for a in acc:
+        a.probs = a.probs / len(view_boxes)
+    return acc
 
 
 @torch.no_grad()
@@ -146,35 +178,18 @@ def parse_person_boxes(
         iou: (N,) IoU scores averaged over views.
     """
     N = boxes.shape[0]
-    H, W = image_hw
     if N == 0:
         return [], boxes.new_zeros(0)
     view_boxes = _view_boxes(boxes, crop_hw, aspect_wh, box_expand, scales)
     if parsed is None:
-        crops = person_crops(image_rgb, boxes, image_hw, crop_hw=crop_hw, aspect_wh=aspect_wh,
-                             box_expand=box_expand, scales=scales)
+        crops = _crops_of_views(image_rgb, view_boxes, image_hw, crop_hw)
         parsed = parse_crops(parser, crops, flip=flip, flip_lut=flip_lut, chunk=chunk)
     probs, iou = parsed
     if len(scales) == 1:
         return paste_probs_local(probs, view_boxes[0], image_hw), iou
     # several scales: paste each into the union extent of the person's views, then average
-    ext_per_view = [box_extents(vb, image_hw, crop_hw) for vb in view_boxes]
-    extents = []
-    for n in range(N):
-        e = [ev[n] for ev in ext_per_view]
-        extents.append((min(x[0] for x in e), min(x[1] for x in e), max(x[2] for x in e), max(x[3] for x in e)))
-    acc = None
-    for v, vb in enumerate(view_boxes):
-        regs = paste_probs_local(probs[v * N : (v + 1) * N], vb, image_hw, extents=extents)
-        if acc is None:
-            acc = regs
-        else:
-            for a, r in zip(acc, regs):
-                a.probs = a.probs + r.probs
-    for a in acc:
-        a.probs = a.probs / len(scales)
-    iou = iou.reshape(len(scales), N).mean(0)
-    return acc, iou
+    regions = _paste_views_averaged(probs, view_boxes, image_hw, crop_hw)
+    return regions, iou.reshape(len(scales), N).mean(0)
 
 
 def label_maps_and_pixel_scores(

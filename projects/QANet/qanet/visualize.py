@@ -48,7 +48,7 @@ def save_palette_png(path: str, label_map: np.ndarray, palette: np.ndarray) -> N
 
 def person_records(instances, class_names: Optional[List[str]] = None) -> List[Dict]:
     """Per-person JSON records: box, scores, per-part COCO RLE and part scores."""
-    from pycocotools import mask as mask_util
+    from humanparse_core.io import encode_mask
 
     recs = []
     if len(instances) == 0:
@@ -61,8 +61,7 @@ def person_records(instances, class_names: Optional[List[str]] = None) -> List[D
         for c in np.unique(maps[i]):
             if c == 0:
                 continue
-            rle = mask_util.encode(np.asfortranarray(maps[i] == c))
-            rle["counts"] = rle["counts"].decode("ascii")
+            rle = encode_mask(maps[i] == c)
             parts.append({
                 "class_id": int(c),
                 "class_name": class_names[c] if class_names and c < len(class_names) else str(int(c)),

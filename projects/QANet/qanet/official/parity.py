@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import List, Optional
 
 import numpy as np
 import torch
@@ -26,17 +25,13 @@ import torch
 from humanparse_d2.checkpoint import OFFICIAL_PARITY_REGISTRY, ParityRow, convert_official_checkpoint
 
 from .official_model import build_official_qanet, import_official, randomize_
+from .parity_numerics import GAIN_TARGET, boundary_bound, calibrate_gain, maxdiff
 
 __all__ = ["qanet", "default_parity_image", "PARITY_BOXES"]
 
 logger = logging.getLogger(__name__)
 
 TOL = 1e-4  # max |difference| allowed on probabilities and scores (float32)
-# The random classifier's maps are flat (max p < T = 0.2: no confident pixel for Algorithm 1). Its
-# weight and bias are scaled, on both sides alike, by a gain calibrated per model on the first view so
-# that the median max-probability is GAIN_TARGET: confident pixels exist, and the gain is not larger
-# than the model's own logit scale needs (a fixed gain amplifies a deep net's float32 noise with it).
-GAIN_TARGET = 0.5
 # person boxes (XYXY, fractions of the image) and detector scores used on the parity image
 PARITY_BOXES = ((0.25, 0.05, 0.75, 1.0, 0.9), (0.0, 0.0, 1.0, 1.0, 0.6), (0.55, 0.3, 0.95, 0.9, 0.3))
 
@@ -52,17 +47,6 @@ def default_parity_image() -> str:
         raise FileNotFoundError(f"no --image given and {path} is missing")
     return str(path)
 
-
-def _maxdiff(a, b) -> float:
-    a = torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a).double().cpu()
-    b = torch.as_tensor(np.asarray(b) if not torch.is_tensor(b) else b).double().cpu()
-    if a.shape != b.shape:
-        raise ValueError(f"parity: shapes differ {tuple(a.shape)} vs {tuple(b.shape)}")
-    na, nb = torch.isnan(a), torch.isnan(b)
-    if not torch.equal(na, nb):  # NaN (negative raw IoU ** 0.5) must appear on both sides or neither
-        return float("inf")
-    d = (a - b).abs()[~na]
-    return float(d.max()) if d.numel() else 0.0
 
 
 def _our_model(cfg, converted, device):
@@ -93,79 +77,129 @@ class _Target:
 
 
 @OFFICIAL_PARITY_REGISTRY.register()
-def qanet(cfg, official_src, *, device: str = "cpu", seed: int = 0, workdir: Path, image: Optional[str] = None
-          ) -> List[ParityRow]:
+def qanet(
+    cfg,
+    official_src,
+    *,
+    device: str = "cpu",
+    seed: int = 0,
+    workdir: Path,
+    image: str | None = None,
+) -> list[ParityRow]:
     """Compare our QANet with the official one (see the module docstring); one row per stage."""
-    from PIL import Image
-
-    from humanparse_d2.modeling.paste import crop_rois
-
-    from ..inference import expand_boxes, flip_back, scale_boxes
-    from ..mapper import QANetTestMapper
+    from ..inference import expand_boxes
 
     official_src = Path(official_src)
     import_official(official_src)
-    from lib.data.structures.parsing import flip_parsing_prob
     from qanet.core.test import PreprocessInputs
 
-    rows: List[ParityRow] = []
     torch.manual_seed(seed)
-    off, ocfg = build_official_qanet(official_src, cfg, device=device)
-    randomize_(off, seed)
-    with torch.no_grad():
-        if ocfg.PARSING.PARSINGIOU_ON:  # IoU scores near 0.7 (a negative raw one gives NaN in Eq. 1)
-            off.Parsing.ParsingIoU.Output.parsing_iou.weight.mul_(0.1)
-            off.Parsing.ParsingIoU.Output.parsing_iou.bias.fill_(0.7)
-    ckpt = Path(workdir) / "official_random.pth"
-    torch.save({"model": {k: v.cpu() for k, v in off.state_dict().items()}}, ckpt)  # the official format
-    converted = convert_official_checkpoint("qanet", ckpt, cfg)
-    ours = _our_model(cfg, converted, device)
-    rows.append(ParityRow("convert (strict load)", 0.0, 0.0, f"{len(converted)} tensors, no missing/unexpected"))
-
-    # --- image decoding and colour order: official PIL RGB vs our test mapper -----------------------
-    image = image or default_parity_image()
-    ref = np.asarray(Image.open(image).convert("RGB"))
-    mapped = QANetTestMapper(is_train=False, image_format=cfg.INPUT.FORMAT)({"file_name": image, "image_id": 0})
-    img = mapped["image"].float()
-    img_rgb = img.flip(0) if cfg.INPUT.FORMAT == "BGR" else img
-    rows.append(ParityRow("decode (RGB, HxW)", _maxdiff(img_rgb.permute(1, 2, 0), ref), 0.0, Path(image).name))
-    H, W = ref.shape[:2]
+    off, ocfg, ours, rows = _official_and_ours(cfg, official_src, device, seed, workdir)
+    img_rgb, (H, W), row = _decoded_image(cfg, image or default_parity_image())
+    rows.append(row)
     fr = torch.tensor(PARITY_BOXES, dtype=torch.float32)
     boxes = fr[:, :4] * torch.tensor([W, H, W, H], dtype=torch.float32)
     box_scores = fr[:, 4]
 
-    # --- crops (ours for both sides), official normalisation + flip --------------------------------
-    crop_hw = ours.crop_size
+    # crops (ours for both sides), official normalisation ("cv2" mode: normalises given crops)
     base = expand_boxes(boxes, ours.aspect_ratio, ours.box_expand)
-    pre = PreprocessInputs(_with(ocfg, TEST__AFFINE_MODE="cv2"))  # "cv2" mode: normalises given crops
-    views = []  # (scale, crop boxes, crops 0-255)
+    views = _crop_views(ours, img_rgb, base, device)
+    crops = views[0][2]
+    pre = PreprocessInputs(_with(ocfg, TEST__AFFINE_MODE="cv2"))
+    x_off = pre([crops], None)
+    x_ours = ours.parser.normalize(crops)
+    gain = _scale_classifiers(off, ours, x_off)
+    rows.append(ParityRow("normalise (/255, mean/std)", maxdiff(x_ours, x_off), 1e-5,
+                          f"{len(crops)} crops {ours.crop_size}"))
+    rows += _network_rows(off, ours, crops, x_off, gain)
+
+    # flip test, multi-scale views, paste-back, label maps, pixel scores, QAM: float32 only. The
+    # official paste (``_do_paste_parsing``) casts the probabilities to float32 and samples them
+    # with grid_sample in float32, so the stages after the network have no float64 form on the
+    # official side; threshold flips are bounded instead (``boundary_bound``)
+    lut = ours.flip_lut.cpu().tolist()
+    flip_map = tuple((a, b) for a, b in enumerate(lut) if a < b)
+    rows += _flip_rows(off, ocfg, ours, pre, crops, flip_map)
+    rows += _image_stages(off=off, ocfg=ocfg, ours=ours, pre=pre, views=views, flip_map=flip_map,
+                          img_rgb=img_rgb, boxes=boxes, box_scores=box_scores, device=device,
+                          H=H, W=W)
+    return rows
+
+
+def _official_and_ours(cfg, official_src: Path, device, seed, workdir):
+    """The random official network (IoU branch biased to ~0.7), saved in the official format,
+    converted (strict) and loaded into ours. Returns (off, official cfg, ours, [convert row])."""
+    off, ocfg = build_official_qanet(official_src, cfg, device=device)
+    randomize_(off, seed)
+    with torch.no_grad():
+        if ocfg.PARSING.PARSINGIOU_ON:  # IoU near 0.7 (a negative raw one gives NaN in Eq. 1)
+            off.Parsing.ParsingIoU.Output.parsing_iou.weight.mul_(0.1)
+            off.Parsing.ParsingIoU.Output.parsing_iou.bias.fill_(0.7)
+    ckpt = Path(workdir) / "official_random.pth"
+    # the official format
+    torch.save({"model": {k: v.cpu() for k, v in off.state_dict().items()}}, ckpt)
+    converted = convert_official_checkpoint("qanet", ckpt, cfg)
+    ours = _our_model(cfg, converted, device)
+    row = ParityRow("convert (strict load)", 0.0, 0.0,
+                    f"{len(converted)} tensors, no missing/unexpected")
+    return off, ocfg, ours, [row]
+
+
+def _decoded_image(cfg, image: str):
+    """Image decoding and colour order: official PIL RGB vs our test mapper.
+    Returns (img_rgb (3, H, W) float 0-255, (H, W), row)."""
+    from PIL import Image
+
+    from ..mapper import QANetTestMapper
+
+    ref = np.asarray(Image.open(image).convert("RGB"))
+    mapper = QANetTestMapper(is_train=False, image_format=cfg.INPUT.FORMAT)
+    img = mapper({"file_name": image, "image_id": 0})["image"].float()
+    img_rgb = img.flip(0) if cfg.INPUT.FORMAT == "BGR" else img
+    diff = maxdiff(img_rgb.permute(1, 2, 0), ref)
+    return img_rgb, ref.shape[:2], ParityRow("decode (RGB, HxW)", diff, 0.0, Path(image).name)
+
+
+def _crop_views(ours, img_rgb, base, device):
+    """[(scale, crop boxes (N, 4), crops (N, 3, h, w) 0-255)] per test scale (our aligned crop,
+    given to both sides)."""
+    from humanparse_d2.modeling.paste import crop_rois
+
+    from ..inference import scale_boxes
+
+    views = []
     for s in ours.test_scales:
         vb = scale_boxes(base, s)
         rois = torch.cat([vb.new_zeros(len(vb), 1), vb], 1)
-        views.append((s, vb, crop_rois(img_rgb[None].to(device), rois.to(device), crop_hw)))
-    crops = views[0][2]
-    x_off = pre([crops], None)
-    x_ours = ours.parser.normalize(crops)
-    with torch.no_grad():  # calibrate the classifier gain (GAIN_TARGET), same tensors scaled on both sides
-        gain = _calibrate_gain(off.parsing_net(off.conv_body_net(x_off))["probs"])
-        mine = ours.parser.predictor.classifier
-        theirs = off.Parsing.Output.classify
-        if not (torch.equal(mine.weight, theirs.weight) and torch.equal(mine.bias, theirs.bias)):
-            raise RuntimeError("parity: converted classifier differs from the official one")
-        for t in (mine.weight, mine.bias, theirs.weight, theirs.bias):
-            t.mul_(gain)
-    rows.append(ParityRow("normalise (/255, mean/std)", _maxdiff(x_ours, x_off), 1e-5, f"{len(crops)} crops {crop_hw}"))
+        views.append((s, vb, crop_rois(img_rgb[None].to(device), rois.to(device), ours.crop_size)))
+    return views
 
-    # --- crop parser ------------------------------------------------------------------------------
+
+@torch.no_grad()
+def _scale_classifiers(off, ours, x_off) -> float:
+    """Calibrate the classifier gain (GAIN_TARGET) and scale both sides' classifiers by it."""
+    gain = calibrate_gain(off.parsing_net(off.conv_body_net(x_off))["probs"])
+    mine = ours.parser.predictor.classifier
+    theirs = off.Parsing.Output.classify
+    if not (torch.equal(mine.weight, theirs.weight) and torch.equal(mine.bias, theirs.bias)):
+        raise RuntimeError("parity: converted classifier differs from the official one")
+    for t in (mine.weight, mine.bias, theirs.weight, theirs.bias):
+        t.mul_(gain)
+    return gain
+
+
+def _network_rows(off, ours, crops, x_off, gain) -> list[ParityRow]:
+    """The crop parser in float32 (deployed), then the networks alone in float64 on the same
+    normalised input: what is left there is their structure, not float32 summation order."""
     with torch.no_grad():
         o = off.parsing_net(off.conv_body_net(x_off))
         logits, iou = ours.parser(crops)
-    rows.append(ParityRow("crop parser probabilities", _maxdiff(logits.softmax(1), o["probs"]), TOL,
-                          f"classifier gain x{gain:.3g} (median max p {GAIN_TARGET})"))
-    rows.append(ParityRow("crop parser IoU score", _maxdiff(iou, o["parsing_iou_scores"]), TOL,
-                          f"values {[round(float(v), 3) for v in iou]}"))
-    # the networks alone in float64 on the same normalised input: what is left is their structure,
-    # not float32 summation order
+    rows = [
+        ParityRow("crop parser probabilities", maxdiff(logits.softmax(1), o["probs"]), TOL,
+                  f"classifier gain x{gain:.3g} (median max p {GAIN_TARGET})"),
+        ParityRow("crop parser IoU score", maxdiff(iou, o["parsing_iou_scores"]), TOL,
+                  f"values {[round(float(v), 3) for v in iou]}"),
+    ]
     with torch.no_grad():
         x64 = x_off.double()
         o64 = off.double().parsing_net(off.conv_body_net(x64))
@@ -173,72 +207,41 @@ def qanet(cfg, official_src, *, device: str = "cpu", seed: int = 0, workdir: Pat
         f64 = p.head(p.backbone(x64))
         lg64, iou64 = p.predictor(f64), p.iou_head(f64) if p.iou_head is not None else None
     off.float(), ours.float()
-    rows.append(ParityRow("crop network probabilities, float64", _maxdiff(lg64.softmax(1), o64["probs"]), 1e-10,
-                          "same normalised input"))
+    rows.append(ParityRow("crop network probabilities, float64",
+                          maxdiff(lg64.softmax(1), o64["probs"]), 1e-10, "same normalised input"))
     if iou64 is not None:
-        rows.append(ParityRow("crop network IoU score, float64", _maxdiff(iou64, o64["parsing_iou_scores"]), 1e-10))
-
-    # --- flip test, multi-scale views, paste-back, label maps, pixel scores, QAM: float32, then float64
-    lut = ours.flip_lut.cpu().tolist()
-    flip_map = tuple((a, b) for a, b in enumerate(lut) if a < b)
-    ctx = dict(off=off, ocfg=ocfg, ours=ours, pre=pre, views=views, flip_map=flip_map, img_rgb=img_rgb,
-               boxes=boxes, base=base, box_scores=box_scores, device=device, H=H, W=W)
-    with torch.no_grad():
-        lg_f, _ = ours.parser(crops.flip(-1))
-    if ocfg.TEST.AUG.H_FLIP:
-        of = off.parsing_net(off.conv_body_net(pre([crops], None, flip=True)))
-        ours_flipped = flip_back(lg_f.softmax(1), ours.flip_lut)
-        rows.append(ParityRow("flip test (flipped view, un-flipped)",
-                              _maxdiff(ours_flipped, flip_parsing_prob(of["probs"], flip_map)), TOL,
-                              f"flip pairs {list(flip_map)}"))
-    # float32 only: the official paste (``_do_paste_parsing``) casts the probabilities to float32 and
-    # samples them with grid_sample in float32, so the stages after the network have no float64 form
-    # on the official side; threshold flips are bounded instead (``_boundary_bound``)
-    rows += _image_stages(torch.float32, **ctx)
+        rows.append(ParityRow("crop network IoU score, float64",
+                              maxdiff(iou64, o64["parsing_iou_scores"]), 1e-10))
     return rows
 
 
-def _calibrate_gain(probs: torch.Tensor, target: float = GAIN_TARGET) -> float:
-    """Gain g on the classifier (weight and bias) so that the median max-probability is ``target``.
+def _flip_rows(off, ocfg, ours, pre, crops, flip_map) -> list[ParityRow]:
+    """The flipped view, un-flipped (flip pairs swapped back), when the official test flips."""
+    from lib.data.structures.parsing import flip_parsing_prob
 
-    ``probs`` (B, C, h, w) is the softmax of the unscaled random classifier; ``log probs`` equals its
-    logits up to a per-pixel constant, so ``softmax(g * log probs)`` is the map at gain g. The median
-    of ``max_c`` is monotone in g: bisection on log g.
-    """
-    z = probs.double().clamp_min(1e-300).log()
-    lo, hi = -5.0, 8.0
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        med = float((z * np.exp(mid)).softmax(1).max(1).values.median())
-        lo, hi = (mid, hi) if med < target else (lo, mid)
-    return float(np.exp((lo + hi) / 2))
+    from ..inference import flip_back
+
+    with torch.no_grad():
+        lg_f, _ = ours.parser(crops.flip(-1))
+    if not ocfg.TEST.AUG.H_FLIP:
+        return []
+    of = off.parsing_net(off.conv_body_net(pre([crops], None, flip=True)))
+    ours_flipped = flip_back(lg_f.softmax(1), ours.flip_lut)
+    return [ParityRow("flip test (flipped view, un-flipped)",
+                      maxdiff(ours_flipped, flip_parsing_prob(of["probs"], flip_map)), TOL,
+                      f"flip pairs {list(flip_map)}")]
 
 
-def _official_view_probs(off, ocfg, pre, views, flip_map, dtype, normalize, img_rgb, base):
-    """The official list of per-view probabilities (order of ``paste_parsing_aug``) and IoU scores.
 
-    float32: official normalisation (``PreprocessInputs``); float64: ``normalize`` (ours) in float64
-    for both sides, so that only the stages after the network are compared.
-    """
+def _official_view_probs(off, ocfg, pre, views, flip_map):
+    """The official list of per-view probabilities (order of ``paste_parsing_aug``) and IoU scores,
+    on the official normalisation (``PreprocessInputs``) of our crops."""
     from lib.data.structures.parsing import flip_parsing_prob
 
     probs_list, ious = [], []
-    from humanparse_d2.modeling.paste import crop_rois
-
-    from ..inference import scale_boxes
-
-    for s, vb, cr in views:
-        if dtype != torch.float32:  # crops of the float64 image and boxes, as parse_person_boxes takes them
-            vb = scale_boxes(base, s)
-            rois = torch.cat([vb.new_zeros(len(vb), 1), vb], 1).to(img_rgb.device, dtype)
-            cr = crop_rois(img_rgb[None].to(dtype), rois, tuple(cr.shape[-2:]))
-        for flip in ((False, True) if ocfg.TEST.AUG.H_FLIP else (False,)):
-            if dtype == torch.float32:
-                x = pre([cr], None, flip=flip)
-            else:
-                x = normalize(cr.to(dtype))
-                x = x.flip(3) if flip else x
-            o = off.parsing_net(off.conv_body_net(x))
+    for _, _, cr in views:
+        for flip in (False, True) if ocfg.TEST.AUG.H_FLIP else (False,):
+            o = off.parsing_net(off.conv_body_net(pre([cr], None, flip=flip)))
             probs_list.append(flip_parsing_prob(o["probs"], flip_map) if flip else o["probs"])
             ious.append(o["parsing_iou_scores"])
     return probs_list, torch.stack(ious).mean(0)
@@ -269,125 +272,103 @@ def _official_image_space(ocfg, probs_list, base, H, W, device):
     return ims_probs, labels, inst, part
 
 
-def _boundary_bound(conf, lab, conf_o, lab_o, top2gap, thresh, d, num_classes):
-    """Per-score bound on what threshold flips alone can move a float32 pixel score.
 
-    A pixel score is the mean of the confident (``max p >= T``) pixels of a class; a pixel whose
-    max p is within d (the measured probability difference) of T, or whose top-2 gap is <= 2 d, may
-    be in the set on one side only. With k such pixels and m >= n - k pixels shared by both sets
-    (n confident on our side), the two means (of values in [0, 1]) differ by at most k / m.
-    Returns (instance (N,), part (N, C-1)) bounds and the number of boundary pixels.
-    """
-    near_t = (conf - thresh).abs() <= d
-    near_tie = top2gap <= 2 * d
-    hcm = conf >= thresh
-    k_inst = near_t.flatten(1).sum(1).double()
-    n_inst = hcm.flatten(1).sum(1).double()
-    b_inst = k_inst / (n_inst - k_inst).clamp_min(1)
-    b_part = torch.zeros(conf.shape[0], num_classes - 1, dtype=torch.float64)
-    for c in range(1, num_classes):
-        in_c = (lab == c) | (lab_o == c)
-        k = ((near_t | near_tie) & in_c).flatten(1).sum(1).double()
-        n = (hcm & (lab == c)).flatten(1).sum(1).double()
-        b_part[:, c - 1] = k / (n - k).clamp_min(1)
-    return b_inst, b_part, int((near_t | near_tie).sum())
+def _image_stages(
+    *, off, ocfg, ours, pre, views, flip_map, img_rgb, boxes, box_scores, device, H, W
+) -> list[ParityRow]:
+    """Rows of the stages after the crop network, in float32 (the deployed precision): raw max
+    differences, except the pixel scores and QAM, which are discontinuous at T and compared beyond
+    the bound of :func:`boundary_bound`."""
+    from ..inference import expand_boxes, label_maps_and_pixel_scores, parse_person_boxes
 
-
-def _image_stages(dtype, *, off, ocfg, ours, pre, views, flip_map, img_rgb, boxes, base, box_scores, device, H, W):
-    """Rows of the stages after the crop network, with both sides' networks in ``dtype``.
-
-    float32 is the deployed precision: raw max differences, except the pixel scores, which are
-    discontinuous at T (see :func:`_boundary_bound`). float64: the official paste stores image-space
-    probabilities in float32 buffers and both sides return float32 pixel scores, so these rows carry
-    float32 rounding of values <= 1 (6e-8) and of a pairwise float32 sum (~log2(n) eps ~ 1e-6), and
-    no threshold flip is left (the probabilities agree to ~1e-14 before that rounding): 1e-5.
-    """
-    from humanparse_d2.modeling.qam import fuse_quality
-
-    from ..inference import label_maps_and_pixel_scores, parse_person_boxes
-
-    from ..inference import expand_boxes
-
-    f64 = dtype == torch.float64
-    base = expand_boxes(boxes.to(device, dtype), ours.aspect_ratio, ours.box_expand)  # as parse_person_boxes
-    tag = ", float64" if f64 else ""
-    tol = 1e-5 if f64 else TOL
-    rows = []
+    dtype = torch.float32
+    # as parse_person_boxes
+    base = expand_boxes(boxes.to(device, dtype), ours.aspect_ratio, ours.box_expand)
     with torch.no_grad():
-        probs_list, iou_off = _official_view_probs(off, ocfg, pre, views, flip_map, dtype, ours.parser.normalize,
-                                                 img_rgb.to(device), base)
+        probs_list, iou_off = _official_view_probs(off, ocfg, pre, views, flip_map)
         regions, iou_ours = parse_person_boxes(
-            ours.parser, img_rgb.to(device, dtype), boxes.to(device, dtype), (H, W), crop_hw=ours.crop_size,
-            aspect_wh=ours.aspect_ratio, box_expand=ours.box_expand, scales=ours.test_scales,
-            flip=ours.flip_test, flip_lut=ours.flip_lut, chunk=ours.crops_per_batch)
-        ims_probs, lab_off, inst_off, part_off = _official_image_space(ocfg, probs_list, base, H, W, device)
+            ours.parser, img_rgb.to(device, dtype), boxes.to(device, dtype), (H, W),
+            crop_hw=ours.crop_size, aspect_wh=ours.aspect_ratio, box_expand=ours.box_expand,
+            scales=ours.test_scales, flip=ours.flip_test, flip_lut=ours.flip_lut,
+            chunk=ours.crops_per_batch)
+        off_side = _official_image_space(ocfg, probs_list, base, H, W, device)
+    ims_probs, lab_off, inst_off, part_off = off_side
     full = torch.zeros(ims_probs.shape, dtype=torch.float64)
     for n, r in enumerate(regions):
         full[n, :, r.y0:r.y1, r.x0:r.x1] = r.probs.double().cpu()
     ims_probs = ims_probs.double().cpu()
-    d = max(_maxdiff(full, ims_probs), 1e-12)
-    note = f"views: scales {list(ours.test_scales)}, flip {ours.flip_test}; {len(boxes)} boxes on {W}x{H}"
-    if f64:
-        note = "official paste buffers are float32: float32 rounding"
-    rows.append(ParityRow("paste-back probabilities (image space)" + tag, d, 1e-6 if f64 else TOL, note))
-    rows.append(ParityRow("IoU score (views averaged)" + tag, _maxdiff(iou_ours, iou_off), 1e-10 if f64 else TOL,
-                          "network output, no float32 buffer" if f64 else ""))
-    labels, inst_ps, part_ps = label_maps_and_pixel_scores(regions, (H, W), ours.num_classes,
-                                                          pixel_thresh=ours.pixel_thresh, device=device)
-    labels, lab_off = labels.cpu(), lab_off.cpu()
-    # a label may flip only where the decision is within the measured probability difference d:
-    # top-2 gap <= 2 d (argmax) or |max p - 1/C| <= d (the 1/C background threshold)
-    top2 = ims_probs.topk(2, dim=1).values
-    gap = top2[:, 0] - top2[:, 1]
-    clear = (gap > 2 * d) & ((top2[:, 0] - 1.0 / ours.num_classes).abs() > d)
-    differ = labels != lab_off
-    rows.append(ParityRow("label maps (pixels that differ, no tie)" + tag, float((differ & clear).sum()), 0.0,
-                          f"of {labels.numel()}; {int(differ.sum())} differ in all, at ties within {2 * d:.1g}"))
-    conf = float((full.max(1).values >= ours.pixel_thresh).double().mean())
+    d = max(maxdiff(full, ims_probs), 1e-12)
+    note = (f"views: scales {list(ours.test_scales)}, flip {ours.flip_test}; "
+            f"{len(boxes)} boxes on {W}x{H}")
+    rows = [ParityRow("paste-back probabilities (image space)", d, TOL, note),
+            ParityRow("IoU score (views averaged)", maxdiff(iou_ours, iou_off), TOL, "")]
+    labels, inst_ps, part_ps = label_maps_and_pixel_scores(
+        regions, (H, W), ours.num_classes, pixel_thresh=ours.pixel_thresh, device=device)
+    labels = labels.cpu()
+    row, gap = _label_row(labels, lab_off.cpu(), ims_probs, d, ours.num_classes)
+    rows.append(row)
+    b_i, b_p, nb = boundary_bound(full.max(1).values, labels, full.max(1).values, lab_off.cpu(),
+                                   gap, ours.pixel_thresh, d, ours.num_classes)
     di = (inst_ps.double().cpu() - inst_off.double().cpu()).abs()
     dp = (part_ps.double().cpu() - part_off.double().cpu()).abs()
-    if f64:
-        rows.append(ParityRow("instance pixel score" + tag, float(di.max()), tol,
-                              f"values {[round(float(v), 3) for v in inst_ps]}; {conf:.0%} of pixels >= T"))
-        rows.append(ParityRow("part pixel scores" + tag, float(dp.max()), tol))
-    else:
-        b_i, b_p, nb = _boundary_bound(full.max(1).values, labels, full.max(1).values, lab_off, gap,
-                                       ours.pixel_thresh, d, ours.num_classes)
-        rows.append(ParityRow("instance pixel score (beyond T-flip bound)", float((di - b_i).clamp_min(0).max()),
-                              TOL, f"raw max {float(di.max()):.2g}, bound <= {float(b_i.max()):.2g}; "
-                              f"{conf:.0%} of pixels >= T"))
-        rows.append(ParityRow("part pixel scores (beyond T-flip bound)", float((dp - b_p).clamp_min(0).max()), TOL,
-                              f"raw max {float(dp.max()):.2g}, bound <= {float(b_p.max()):.2g}; "
-                              f"{nb} pixels within d={d:.1g} of T or of a tie"))
+    conf = float((full.max(1).values >= ours.pixel_thresh).double().mean())
+    rows.append(ParityRow("instance pixel score (beyond T-flip bound)",
+                          float((di - b_i).clamp_min(0).max()), TOL,
+                          f"raw max {float(di.max()):.2g}, bound <= {float(b_i.max()):.2g}; "
+                          f"{conf:.0%} of pixels >= T"))
+    rows.append(ParityRow("part pixel scores (beyond T-flip bound)",
+                          float((dp - b_p).clamp_min(0).max()), TOL,
+                          f"raw max {float(dp.max()):.2g}, bound <= {float(b_p.max()):.2g}; "
+                          f"{nb} pixels within d={d:.1g} of T or of a tie"))
+    ours_scores = (iou_ours, inst_ps.to(dtype), part_ps.to(dtype))
+    rows += _qam_rows(ocfg, ours, box_scores.to(device, dtype), box_scores, ours_scores,
+                      (iou_off, inst_off, part_off), b_i, b_p)
+    return rows
 
-    # --- QAM fusion (Eq. 1; the official evaluation.py computes it from the raw scores) -------------
+
+def _label_row(labels, lab_off, ims_probs, d, num_classes):
+    """Label maps may differ only where the decision is within the measured probability difference
+    d: top-2 gap <= 2 d (argmax) or |max p - 1/C| <= d (the 1/C background threshold).
+    Returns (row, top-2 gap (N, H, W))."""
+    top2 = ims_probs.topk(2, dim=1).values
+    gap = top2[:, 0] - top2[:, 1]
+    clear = (gap > 2 * d) & ((top2[:, 0] - 1.0 / num_classes).abs() > d)
+    differ = labels != lab_off
+    row = ParityRow("label maps (pixels that differ, no tie)", float((differ & clear).sum()), 0.0,
+                    f"of {labels.numel()}; {int(differ.sum())} differ in all, "
+                    f"at ties within {2 * d:.1g}")
+    return row, gap
+
+
+def _qam_rows(ocfg, ours, bsd, box_scores, ours_scores, off_scores, b_i, b_p) -> list[ParityRow]:
+    """QAM fusion (Eq. 1; the official evaluation.py computes it from the raw scores), compared
+    beyond the pixel scores' T-flip bound propagated through Eq. 1: with gamma = 3 of a
+    (1 / 4.5)-th power, dQ ~ (g / (a+b+g)) Q / s * ds."""
+    from humanparse_d2.modeling.qam import fuse_quality
+
+    iou_ours, inst_ps, part_ps = ours_scores
+    iou_off, inst_off, part_off = off_scores
     a, b, g = (float(w) for w in ocfg.PARSING.QUALITY_WEIGHTS)
-    n_box = len(boxes)
+    n_box = len(box_scores)
     bs, io_ = box_scores.double(), iou_off[0:n_box].double().cpu()
     ip, pp = inst_off.double().cpu(), part_off.double().cpu()
     inst_q_off = (bs ** a * io_ ** b * ip ** g) ** (1.0 / (a + b + g))
     part_q_off = ((bs ** a * io_ ** b)[:, None] * pp ** g) ** (1.0 / (a + b + g))
-    bsd = box_scores.to(device, dtype)
-    inst_q = fuse_quality(bsd, iou_ours, inst_ps.to(dtype), (a, b, g), ours.clamp_iou)
-    part_q = fuse_quality(bsd, iou_ours, part_ps.to(dtype), (a, b, g), ours.clamp_iou)
+    inst_q = fuse_quality(bsd, iou_ours, inst_ps, (a, b, g), ours.clamp_iou)
+    part_q = fuse_quality(bsd, iou_ours, part_ps, (a, b, g), ours.clamp_iou)
     clamp = "IoU clamped (MODEL.QAM.CLAMP_IOU True)" if ours.clamp_iou else "raw IoU"
-    if f64:
-        rows.append(ParityRow("QAM instance score" + tag, _maxdiff(inst_q, inst_q_off), tol,
-                              "from the float32 pixel scores: their rounding"))
-        rows.append(ParityRow("QAM part scores" + tag, _maxdiff(part_q, part_q_off), tol))
-    else:
-        # Eq. 1 with gamma = 3 of a (1 / 4.5)-th power: dQ ~ (g / (a+b+g)) Q / s * ds, so the fused score
-        # inherits the pixel scores' T flips; compare beyond the same bound, propagated
-        qi = (inst_q.double().cpu() - inst_q_off).abs()
-        qp = (part_q.double().cpu() - part_q_off).abs()
-        k = g / (a + b + g)
-        bqi = k * inst_q_off / ip.clamp_min(1e-6) * b_i
-        bqp = k * part_q_off / pp.clamp_min(1e-6) * b_p
-        rows.append(ParityRow("QAM instance score (beyond T-flip bound)", float((qi - bqi).clamp_min(0).max()), TOL,
-                              f"{clamp}; raw max {float(qi.max()):.2g}; values {[round(float(v), 3) for v in inst_q]}"))
-        rows.append(ParityRow("QAM part scores (beyond T-flip bound)", float((qp - bqp).clamp_min(0).max()), TOL,
-                              f"raw max {float(qp.max()):.2g}"))
-    return rows
+    qi = (inst_q.double().cpu() - inst_q_off).abs()
+    qp = (part_q.double().cpu() - part_q_off).abs()
+    k = g / (a + b + g)
+    bqi = k * inst_q_off / ip.clamp_min(1e-6) * b_i
+    bqp = k * part_q_off / pp.clamp_min(1e-6) * b_p
+    values = [round(float(v), 3) for v in inst_q]
+    return [
+        ParityRow("QAM instance score (beyond T-flip bound)", float((qi - bqi).clamp_min(0).max()),
+                  TOL, f"{clamp}; raw max {float(qi.max()):.2g}; values {values}"),
+        ParityRow("QAM part scores (beyond T-flip bound)", float((qp - bqp).clamp_min(0).max()),
+                  TOL, f"raw max {float(qp.max()):.2g}"),
+    ]
 
 
 def _with(ocfg, **kv):

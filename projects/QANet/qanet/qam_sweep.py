@@ -2,21 +2,23 @@
 
 QAM is post-hoc: box, IoU and pixel scores do not depend on the weights, so paper Table 1 (and the
 demo's box-only vs QAM comparison) re-fuses cached per-person scores instead of re-running the
-network. Used by ``tools/run_demo.py`` and ``tools/qam_weight_table.py``.
+network. Used by ``tools/run_demo.py`` and ``tools/qam_weight_table.py``. (Not to be confused with
+``humanparse_d2.modeling.rescoring``, QAM rescoring inside Mask R-CNN's ROI heads.)
 """
 import logging
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 import torch
 from detectron2.structures import Instances
+from tqdm import tqdm
 
 __all__ = ["TABLE1_WEIGHTS", "collect_outputs", "rescore", "evaluate_weight_sets", "weights_name"]
 
 logger = logging.getLogger(__name__)
 
 # Paper Table 1 rows (a)-(h)
-TABLE1_WEIGHTS: List[Tuple[float, float, float]] = [
+TABLE1_WEIGHTS: list[tuple[float, float, float]] = [
     (1.0, 0.0, 0.0),
     (0.0, 1.0, 0.0),
     (0.0, 0.0, 1.0),
@@ -39,17 +41,12 @@ def collect_outputs(model, data_loader, *, progress: bool = True, desc: str = "Q
     """Run ``model`` over ``data_loader``; returns [(light input dict, Instances on CPU)] and the
     seconds spent in the model."""
     model.eval()
-    out: List[Tuple[Dict, Instances]] = []
+    out: list[tuple[dict, Instances]] = []
     it = data_loader
     bar = None
     if progress:
-        try:
-            from tqdm import tqdm
-
-            n = len(data_loader) if hasattr(data_loader, "__len__") else None
-            bar = tqdm(total=n, desc=desc, unit="img", dynamic_ncols=True)
-        except ImportError:  # pragma: no cover
-            bar = None
+        n = len(data_loader) if hasattr(data_loader, "__len__") else None
+        bar = tqdm(total=n, desc=desc, unit="img", dynamic_ncols=True)
     t_model = 0.0
     for inputs in it:
         t0 = time.perf_counter()
@@ -83,22 +80,18 @@ def evaluate_weight_sets(
     model,
     collected,
     evaluator_factory: Callable[[], object],
-    weight_sets: Dict[str, Sequence[float]],
+    weight_sets: dict[str, Sequence[float]],
     *,
     box_source: str = "unknown",
     progress: bool = True,
-) -> Dict[str, Dict[str, float]]:
+) -> dict[str, dict[str, float]]:
     """Evaluate the cached outputs once per weight set. Returns {name: evaluator "parsing" dict}."""
     results = {}
     items = list(weight_sets.items())
     bar = None
     if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(items) * len(collected), desc="evaluation", unit="img", dynamic_ncols=True)
-        except ImportError:  # pragma: no cover
-            bar = None
+        total = len(items) * len(collected)
+        bar = tqdm(total=total, desc="evaluation", unit="img", dynamic_ncols=True)
     for name, w in items:
         ev = evaluator_factory()
         ev.reset()

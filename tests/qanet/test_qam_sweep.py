@@ -6,7 +6,7 @@ from detectron2.modeling import build_model
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.modeling.qam import fuse_quality
-from humanparse_d2.projects.qanet.rescore import TABLE1_WEIGHTS, evaluate_weight_sets, rescore, weights_name
+from humanparse_d2.projects.qanet.qam_sweep import TABLE1_WEIGHTS, evaluate_weight_sets, rescore, weights_name
 from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
 from .common import make_image
