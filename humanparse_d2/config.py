@@ -47,7 +47,8 @@ def _add_engine_config(cfg: CfgNode) -> None:
     _C.SOLVER.OPTIMIZER = "SGD"
     # Adam/AdamW betas.
     _C.SOLVER.BETAS = (0.9, 0.999)
-    # Name of the mapper (humanparse_d2.data.MAPPERS) for test loaders; "" = detectron2's DatasetMapper.
+    # Name of the mapper (humanparse_d2.data.PARSING_MAPPER_REGISTRY) for test loaders; "" =
+    # detectron2's DatasetMapper.
     _C.INPUT.PARSING.TEST_MAPPER = ""
     # Training files that may fail to load (truncated, unreadable, label mismatch) before the run
     # stops with their list; each one is skipped, logged and counted across loader workers.

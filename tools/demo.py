@@ -161,7 +161,7 @@ def run(args):
     from tqdm import tqdm
 
     import humanparse_d2  # noqa: F401
-    from humanparse_d2.projects.qanet.mapper import read_image_rgb_safe
+    from humanparse_core.io import read_image
     from humanparse_d2.projects.qanet.visualize import save_palette_png
 
     cfg = setup_cfg(args)
@@ -179,7 +179,7 @@ def run(args):
         stem = path.stem
         if kind == "image":
             try:
-                rgb = read_image_rgb_safe(str(path), "RGB")
+                rgb = read_image(str(path), "RGB", exif=True)
             except ValueError as e:
                 stats["skipped_files"].append(f"{path}: {e}")
                 tqdm.write(f"demo: skipped {path}: {e}")

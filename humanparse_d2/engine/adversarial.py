@@ -295,14 +295,14 @@ class MMANTrainer(AdversarialTrainer):
         m = resolve_mman_config(cfg).MODEL.MMAN
         if not (m.MACRO.ENABLED and m.MACRO.CONDITION == "precrop"):
             return super().build_train_mapper(cfg)
-        from humanparse_d2.data import MAPPERS
+        from humanparse_d2.data import SinglePersonParsingMapper
 
         if cfg.INPUT.PARSING.MAPPER != "SinglePersonParsingMapper":
             raise ValueError("MODEL.MMAN.MACRO.CONDITION 'precrop' needs INPUT.PARSING.MAPPER SinglePersonParsingMapper")
         crop = cfg.INPUT.PARSING.SINGLE.CROP_SIZE
         if crop % m.MACRO.DOWNSAMPLE:
             raise ValueError(f"CROP_SIZE {crop} is not a multiple of MODEL.MMAN.MACRO.DOWNSAMPLE {m.MACRO.DOWNSAMPLE}")
-        return MAPPERS["SinglePersonParsingMapper"](cfg, is_train=True, thumbnail_size=crop // m.MACRO.DOWNSAMPLE)
+        return SinglePersonParsingMapper(cfg, is_train=True, thumbnail_size=crop // m.MACRO.DOWNSAMPLE)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

@@ -9,17 +9,7 @@ from .heads import ParsingIoUHead, ParsingPredictor, SemanticFPNHead  # noqa: F4
 from .parser import QANetCropParser  # noqa: F401
 from .boxes import build_box_source  # noqa: F401
 from .inference import expand_boxes, parse_person_boxes  # noqa: F401
-from .mapper import QANetTestMapper, read_image_rgb_safe  # noqa: F401
+from .mapper import QANetTestMapper  # noqa: F401
 from .meta_arch import QANet  # noqa: F401
 from . import official  # noqa: F401  (converter + parity runner "qanet"; no official code imported)
 
-
-def _register_mapper():
-    try:
-        from humanparse_d2.data import MAPPERS
-    except ImportError:  # data layer without a mapper registry yet
-        return
-    MAPPERS.setdefault("QANetTestMapper", QANetTestMapper)
-
-
-_register_mapper()
