@@ -121,7 +121,7 @@ def read_image(path, fmt: str = "RGB", *, exif: bool = False) -> np.ndarray:
 
 
 def _decode_dataset_image(buf: np.ndarray, path) -> np.ndarray:
-    """(H, W, 3) uint8 BGR, stored pixel order (EXIF ignored); Pillow for what OpenCV cannot read."""
+    """(H, W, 3) uint8 BGR in stored pixel order (EXIF ignored); Pillow if OpenCV cannot read it."""
     img = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if buf.size else None
     if img is None:
         try:  # formats OpenCV cannot decode

@@ -9,8 +9,9 @@ def add_data_config(cfg: CN) -> None:
     _C = cfg
     _C.INPUT.PARSING = CN()
     # Name of the dataset mapper used by the training loader, registered in
-    # humanparse_d2.data.PARSING_MAPPER_REGISTRY ("InstanceParsingMapper", "WholeImageParsingMapper",
-    # "SinglePersonParsingMapper", ...); "" keeps detectron2's DatasetMapper. Mappers hand out
+    # humanparse_d2.data.PARSING_MAPPER_REGISTRY ("InstanceParsingMapper",
+    # "WholeImageParsingMapper", "SinglePersonParsingMapper", ...); "" keeps detectron2's
+    # DatasetMapper. Mappers hand out
     # uint8 images in INPUT.FORMAT; the model normalises them with MODEL.PIXEL_MEAN / PIXEL_STD.
     _C.INPUT.PARSING.MAPPER = ""
     # Mapper of the test loaders (in PARSING_MAPPER_REGISTRY); "" keeps detectron2's default.

@@ -43,12 +43,16 @@ def flip_lut_for(dataset_names: Sequence[str], num_classes: int | None = None, *
     Returns:
         ``lut`` with ``lut[c]`` the class of c after a flip, or None if no dataset has a flip map.
     """
-    found = [(n, lut) for n in dataset_names if (lut := _dataset_flip_lut(n, num_classes)) is not None]
+    luts = [(name, _dataset_flip_lut(name, num_classes)) for name in dataset_names]
+    found = [(name, lut) for name, lut in luts if lut is not None]
     if not found:
         return None
     if len({tuple(lut) for _, lut in found}) > 1:
-        logger.info("datasets %s have different flip maps; %r's is the default", list(dataset_names),
-                    found[0][0])
+        logger.info(
+            "datasets %s have different flip maps; %r's is the default",
+            list(dataset_names),
+            found[0][0],
+        )
     name, lut = found[0]
     if num_classes is not None and len(lut) != num_classes:
         raise ValueError(f"dataset {name!r} has {len(lut)} parsing classes (its flip_lut) "

@@ -16,20 +16,25 @@ __all__ = ["load_person_label", "read_shape"]
 def load_person_label(record: dict, ann: dict, roi=None) -> np.ndarray:
     """The person's (h, w) uint8 label map, optionally restricted to ``roi`` = (x0, y0, x1, y1).
 
-    - CIHP layout (``human_file``): ``Category_ids * (Human_ids == parsing_id)``; other persons' pixels
-      become background, 255 inside the person stays ignore. MHP-v2 records carry this layout too
+    - CIHP layout (``human_file``): ``Category_ids * (Human_ids == parsing_id)``; other persons'
+      pixels become background, 255 inside the person stays ignore. MHP-v2 records carry it too
       (merged from the per-person PNGs, a later person overwriting an earlier one): as in the
       official QANet code, each pixel belongs to one person in the training targets.
     - a ``person_file`` without a ``human_file``: that per-person PNG (R channel), overlaps kept.
     - single person (no human file): the Category map itself.
     """
-    sl = (slice(None), slice(None)) if roi is None else (slice(roi[1], roi[3]), slice(roi[0], roi[2]))
+    if roi is None:
+        sl = (slice(None), slice(None))
+    else:
+        sl = (slice(roi[1], roi[3]), slice(roi[0], roi[2]))
     pf = ann.get("person_file")
     if pf and not record.get("human_file"):
         return np.ascontiguousarray(read_label(pf, channel=0)[sl]).astype(np.uint8, copy=False)
     cat_file = record.get("category_file") or record.get("sem_seg_file_name")
     if cat_file is None:
-        raise BadAnnotationError(f"record {record.get('file_name')} has no label file (category_file)")
+        raise BadAnnotationError(
+            f"record {record.get('file_name')} has no label file (category_file)"
+        )
     cat = read_label(cat_file)[sl]
     hf = record.get("human_file")
     seg = ann.get("segmentation")

@@ -302,7 +302,8 @@ class MMANTrainer(AdversarialTrainer):
         crop = cfg.INPUT.PARSING.SINGLE.CROP_SIZE
         if crop % m.MACRO.DOWNSAMPLE:
             raise ValueError(f"CROP_SIZE {crop} is not a multiple of MODEL.MMAN.MACRO.DOWNSAMPLE {m.MACRO.DOWNSAMPLE}")
-        return SinglePersonParsingMapper(cfg, is_train=True, thumbnail_size=crop // m.MACRO.DOWNSAMPLE)
+        thumbnail = crop // m.MACRO.DOWNSAMPLE
+        return SinglePersonParsingMapper(cfg, is_train=True, thumbnail_size=thumbnail)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

@@ -31,8 +31,8 @@ def cihp(make_cihp):
 
 
 def test_registry():
-    names = {name for name, _ in PARSING_MAPPER_REGISTRY}
-    assert {"InstanceParsingMapper", "WholeImageParsingMapper", "SinglePersonParsingMapper"} <= names
+    expected = {"InstanceParsingMapper", "WholeImageParsingMapper", "SinglePersonParsingMapper"}
+    assert expected <= {name for name, _ in PARSING_MAPPER_REGISTRY}
 
 
 def test_flatten_persons(cihp):

@@ -6,12 +6,17 @@ from detectron2.utils.registry import Registry
 
 from humanparse_core.io import BadAnnotationError, read_image
 
-__all__ = ["PARSING_MAPPER_REGISTRY", "build_parsing_mapper", "read_record_image", "log_augmentations"]
+__all__ = [
+    "PARSING_MAPPER_REGISTRY",
+    "build_parsing_mapper",
+    "read_record_image",
+    "log_augmentations",
+]
 
 PARSING_MAPPER_REGISTRY = Registry("PARSING_MAPPER")
 PARSING_MAPPER_REGISTRY.__doc__ = """
 Dataset mappers of human parsing, selected by name with ``INPUT.PARSING.MAPPER`` (training) and
-``INPUT.PARSING.TEST_MAPPER`` (test loaders). Each is ``@configurable`` as ``Mapper(cfg, is_train)``.
+``INPUT.PARSING.TEST_MAPPER`` (test loaders). Each is ``@configurable``: ``Mapper(cfg, is_train)``.
 """
 
 
@@ -36,12 +41,14 @@ def read_record_image(record: dict, fmt: str) -> np.ndarray:
     h, w = record.get("height"), record.get("width")
     if h is not None and (img.shape[0], img.shape[1]) != (h, w):
         raise BadAnnotationError(
-            f"image {record['file_name']} is {img.shape[1]}x{img.shape[0]} but its record says {w}x{h}")
+            f"image {record['file_name']} is {img.shape[1]}x{img.shape[0]} "
+            f"but its record says {w}x{h}"
+        )
     return img
 
 
 def log_augmentations(mapper, augmentations, is_train: bool) -> None:
-    """The line detectron2's DatasetMapper logs: ``[Name] Augmentations used in training: [...]``."""
+    """detectron2's DatasetMapper line: ``[Name] Augmentations used in training: [...]``."""
     mode = "training" if is_train else "inference"
     logging.getLogger(type(mapper).__module__).info(
         "[%s] Augmentations used in %s: %s", type(mapper).__name__, mode, augmentations)

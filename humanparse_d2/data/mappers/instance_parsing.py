@@ -24,7 +24,8 @@ def flatten_persons(dicts: list[dict], *, log: bool = True) -> list[dict]:
     """One record per valid person (an epoch is a pass over persons).
 
     Each output record holds the image-level fields plus ``annotation`` (the person); crowd
-    annotations, zero-area boxes and records without persons are dropped and counted in one log line.
+    annotations, zero-area boxes and records without persons are dropped and counted in one log
+    line.
     """
     out, n_crowd, n_zero, n_empty = [], 0, 0, 0
     for d in dicts:
@@ -103,15 +104,24 @@ class InstanceParsingMapper:
         """
         for m in (scale_mode, rotation_mode):
             if m not in ("gaussian_clipped", "uniform"):
-                raise ValueError(f"augmentation mode must be 'gaussian_clipped' or 'uniform', got {m!r}")
+                raise ValueError(
+                    f"augmentation mode must be 'gaussian_clipped' or 'uniform', got {m!r}"
+                )
         if image_format not in ("RGB", "BGR"):
-            raise ValueError(f"InstanceParsingMapper: image_format must be RGB or BGR, got {image_format!r}")
+            raise ValueError(f"image_format must be RGB or BGR, got {image_format!r}")
         self.is_train = is_train
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
         self.augmentation = RandomPersonCrop(
-            self.crop_size, box_expand=box_expand, aspect_ratio=aspect_ratio, scale_factor=scale_factor,
-            scale_mode=scale_mode, rotation_factor=rotation_factor, rotation_prob=rotation_prob,
-            rotation_mode=rotation_mode, flip_prob=flip_prob, is_train=is_train,
+            self.crop_size,
+            box_expand=box_expand,
+            aspect_ratio=aspect_ratio,
+            scale_factor=scale_factor,
+            scale_mode=scale_mode,
+            rotation_factor=rotation_factor,
+            rotation_prob=rotation_prob,
+            rotation_mode=rotation_mode,
+            flip_prob=flip_prob,
+            is_train=is_train,
             rng=ProcessRNG(seed),
         )
         self.image_format = image_format
@@ -155,18 +165,24 @@ class InstanceParsingMapper:
         lab_roi = load_person_label(record, ann, roi)
         m = tfm.matrix.copy()  # the matrix of the window's coordinates
         m[:, 2] += tfm.matrix[:, :2] @ np.array([roi[0], roi[1]], np.float64)
-        return warp_crop(lab_roi, m, out_wh, is_label=True, roi=(0, 0, lab_roi.shape[1], lab_roi.shape[0]))
+        whole = (0, 0, lab_roi.shape[1], lab_roi.shape[0])
+        return warp_crop(lab_roi, m, out_wh, is_label=True, roi=whole)
 
     def __call__(self, record: dict) -> dict:
         ann = record.get("annotation")
         if ann is None:
-            raise ValueError("InstanceParsingMapper expects person records: flatten the dataset with "
-                             "humanparse_d2.data.flatten_persons (the trainer does it via prepare_dataset)")
+            raise ValueError(
+                "InstanceParsingMapper expects person records: flatten the dataset with "
+                "humanparse_d2.data.flatten_persons (the trainer does it via prepare_dataset)"
+            )
         img = read_record_image(record, "BGR")
         H, W = img.shape[:2]
-        box = np.asarray(BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS), np.float64)
+        box = BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS)
+        box = np.asarray(box, np.float64)
         if not (box[2] > box[0] and box[3] > box[1]):
-            raise BadAnnotationError(f"zero-area person box {box.tolist()} in {record['file_name']}")
+            raise BadAnnotationError(
+                f"zero-area person box {box.tolist()} in {record['file_name']}"
+            )
         tfm = self.augmentation.get_transform_for_size((H, W), box)
         roi = source_roi(tfm.matrix, tfm.out_size_wh, (H, W))
         crop = warp_crop(img, tfm.matrix, tfm.out_size_wh, roi=roi, four_channel_out=True)  # BGRA

@@ -37,8 +37,8 @@ _INTERP = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR}
 class SinglePersonParsingMapper:
     """Whole-image single-person parsing (MMAN).
 
-    Training: resize ("squash" to ``load_size``^2, or shorter side to ``load_size``), pad to at least
-    ``crop_size`` (image 0, label 255), the ``crop_mode`` geometry (a
+    Training: resize ("squash" to ``load_size``^2, or shorter side to ``load_size``), pad to at
+    least ``crop_size`` (image 0, label 255), the ``crop_mode`` geometry (a
     :data:`SINGLE_PERSON_GEOMETRY_REGISTRY` entry), horizontal flip with left/right swap. Test:
     resize per ``test_resize``. Every step works on the uint8 image (PIL resizes).
 
@@ -51,11 +51,25 @@ class SinglePersonParsingMapper:
     """
 
     @configurable
-    def __init__(self, is_train: bool = True, *, resize: str = "squash", load_size: int = 286,
-                 crop_size: int = 256, crop_mode: str = "mman", geometry_options: dict | None = None,
-                 flip: bool = True, interp: str = "lanczos", test_resize: str = "squash",
-                 test_size: int = 256, image_format: str = "RGB", flip_lut: list[int] | None = None,
-                 ignore_label: int = 255, seed: int | None = None, thumbnail_size: int = 0):
+    def __init__(
+        self,
+        is_train: bool = True,
+        *,
+        resize: str = "squash",
+        load_size: int = 286,
+        crop_size: int = 256,
+        crop_mode: str = "mman",
+        geometry_options: dict | None = None,
+        flip: bool = True,
+        interp: str = "lanczos",
+        test_resize: str = "squash",
+        test_size: int = 256,
+        image_format: str = "RGB",
+        flip_lut: list[int] | None = None,
+        ignore_label: int = 255,
+        seed: int | None = None,
+        thumbnail_size: int = 0,
+    ):
         """
         Args:
             crop_mode: name of the training geometry in :data:`SINGLE_PERSON_GEOMETRY_REGISTRY`.
@@ -71,9 +85,11 @@ class SinglePersonParsingMapper:
             names = sorted(n for n, _ in SINGLE_PERSON_GEOMETRY_REGISTRY)
             raise ValueError(f"crop_mode must be one of {names}, got {crop_mode!r}")
         if test_resize not in ("squash", "shortest_edge", "none"):
-            raise ValueError(f"test_resize must be 'squash', 'shortest_edge' or 'none', got {test_resize!r}")
+            raise ValueError(
+                f"test_resize must be 'squash', 'shortest_edge' or 'none', got {test_resize!r}"
+            )
         if image_format not in ("RGB", "BGR"):
-            raise ValueError(f"SinglePersonParsingMapper: image_format must be RGB or BGR, got {image_format!r}")
+            raise ValueError(f"image_format must be RGB or BGR, got {image_format!r}")
         self.is_train = is_train
         self.resize, self.load_size, self.crop_size = resize, int(load_size), int(crop_size)
         self.crop_mode = crop_mode
@@ -102,8 +118,11 @@ class SinglePersonParsingMapper:
             "load_size": s.LOAD_SIZE,
             "crop_size": s.CROP_SIZE,
             "crop_mode": s.CROP_MODE,
-            "geometry_options": {"branch_probs": tuple(s.BRANCH_PROBS), "rrc_area": tuple(s.RRC_AREA),
-                                 "rrc_aspect": tuple(s.RRC_ASPECT)},
+            "geometry_options": {
+                "branch_probs": tuple(s.BRANCH_PROBS),
+                "rrc_area": tuple(s.RRC_AREA),
+                "rrc_aspect": tuple(s.RRC_ASPECT),
+            },
             "flip": s.FLIP,
             "interp": s.INTERP,
             "test_resize": s.TEST_RESIZE,
@@ -124,9 +143,14 @@ class SinglePersonParsingMapper:
         image = read_record_image(record, self.image_format)
         h, w = image.shape[:2]
         lab_file = record.get("sem_seg_file_name") or record.get("category_file")
-        label = read_label(lab_file).astype(np.uint8) if lab_file else np.full((h, w), self.ignore_label, np.uint8)
+        if lab_file:
+            label = read_label(lab_file).astype(np.uint8)
+        else:
+            label = np.full((h, w), self.ignore_label, np.uint8)
         if label.shape != (h, w):
-            raise BadAnnotationError(f"{lab_file} size differs from the image {record['file_name']}")
+            raise BadAnnotationError(
+                f"{lab_file} size differs from the image {record['file_name']}"
+            )
         return image, label
 
     def _train_geometry(self, aug_input: T.AugInput):

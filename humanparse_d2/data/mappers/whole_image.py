@@ -54,7 +54,8 @@ class WholeImageParsingMapper:
 
     def __call__(self, record: dict) -> dict:
         record = copy.copy(record)
-        image = read_record_image(record, self.image_format if self.image_format in ("RGB", "BGR") else "RGB")
+        fmt = self.image_format if self.image_format in ("RGB", "BGR") else "RGB"
+        image = read_record_image(record, fmt)
         H0, W0 = image.shape[:2]
         cat_file = record.get("category_file") or record.get("sem_seg_file_name")
         aug_input = T.AugInput(image, sem_seg=read_label(cat_file) if cat_file else None)
@@ -103,7 +104,8 @@ class WholeImageParsingMapper:
     def _instances(self, record: dict, transforms, sem, lut, hw: tuple[int, int]) -> Instances:
         maps, masks = self._person_maps(record, transforms, sem, lut)
         H, W = hw
-        bit_masks = BitMasks(torch.as_tensor(np.stack(masks) if masks else np.zeros((0, H, W), bool)))
+        masks = np.stack(masks) if masks else np.zeros((0, H, W), bool)
+        bit_masks = BitMasks(torch.as_tensor(masks))
         inst = Instances((H, W))
         inst.gt_boxes = bit_masks.get_bounding_boxes()  # pixel extent: one pixel is 1 x 1
         inst.gt_classes = torch.zeros(len(maps), dtype=torch.int64)

@@ -301,7 +301,8 @@ class MMAN(nn.Module):
         aux = self._generator(images)
         aux["images"] = images
         if all("mman_thumbnail" in x for x in batched_inputs):  # Macro D's pre-crop condition
-            aux["thumbnail"] = torch.stack([self._normalise(x["mman_thumbnail"]).float() for x in batched_inputs])
+            thumbs = [self._normalise(x["mman_thumbnail"]).float() for x in batched_inputs]
+            aux["thumbnail"] = torch.stack(thumbs)
         aux["gt_hi"] = gt_hi
         aux["gt_lo"] = downsample_labels(gt_hi, aux["logits_lo"].shape[-2:])
         losses = {

@@ -22,8 +22,14 @@ class MMANRandomGeometry(T.Augmentation):
     ``crop`` x ``crop`` window. Branch c (p2): resize to ``crop`` x ``crop``.
     """
 
-    def __init__(self, crop: int = 256, probs=(0.40, 0.33, 0.27), area=(0.64, 1.0), aspect=(0.8, 1.25),
-                 rng=None):
+    def __init__(
+        self,
+        crop: int = 256,
+        probs=(0.40, 0.33, 0.27),
+        area=(0.64, 1.0),
+        aspect=(0.8, 1.25),
+        rng=None,
+    ):
         super().__init__()
         self._init(locals())
         self.rng = rng if isinstance(rng, ProcessRNG) else ProcessRNG(rng)
@@ -58,5 +64,6 @@ def mman(crop_size: int, *, resize: str, rng: ProcessRNG, branch_probs=(0.40, 0.
     """``CROP_MODE: mman``: the three branches on a squashed image; the branches assume a square
     input, so after a shortest-edge resize one random square crop is taken instead."""
     if resize == "squash":
-        return MMANRandomGeometry(crop_size, tuple(branch_probs), tuple(rrc_area), tuple(rrc_aspect), rng=rng)
+        probs, area, aspect = tuple(branch_probs), tuple(rrc_area), tuple(rrc_aspect)
+        return MMANRandomGeometry(crop_size, probs, area, aspect, rng=rng)
     return T.RandomCrop("absolute", (crop_size, crop_size))
