@@ -216,3 +216,38 @@ def test_person_label_from_rle_equals_human_ids_path(cihp):
         no_rle = {k: v for k, v in ann.items() if k != "segmentation"}
         for roi in (None, (3, 4, 20, 33)):
             assert np.array_equal(load_person_label(p, ann, roi), load_person_label(p, no_rle, roi))
+
+
+def test_flip_lut_for_reads_flip_lut_or_flip_map():
+    from humanparse_d2.data import FlipLUTs, flip_lut_for
+
+    MetadataCatalog.get("flip_t_lut").set(flip_lut=LUT)
+    MetadataCatalog.get("flip_t_map").set(flip_map=[(1, 2)], num_parsing=4)
+    assert flip_lut_for(["flip_t_none", "flip_t_lut"]) == LUT
+    assert flip_lut_for(["flip_t_map"]) == [0, 2, 1, 3]
+    assert flip_lut_for(["flip_t_map"], 5) == [0, 2, 1, 3, 4]  # C of the model when only pairs exist
+    assert flip_lut_for(["flip_t_none"]) is None
+    with pytest.raises(ValueError, match="MODEL.X.NUM_CLASSES=7"):
+        flip_lut_for(["flip_t_lut"], 7, key="MODEL.X.NUM_CLASSES")
+    luts = FlipLUTs([9, 9])
+    assert luts({"dataset_name": "flip_t_map"}) == [0, 2, 1, 3] and luts({}) == [9, 9]
+    assert luts({"dataset_name": "flip_t_none"}) == [9, 9]
+
+
+def test_single_person_geometry_registry(cihp):
+    from humanparse_d2.data import SINGLE_PERSON_GEOMETRY_REGISTRY
+    from humanparse_d2.projects.mman.transforms import MMANRandomGeometry
+
+    assert {"mman", "random"} <= {name for name, _ in SINGLE_PERSON_GEOMETRY_REGISTRY}
+    m = SinglePersonParsingMapper(is_train=True, load_size=40, crop_size=32, seed=0)
+    assert isinstance(m.geometry, MMANRandomGeometry) and m.geometry.rng is m.rng  # one stream
+    with pytest.raises(ValueError, match="crop_mode must be one of"):
+        SinglePersonParsingMapper(is_train=True, crop_mode="nope")
+
+
+def test_mappers_log_their_augmentations(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        InstanceParsingMapper(is_train=True, crop_size=(32, 24))
+    assert "[InstanceParsingMapper] Augmentations used in training: [RandomPersonCrop(" in caplog.text
