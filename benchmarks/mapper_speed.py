@@ -2,8 +2,9 @@
 """InstanceParsingMapper throughput: augmented 512x384 person crops per second on ONE core.
 
 Everything a training worker does per person is timed: JPEG decode, two label PNG decodes, box
-jitter, cv2.warpAffine of the needed image window, label warp, flip swap, normalisation. Data: a
-synthetic CIHP-layout set (generated into a temporary folder unless --dataset names a registered one).
+jitter, cv2.warpAffine of the needed image window, label warp, flip swap, the uint8 CHW image (the
+model normalises it). Data: a synthetic CIHP-layout set (generated into a temporary folder unless
+--dataset names a registered one).
 Target (issue #3): >= 200 crops/s/core.
 
     python benchmarks/mapper_speed.py [--n 600] [--image-size 512] [--dataset NAME]

@@ -109,10 +109,16 @@ def find_file(folder: Path, stem: str, exts: Sequence[str] = IMAGE_EXTS) -> Opti
     return None
 
 
-def read_image(path, fmt: str = "RGB") -> np.ndarray:
-    """Read an image as HxWx3 uint8 in ``fmt`` ("RGB" or "BGR"); grayscale files are converted.
+def read_image(path, fmt: str = "RGB", *, exif: bool = False) -> np.ndarray:
+    """Read an image as HxWx3 uint8 in ``fmt`` ("RGB" or "BGR"; "L" gives HxWx1).
 
-    EXIF orientation is ignored so that images stay pixel-aligned with their label PNGs.
+    Args:
+        exif: False (dataset images): the EXIF orientation is ignored, so that images stay
+            pixel-aligned with their label PNGs (as training and the official code read them);
+            decoded by OpenCV, grayscale converted. True (user photos, e.g. the demo): the EXIF
+            orientation is applied and any Pillow mode is accepted: grayscale, palette, RGBA (alpha
+            dropped), 16-bit and float images (scaled to 8 bits by their peak).
+
     Raises :class:`BadAnnotationError` naming the file when it is missing or unreadable, and
     :class:`TruncatedImageError` when a JPEG/PNG is cut short.
     """
@@ -123,12 +129,7 @@ def read_image(path, fmt: str = "RGB") -> np.ndarray:
     except OSError as e:
         raise BadAnnotationError(f"image file unreadable: {path} ({e})") from e
     check_complete(path, buf)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if buf.size else None
-    if img is None:
-        try:  # formats OpenCV cannot decode
-            img = np.asarray(Image.open(path).convert("RGB"))[:, :, ::-1]
-        except Exception as e:  # noqa: BLE001
-            raise BadAnnotationError(f"image file unreadable: {path} ({e})") from e
+    img = _decode_photo(buf, path) if exif else _decode_dataset_image(buf, path)  # BGR
     if fmt == "RGB":
         return np.ascontiguousarray(img[:, :, ::-1])
     if fmt == "BGR":
@@ -136,6 +137,42 @@ def read_image(path, fmt: str = "RGB") -> np.ndarray:
     if fmt == "L":
         return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None]
     raise ValueError(f"unsupported image format {fmt!r}")
+
+
+def _decode_dataset_image(buf: np.ndarray, path) -> np.ndarray:
+    """(H, W, 3) uint8 BGR in stored pixel order (EXIF ignored); Pillow if OpenCV cannot read it."""
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if buf.size else None
+    if img is None:
+        try:  # formats OpenCV cannot decode
+            img = np.asarray(Image.open(path).convert("RGB"))[:, :, ::-1]
+        except Exception as e:  # noqa: BLE001
+            raise BadAnnotationError(f"image file unreadable: {path} ({e})") from e
+    return img
+
+
+def _decode_photo(buf: np.ndarray, path) -> np.ndarray:
+    """(H, W, 3) uint8 BGR of any Pillow mode, EXIF orientation applied."""
+    from PIL import ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(buf.tobytes())) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float64)
+                peak = 65535.0 if arr.max() > 255 else 255.0
+                arr = np.clip(arr / peak * 255.0, 0, 255).astype(np.uint8)
+                arr = np.stack([arr] * 3, axis=-1)
+            elif im.mode == "F":
+                arr = np.asarray(im, dtype=np.float64)
+                arr = np.clip(arr / max(arr.max(), 1e-6) * 255.0, 0, 255).astype(np.uint8)
+                arr = np.stack([arr] * 3, axis=-1)
+            else:
+                arr = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise BadAnnotationError(f"cannot read image {path}: {e}") from e
+    if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise BadAnnotationError(f"cannot read image {path}: empty image")
+    return np.ascontiguousarray(arr[:, :, ::-1])
 
 
 def _read_bytes(path) -> bytes:

@@ -192,12 +192,12 @@ def process_image(pred, path, out_dir, stats):
     """<stem>_overlay.jpg, <stem>_label.png and <stem>.json of one image file."""
     import cv2
 
-    from humanparse_d2.projects.qanet.mapper import read_image_rgb_safe
+    from humanparse_core.io import read_image
     from humanparse_d2.projects.qanet.visualize import save_palette_png
 
     stem = path.stem
     try:
-        rgb = read_image_rgb_safe(str(path), "RGB")
+        rgb = read_image(str(path), "RGB", exif=True)
     except ValueError as e:
         _skip(stats, path, e)
         return

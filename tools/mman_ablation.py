@@ -79,7 +79,7 @@ def _val_subset(n):
 
 
 def trainer_class(seed):
-    from humanparse_d2.data import MAPPERS
+    from humanparse_d2.data import PARSING_MAPPER_REGISTRY
     from humanparse_d2.projects.mman import MMANTrainer
 
     class SeededMMANTrainer(MMANTrainer):
@@ -87,7 +87,7 @@ def trainer_class(seed):
 
         @classmethod
         def build_train_mapper(cls, cfg):
-            mapper_cls = MAPPERS[cfg.INPUT.PARSING.MAPPER]
+            mapper_cls = PARSING_MAPPER_REGISTRY.get(cfg.INPUT.PARSING.MAPPER)
             return mapper_cls(**{**mapper_cls.from_config(cfg, is_train=True), "seed": seed})
 
     return SeededMMANTrainer

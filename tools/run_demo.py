@@ -97,7 +97,7 @@ def write_overlays(model, collected, cfg, out_dir: Path, n: int):
     from detectron2.data import MetadataCatalog
 
     from humanparse_core.postprocessing import parsing_postprocess
-    from humanparse_d2.projects.qanet.mapper import read_image_rgb_safe
+    from humanparse_core.io import read_image
     from humanparse_d2.projects.qanet.visualize import draw_boxes, overlay, palette_for
 
     ds = cfg.DATASETS.TEST[0]
@@ -111,7 +111,7 @@ def write_overlays(model, collected, cfg, out_dir: Path, n: int):
 
     by_id = {d["image_id"]: d for d in DatasetCatalog.get(ds)}
     for k, (inp, inst) in enumerate(collected[:n]):
-        img = read_image_rgb_safe(inp["file_name"], "RGB")
+        img = read_image(inp["file_name"], "RGB", exif=True)
         res = parsing_postprocess(
             inst.pred_parsing, inst.scores, inst.box_scores, inst.part_scores, C,
             semseg_score_thresh=ev.SEMSEG_SCORE_THRESH, nms_thresh=ev.PARSING_NMS_THRESH,

@@ -47,11 +47,9 @@ def _crops(records, meta, mapper, k=6):
     from detectron2.utils.visualizer import Visualizer
 
     tiles = []
-    mean = np.array([0.485, 0.456, 0.406]) * 255
-    std = np.array([0.229, 0.224, 0.225]) * 255
     for r in records[:k]:
         out = mapper(r)
-        img = (out["image"].numpy().transpose(1, 2, 0) * std + mean).clip(0, 255).astype(np.uint8)
+        img = np.ascontiguousarray(out["image"].numpy().transpose(1, 2, 0))  # uint8 RGB
         lab = out["parsing"].numpy().astype(np.uint8)
         lab[lab == 0] = 255
         v = Visualizer(img, metadata=meta)

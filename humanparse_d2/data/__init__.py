@@ -1,7 +1,7 @@
 """humanparse_d2.data: dataset catalogs, synthetic humans, parsing mappers and affine crops.
 
 Importing this package registers every built-in dataset name (contract A) in detectron2's
-``DatasetCatalog`` / ``MetadataCatalog`` and the mappers in :data:`MAPPERS`.
+``DatasetCatalog`` / ``MetadataCatalog`` and the mappers in :data:`PARSING_MAPPER_REGISTRY`.
 """
 from humanparse_core import metadata, synthetic  # noqa: F401
 from .affine import (  # noqa: F401
@@ -30,23 +30,24 @@ from .catalog import (  # noqa: F401  (import registers the datasets)
     read_label,
     register_parsing_dataset,
 )
+from .flip import FlipLUTs, apply_flip_lut, flip_lut_for  # noqa: F401
 from .mappers import (  # noqa: F401
-    MAPPERS,
+    PARSING_MAPPER_REGISTRY,
+    SINGLE_PERSON_GEOMETRY_REGISTRY,
     InstanceParsingMapper,
     SinglePersonParsingMapper,
     WholeImageParsingMapper,
+    build_parsing_mapper,
     flatten_persons,
-    load_person_label,
-    register_mapper,
 )
+from .person_labels import load_person_label  # noqa: F401
 from humanparse_core.metadata import make_flip_lut, parsing_metadata  # noqa: F401
 from humanparse_core.synthetic import ensure_synthetic, generate_dataset, render_scene  # noqa: F401
 from .transforms import (  # noqa: F401
     AffineCropTransform,
-    MMANRandomGeometry,
     ProcessRNG,
     RandomPersonCrop,
-    apply_flip_lut,
+    RandomSquareCrop,
     is_flipped,
 )
 

@@ -8,11 +8,13 @@ def add_data_config(cfg: CN) -> None:
     """Add the data-layer keys to ``cfg`` in place."""
     _C = cfg
     _C.INPUT.PARSING = CN()
-    # Name of the dataset mapper used by the training loader (a key of humanparse_d2.data.MAPPERS:
-    # "InstanceParsingMapper", "WholeImageParsingMapper", "SinglePersonParsingMapper", ...);
-    # "" keeps detectron2's DatasetMapper.
+    # Name of the dataset mapper used by the training loader, registered in
+    # humanparse_d2.data.PARSING_MAPPER_REGISTRY ("InstanceParsingMapper",
+    # "WholeImageParsingMapper", "SinglePersonParsingMapper", ...); "" keeps detectron2's
+    # DatasetMapper. Mappers hand out
+    # uint8 images in INPUT.FORMAT; the model normalises them with MODEL.PIXEL_MEAN / PIXEL_STD.
     _C.INPUT.PARSING.MAPPER = ""
-    # Mapper of the test loaders (a key of humanparse_d2.data.MAPPERS); "" keeps detectron2's default.
+    # Mapper of the test loaders (in PARSING_MAPPER_REGISTRY); "" keeps detectron2's default.
     _C.INPUT.PARSING.TEST_MAPPER = ""
 
     # ---- InstanceParsingMapper: top-down person crops ----
@@ -36,10 +38,6 @@ def add_data_config(cfg: CN) -> None:
     _C.INPUT.PARSING.FLIP = True
     # Probability of the horizontal flip when FLIP is on.
     _C.INPUT.PARSING.FLIP_PROB = 0.5
-    # RGB mean of the crop normalisation, on 0..1 pixel values (ImageNet).
-    _C.INPUT.PARSING.PIXEL_MEAN = (0.485, 0.456, 0.406)
-    # RGB std of the crop normalisation, on 0..1 pixel values (ImageNet).
-    _C.INPUT.PARSING.PIXEL_STD = (0.229, 0.224, 0.225)
 
     # ---- WholeImageParsingMapper: detector + parser training / evaluation ----
     # Also produce gt_masks (BitMasks of each person) next to gt_parsing.
@@ -54,7 +52,9 @@ def add_data_config(cfg: CN) -> None:
     _C.INPUT.PARSING.SINGLE.LOAD_SIZE = 286
     # Square training crop side (MMAN 256); must be a multiple of 16 for the MMAN generator.
     _C.INPUT.PARSING.SINGLE.CROP_SIZE = 256
-    # "mman" (three geometry branches of the code) or "random" (one random CROP_SIZE crop, paper).
+    # Training geometry, a name in humanparse_d2.data.SINGLE_PERSON_GEOMETRY_REGISTRY: "mman"
+    # (three geometry branches of the code, registered by the MMAN project) or "random" (one random
+    # CROP_SIZE crop, paper).
     _C.INPUT.PARSING.SINGLE.CROP_MODE = "mman"
     # Probabilities of the "mman" branches: random-resized crop, random crop, plain resize.
     _C.INPUT.PARSING.SINGLE.BRANCH_PROBS = (0.40, 0.33, 0.27)

@@ -5,14 +5,13 @@
   (``flipped=True``); labels must then be swapped with the dataset's ``flip_lut``.
 - :class:`RandomPersonCrop`: QANet's training augmentation: scale, rotation and flip
   of the 4:3 x1.25 person box; deterministic (no randomness) when ``is_train=False``.
-- :class:`MMANRandomGeometry`: MMAN's three geometry branches on a squashed image.
-- :func:`is_flipped` / :func:`apply_flip_lut`: label swapping after flips.
+- :class:`RandomSquareCrop`: one random square window (a single-person training geometry).
+- :func:`is_flipped`: whether transforms flip horizontally (labels then need
+  :func:`humanparse_d2.data.flip.apply_flip_lut`).
 """
-from typing import Optional, Sequence, Tuple
-
 import os
+from typing import Tuple
 
-import cv2
 import numpy as np
 
 from detectron2.data import transforms as T
@@ -31,11 +30,10 @@ __all__ = [
     "ProcessRNG",
     "AffineCropTransform",
     "RandomPersonCrop",
-    "MMANRandomGeometry",
+    "RandomSquareCrop",
     "sample_scale",
     "sample_rotation",
     "is_flipped",
-    "apply_flip_lut",
 ]
 
 
@@ -52,6 +50,9 @@ class ProcessRNG:
         self.seed = seed
         self._pid = None
         self._gen = None
+
+    def __repr__(self) -> str:
+        return f"ProcessRNG(seed={self.seed!r})"
 
     def get(self) -> np.random.Generator:
         pid = os.getpid()
@@ -174,42 +175,22 @@ class RandomPersonCrop(T.Augmentation):
         return AffineCropTransform(M, (ow, oh), (H, W), flipped=flipped)
 
 
-class MMANRandomGeometry(T.Augmentation):
-    """MMAN's training geometry on an already squashed ``load`` x ``load`` image.
+class RandomSquareCrop(T.Augmentation):
+    """A random ``crop`` x ``crop`` window (top-left y0, then x0, uniform over the valid range),
+    drawn from a :class:`ProcessRNG` so that a mapper's seed fixes it; the input must be at least
+    ``crop`` on both sides."""
 
-    Branch a (p0): random-resized crop with area fraction U(area) and aspect U(aspect), w/h swapped
-    with p 0.5, sides capped at the image; resize to ``crop`` x ``crop``. Branch b (p1): random
-    ``crop`` x ``crop`` window. Branch c (p2): resize to ``crop`` x ``crop``.
-    """
-
-    def __init__(self, crop: int = 256, probs=(0.40, 0.33, 0.27), area=(0.64, 1.0), aspect=(0.8, 1.25),
-                 rng=None):
+    def __init__(self, crop: int, rng=None):
         super().__init__()
-        self._init(locals())
+        self.crop = int(crop)
         self.rng = rng if isinstance(rng, ProcessRNG) else ProcessRNG(rng)
 
-    def get_transform(self, image):
+    def get_transform(self, image) -> T.CropTransform:
         rng = self.rng.get()
-        H, W = image.shape[:2]
-        p = np.asarray(self.probs, np.float64)
-        b = int(np.searchsorted(np.cumsum(p / p.sum()), rng.random(), side="right"))
+        h, w = image.shape[:2]
         c = self.crop
-        if b == 0:
-            area = rng.uniform(*self.area) * H * W
-            ar = rng.uniform(*self.aspect)
-            w = int(round(np.sqrt(area * ar)))
-            h = int(round(np.sqrt(area / ar)))
-            if rng.random() < 0.5:
-                w, h = h, w
-            w, h = min(max(w, 1), W), min(max(h, 1), H)
-            x0 = int(rng.integers(0, W - w + 1))
-            y0 = int(rng.integers(0, H - h + 1))
-            return TransformList([T.CropTransform(x0, y0, w, h), T.ResizeTransform(h, w, c, c)])
-        if b == 1 and H >= c and W >= c:
-            x0 = int(rng.integers(0, W - c + 1))
-            y0 = int(rng.integers(0, H - c + 1))
-            return T.CropTransform(x0, y0, c, c)
-        return T.ResizeTransform(H, W, c, c)
+        y0, x0 = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+        return T.CropTransform(x0, y0, c, c)
 
 
 def is_flipped(transforms) -> bool:
@@ -222,17 +203,3 @@ def is_flipped(transforms) -> bool:
         elif isinstance(t, AffineCropTransform) and t.flipped:
             n += 1
     return n % 2 == 1
-
-
-def apply_flip_lut(label: np.ndarray, flip_lut: Optional[Sequence[int]]) -> np.ndarray:
-    """Swap left/right classes of a label map via the LUT (255 and other values >= C unchanged)."""
-    if flip_lut is None:
-        return label
-    if label.dtype == np.uint8:
-        lut = np.arange(256, dtype=np.uint8)
-        lut[: len(flip_lut)] = np.asarray(flip_lut, dtype=np.uint8)
-        return cv2.LUT(label, lut)
-    lut = np.arange(max(256, int(label.max(initial=0)) + 1), dtype=label.dtype)
-    lut[: len(flip_lut)] = np.asarray(flip_lut, dtype=label.dtype)
-    return lut[label]
-

@@ -119,14 +119,9 @@ class HumanParseTrainer(DefaultTrainer):
         name = cfg.INPUT.PARSING.MAPPER
         if not name:
             return DatasetMapper(cfg, is_train=True)
-        from humanparse_d2.data import MAPPERS
+        from humanparse_d2.data import build_parsing_mapper
 
-        if name not in MAPPERS:
-            raise KeyError(
-                f"INPUT.PARSING.MAPPER={name!r} is not a registered mapper; "
-                f"registered: {sorted(MAPPERS)}"
-            )
-        return MAPPERS[name](cfg, is_train=True)
+        return build_parsing_mapper(name, cfg, is_train=True)
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -149,9 +144,9 @@ class HumanParseTrainer(DefaultTrainer):
         mapper = None
         name = cfg.INPUT.PARSING.TEST_MAPPER
         if name:
-            from humanparse_d2.data import MAPPERS
+            from humanparse_d2.data import build_parsing_mapper
 
-            mapper = MAPPERS[name](cfg, is_train=False)
+            mapper = build_parsing_mapper(name, cfg, is_train=False)
         return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
 
     @classmethod

@@ -12,7 +12,8 @@ from humanparse_d2.data.affine import (
     invert_affine,
     warp_crop,
 )
-from humanparse_d2.data.transforms import AffineCropTransform, RandomPersonCrop, apply_flip_lut
+from humanparse_d2.data.flip import apply_flip_lut
+from humanparse_d2.data.transforms import AffineCropTransform, RandomPersonCrop
 
 
 def _simplebaseline(center, w, rot, ow, oh):

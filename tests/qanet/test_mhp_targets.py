@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from humanparse_d2.data.catalog.mhp import _load_image
-from humanparse_d2.data.mappers import load_person_label
+from humanparse_d2.data.person_labels import load_person_label
 
 
 class TestMHPTargets(unittest.TestCase):

@@ -277,7 +277,8 @@ class TestTestMapper(unittest.TestCase):
         from detectron2.structures import BoxMode
         from PIL import Image
 
-        from humanparse_d2.projects.qanet.mapper import QANetTestMapper, read_image_rgb_safe
+        from humanparse_core.io import read_image
+        from humanparse_d2.projects.qanet.mapper import QANetTestMapper
 
         with tempfile.TemporaryDirectory() as d:
             p = os.path.join(d, "a.png")
@@ -293,13 +294,13 @@ class TestTestMapper(unittest.TestCase):
             self.assertIn("annotations", rec)  # the dataset dict is not modified
             # 16-bit, palette and RGBA images become 8-bit RGB; garbage raises a clear ValueError
             Image.fromarray(np.full((5, 6), 65535, np.uint16)).save(os.path.join(d, "b.png"))
-            self.assertEqual(read_image_rgb_safe(os.path.join(d, "b.png")).max(), 255)
+            self.assertEqual(read_image(os.path.join(d, "b.png"), exif=True).max(), 255)
             Image.fromarray(np.zeros((5, 6, 4), np.uint8), "RGBA").save(os.path.join(d, "c.png"))
-            self.assertEqual(read_image_rgb_safe(os.path.join(d, "c.png")).shape, (5, 6, 3))
+            self.assertEqual(read_image(os.path.join(d, "c.png"), exif=True).shape, (5, 6, 3))
             with open(os.path.join(d, "bad.jpg"), "wb") as f:
                 f.write(b"xx")
             with self.assertRaisesRegex(ValueError, "cannot read image"):
-                read_image_rgb_safe(os.path.join(d, "bad.jpg"))
+                read_image(os.path.join(d, "bad.jpg"), exif=True)
 
 
 @pytest.mark.slow

@@ -15,7 +15,8 @@ from PIL import Image
 import humanparse_d2  # noqa: F401
 from humanparse_d2.evaluation import SemanticParsingEvaluator
 from humanparse_d2.projects.qanet.inference import parse_person_boxes
-from humanparse_d2.projects.qanet.mapper import QANetTestMapper, read_image_rgb_safe
+from humanparse_core.io import read_image
+from humanparse_d2.projects.qanet.mapper import QANetTestMapper
 from humanparse_d2.projects.qanet.meta_arch import view_scales
 from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
@@ -67,7 +68,7 @@ class TestExif(unittest.TestCase):
                 {"file_name": path, "image_id": "rot", "height": 20, "width": 30})
             self.assertEqual(tuple(out["image"].shape), (3, 20, 30))  # stored pixels, as the labels
             self.assertGreater(float(out["image"][:, :, :10].float().mean()), 200)
-            self.assertEqual(read_image_rgb_safe(path, exif=True).shape, (30, 20, 3))  # user photos (demo)
+            self.assertEqual(read_image(path, exif=True).shape, (30, 20, 3))  # user photos (demo)
 
 
 class TestOfflineBuild(unittest.TestCase):

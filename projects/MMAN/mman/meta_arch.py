@@ -2,10 +2,12 @@
 
 Alone it is the paper's baseline, Do-DeepLab-ASPP; the discriminators live in the trainer
 (``humanparse_d2.engine.adversarial``). Inputs (per image, from ``SinglePersonParsingMapper``):
-"image" (3, H, W) float, ImageNet-normalised RGB (a raw uint8 image in ``INPUT.FORMAT``, as
-``DefaultPredictor`` or tools/demo.py pass, is normalised here with ``MODEL.PIXEL_MEAN/STD`` and, at
-inference, resized like the test mapper does: ``INPUT.PARSING.SINGLE.TEST_RESIZE/TEST_SIZE``), "sem_seg" (H, W)
-long with 255 = ignore (training), "height"/"width" = original size (inference).
+"image" (3, H, W) uint8 in ``INPUT.FORMAT``, normalised here with ``MODEL.PIXEL_MEAN/STD`` (and, at
+inference, resized like the test mapper does: ``INPUT.PARSING.SINGLE.TEST_RESIZE/TEST_SIZE``, a
+no-op for the test mapper's own output; raw frames from ``DefaultPredictor`` or tools/demo.py get
+the same), "sem_seg" (H, W) long with 255 = ignore (training), "height"/"width" = original size
+(inference), "mman_thumbnail" (3, t, t) uint8 (training, release preset; normalised like "image").
+A float "image" is taken as already normalised ImageNet RGB.
 
 Training returns ``{"loss_ce_hi", "loss_ce_lo"[, "loss_ce_mid"]}`` (weighted), and with
 ``return_aux=True`` also the tensors the adversary needs. Sides that are not multiples of 16 are
@@ -29,12 +31,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.structures import ImageList
 from detectron2.utils.logger import log_first_n
 from torch import nn
+
+from humanparse_d2.data.flip import flip_lut_for
 
 from .config import resolve_mman_config
 from .generator import ASPPLowRes, MMANDecoder
@@ -86,6 +89,15 @@ def parsing_ce(logits: torch.Tensor, labels: torch.Tensor, ignore_value: int, re
     if reduction == "sum":
         return loss / labels.shape[0]
     raise ValueError(f"MODEL.MMAN.CE_REDUCTION must be 'mean' or 'sum', got {reduction!r}")
+
+
+def _flip_lut(cfg, num_classes: int) -> Optional[List[int]]:
+    """The flip LUT of the dataset the model is trained on (its classes are the model's)."""
+    names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
+    lut = flip_lut_for(names, num_classes, key="MODEL.MMAN.NUM_CLASSES")
+    if lut is None and cfg.TEST.MMAN.FLIP:
+        logger.warning("no flip_lut in the metadata of %s: flip inference swaps no labels", names)
+    return lut
 
 
 @META_ARCH_REGISTRY.register()
@@ -202,7 +214,7 @@ class MMAN(nn.Module):
             "ce_reduction": m.CE_REDUCTION,
             "test_scales": cfg.TEST.MMAN.SCALES,
             "test_flip": cfg.TEST.MMAN.FLIP,
-            "flip_lut": _flip_lut_from_metadata(cfg, m.NUM_CLASSES),
+            "flip_lut": _flip_lut(cfg, m.NUM_CLASSES),
             "raw_test_resize": cfg.INPUT.PARSING.SINGLE.TEST_RESIZE,
             "raw_test_size": cfg.INPUT.PARSING.SINGLE.TEST_SIZE,
             "single_image_passes": m.GENERATOR.VARIANT == "release",
@@ -215,6 +227,8 @@ class MMAN(nn.Module):
 
     # ------------------------------------------------------------------ helpers
     def _normalise(self, image: torch.Tensor) -> torch.Tensor:
+        """(3, H, W) uint8 in ``input_format`` -> normalised RGB float; a float image is returned
+        as it is (already normalised, as tensors built by hand in tests and tools are)."""
         image = image.to(self.device)
         if image.is_floating_point():
             return image
@@ -287,7 +301,8 @@ class MMAN(nn.Module):
         aux = self._generator(images)
         aux["images"] = images
         if all("mman_thumbnail" in x for x in batched_inputs):  # Macro D's pre-crop condition
-            aux["thumbnail"] = torch.stack([x["mman_thumbnail"].to(self.device).float() for x in batched_inputs])
+            thumbs = [self._normalise(x["mman_thumbnail"]).float() for x in batched_inputs]
+            aux["thumbnail"] = torch.stack(thumbs)
         aux["gt_hi"] = gt_hi
         aux["gt_lo"] = downsample_labels(gt_hi, aux["logits_lo"].shape[-2:])
         losses = {
@@ -370,19 +385,3 @@ class MMAN(nn.Module):
             lowres = self._padded_forward(image[None])[1][0].float()
         return total[0] / count, lowres
 
-
-def _flip_lut_from_metadata(cfg, num_classes: int) -> Optional[List[int]]:
-    """The flip LUT of the dataset the model is trained on (its classes are the model's)."""
-    names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
-    for name in names:
-        lut = MetadataCatalog.get(name).get("flip_lut", None)
-        if lut is not None:
-            if len(lut) != num_classes:
-                raise ValueError(
-                    f"metadata flip_lut of {name!r} has {len(lut)} entries but "
-                    f"MODEL.MMAN.NUM_CLASSES is {num_classes}"
-                )
-            return list(lut)
-    if cfg.TEST.MMAN.FLIP:
-        logger.warning("no flip_lut in the metadata of %s: flip inference swaps no labels", names)
-    return None

@@ -6,7 +6,6 @@ Importing this package registers ``META_ARCH`` "QANet", the backbone builder
 ``humanparse_d2.add_humanparse_config``).
 """
 from humanparse_d2.config import register_config_adder
-from humanparse_d2.data import register_mapper
 from humanparse_d2.engine import register_class_count_key
 
 from .config import add_qanet_config  # noqa: F401
@@ -15,10 +14,9 @@ from .heads import ParsingIoUHead, ParsingPredictor, SemanticFPNHead  # noqa: F4
 from .parser import QANetCropParser  # noqa: F401
 from .boxes import BOX_SOURCE_REGISTRY, build_box_source  # noqa: F401
 from .inference import expand_boxes, parse_person_boxes  # noqa: F401
-from .mapper import QANetTestMapper, read_image_rgb_safe  # noqa: F401
+from .mapper import QANetTestMapper  # noqa: F401
 from .meta_arch import QANet  # noqa: F401
 from . import official  # noqa: F401  (converter + parity runner "qanet"; no official code imported)
 
 register_config_adder(add_qanet_config)
-register_mapper(QANetTestMapper)
 register_class_count_key("QANet", "MODEL.QANET.NUM_CLASSES")

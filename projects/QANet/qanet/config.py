@@ -41,9 +41,9 @@ def _add_model_config(cfg: CN) -> None:
     _C.MODEL.QANET.IOU_WEIGHT = 1.0
     # Label ignored by the losses.
     _C.MODEL.QANET.IGNORE_VALUE = 255
-    # The crop geometry (size, aspect, x1.25 context) and the crop normalisation are the data
-    # layer's INPUT.PARSING.{CROP_SIZE, ASPECT_RATIO, BOX_EXPAND, PIXEL_MEAN, PIXEL_STD}: training
-    # crops (InstanceParsingMapper) and test crops (QANet) read the same keys.
+    # The crop geometry (size, aspect, x1.25 context) is the data layer's INPUT.PARSING.{CROP_SIZE,
+    # ASPECT_RATIO, BOX_EXPAND}: training crops (InstanceParsingMapper) and test crops (QANet) read
+    # the same keys; both are normalised once, by the parser (MODEL.PIXEL_MEAN / PIXEL_STD).
 
 
 def _add_test_config(cfg: CN) -> None:

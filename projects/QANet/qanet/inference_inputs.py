@@ -1,31 +1,11 @@
-"""What QANet's inference takes in: the test-time views (flip-test class swap from dataset metadata,
-crop scales) and the person boxes it keeps."""
+"""What QANet's inference takes in: the test-time crop scales and the person boxes it keeps (the
+flip-test class swap comes from ``humanparse_d2.data.flip.flip_lut_for``)."""
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import torch
-from detectron2.data import MetadataCatalog
 
-__all__ = ["flip_lut_from_metadata", "view_scales", "filter_person_boxes"]
-
-
-def flip_lut_from_metadata(dataset_names: Sequence[str], num_classes: int) -> Optional[List[int]]:
-    """The class permutation of a horizontal flip (C ints) from the first dataset that has one
-    (``flip_lut``, or pairs in ``flip_map``); None if none has."""
-    for name in dataset_names:
-        meta = MetadataCatalog.get(name)
-        lut = meta.get("flip_lut", None)
-        if lut is None and meta.get("flip_map", None) is not None:
-            lut = list(range(num_classes))
-            for a, b in meta.flip_map:
-                lut[a], lut[b] = b, a
-        if lut is not None:
-            if len(lut) != num_classes:
-                raise ValueError(
-                    f"dataset {name} has {len(lut)} parsing classes but MODEL.QANET.NUM_CLASSES={num_classes}"
-                )
-            return list(lut)
-    return None
+__all__ = ["view_scales", "filter_person_boxes"]
 
 
 def view_scales(extra_scales: Sequence[float]) -> Tuple[float, ...]:

@@ -1,7 +1,8 @@
 """QANet meta-architecture (``MODEL.META_ARCHITECTURE: QANet``).
 
-Training: a batch of person crops from ``InstanceParsingMapper`` ({"image": (3, h, w) ImageNet-
-normalised RGB float, "parsing": (h, w) labels}) -> crop parser -> CE + Lovasz + IoU losses.
+Training: a batch of person crops from ``InstanceParsingMapper`` ({"image": (3, h, w) uint8 in
+``INPUT.FORMAT``, "parsing": (h, w) labels}) -> crop parser (which normalises them with
+``MODEL.PIXEL_MEAN/STD``) -> CE + Lovasz + IoU losses.
 
 Inference: per image, person boxes from the configured box source (detector / file / oracle /
 whole_image, never a silent fallback), all crops of the image batched through the parser with
@@ -19,6 +20,7 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.structures import Boxes, Instances
 from torch import nn
 
+from humanparse_d2.data.flip import flip_lut_for
 from humanparse_d2.modeling.losses import qanet_parsing_losses
 from humanparse_d2.modeling.qam import fuse_quality
 
@@ -26,16 +28,11 @@ from .boxes import DetectorBoxes, build_box_source
 from .fast_inference import FAST_PATHS, InferenceParser
 from .inference import label_maps_and_pixel_scores, parse_crops, parse_person_boxes, person_crops
 from .parser import QANetCropParser
-from .inference_inputs import filter_person_boxes, flip_lut_from_metadata, view_scales
+from .inference_inputs import filter_person_boxes, view_scales
 
-__all__ = ["QANet", "IMAGENET_MEAN", "IMAGENET_STD", "view_scales"]
+__all__ = ["QANet", "view_scales"]
 
 logger = logging.getLogger(__name__)
-
-# Default normalisation of InstanceParsingMapper's "image" (CONTRACTS A): RGB / 255, ImageNet
-# mean/std (INPUT.PARSING.PIXEL_MEAN / PIXEL_STD).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @META_ARCH_REGISTRY.register()
@@ -50,8 +47,6 @@ class QANet(nn.Module):
         box_source_fn=None,
         box_expand: float = 1.25,
         aspect_ratio: Optional[float] = None,
-        train_pixel_mean: Sequence[float] = IMAGENET_MEAN,
-        train_pixel_std: Sequence[float] = IMAGENET_STD,
         flip_test: bool = True,
         test_scales: Sequence[float] = (1.0,),
         flip_lut: Optional[Sequence[int]] = None,
@@ -76,8 +71,6 @@ class QANet(nn.Module):
                 means inference needs ``detected_boxes`` passed explicitly.
             box_expand: crop-box growth after the aspect extension (1.25).
             aspect_ratio: width/height the person boxes are extended to (default crop w / h).
-            train_pixel_mean, train_pixel_std: RGB normalisation (0-1 scale) of the training crops
-                the mapper hands out; undone before the parser's own normalisation.
             flip_test, test_scales: test-time views.
             flip_lut: (C,) label permutation under a horizontal flip (flip-pair swap).
             crops_per_batch: crops per parser forward at test time.
@@ -116,8 +109,6 @@ class QANet(nn.Module):
         self.loss_weights = {"ce": 1.0, "lovasz": 1.0, "iou": 1.0, **(loss_weights or {})}
         self.ignore_value = int(ignore_value)
         self.semantic_output = bool(semantic_output)
-        self.register_buffer("train_mean", torch.tensor(train_pixel_mean).view(1, 3, 1, 1) * 255.0, False)
-        self.register_buffer("train_std", torch.tensor(train_pixel_std).view(1, 3, 1, 1) * 255.0, False)
         self.skipped_boxes = 0
         self.max_no_box_share = float(max_no_box_share)
         if fast_path not in FAST_PATHS:
@@ -129,7 +120,8 @@ class QANet(nn.Module):
     def from_config(cls, cfg):
         q = cfg.MODEL.QANET
         num_classes = q.NUM_CLASSES
-        flip_lut = flip_lut_from_metadata(list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN), num_classes)
+        flip_lut = flip_lut_for(list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN), num_classes,
+                                key="MODEL.QANET.NUM_CLASSES")
         if flip_lut is None and q.TEST.FLIP:
             logger.warning("QANet: no flip_map in the dataset metadata; flip test swaps no channels")
         return {
@@ -139,8 +131,6 @@ class QANet(nn.Module):
             "box_source_fn": build_box_source(cfg),
             "box_expand": cfg.INPUT.PARSING.BOX_EXPAND,
             "aspect_ratio": cfg.INPUT.PARSING.ASPECT_RATIO,
-            "train_pixel_mean": tuple(cfg.INPUT.PARSING.PIXEL_MEAN),
-            "train_pixel_std": tuple(cfg.INPUT.PARSING.PIXEL_STD),
             "flip_test": q.TEST.FLIP,
             "test_scales": view_scales(q.TEST.SCALES),
             "flip_lut": flip_lut,
@@ -169,7 +159,7 @@ class QANet(nn.Module):
     # ------------------------------------------------------------------ properties
     @property
     def device(self) -> torch.device:
-        return self.train_mean.device
+        return self.flip_lut.device
 
     @property
     def box_source_obj(self):
@@ -225,18 +215,9 @@ class QANet(nn.Module):
             return self.losses(batched_inputs)
         return self.inference(batched_inputs)
 
-    def _train_images(self, batched_inputs: List[Dict]) -> torch.Tensor:
-        imgs = []
-        for x in batched_inputs:
-            img = x["image"].to(self.device)
-            if img.dtype == torch.uint8:  # a mapper that hands out raw 0-255 RGB crops
-                imgs.append(img.float())
-            else:
-                imgs.append(img.float()[None].mul(self.train_std).add(self.train_mean)[0])
-        return torch.stack(imgs)
-
     def losses(self, batched_inputs: List[Dict]) -> Dict[str, torch.Tensor]:
-        images = self._train_images(batched_inputs)
+        fmt = self.parser.input_format
+        images = torch.stack([self._image_rgb(x, fmt) for x in batched_inputs])
         targets = torch.stack([torch.as_tensor(x["parsing"]) for x in batched_inputs]).to(self.device).long()
         logits, iou = self.parser(images)
         return qanet_parsing_losses(
