@@ -5,6 +5,7 @@ Like detectron2's own setup.py, the paper packages under ``projects/X/x`` are in
 package namespace (``humanparse_d2.projects.x``); an editable/source checkout resolves them through
 the finder in ``humanparse_d2/projects/__init__.py`` instead.
 """
+
 from setuptools import find_packages, setup
 
 PROJECTS = {

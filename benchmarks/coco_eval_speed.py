@@ -80,7 +80,9 @@ def synth_instances(n_images=50, n_cats=5, *, lvis=False, seed=0, size=(96, 128)
             present.add(c)
             if rng.random() < 0.85:  # detected, with jitter
                 dx, dy, s = rng.normal(0, 2, 2).tolist() + [rng.uniform(0.8, 1.2)]
-                dets.append(_det(rng, i, c, x0 + dx, y0 + dy, w * s, h * s, H, W, rng.uniform(0.3, 1)))
+                dets.append(
+                    _det(rng, i, c, x0 + dx, y0 + dy, w * s, h * s, H, W, rng.uniform(0.3, 1))
+                )
         for _ in range(int(rng.integers(0, 5))):  # false positives, any category
             c = int(rng.integers(1, n_cats + 1))
             w, h = rng.uniform(5, W / 3), rng.uniform(5, H / 3)
@@ -130,7 +132,9 @@ def pycocotools_stats(gt, dets, iou_type, copy_inputs=True):
 def faster_stats(gt, dets, iou_type, copy_inputs=True):
     from humanparse_d2.evaluation.coco_eval import evaluate_on_coco
 
-    return np.asarray(evaluate_on_coco(copy.deepcopy(gt) if copy_inputs else gt, dets, iou_type).stats[:12])
+    return np.asarray(
+        evaluate_on_coco(copy.deepcopy(gt) if copy_inputs else gt, dets, iou_type).stats[:12]
+    )
 
 
 LVIS_KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf"]
@@ -160,7 +164,9 @@ def lvis_api_results(gt, dets, iou_type, max_dets=300, copy_inputs=True):
 def faster_lvis_results(gt, dets, iou_type, max_dets=300, copy_inputs=True):
     from humanparse_d2.evaluation.coco_eval import evaluate_on_lvis
 
-    r = evaluate_on_lvis(copy.deepcopy(gt) if copy_inputs else gt, dets, iou_type, max_dets=max_dets)
+    r = evaluate_on_lvis(
+        copy.deepcopy(gt) if copy_inputs else gt, dets, iou_type, max_dets=max_dets
+    )
     return np.array([r[k] for k in LVIS_KEYS], dtype=np.float64)
 
 
@@ -184,26 +190,44 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="best of N per scorer")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    import humanparse_d2.evaluation.coco_eval  # noqa: F401  (imports outside the clock)
     import lvis  # noqa: F401
     import pycocotools.cocoeval  # noqa: F401
 
+    import humanparse_d2.evaluation.coco_eval  # noqa: F401  (imports outside the clock)
+
     rows = []
-    for name, lvis, ncat in (("COCO", False, args.cats), ("LVIS v1", True, args.lvis_cats)):
-        gt, dets = synth_instances(args.images, ncat, lvis=lvis, seed=1)
+    for name, is_lvis, ncat in (("COCO", False, args.cats), ("LVIS v1", True, args.lvis_cats)):
+        gt, dets = synth_instances(args.images, ncat, lvis=is_lvis, seed=1)
         for iou in ("bbox", "segm"):
-            ref_fn, new_fn = (lvis_api_results, faster_lvis_results) if lvis else (pycocotools_stats, faster_stats)
+            ref_fn, new_fn = (
+                (lvis_api_results, faster_lvis_results)
+                if is_lvis
+                else (pycocotools_stats, faster_stats)
+            )
             ref, t_ref = _timed(ref_fn, gt, dets, iou, repeats=args.repeats)
             new, t_new = _timed(new_fn, gt, dets, iou, repeats=args.repeats)
-            rows.append({"set": name, "iou_type": iou, "detections": len(dets),
-                         "reference_s": t_ref, "faster_s": t_new, "ratio": t_ref / t_new,
-                         "max_abs_diff": float(np.max(np.abs(ref - new))), "stats_ref": ref.tolist()})
+            rows.append(
+                {
+                    "set": name,
+                    "iou_type": iou,
+                    "detections": len(dets),
+                    "reference_s": t_ref,
+                    "faster_s": t_new,
+                    "ratio": t_ref / t_new,
+                    "max_abs_diff": float(np.max(np.abs(ref - new))),
+                    "stats_ref": ref.tolist(),
+                }
+            )
     load = os.getloadavg()
     print(f"{args.images} images, {os.cpu_count()} CPUs, load avg {load[0]:.2f}")
-    print(f"{'set':<8} {'type':<5} {'dets':>6} {'reference s':>12} {'faster s':>9} {'ratio':>6} {'max |diff|':>11}")
+    print(
+        f"{'set':<8} {'type':<5} {'dets':>6} {'reference s':>12} {'faster s':>9} {'ratio':>6} {'max |diff|':>11}"
+    )
     for r in rows:
-        print(f"{r['set']:<8} {r['iou_type']:<5} {r['detections']:>6} {r['reference_s']:12.3f} "
-              f"{r['faster_s']:9.3f} {r['ratio']:6.1f} {r['max_abs_diff']:11.2g}")
+        print(
+            f"{r['set']:<8} {r['iou_type']:<5} {r['detections']:>6} {r['reference_s']:12.3f} "
+            f"{r['faster_s']:9.3f} {r['ratio']:6.1f} {r['max_abs_diff']:11.2g}"
+        )
     print("reference: pycocotools COCOeval (COCO), lvis-api LVISEval (LVIS)")
     if args.json:
         with open(args.json, "w") as f:

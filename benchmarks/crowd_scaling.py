@@ -156,11 +156,21 @@ def run_one(P, config, repeats, threads):
                 times.append(t)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     t_inf, t_qam, t_post, t_eval = (statistics.median(col) for col in zip(*times))
-    return {"persons": P, "parsed": len(inst), "kept_after_nms": int(len(res.person_scores)),
-            "inference_s": t_inf, "qam_s": t_qam, "postprocess_nms_s": t_post,
-            "evaluation_s": t_eval, "qam_share_percent": 100 * t_qam / t_inf, "peak_rss_mb": peak,
-            "peak_extra_mb": peak - base, "AP_r_vol": ev.get("AP_r_vol"), "repeats": repeats,
-            "threads": torch.get_num_threads()}
+    return {
+        "persons": P,
+        "parsed": len(inst),
+        "kept_after_nms": int(len(res.person_scores)),
+        "inference_s": t_inf,
+        "qam_s": t_qam,
+        "postprocess_nms_s": t_post,
+        "evaluation_s": t_eval,
+        "qam_share_percent": 100 * t_qam / t_inf,
+        "peak_rss_mb": peak,
+        "peak_extra_mb": peak - base,
+        "AP_r_vol": ev.get("AP_r_vol"),
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main(argv=None):
@@ -168,7 +178,9 @@ def main(argv=None):
     ap.add_argument("--persons", default="1,5,20,50")
     ap.add_argument("--config", default="projects/QANet/configs/quick/QANet_R18_synth.yaml")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadiest on a shared machine)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: steadiest on a shared machine)"
+    )
     ap.add_argument("--json", default=str(REPO / "output/bench/crowd_scaling.json"))
     ap.add_argument("--_child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -180,21 +192,42 @@ def main(argv=None):
     rows = []
     load0 = os.getloadavg()[0]
     for P in [int(p) for p in args.persons.split(",")]:
-        cmd = [sys.executable, __file__, "--_child", str(P), "--config", args.config, "--repeats", str(args.repeats),
-               "--threads", str(args.threads)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--_child",
+            str(P),
+            "--config",
+            args.config,
+            "--repeats",
+            str(args.repeats),
+            "--threads",
+            str(args.threads),
+        ]
         p = subprocess.run(cmd, capture_output=True, text=True)
         line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
         if p.returncode != 0 or not line:
             raise SystemExit(f"crowd_scaling: P={P} failed:\n{p.stderr[-3000:]}")
         rows.append(json.loads(line[0][7:]))
         r = rows[-1]
-        print(f"P={P:3d}: inference {r['inference_s'] * 1e3:8.1f} ms (QAM {r['qam_s'] * 1e3:6.2f} ms = "
-              f"{r['qam_share_percent']:.2f}%), NMS+post {r['postprocess_nms_s'] * 1e3:7.1f} ms, "
-              f"eval {r['evaluation_s'] * 1e3:7.1f} ms, peak RSS {r['peak_rss_mb']:.0f} MB "
-              f"(+{r['peak_extra_mb']:.0f})", flush=True)
-    info = {"config": args.config, "image_hw": [H, W], "commit": git_commit(), "cpus": os.cpu_count(),
-            "load_before": load0, "load_after": os.getloadavg()[0]}
-    print(f"load avg {info['load_before']:.2f} before / {info['load_after']:.2f} after, commit {info['commit']}")
+        print(
+            f"P={P:3d}: inference {r['inference_s'] * 1e3:8.1f} ms (QAM {r['qam_s'] * 1e3:6.2f} ms = "
+            f"{r['qam_share_percent']:.2f}%), NMS+post {r['postprocess_nms_s'] * 1e3:7.1f} ms, "
+            f"eval {r['evaluation_s'] * 1e3:7.1f} ms, peak RSS {r['peak_rss_mb']:.0f} MB "
+            f"(+{r['peak_extra_mb']:.0f})",
+            flush=True,
+        )
+    info = {
+        "config": args.config,
+        "image_hw": [H, W],
+        "commit": git_commit(),
+        "cpus": os.cpu_count(),
+        "load_before": load0,
+        "load_after": os.getloadavg()[0],
+    }
+    print(
+        f"load avg {info['load_before']:.2f} before / {info['load_after']:.2f} after, commit {info['commit']}"
+    )
     write_json(args.json, {"info": info, "rows": rows}, indent=2)
     return 0
 

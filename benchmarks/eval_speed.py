@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Speed and memory of tools/eval_parsing.py on a synthetic CIHP-val-sized set (evaluator issue).
+"""Speed and memory of tools/eval_parsing.py on a synthetic CIHP-val-sized set (the evaluation CLI).
 
 Writes (once, cached) N images of about 640x480 with ~3.5 people and ~24 part regions each: GT in
 the CIHP layout (Category_ids/, Human_ids/, Instance_ids/ + txt) and predictions in the submission
@@ -347,7 +347,9 @@ def main():
     n = args.images
     for name, w, r, c in rows:
         print(f"{name:<20} {w:8.2f} {1000 * w / n:9.3f} {c:8.2f} {1000 * c / n:10.3f} {r:12.0f}")
-    print("CPU s = user + sys of the CLI and its workers; on otherwise idle cores wall ~ CPU s / workers")
+    print(
+        "CPU s = user + sys of the CLI and its workers; on otherwise idle cores wall ~ CPU s / workers"
+    )
     print(f"PNG inflate: {_inflate_name()} (pip install zlib-ng for the fast one)")
     print(
         f"check: mIoU {res['mIoU']:.2f} AP_p_vol {res['AP_p_vol']:.2f} PCP50 {res['PCP50']:.2f} "

@@ -46,10 +46,9 @@ def _official_child(official_src, root, names, out_json):
     # numpy 2 removed these aliases; the official code calls them (astype(np.float), np.int).
     np.float, np.int = float, int  # type: ignore[attr-defined]
     sys.path.insert(0, official_src)
+    from lib.data.evaluation.parsing_eval import ParsingEvaluator  # official code
     from pycocotools.coco import COCO
     from scipy.sparse import csr_matrix
-
-    from lib.data.evaluation.parsing_eval import ParsingEvaluator  # official code
 
     from humanparse_core.evaluation.submission import read_person_parsing
     from humanparse_core.io import read_label
@@ -58,16 +57,27 @@ def _official_child(official_src, root, names, out_json):
     images, anns, parsing_pred = [], [], []
     for i, n in enumerate(names, start=1):
         hum = read_label(os.path.join(gt, "Human_ids", n + ".png"))
-        images.append({"id": i, "file_name": n + ".jpg", "height": hum.shape[0], "width": hum.shape[1]})
+        images.append(
+            {"id": i, "file_name": n + ".jpg", "height": hum.shape[0], "width": hum.shape[1]}
+        )
         for pid in np.unique(hum[hum > 0]):
             anns.append(
-                {"id": len(anns) + 1, "image_id": i, "category_id": 1, "parsing_id": int(pid),
-                 "iscrowd": 0, "area": 1, "bbox": [0, 0, 1, 1]}
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": 1,
+                    "parsing_id": int(pid),
+                    "iscrowd": 0,
+                    "area": 1,
+                    "bbox": [0, 0, 1, 1],
+                }
             )
         pp = read_person_parsing(pred, n)
         if pp is not None:
             for s, p in zip(*pp):
-                parsing_pred.append({"image_id": i, "score": float(s), "parsing": csr_matrix(read_label(p))})
+                parsing_pred.append(
+                    {"image_id": i, "score": float(s), "parsing": csr_matrix(read_label(p))}
+                )
 
     class _Dataset:  # the attributes the official evaluators read from their dataset object
         def __len__(self):
@@ -75,7 +85,11 @@ def _official_child(official_src, root, names, out_json):
 
     ds = _Dataset()
     coco = COCO()
-    coco.dataset = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
+    coco.dataset = {
+        "images": images,
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "person"}],
+    }
     coco.createIndex()
     ds.coco, ds.ids, ds.extra_fields = coco, sorted(coco.imgs), {"semseg_format": "mask"}
     # The official code finds every GT folder by replacing 'Images' in this path.
@@ -86,8 +100,11 @@ def _official_child(official_src, root, names, out_json):
     sec, cpu = time.perf_counter() - t, time.process_time() - c
     st = ev.stats
     res = {
-        "seconds": sec, "cpu_seconds": cpu,
-        "mIoU": float(st["mIoU"]), "pixel_acc": float(st["PixelACC"]), "mean_acc": float(st["MeanACC"]),
+        "seconds": sec,
+        "cpu_seconds": cpu,
+        "mIoU": float(st["mIoU"]),
+        "pixel_acc": float(st["PixelACC"]),
+        "mean_acc": float(st["MeanACC"]),
         "AP_p": {f"{k:g}": float(v) for k, v in st["APp"].items()},
         "PCP": {f"{k:g}": float(v) for k, v in st["PCP"].items()},
         "AP_r": {f"{k:g}": float(v) for k, v in st["APr"].items()},
@@ -101,7 +118,15 @@ def run_official(official_src, root, names):
     names_file = out + ".names"
     with open(names_file, "w") as f:
         f.writelines(n + "\n" for n in names)
-    cmd = [sys.executable, os.path.abspath(__file__), "--_official-child", official_src, root, names_file, out]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--_official-child",
+        official_src,
+        root,
+        names_file,
+        out,
+    ]
     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     os.unlink(names_file)
     if p.returncode != 0:
@@ -115,10 +140,21 @@ def run_official(official_src, root, names):
 def run_ours(root, workers):
     out = tempfile.mktemp(suffix=".json")
     cmd = [
-        sys.executable, os.path.join(REPO, "tools", "eval_parsing.py"),
-        "--gt-root", os.path.join(root, "gt"), "--pred-dir", os.path.join(root, "pred"),
-        "--num-classes", "20", "--metrics", ",".join(METRICS), "--apr-matching", "legacy",
-        "--output", out, "--quiet",
+        sys.executable,
+        os.path.join(REPO, "tools", "eval_parsing.py"),
+        "--gt-root",
+        os.path.join(root, "gt"),
+        "--pred-dir",
+        os.path.join(root, "pred"),
+        "--num-classes",
+        "20",
+        "--metrics",
+        ",".join(METRICS),
+        "--apr-matching",
+        "legacy",
+        "--output",
+        out,
+        "--quiet",
     ]
     if workers is not None:
         cmd += ["--workers", str(workers)]
@@ -154,9 +190,13 @@ def main(argv=None):
     ap.add_argument("--official-src", required=True, help="checkout of soeaver/QANet")
     ap.add_argument("--images", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=3, help="runs of our CLI (median reported)")
-    ap.add_argument("--official-repeats", type=int, default=1, help="runs of the official evaluator")
+    ap.add_argument(
+        "--official-repeats", type=int, default=1, help="runs of the official evaluator"
+    )
     ap.add_argument("--workers", type=int, default=None, help="our --workers (default: the CLI's)")
-    ap.add_argument("--root", default=None, help="dataset cache (default $DETECTRON2_DATASETS/eval_speed_<N>)")
+    ap.add_argument(
+        "--root", default=None, help="dataset cache (default $DETECTRON2_DATASETS/eval_speed_<N>)"
+    )
     ap.add_argument("--json", default=None, help="write the comparison here")
     args = ap.parse_args(argv)
     src = os.path.abspath(args.official_src)
@@ -180,18 +220,34 @@ def main(argv=None):
     c_ours = statistics.median(r["cpu_seconds"] for r in ours)
     diff, where, count = max_difference(official[0], ours[0])
     summary = {
-        "images": len(names), "cpus": os.cpu_count(), "load_before": load0, "load_after": load1,
-        "official_seconds": [r["seconds"] for r in official], "ours_seconds": [r["seconds"] for r in ours],
-        "ratio": t_off / t_ours, "official_cpu_seconds": [r["cpu_seconds"] for r in official],
-        "ours_cpu_seconds": [r["cpu_seconds"] for r in ours], "cpu_ratio": c_off / c_ours, "max_abs_diff": diff, "max_abs_diff_at": where, "numbers_compared": count,
-        "official": official[0], "ours": {k: ours[0][k] for k in ("mIoU", "AP_p_vol", "PCP50", "AP_r_vol")},
+        "images": len(names),
+        "cpus": os.cpu_count(),
+        "load_before": load0,
+        "load_after": load1,
+        "official_seconds": [r["seconds"] for r in official],
+        "ours_seconds": [r["seconds"] for r in ours],
+        "ratio": t_off / t_ours,
+        "official_cpu_seconds": [r["cpu_seconds"] for r in official],
+        "ours_cpu_seconds": [r["cpu_seconds"] for r in ours],
+        "cpu_ratio": c_off / c_ours,
+        "max_abs_diff": diff,
+        "max_abs_diff_at": where,
+        "numbers_compared": count,
+        "official": official[0],
+        "ours": {k: ours[0][k] for k in ("mIoU", "AP_p_vol", "PCP50", "AP_r_vol")},
     }
-    print(f"{len(names)} images, {os.cpu_count()} CPUs, load avg {load0[0]:.2f} before / {load1[0]:.2f} after")
+    print(
+        f"{len(names)} images, {os.cpu_count()} CPUs, load avg {load0[0]:.2f} before / {load1[0]:.2f} after"
+    )
     print(f"official evaluator : {t_off:8.2f} s (median of {len(official)}; evaluator calls only)")
-    print(f"ours (legacy, CLI) : {t_ours:8.2f} s (median of {len(ours)}; whole process) "
-          f"runs: {', '.join('%.2f' % r['seconds'] for r in ours)}")
-    print(f"ratio              : {t_off / t_ours:8.1f}x wall; CPU time {c_off:.1f} s vs {c_ours:.2f} s = "
-          f"{c_off / c_ours:.1f}x (user + sys; ours includes start-up and every worker)")
+    print(
+        f"ours (legacy, CLI) : {t_ours:8.2f} s (median of {len(ours)}; whole process) "
+        f"runs: {', '.join(format(r['seconds'], '.2f') for r in ours)}"
+    )
+    print(
+        f"ratio              : {t_off / t_ours:8.1f}x wall; CPU time {c_off:.1f} s vs {c_ours:.2f} s = "
+        f"{c_off / c_ours:.1f}x (user + sys; ours includes start-up and every worker)"
+    )
     print(f"largest |difference| over {count} numbers: {diff:.3g} ({where})")
     if args.json:
         with open(args.json, "w") as f:
@@ -202,6 +258,8 @@ def main(argv=None):
 if __name__ == "__main__":
     if len(sys.argv) == 6 and sys.argv[1] == "--_official-child":
         with open(sys.argv[4]) as f:
-            _official_child(sys.argv[2], sys.argv[3], [ln.strip() for ln in f if ln.strip()], sys.argv[5])
+            _official_child(
+                sys.argv[2], sys.argv[3], [ln.strip() for ln in f if ln.strip()], sys.argv[5]
+            )
     else:
         sys.exit(main())

@@ -55,11 +55,14 @@ def _peak_reset(device):
 def _peak_mb(device):
     import torch
 
-    return round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.startswith("cuda") else None
+    return (
+        round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.startswith("cuda") else None
+    )
 
 
 def _model(name, device):
     from detectron2.modeling import build_model
+
     cfg = qanet_cfg(CONFIGS[name], device)
     return cfg, build_model(cfg)
 
@@ -98,10 +101,20 @@ def bench_train(name, device, crop_hw, batch, steps, warmup):
             times.append(time.perf_counter() - t0)
         if not torch.isfinite(loss):
             raise RuntimeError(f"{name}: non-finite training loss {loss.item()}")
-    res = {"model": name, "crop_hw": list(crop_hw), "batch": batch, "amp": _dtype(device), "channels_last": True,
-           "step_s": round(statistics.median(times), 4), "steps": steps, "peak_memory_mb": _peak_mb(device)}
-    print(f"  train {name:9s} {h}x{w} B={batch}: {res['step_s'] * 1e3:.1f} ms/step, peak {res['peak_memory_mb']} MB",
-          flush=True)
+    res = {
+        "model": name,
+        "crop_hw": list(crop_hw),
+        "batch": batch,
+        "amp": _dtype(device),
+        "channels_last": True,
+        "step_s": round(statistics.median(times), 4),
+        "steps": steps,
+        "peak_memory_mb": _peak_mb(device),
+    }
+    print(
+        f"  train {name:9s} {h}x{w} B={batch}: {res['step_s'] * 1e3:.1f} ms/step, peak {res['peak_memory_mb']} MB",
+        flush=True,
+    )
     del model, opt
     return res
 
@@ -111,7 +124,9 @@ def bench_parser(name, device, crop_hw, batch, repeats):
 
     _, model = _model(name, device)
     parser = model.parser.eval().to(memory_format=torch.channels_last)
-    x = (torch.rand(batch, 3, *crop_hw, device=device) * 255).contiguous(memory_format=torch.channels_last)
+    x = (torch.rand(batch, 3, *crop_hw, device=device) * 255).contiguous(
+        memory_format=torch.channels_last
+    )
     with torch.no_grad(), _autocast(device):
         parser(x)
         sync(device)
@@ -120,7 +135,13 @@ def bench_parser(name, device, crop_hw, batch, repeats):
             parser(x)
         sync(device)
     dt = (time.perf_counter() - t0) / repeats
-    res = {"model": name, "crop_hw": list(crop_hw), "batch": batch, "dtype": _dtype(device), "crops_per_s": round(batch / dt, 2)}
+    res = {
+        "model": name,
+        "crop_hw": list(crop_hw),
+        "batch": batch,
+        "dtype": _dtype(device),
+        "crops_per_s": round(batch / dt, 2),
+    }
     print(f"  parser {name:9s} B={batch}: {res['crops_per_s']:.1f} crops/s", flush=True)
     del model
     return res
@@ -131,15 +152,35 @@ def bench_mman(device, tiny):
 
     import mman_step
 
-    a = ap.Namespace(device=device, depth=18 if tiny else 101, size=64 if tiny else 256, batch=1 if tiny else 8,
-                     d_period=2 if tiny else 10, rounds=1 if tiny else 3, warmup=1 if tiny else 2, amp=False)
-    steps = {"generator-only": mman_step.build_step(a, False), "MMAN": mman_step.build_step(a, True)}
+    a = ap.Namespace(
+        device=device,
+        depth=18 if tiny else 101,
+        size=64 if tiny else 256,
+        batch=1 if tiny else 8,
+        d_period=2 if tiny else 10,
+        rounds=1 if tiny else 3,
+        warmup=1 if tiny else 2,
+        amp=False,
+    )
+    steps = {
+        "generator-only": mman_step.build_step(a, False),
+        "MMAN": mman_step.build_step(a, True),
+    }
     med, _ = mman_step.time_rounds(steps, a)
-    res = {"depth": a.depth, "size": a.size, "batch": a.batch, "d_period": a.d_period,
-           "generator_only_step_s": round(med["generator-only"], 4), "mman_step_s": round(med["MMAN"], 4),
-           "ratio": round(med["MMAN"] / med["generator-only"], 3)}
-    print(f"  MMAN R{a.depth} {a.size}px B={a.batch}: {res['mman_step_s'] * 1e3:.1f} ms/step with Ds, "
-          f"{res['generator_only_step_s'] * 1e3:.1f} without (x{res['ratio']})", flush=True)
+    res = {
+        "depth": a.depth,
+        "size": a.size,
+        "batch": a.batch,
+        "d_period": a.d_period,
+        "generator_only_step_s": round(med["generator-only"], 4),
+        "mman_step_s": round(med["MMAN"], 4),
+        "ratio": round(med["MMAN"] / med["generator-only"], 3),
+    }
+    print(
+        f"  MMAN R{a.depth} {a.size}px B={a.batch}: {res['mman_step_s'] * 1e3:.1f} ms/step with Ds, "
+        f"{res['generator_only_step_s'] * 1e3:.1f} without (x{res['ratio']})",
+        flush=True,
+    )
     return res
 
 
@@ -160,30 +201,51 @@ def main(argv=None):
     from humanparse_d2.utils.provenance import git_commit
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("gpu_check: --device cuda but torch sees no GPU (use --device cpu --tiny to smoke-test)")
+        raise SystemExit(
+            "gpu_check: --device cuda but torch sees no GPU (use --device cpu --tiny to smoke-test)"
+        )
     torch.backends.cudnn.benchmark = True
     tiny = args.tiny
     crop = (64, 64) if tiny else (512, 384)
     parts = [s.strip() for s in args.parts.split(",") if s.strip()]
-    info = {"device": args.device,
-            "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor(),
-            "torch": torch.__version__, "tiny": tiny, "commit": git_commit()}
+    info = {
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else platform.processor(),
+        "torch": torch.__version__,
+        "tiny": tiny,
+        "commit": git_commit(),
+    }
     print(f"gpu_check on {info['device_name'] or args.device} (tiny={tiny})", flush=True)
     out = {"info": info}
     t_all = time.perf_counter()
     if "train" in parts:
-        out["train"] = [bench_train(m, args.device, crop, 2 if tiny else 32, 1 if tiny else 10, 1 if tiny else 3)
-                        for m in CONFIGS]
+        out["train"] = [
+            bench_train(
+                m, args.device, crop, 2 if tiny else 32, 1 if tiny else 10, 1 if tiny else 3
+            )
+            for m in CONFIGS
+        ]
     if "parser" in parts:
-        out["parser"] = [bench_parser(m, args.device, crop, 2 if tiny else 64, 1 if tiny else 20) for m in CONFIGS]
+        out["parser"] = [
+            bench_parser(m, args.device, crop, 2 if tiny else 64, 1 if tiny else 20)
+            for m in CONFIGS
+        ]
     if "e2e" in parts:
         import qanet_speed
 
         hw = (96, 80) if tiny else (600, 800)
         det = ["INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128"] if tiny else []
         crop_opts = ["INPUT.PARSING.CROP_SIZE", str(list(crop))] if tiny else []
-        out["e2e"] = qanet_speed.bench_end_to_end(args.device, 1 if tiny else 50, parser_config=CONFIGS["R-50c"],
-                                                  parser_opts=crop_opts, image_hw=hw, detector_opts=det)
+        out["e2e"] = qanet_speed.bench_end_to_end(
+            args.device,
+            1 if tiny else 50,
+            parser_config=CONFIGS["R-50c"],
+            parser_opts=crop_opts,
+            image_hw=hw,
+            detector_opts=det,
+        )
     if "mman" in parts:
         out["mman"] = bench_mman(args.device, tiny)
     out["info"]["seconds"] = round(time.perf_counter() - t_all, 1)

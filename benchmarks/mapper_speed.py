@@ -9,6 +9,7 @@ Target (issue #3): >= 200 crops/s/core.
 
     python benchmarks/mapper_speed.py [--n 600] [--image-size 512] [--dataset NAME]
 """
+
 import argparse
 import os
 import sys
@@ -20,11 +21,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--n", type=int, default=600, help="crops to time")
     p.add_argument("--images", type=int, default=60, help="synthetic images to generate")
-    p.add_argument("--image-size", type=int, default=512, help="longer side of the synthetic images")
-    p.add_argument("--dataset", default=None, help="a registered dataset instead of a fresh synthetic set")
+    p.add_argument(
+        "--image-size", type=int, default=512, help="longer side of the synthetic images"
+    )
+    p.add_argument(
+        "--dataset", default=None, help="a registered dataset instead of a fresh synthetic set"
+    )
     p.add_argument("--target", type=float, default=200.0)
     args = p.parse_args(argv)
 
@@ -35,19 +42,30 @@ def main(argv=None):
     torch.set_num_threads(1)
     from detectron2.data import DatasetCatalog
 
-    from humanparse_d2.data import InstanceParsingMapper, flatten_persons, generate_dataset, load_cihp_layout
     from humanparse_core.metadata import CIHP_FLIP_MAP, make_flip_lut
+    from humanparse_d2.data import (
+        InstanceParsingMapper,
+        flatten_persons,
+        generate_dataset,
+        load_cihp_layout,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.dataset:
             dicts = DatasetCatalog.get(args.dataset)
         else:
-            generate_dataset(tmp, "cihp", "val", args.images, seed=7, image_size=args.image_size, progress=False)
-            dicts = load_cihp_layout(os.path.join(tmp, "Validation"), os.path.join(tmp, "Validation", "val_id.txt"),
-                                     dataset_name="bench")
+            generate_dataset(
+                tmp, "cihp", "val", args.images, seed=7, image_size=args.image_size, progress=False
+            )
+            dicts = load_cihp_layout(
+                os.path.join(tmp, "Validation"),
+                os.path.join(tmp, "Validation", "val_id.txt"),
+                dataset_name="bench",
+            )
         persons = flatten_persons(dicts)
-        mapper = InstanceParsingMapper(is_train=True, crop_size=(512, 384), flip_lut=make_flip_lut(20, CIHP_FLIP_MAP),
-                                       seed=0)
+        mapper = InstanceParsingMapper(
+            is_train=True, crop_size=(512, 384), flip_lut=make_flip_lut(20, CIHP_FLIP_MAP), seed=0
+        )
         for r in persons[:20]:  # warm-up (file cache, lazy imports)
             mapper(r)
         # timed in windows of 25 crops: the total gives the mean rate, the fastest window the rate of an
@@ -70,10 +88,16 @@ def main(argv=None):
     rate_cpu = args.n / max(cpu, 1e-9)
     best = 1.0 / min(windows)
     src = args.dataset or f"synthetic CIHP layout, {args.image_size}px"
-    print(f"InstanceParsingMapper, 1 thread, 512x384 crops, {args.n} crops of {len(persons)} persons ({src}):")
-    print(f"  {rate_cpu:.0f} crops/s per CPU-second | {rate:.0f} crops/s wall | {best:.0f} crops/s best 25-crop window")
-    print(f"target >= {args.target:.0f} crops/s/core (CPU-second rate): "
-          f"{'OK' if rate_cpu >= args.target else 'BELOW TARGET (is the machine oversubscribed? see the best window)'}")
+    print(
+        f"InstanceParsingMapper, 1 thread, 512x384 crops, {args.n} crops of {len(persons)} persons ({src}):"
+    )
+    print(
+        f"  {rate_cpu:.0f} crops/s per CPU-second | {rate:.0f} crops/s wall | {best:.0f} crops/s best 25-crop window"
+    )
+    print(
+        f"target >= {args.target:.0f} crops/s/core (CPU-second rate): "
+        f"{'OK' if rate_cpu >= args.target else 'BELOW TARGET (is the machine oversubscribed? see the best window)'}"
+    )
     return 0
 
 

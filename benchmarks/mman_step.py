@@ -11,6 +11,7 @@ frequency) of one, then of the other; the per-step time is the median over ``--r
     python benchmarks/mman_step.py --d-period 1         # worst case: a D step every iteration
     python benchmarks/mman_step.py --depth 18 --size 128 --batch 2
 """
+
 import argparse
 import itertools
 import os
@@ -24,8 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def build_step(args, with_d: bool):
-    import humanparse_d2  # noqa: F401
     from detectron2.modeling import build_model
+
+    import humanparse_d2  # noqa: F401
     from humanparse_d2.config import get_humanparse_cfg
     from humanparse_d2.engine.adversarial import GANStep
     from humanparse_d2.projects.mman import MMANTrainer
@@ -75,7 +77,7 @@ def time_rounds(steps, args):
 
     times = {name: [] for name in steps}
     with EventStorage(0):
-        for name, step in steps.items():  # untimed: allocations, first D step
+        for step in steps.values():  # untimed: allocations, first D step
             for i in range(args.warmup):
                 step.iter = i
                 step.run_step()
@@ -94,12 +96,18 @@ def time_rounds(steps, args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--depth", type=int, default=101)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--d-period", type=int, default=10, help="D step every N iterations (code preset 10)")
-    p.add_argument("--rounds", type=int, default=3, help="timed rounds of --d-period iterations each")
+    p.add_argument(
+        "--d-period", type=int, default=10, help="D step every N iterations (code preset 10)"
+    )
+    p.add_argument(
+        "--rounds", type=int, default=3, help="timed rounds of --d-period iterations each"
+    )
     p.add_argument("--warmup", type=int, default=2, help="untimed iterations of each step first")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--device", default="cpu")
@@ -115,7 +123,9 @@ def main(argv=None):
         f"interleaved rounds of {args.d_period} iterations"
     )
     for name, t in res.items():
-        print(f"  {name:15s} {t * 1000:9.1f} ms/step   (rounds: {', '.join(f'{x * 1000:.0f}' for x in raw[name])})")
+        print(
+            f"  {name:15s} {t * 1000:9.1f} ms/step   (rounds: {', '.join(f'{x * 1000:.0f}' for x in raw[name])})"
+        )
     print(f"  MMAN / generator-only = {ratio:.3f} (target <= 1.25)")
     return res
 

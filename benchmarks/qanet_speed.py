@@ -19,6 +19,7 @@ Measured (random weights; speed does not depend on them):
    crops, interleaved in one process; the largest probability difference of each.
 Writes output/bench/qanet_speed.json.
 """
+
 import argparse
 import os
 import statistics
@@ -48,7 +49,11 @@ def bench_parser(name, cfg, batches, repeats, device, amp, channels_last):
         x = torch.rand(b, 3, h, w, device=device) * 255
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        ctx = torch.autocast("cuda", dtype=torch.float16) if amp and device.startswith("cuda") else nullcontext()
+        ctx = (
+            torch.autocast("cuda", dtype=torch.float16)
+            if amp and device.startswith("cuda")
+            else nullcontext()
+        )
         with torch.no_grad(), ctx:
             parser(x[:1])  # warm-up
             sync(device)
@@ -58,7 +63,14 @@ def bench_parser(name, cfg, batches, repeats, device, amp, channels_last):
                 parser(x)
             sync(device)
             dt = (time.perf_counter() - t0) / n_rep
-        rows.append({"parser": name, "batch": b, "seconds_per_batch": round(dt, 4), "crops_per_s": round(b / dt, 3)})
+        rows.append(
+            {
+                "parser": name,
+                "batch": b,
+                "seconds_per_batch": round(dt, 4),
+                "crops_per_s": round(b / dt, 3),
+            }
+        )
         print(f"  {name:10s} B={b:3d}: {b / dt:8.2f} crops/s ({dt:.3f} s/batch)", flush=True)
     del model
     return rows
@@ -73,7 +85,9 @@ def _images(n, seed=0, hw=(384, 320)):
     out = []
     for i in range(n):
         img = torch.from_numpy(rng.integers(0, 255, (3, H, W), dtype=np.uint8))
-        boxes = torch.tensor([[20.0, 30.0, 120.0, 360.0], [110.0, 40.0, 220.0, 370.0], [200.0, 20.0, 310.0, 350.0]])
+        boxes = torch.tensor(
+            [[20.0, 30.0, 120.0, 360.0], [110.0, 40.0, 220.0, 370.0], [200.0, 20.0, 310.0, 350.0]]
+        )
         boxes = boxes * torch.tensor([W / 320.0, H / 384.0, W / 320.0, H / 384.0])
         out.append({"image": img, "height": H, "width": W, "image_id": f"b{i}", "gt_boxes": boxes})
     return out
@@ -107,11 +121,19 @@ def bench_qam_share(device, n_images, name="R18-FPN 256x192 (quick)"):
             total = time.perf_counter() - t0
     share = spent["qam"] / total
     qam_ms = spent["qam"] * 1e3 / n_images
-    print(f"  QANet {name} inference (3 persons, flip): {n_images / total:.2f} images/s; "
-          f"QAM {qam_ms:.2f} ms/image = {100 * share:.3f}% of inference time", flush=True)
-    return {"model": name, "images_per_s": round(n_images / total, 3),
-            "qam_ms_per_image": round(qam_ms, 3), "qam_share_percent": round(100 * share, 4),
-            "persons_per_image": 3, "images": n_images}
+    print(
+        f"  QANet {name} inference (3 persons, flip): {n_images / total:.2f} images/s; "
+        f"QAM {qam_ms:.2f} ms/image = {100 * share:.3f}% of inference time",
+        flush=True,
+    )
+    return {
+        "model": name,
+        "images_per_s": round(n_images / total, 3),
+        "qam_ms_per_image": round(qam_ms, 3),
+        "qam_share_percent": round(100 * share, 4),
+        "persons_per_image": 3,
+        "images": n_images,
+    }
 
 
 def _save_random_detector(zoo, device, out_dir):
@@ -124,7 +146,9 @@ def _save_random_detector(zoo, device, out_dir):
     dcfg = get_cfg()
     dcfg.merge_from_file(str(zoo))
     dcfg.MODEL.DEVICE = device
-    dcfg.MODEL.ROI_HEADS.NUM_CLASSES = 1  # a one-class (person) detector: every detection is a person
+    dcfg.MODEL.ROI_HEADS.NUM_CLASSES = (
+        1  # a one-class (person) detector: every detection is a person
+    )
     det = keep_resnet_finite_(build_model(dcfg))  # else random weights detect nothing
     DetectionCheckpointer(det, save_dir=out_dir).save("det_random")
     return os.path.join(out_dir, "det_random.pth")
@@ -132,9 +156,17 @@ def _save_random_detector(zoo, device, out_dir):
 
 def _detector_box_opts(zoo, weights, detector_opts):
     """QANet config overrides that make the detector at ``zoo`` / ``weights`` its box source."""
-    det_opts = ["MODEL.ROI_HEADS.NUM_CLASSES", "1", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
-                "TEST.DETECTIONS_PER_IMAGE", "3", "MODEL.PIXEL_STD", "[57.375, 57.12, 58.395]",
-                *detector_opts]
+    det_opts = [
+        "MODEL.ROI_HEADS.NUM_CLASSES",
+        "1",
+        "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+        "0.0",
+        "TEST.DETECTIONS_PER_IMAGE",
+        "3",
+        "MODEL.PIXEL_STD",
+        "[57.375, 57.12, 58.395]",
+        *detector_opts,
+    ]
     return [
         "MODEL.QANET.BOX_SOURCE", "detector",
         "MODEL.QANET.DETECTOR.CONFIG_FILE", str(zoo),
@@ -182,27 +214,39 @@ def _time_with_detector(model, device, n_images, image_hw):
     return total, spent["det"], n_persons
 
 
-def bench_end_to_end(device, n_images, parser_config=R18_QUICK, parser_opts=(),
-                     image_hw=(384, 320), detector_opts=()):
+def bench_end_to_end(
+    device, n_images, parser_config=R18_QUICK, parser_opts=(), image_hw=(384, 320), detector_opts=()
+):
     """Faster R-CNN R50-FPN (random weights, top-3 detections as persons) + QANet (R18 by default)."""
     import detectron2
     from detectron2.modeling import build_model
 
-    zoo = (Path(detectron2.__file__).parent / "model_zoo" / "configs" / "COCO-Detection"
-           / "faster_rcnn_R_50_FPN_3x.yaml")
+    zoo = (
+        Path(detectron2.__file__).parent
+        / "model_zoo"
+        / "configs"
+        / "COCO-Detection"
+        / "faster_rcnn_R_50_FPN_3x.yaml"
+    )
     with tempfile.TemporaryDirectory() as d:
         weights = _save_random_detector(zoo, device, d)
         opts = _detector_box_opts(zoo, weights, detector_opts)
         cfg = qanet_cfg(parser_config, device, opts + list(parser_opts))
         model = build_model(cfg).eval()
         total, det_s, n_persons = _time_with_detector(model, device, n_images, image_hw)
-    print(f"  end to end (Faster R-CNN R50-FPN + QANet {Path(parser_config).stem}, "
-          f"{n_persons / n_images:.1f} persons/image): {n_images / total:.3f} images/s; "
-          f"detector {100 * det_s / total:.1f}% of the time", flush=True)
-    return {"images_per_s": round(n_images / total, 4),
-            "detector_share_percent": round(100 * det_s / total, 2),
-            "persons_per_image": round(n_persons / n_images, 2),
-            "detector": "faster_rcnn_R_50_FPN_3x (random weights)", "parser_config": parser_config}
+    print(
+        f"  end to end (Faster R-CNN R50-FPN + QANet {Path(parser_config).stem}, "
+        f"{n_persons / n_images:.1f} persons/image): {n_images / total:.3f} images/s; "
+        f"detector {100 * det_s / total:.1f}% of the time",
+        flush=True,
+    )
+    return {
+        "images_per_s": round(n_images / total, 4),
+        "detector_share_percent": round(100 * det_s / total, 2),
+        "persons_per_image": round(n_persons / n_images, 2),
+        "detector": "faster_rcnn_R_50_FPN_3x (random weights)",
+        "parser_config": parser_config,
+    }
 
 
 VS_OFFICIAL_CONFIGS = {
@@ -251,8 +295,10 @@ def _vs_official_runs(off, ours, x, modes):
     from humanparse_d2.projects.qanet.fast_inference import InferenceParser
 
     x_off = ours.normalize(x)
-    runs = {"official": lambda: off.parsing_net(off.conv_body_net(x_off))["probs"],
-            "ours": lambda: ours(x)[0].softmax(1)}
+    runs = {
+        "official": lambda: off.parsing_net(off.conv_body_net(x_off))["probs"],
+        "ours": lambda: ours(x)[0].softmax(1),
+    }
     tol = {"ours": 1e-4}
     compile_s = None
     for m in modes:
@@ -283,7 +329,7 @@ def _interleaved_times(runs, repeats, device):
                  if k != "official"}  # fmt: skip
         keys = list(runs)
         for r in range(repeats):
-            for k in keys[r % len(keys):] + keys[: r % len(keys)]:
+            for k in keys[r % len(keys) :] + keys[: r % len(keys)]:
                 f = runs[k]
                 sync(device)
                 t0 = time.perf_counter()
@@ -309,17 +355,26 @@ def bench_vs_official(official_src, name, cfg_path, batch, repeats, modes, devic
     load = round(os.getloadavg()[0], 2)
     rows = []
     for k in runs:
-        row = {"model": name, "path": k, "batch": batch, "median_s": round(med[k], 3),
-               "times_s": [round(t, 3) for t in times[k]],
-               "speedup_vs_official": round(med["official"] / med[k], 3), "load_1min_after": load}
+        row = {
+            "model": name,
+            "path": k,
+            "batch": batch,
+            "median_s": round(med[k], 3),
+            "times_s": [round(t, 3) for t in times[k]],
+            "speedup_vs_official": round(med["official"] / med[k], 3),
+            "load_1min_after": load,
+        }
         if k != "official":
             row.update(max_abs_diff_probs=diffs[k], tolerance=tol[k], ok=diffs[k] <= tol[k])
         if k == "compile":
             row["compile_s"] = compile_s
         rows.append(row)
         extra = f"  max |dp| {diffs[k]:.1e} (tol {tol[k]:g})" if k != "official" else ""
-        print(f"  {name:18s} {k:9s} B={batch}: median {med[k]:.3f} s  "
-              f"x{med['official'] / med[k]:.2f}{extra}", flush=True)
+        print(
+            f"  {name:18s} {k:9s} B={batch}: median {med[k]:.3f} s  "
+            f"x{med['official'] / med[k]:.2f}{extra}",
+            flush=True,
+        )
     return rows
 
 
@@ -331,27 +386,43 @@ def _bf16(fast, x):
 
 
 def _parse_args(argv):
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--amp", action="store_true", help="fp16 autocast (CUDA only)")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats")
-    ap.add_argument("--images", type=int, default=20,
-                    help="images for the QAM timing (R50: a quarter; e2e: half)")
+    ap.add_argument(
+        "--images",
+        type=int,
+        default=20,
+        help="images for the QAM timing (R50: a quarter; e2e: half)",
+    )
     ap.add_argument("--parts", default="parser,qam,e2e", help="comma list of parser, qam, e2e")
     ap.add_argument("--output", default=str(REPO / "output/bench/qanet_speed.json"))
-    ap.add_argument("--vs-official", metavar="DIR", default="",
-                    help="official soeaver/QANet checkout: time its parsing network against ours "
-                         "side by side (only this part runs)")
+    ap.add_argument(
+        "--vs-official",
+        metavar="DIR",
+        default="",
+        help="official soeaver/QANet checkout: time its parsing network against ours "
+        "side by side (only this part runs)",
+    )
     ap.add_argument("--vs-batch", type=int, default=4, help="crops per forward for --vs-official")
-    ap.add_argument("--vs-repeats", type=int, default=3,
-                    help="interleaved repeats for --vs-official")
-    ap.add_argument("--vs-models", default=",".join(VS_OFFICIAL_CONFIGS),
-                    help="comma list of: " + ", ".join(VS_OFFICIAL_CONFIGS))
-    ap.add_argument("--vs-modes", default="eager,compile",
-                    help="fast paths to time: eager, compile, eager-bf16 (bf16 only where the CPU "
-                         "has it natively)")
+    ap.add_argument(
+        "--vs-repeats", type=int, default=3, help="interleaved repeats for --vs-official"
+    )
+    ap.add_argument(
+        "--vs-models",
+        default=",".join(VS_OFFICIAL_CONFIGS),
+        help="comma list of: " + ", ".join(VS_OFFICIAL_CONFIGS),
+    )
+    ap.add_argument(
+        "--vs-modes",
+        default="eager,compile",
+        help="fast paths to time: eager, compile, eager-bf16 (bf16 only where the CPU "
+        "has it natively)",
+    )
     return ap.parse_args(argv)
 
 
@@ -361,8 +432,13 @@ def _run_info(args):
 
     if args.device == "cpu":
         torch.set_num_threads(max(1, os.cpu_count() or 1))
-    info = {"device": args.device, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "amp": args.amp, "channels_last": args.channels_last}
+    info = {
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "amp": args.amp,
+        "channels_last": args.channels_last,
+    }
     if args.device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(0)
     where = info.get("gpu") or f"{info['threads']} threads"
@@ -378,12 +454,21 @@ def _run_vs_official(args, info):
         modes.remove("eager-bf16")
     info["native_bf16"] = _cpu_has_native_bf16()
     info["load_average_at_start"] = [round(v, 2) for v in os.getloadavg()]
-    print(f"side by side with the official network ({args.vs_official}), "
-          f"load {info['load_average_at_start']}:")
+    print(
+        f"side by side with the official network ({args.vs_official}), "
+        f"load {info['load_average_at_start']}:"
+    )
     vs = []
     for name in args.vs_models.split(","):
-        vs += bench_vs_official(args.vs_official, name, VS_OFFICIAL_CONFIGS[name], args.vs_batch,
-                                args.vs_repeats, modes, args.device)
+        vs += bench_vs_official(
+            args.vs_official,
+            name,
+            VS_OFFICIAL_CONFIGS[name],
+            args.vs_batch,
+            args.vs_repeats,
+            modes,
+            args.device,
+        )
     info["vs_official"] = vs
 
 
@@ -394,14 +479,25 @@ def _run_parts(args, parts):
     rows, qam, e2e = [], None, None
     if "parser" in parts:
         print("parser crops/s at 512x384:")
-        for name, path, opts in (("R18-FPN", R18_QUICK, []),
-                                 ("R50-FPN", R50_PAPER, ["MODEL.QANET.BOX_SOURCE", "oracle"])):
-            rows += bench_parser(name, qanet_cfg(path, args.device, opts), batches, repeats,
-                                 args.device, args.amp, args.channels_last)
+        for name, path, opts in (
+            ("R18-FPN", R18_QUICK, []),
+            ("R50-FPN", R50_PAPER, ["MODEL.QANET.BOX_SOURCE", "oracle"]),
+        ):
+            rows += bench_parser(
+                name,
+                qanet_cfg(path, args.device, opts),
+                batches,
+                repeats,
+                args.device,
+                args.amp,
+                args.channels_last,
+            )
     if "qam" in parts:
         print("QAM share:")
-        qam = [bench_qam_share(args.device, max(2, args.images // div), m)
-               for m, (_, div) in QAM_MODELS.items()]
+        qam = [
+            bench_qam_share(args.device, max(2, args.images // div), m)
+            for m, (_, div) in QAM_MODELS.items()
+        ]
     if "e2e" in parts:
         print("end to end:")
         n = max(2, args.images // 2) if args.device == "cpu" else args.images

@@ -3,12 +3,13 @@
 numpy + OpenCV + Pillow + pycocotools only (no torch, no detectron2), so the evaluation CLI and
 the synthetic generator can use them without importing the training stack.
 """
+
 import io
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -78,7 +79,7 @@ def _check_markers(path, head: bytes, tail: bytes) -> None:
         raise TruncatedImageError(f"image file truncated (no PNG IEND chunk): {path}")
 
 
-def check_complete(path, data: Optional[bytes] = None) -> None:
+def check_complete(path, data: bytes | None = None) -> None:
     """Raise :class:`TruncatedImageError` naming ``path`` if a JPEG/PNG lacks its end marker.
 
     Reads only the first 8 and last 1 KiB bytes of the file (or of ``data``, its content). In JPEG
@@ -101,7 +102,7 @@ def check_complete(path, data: Optional[bytes] = None) -> None:
     _check_markers(path, head, tail)
 
 
-def find_file(folder: Path, stem: str, exts: Sequence[str] = IMAGE_EXTS) -> Optional[Path]:
+def find_file(folder: Path, stem: str, exts: Sequence[str] = IMAGE_EXTS) -> Path | None:
     for ext in exts:
         p = folder / (stem + ext)
         if p.is_file():
@@ -287,7 +288,7 @@ def image_size(path):
     return h, w
 
 
-def encode_mask(mask: np.ndarray) -> Dict:
+def encode_mask(mask: np.ndarray) -> dict:
     """COCO compressed RLE of a binary (H, W) mask, with ``counts`` as str (JSON/pickle friendly)."""
     rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
     rle["counts"] = rle["counts"].decode("ascii")

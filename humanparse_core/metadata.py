@@ -4,7 +4,8 @@ Everything here is plain data plus a few pure helpers; ``MetadataCatalog`` entri
 :func:`parsing_metadata` (one dict per dataset, never a global class attribute), so mixing datasets
 with different flip maps is safe.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,48 +37,157 @@ IGNORE_LABEL = 255
 
 # --- class lists --------------------------------------------------------------
 CIHP_CLASSES = [
-    "Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
-    "Pants", "Torso-skin", "Scarf", "Skirt", "Face", "Left-arm", "Right-arm", "Left-leg",
-    "Right-leg", "Left-shoe", "Right-shoe",
+    "Background",
+    "Hat",
+    "Hair",
+    "Glove",
+    "Sunglasses",
+    "Upper-clothes",
+    "Dress",
+    "Coat",
+    "Socks",
+    "Pants",
+    "Torso-skin",
+    "Scarf",
+    "Skirt",
+    "Face",
+    "Left-arm",
+    "Right-arm",
+    "Left-leg",
+    "Right-leg",
+    "Left-shoe",
+    "Right-shoe",
 ]
 # LIP differs from CIHP only at id 10 (Jumpsuits vs Torso-skin).
 LIP_CLASSES = CIHP_CLASSES[:10] + ["Jumpsuits"] + CIHP_CLASSES[11:]
 
 MHP_V2_CLASSES = [
-    "Background", "Cap/hat", "Helmet", "Face", "Hair", "Left-arm", "Right-arm", "Left-hand",
-    "Right-hand", "Protector", "Bikini/bra", "Jacket/windbreaker/hoodie", "T-shirt", "Polo-shirt",
-    "Sweater", "Singlet", "Torso-skin", "Pants", "Shorts/swim-shorts", "Skirt", "Stockings", "Socks",
-    "Left-boot", "Right-boot", "Left-shoe", "Right-shoe", "Left-highheel", "Right-highheel",
-    "Left-sandal", "Right-sandal", "Left-leg", "Right-leg", "Left-foot", "Right-foot", "Coat",
-    "Dress", "Robe", "Jumpsuit", "Other-full-body-clothes", "Headwear", "Backpack", "Ball", "Bats",
-    "Belt", "Bottle", "Carrybag", "Cases", "Sunglasses", "Eyewear", "Glove", "Scarf", "Umbrella",
-    "Wallet/purse", "Watch", "Wristband", "Tie", "Other-accessary", "Other-upper-body-clothes",
+    "Background",
+    "Cap/hat",
+    "Helmet",
+    "Face",
+    "Hair",
+    "Left-arm",
+    "Right-arm",
+    "Left-hand",
+    "Right-hand",
+    "Protector",
+    "Bikini/bra",
+    "Jacket/windbreaker/hoodie",
+    "T-shirt",
+    "Polo-shirt",
+    "Sweater",
+    "Singlet",
+    "Torso-skin",
+    "Pants",
+    "Shorts/swim-shorts",
+    "Skirt",
+    "Stockings",
+    "Socks",
+    "Left-boot",
+    "Right-boot",
+    "Left-shoe",
+    "Right-shoe",
+    "Left-highheel",
+    "Right-highheel",
+    "Left-sandal",
+    "Right-sandal",
+    "Left-leg",
+    "Right-leg",
+    "Left-foot",
+    "Right-foot",
+    "Coat",
+    "Dress",
+    "Robe",
+    "Jumpsuit",
+    "Other-full-body-clothes",
+    "Headwear",
+    "Backpack",
+    "Ball",
+    "Bats",
+    "Belt",
+    "Bottle",
+    "Carrybag",
+    "Cases",
+    "Sunglasses",
+    "Eyewear",
+    "Glove",
+    "Scarf",
+    "Umbrella",
+    "Wallet/purse",
+    "Watch",
+    "Wristband",
+    "Tie",
+    "Other-accessary",
+    "Other-upper-body-clothes",
     "Other-lower-body-clothes",
 ]
 PASCAL_PERSON_PART_CLASSES = [
-    "Background", "Head", "Torso", "Upper-arms", "Lower-arms", "Upper-legs", "Lower-legs",
+    "Background",
+    "Head",
+    "Torso",
+    "Upper-arms",
+    "Lower-arms",
+    "Upper-legs",
+    "Lower-legs",
 ]
 PPSS_CLASSES = [
-    "Background", "Hair", "Face", "Upper-clothes", "Arms", "Lower-clothes", "Legs", "Shoes",
+    "Background",
+    "Hair",
+    "Face",
+    "Upper-clothes",
+    "Arms",
+    "Lower-clothes",
+    "Legs",
+    "Shoes",
 ]
 
 # --- palettes, RGB ------------------------------------------------------------
 CIHP_COLORS = [
-    (0, 0, 0), (128, 0, 0), (255, 0, 0), (0, 85, 0), (170, 0, 51), (255, 85, 0), (0, 0, 85),
-    (0, 119, 221), (85, 85, 0), (0, 85, 85), (85, 51, 0), (52, 86, 128), (0, 128, 0), (0, 0, 255),
-    (51, 170, 221), (0, 255, 255), (85, 255, 170), (170, 255, 85), (255, 255, 0), (255, 170, 0),
+    (0, 0, 0),
+    (128, 0, 0),
+    (255, 0, 0),
+    (0, 85, 0),
+    (170, 0, 51),
+    (255, 85, 0),
+    (0, 0, 85),
+    (0, 119, 221),
+    (85, 85, 0),
+    (0, 85, 85),
+    (85, 51, 0),
+    (52, 86, 128),
+    (0, 128, 0),
+    (0, 0, 255),
+    (51, 170, 221),
+    (0, 255, 255),
+    (85, 255, 170),
+    (170, 255, 85),
+    (255, 255, 0),
+    (255, 170, 0),
 ]
 LIP_COLORS = list(CIHP_COLORS)
 PASCAL_PERSON_PART_COLORS = [
-    (0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0), (0, 0, 128), (128, 0, 128), (0, 128, 128),
+    (0, 0, 0),
+    (128, 0, 0),
+    (0, 128, 0),
+    (128, 128, 0),
+    (0, 0, 128),
+    (128, 0, 128),
+    (0, 128, 128),
 ]
 PPSS_COLORS = [
-    (0, 0, 0), (0, 32, 255), (0, 191, 255), (96, 255, 159), (255, 80, 0), (255, 255, 0),
-    (175, 0, 0), (143, 0, 0),
+    (0, 0, 0),
+    (0, 32, 255),
+    (0, 191, 255),
+    (96, 255, 159),
+    (255, 80, 0),
+    (255, 255, 0),
+    (175, 0, 0),
+    (143, 0, 0),
 ]
 
 
-def generated_palette(num_classes: int, seed: int = 59) -> List[Tuple[int, int, int]]:
+def generated_palette(num_classes: int, seed: int = 59) -> list[tuple[int, int, int]]:
     """A deterministic palette: black background, then well-spread saturated colours.
 
     Used for MHP-v2 (no official palette; a fixed seed, 59) and for custom
@@ -118,7 +228,7 @@ LIP_TO_PPSS_LUT = [0, 1, 1, 4, 2, 3, 3, 3, 7, 5, 3, 3, 5, 2, 4, 4, 6, 6, 7, 7]
 PPSS_GRAY_VALUES = [0, 9, 19, 29, 39, 50, 60, 62]
 
 
-def make_flip_lut(num_classes: int, flip_map: Sequence[Sequence[int]]) -> List[int]:
+def make_flip_lut(num_classes: int, flip_map: Sequence[Sequence[int]]) -> list[int]:
     """Permutation ``lut`` of length C with ``lut[c]`` = label of class c after a horizontal flip.
 
     Raises ValueError for ids outside [0, C) or a class listed in two pairs.
@@ -141,12 +251,12 @@ def make_flip_lut(num_classes: int, flip_map: Sequence[Sequence[int]]) -> List[i
 
 def parsing_metadata(
     classes: Sequence[str],
-    colors: Optional[Sequence[Sequence[int]]] = None,
+    colors: Sequence[Sequence[int]] | None = None,
     flip_map: Sequence[Sequence[int]] = (),
     *,
     evaluator_type: str = "parsing",
     **extra,
-) -> Dict:
+) -> dict:
     """The metadata dict of one parsing dataset (contract A fields).
 
     Args:

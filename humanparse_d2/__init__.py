@@ -3,16 +3,18 @@
 ``import humanparse_d2`` registers every dataset, meta-architecture, backbone, head and evaluator
 of the plugin, including the paper packages QANet and MMAN (``humanparse_d2.projects.*``).
 """
-from .config import add_humanparse_config, get_humanparse_cfg  # noqa: F401
 
 # Registration imports, in dependency order: the paper packages build on the shared library and
 # register their config keys and trainers with it (the only place the library imports them).
-from . import data  # noqa: F401,E402
-from . import evaluation  # noqa: F401,E402
-from . import modeling  # noqa: F401,E402
-from . import engine  # noqa: F401,E402
-from . import checkpoint  # noqa: F401,E402
-from .projects import qanet, mman  # noqa: F401,E402
+from . import (
+    checkpoint,  # noqa: F401,E402
+    data,  # noqa: F401,E402
+    engine,  # noqa: F401,E402
+    evaluation,  # noqa: F401,E402
+    modeling,  # noqa: F401,E402
+)
+from .config import add_humanparse_config, get_humanparse_cfg  # noqa: F401
+from .projects import mman, qanet  # noqa: F401,E402
 
 __version__ = "0.1.0"
 __all__ = ["add_humanparse_config", "get_humanparse_cfg"]

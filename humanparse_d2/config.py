@@ -6,6 +6,7 @@ package, which registers its ``add_*_config`` with :func:`register_config_adder`
 imported (``import humanparse_d2`` imports all of them). Call it on ``get_cfg()`` before
 ``merge_from_file``, or use :func:`get_humanparse_cfg` / :func:`merge_config_file`.
 """
+
 from collections.abc import Callable
 
 from detectron2.config import CfgNode
@@ -102,7 +103,7 @@ def merge_config_file(cfg: CfgNode, filename: str) -> None:
     except KeyError as e:
         msg = str(e).strip("'\"")
         prefix = "Non-existent config key:"
-        if not msg.startswith(prefix) or not _is_plugin_key(msg[len(prefix):].strip()):
+        if not msg.startswith(prefix) or not _is_plugin_key(msg[len(prefix) :].strip()):
             raise
         raise KeyError(
             f"{msg} in {filename}: this is a humanparse_d2 key; call "

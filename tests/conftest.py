@@ -1,4 +1,5 @@
 """Shared test setup: CPU only, a datasets root outside the user's data, deterministic torch."""
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """The numpy core imports without torch or detectron2 (the evaluation CLI and synthetic tool rely on it)."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -35,5 +36,7 @@ def test_cli_tools_start_without_torch():
             f"try:\n    runpy.run_path({tool!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"
             "print('TORCH' if 'torch' in sys.modules else 'LIGHT')\n"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip().endswith("LIGHT"), (tool, out.stdout[-300:], out.stderr[-300:])

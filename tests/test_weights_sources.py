@@ -2,6 +2,7 @@
 torchvision weights enum (``torchvision://``, converted on first use), a timm pretrained tag, or a
 documented placeholder the user must replace. Offline: checks names against the libraries' own
 registries, downloads nothing."""
+
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(
-    p for p in list((REPO / "configs").rglob("*.yaml")) + list((REPO / "projects").glob("*/configs/**/*.yaml"))
+    p
+    for p in list((REPO / "configs").rglob("*.yaml"))
+    + list((REPO / "projects").glob("*/configs/**/*.yaml"))
 )
 # detectron2's ImageNet-pretrained backbones (detectron2 MODEL_ZOO.md, "ImageNet Pretrained Models")
 D2_IMAGENET = {
@@ -29,7 +32,12 @@ def _sources(node, path=()):
         # a WEIGHTS string is a checkpoint source; "(1.0, 0.0, 1.0)" is a tuple of exponents (QAM)
         if k == "WEIGHTS" and isinstance(v, str) and not v.lstrip().startswith("("):
             yield ".".join(here), "weights", v
-        elif k == "TIMM" and isinstance(v, dict) and isinstance(v.get("NAME"), str) and v.get("PRETRAINED") is not False:
+        elif (
+            k == "TIMM"
+            and isinstance(v, dict)
+            and isinstance(v.get("NAME"), str)
+            and v.get("PRETRAINED") is not False
+        ):
             yield ".".join(here) + ".NAME", "timm", v["NAME"]
         yield from _sources(v, here)
 
@@ -37,7 +45,9 @@ def _sources(node, path=()):
 def _d2_zoo_files():
     from detectron2.model_zoo.model_zoo import _ModelZooUrls
 
-    return set(D2_IMAGENET) | {f"{cfg}/{suffix}" for cfg, suffix in _ModelZooUrls.CONFIG_PATH_TO_URL_SUFFIX.items()}
+    return set(D2_IMAGENET) | {
+        f"{cfg}/{suffix}" for cfg, suffix in _ModelZooUrls.CONFIG_PATH_TO_URL_SUFFIX.items()
+    }
 
 
 def check_source(kind: str, value: str) -> None:
@@ -47,20 +57,26 @@ def check_source(kind: str, value: str) -> None:
 
         arch = value.split(".")[0]
         assert timm.is_model(arch), f"timm has no model {arch!r}"
-        assert timm.list_pretrained(value if "." in value else f"{value}.*"), f"timm has no pretrained {value!r}"
+        assert timm.list_pretrained(value if "." in value else f"{value}.*"), (
+            f"timm has no pretrained {value!r}"
+        )
         return
-    if value == "" or value.startswith("REQUIRED-"):  # none / a placeholder that fails with a message
+    if value == "" or value.startswith(
+        "REQUIRED-"
+    ):  # none / a placeholder that fails with a message
         return
     if value.startswith("detectron2://"):
-        name = value[len("detectron2://"):]
+        name = value[len("detectron2://") :]
         assert name in _d2_zoo_files(), f"{value} is not a detectron2 model-zoo file"
         return
     if value.startswith("torchvision://"):
         from humanparse_d2.projects.mman.imagenet import resolve_torchvision_weights
 
-        resolve_torchvision_weights(value[len("torchvision://"):])  # raises ValueError if unknown
+        resolve_torchvision_weights(value[len("torchvision://") :])  # raises ValueError if unknown
         return
-    raise AssertionError(f"unknown weights source {value!r} (not detectron2://, torchvision://, timm)")
+    raise AssertionError(
+        f"unknown weights source {value!r} (not detectron2://, torchvision://, timm)"
+    )
 
 
 def test_known_sources_are_accepted_and_unknown_rejected():
@@ -98,7 +114,9 @@ def test_torchvision_weights_fetched_only_when_loaded(monkeypatch, tmp_path):
     from detectron2.modeling import build_model
 
     import humanparse_d2.projects.mman.imagenet as imagenet
-    from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer as DetectionCheckpointer
+    from humanparse_d2.checkpoint.checkpointer import (
+        HumanParseCheckpointer as DetectionCheckpointer,
+    )
     from humanparse_d2.engine import load_config
 
     calls = []
@@ -110,8 +128,11 @@ def test_torchvision_weights_fetched_only_when_loaded(monkeypatch, tmp_path):
 
     monkeypatch.setattr(imagenet, "_download_state_dict", fake_download)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    cfg = load_config(str(REPO / "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"),
-                      ["MODEL.WEIGHTS", "torchvision://resnet18.IMAGENET1K_V1"], check_names=False)
+    cfg = load_config(
+        str(REPO / "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"),
+        ["MODEL.WEIGHTS", "torchvision://resnet18.IMAGENET1K_V1"],
+        check_names=False,
+    )
     model = build_model(cfg)
     assert calls == []  # building (e.g. for evaluation) fetched nothing
     DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)

@@ -10,6 +10,7 @@ official format, converts it with tools/convert_official_weights.py's code, runs
 input and prints one line per stage with the largest absolute difference. Exits 1 if any stage is
 over its tolerance.
 """
+
 import argparse
 import json
 import sys
@@ -26,11 +27,16 @@ from humanparse_d2.utils.provenance import git_commit
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--official-src", required=True, type=Path, help="extracted official checkout")
     ap.add_argument("--config-file", required=True)
-    ap.add_argument("--image", default=None, help="image file for the end-to-end stages "
-                    "(default: scikit-image's astronaut photo)")
+    ap.add_argument(
+        "--image",
+        default=None,
+        help="image file for the end-to-end stages (default: scikit-image's astronaut photo)",
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
@@ -42,30 +48,51 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logger(name="humanparse_d2")
     if not args.official_src.is_dir():
-        print(f"check_official_parity: --official-src {args.official_src} is not a folder", file=sys.stderr)
+        print(
+            f"check_official_parity: --official-src {args.official_src} is not a folder",
+            file=sys.stderr,
+        )
         return 2
     cfg = load_config(args.config_file, args.opts, check_names=False)
     cfg.MODEL.DEVICE = args.device
     name = format_for_config(cfg)
     if name not in OFFICIAL_PARITY_REGISTRY:
         known = sorted(n for n, _ in OFFICIAL_PARITY_REGISTRY)
-        print(f"check_official_parity: no parity runner for {cfg.MODEL.META_ARCHITECTURE} (have {known})",
-              file=sys.stderr)
+        print(
+            f"check_official_parity: no parity runner for {cfg.MODEL.META_ARCHITECTURE} (have {known})",
+            file=sys.stderr,
+        )
         return 2
     with tempfile.TemporaryDirectory(prefix="parity_") as workdir:
         rows = OFFICIAL_PARITY_REGISTRY.get(name)(
-            cfg, args.official_src.resolve(), device=args.device, seed=args.seed,
-            workdir=Path(workdir), image=args.image,
+            cfg,
+            args.official_src.resolve(),
+            device=args.device,
+            seed=args.seed,
+            workdir=Path(workdir),
+            image=args.image,
         )
-    table = [(r.stage, f"{r.max_abs_diff:.3g}", f"{r.tolerance:.0e}", "ok" if r.ok else "FAIL", r.note)
-             for r in rows]
-    print(tabulate(table, headers=["stage", "max |diff|", "tolerance", "", "note"], tablefmt="github"))
+    table = [
+        (r.stage, f"{r.max_abs_diff:.3g}", f"{r.tolerance:.0e}", "ok" if r.ok else "FAIL", r.note)
+        for r in rows
+    ]
+    print(
+        tabulate(table, headers=["stage", "max |diff|", "tolerance", "", "note"], tablefmt="github")
+    )
     if args.json:
-        args.json.write_text(json.dumps({
-            "config_file": args.config_file, "official_src": str(args.official_src),
-            "commit": git_commit(), "seed": args.seed, "device": args.device,
-            "rows": [r.__dict__ | {"ok": r.ok} for r in rows],
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "config_file": args.config_file,
+                    "official_src": str(args.official_src),
+                    "commit": git_commit(),
+                    "seed": args.seed,
+                    "device": args.device,
+                    "rows": [r.__dict__ | {"ok": r.ok} for r in rows],
+                },
+                indent=2,
+            )
+        )
     return 0 if rows and all(r.ok for r in rows) else 1
 
 

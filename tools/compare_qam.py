@@ -29,9 +29,12 @@ from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
 import humanparse_d2  # noqa: F401  (registers the QAM ROI heads and the datasets)
-from humanparse_d2.evaluation.coco_eval import FastCOCOEvaluator, FastLVISEvaluator  # numpy-2-safe scoring
 from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer
 from humanparse_d2.engine import load_config, setup_plugin_logger
+from humanparse_d2.evaluation.coco_eval import (  # numpy-2-safe scoring
+    FastCOCOEvaluator,
+    FastLVISEvaluator,
+)
 from humanparse_d2.modeling.rescoring import MaskQualityStats, check_rescoring_config
 from humanparse_d2.modeling.test_time_augmentation import build_tta_model
 from humanparse_d2.utils.provenance import git_commit
@@ -111,7 +114,9 @@ def main(argv=None):
     dataset = args.dataset or cfg.DATASETS.TEST[0]
     out_dir = os.path.join(cfg.OUTPUT_DIR, "compare_qam")
     os.makedirs(out_dir, exist_ok=True)
-    setup_logger(out_dir, name="humanparse_d2", abbrev_name="hp", configure_stdout=False)  # + log.txt
+    setup_logger(
+        out_dir, name="humanparse_d2", abbrev_name="hp", configure_stdout=False
+    )  # + log.txt
     torch.manual_seed(0)
 
     results, seconds, quality = {}, {}, None
@@ -154,8 +159,10 @@ def main(argv=None):
         f"\nQAM rescoring on {dataset} ({args.config_file}, weights {cfg.MODEL.WEIGHTS}):\n{text}"
     )
     if quality and quality["detections"]:
-        print(f"mask pixel score S_p ({cfg.MODEL.MASK_QUALITY.MASK_SCORE_MODE}) of the {quality['detections']} "
-              f"rescored detections: {quality['zero']} are 0, median {quality['median']:.3f}, mean {quality['mean']:.3f}")
+        print(
+            f"mask pixel score S_p ({cfg.MODEL.MASK_QUALITY.MASK_SCORE_MODE}) of the {quality['detections']} "
+            f"rescored detections: {quality['zero']} are 0, median {quality['median']:.3f}, mean {quality['mean']:.3f}"
+        )
     path = args.output_json or os.path.join(cfg.OUTPUT_DIR, "compare_qam.json")
     with open(path, "w") as f:
         json.dump(report, f, indent=1)

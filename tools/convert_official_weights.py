@@ -8,6 +8,7 @@
 The result has exactly the keys and shapes of the model that the config builds; otherwise nothing
 is written and the tool exits non-zero, naming the first mismatching keys and shapes.
 """
+
 import argparse
 import logging
 import sys
@@ -28,9 +29,14 @@ from humanparse_d2.utils.provenance import git_commit
 
 def parse_args(argv=None):
     formats = sorted(name for name, _ in OFFICIAL_FORMAT_REGISTRY)
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--format", choices=formats, help="official code base the file comes from "
-                    "(default: the config's meta-architecture)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--format",
+        choices=formats,
+        help="official code base the file comes from (default: the config's meta-architecture)",
+    )
     ap.add_argument("--config-file", required=True, help="config of the model to convert into")
     ap.add_argument("input", help="official checkpoint (.pth)")
     ap.add_argument("output", help="detectron2 checkpoint to write (.pth)")
@@ -51,10 +57,22 @@ def main(argv=None) -> int:
     except (CheckpointMismatchError, ValueError, FileNotFoundError) as e:
         print(f"convert_official_weights: {e}", file=sys.stderr)
         return 1
-    save_converted_checkpoint(state, args.output, source=str(args.input), format=fmt,
-                              config_file=args.config_file, converter_commit=git_commit())
-    log.info("converted %s (%s) -> %s: %d tensors, strict match with %s",
-             args.input, fmt, args.output, len(state), args.config_file)
+    save_converted_checkpoint(
+        state,
+        args.output,
+        source=str(args.input),
+        format=fmt,
+        config_file=args.config_file,
+        converter_commit=git_commit(),
+    )
+    log.info(
+        "converted %s (%s) -> %s: %d tensors, strict match with %s",
+        args.input,
+        fmt,
+        args.output,
+        len(state),
+        args.config_file,
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ Per image: <stem>_overlay.jpg (colour overlay, person boxes and QAM scores), <st
 scores and per-part COCO RLE). Per video: <stem>_parsed.mp4 and <stem>.jsonl (one line per frame).
 Unreadable files and broken video frames are reported and counted, never fatal.
 """
+
 import argparse
 import json
 import logging
@@ -102,10 +103,15 @@ class Predictor:
 
         ev = self.cfg.HUMANPARSE_EVALUATION
         res = parsing_postprocess(
-            inst.pred_parsing, inst.scores, inst.box_scores if inst.has("box_scores") else None,
-            inst.part_scores if inst.has("part_scores") else None, self.num_classes,
-            semseg_score_thresh=ev.SEMSEG_SCORE_THRESH, nms_thresh=ev.PARSING_NMS_THRESH,
-            score_thresh=ev.SCORE_THRESH, image_size=inst.image_size,
+            inst.pred_parsing,
+            inst.scores,
+            inst.box_scores if inst.has("box_scores") else None,
+            inst.part_scores if inst.has("part_scores") else None,
+            self.num_classes,
+            semseg_score_thresh=ev.SEMSEG_SCORE_THRESH,
+            nms_thresh=ev.PARSING_NMS_THRESH,
+            score_thresh=ev.SCORE_THRESH,
+            image_size=inst.image_size,
         )
         keep = [int(i) for i in res.person_indices]
         label = res.global_map
@@ -293,8 +299,14 @@ def run(args):
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     pred = Predictor(cfg)
-    stats = {"images": 0, "videos": 0, "frames": 0, "skipped_files": [], "broken_frames": 0,
-             "persons": 0}
+    stats = {
+        "images": 0,
+        "videos": 0,
+        "frames": 0,
+        "skipped_files": [],
+        "broken_frames": 0,
+        "persons": 0,
+    }
     t0 = time.time()
     for path, kind in tqdm(items, desc="demo", unit="file", dynamic_ncols=True):
         (process_image if kind == "image" else process_video)(pred, path, out_dir, stats)
@@ -311,14 +323,24 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--config-file", required=True)
     ap.add_argument("--input", nargs="+", required=True, help="images, folders and/or videos")
     ap.add_argument("--output", required=True, help="output folder")
-    ap.add_argument("--whole-image-box", action="store_true", help="QANet: one person box = the whole image")
-    ap.add_argument("--box-file", default="", help="QANet: COCO results JSON of person boxes (image_id = file stem)")
+    ap.add_argument(
+        "--whole-image-box", action="store_true", help="QANet: one person box = the whole image"
+    )
+    ap.add_argument(
+        "--box-file",
+        default="",
+        help="QANet: COCO results JSON of person boxes (image_id = file stem)",
+    )
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ...")
+    ap.add_argument(
+        "--opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ..."
+    )
     args = ap.parse_args(argv)
     from humanparse_d2.engine import setup_plugin_logger
 

@@ -19,6 +19,7 @@ LSGAN, weights (1, 50, 1, 250), (2,2,1,1) discriminators) at 128x128 crops, batc
 G and D (x0.1 after 80 % of each run's iterations), D step every iteration, single-scale + flip test
 at 128.
 """
+
 import argparse
 import json
 import logging
@@ -46,15 +47,34 @@ def make_cfg(args, output_dir, max_iter, overrides, weights=""):
     from humanparse_d2.engine import load_config
 
     opts = [
-        "MODEL.WEIGHTS", weights, "OUTPUT_DIR", str(output_dir), "SEED", str(args.seed),
-        "SOLVER.MAX_ITER", str(max_iter), "SOLVER.STEPS", f"({int(0.8 * max_iter)},)",
-        "SOLVER.IMS_PER_BATCH", str(args.batch), "SOLVER.CHECKPOINT_PERIOD", "1000000",
-        "SOLVER.MMAN_D.UPDATE_PERIOD", str(args.d_period),
-        "INPUT.PARSING.SINGLE.CROP_SIZE", str(args.size),
-        "INPUT.PARSING.SINGLE.LOAD_SIZE", str(round(args.size * 286 / 256)),
-        "INPUT.PARSING.SINGLE.TEST_SIZE", str(args.size),
-        "HUMANPARSE_EVALUATION.LOWRES_GT_SQUASH", str(args.size),
-        "DATALOADER.NUM_WORKERS", "0", "TEST.EVAL_PERIOD", "0",
+        "MODEL.WEIGHTS",
+        weights,
+        "OUTPUT_DIR",
+        str(output_dir),
+        "SEED",
+        str(args.seed),
+        "SOLVER.MAX_ITER",
+        str(max_iter),
+        "SOLVER.STEPS",
+        f"({int(0.8 * max_iter)},)",
+        "SOLVER.IMS_PER_BATCH",
+        str(args.batch),
+        "SOLVER.CHECKPOINT_PERIOD",
+        "1000000",
+        "SOLVER.MMAN_D.UPDATE_PERIOD",
+        str(args.d_period),
+        "INPUT.PARSING.SINGLE.CROP_SIZE",
+        str(args.size),
+        "INPUT.PARSING.SINGLE.LOAD_SIZE",
+        str(round(args.size * 286 / 256)),
+        "INPUT.PARSING.SINGLE.TEST_SIZE",
+        str(args.size),
+        "HUMANPARSE_EVALUATION.LOWRES_GT_SQUASH",
+        str(args.size),
+        "DATALOADER.NUM_WORKERS",
+        "0",
+        "TEST.EVAL_PERIOD",
+        "0",
     ]
     for k, v in overrides.items():
         opts += [k, str(v)]
@@ -109,19 +129,27 @@ def evaluate(cfg, model):
 
     t0 = time.perf_counter()
     res = MMANTrainer.test(cfg, model)
-    return dict(res["parsing"] if "parsing" in res else next(iter(res.values()))["parsing"]), time.perf_counter() - t0
+    return dict(
+        res["parsing"] if "parsing" in res else next(iter(res.values()))["parsing"]
+    ), time.perf_counter() - t0
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--iters", type=int, default=150, help="iterations of each row after the warm-up")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--iters", type=int, default=150, help="iterations of each row after the warm-up"
+    )
     p.add_argument("--warmup-iters", type=int, default=300, help="shared generator-only iterations")
     p.add_argument("--size", type=int, default=128, help="crop / test side (multiple of 16)")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--d-period", type=int, default=1, help="D step every N iterations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    p.add_argument("--num-val", type=int, default=0, help="evaluate on the first N val images (0 = all)")
+    p.add_argument(
+        "--num-val", type=int, default=0, help="evaluate on the first N val images (0 = all)"
+    )
     p.add_argument("--output", default="output/mman_ablation")
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     args = p.parse_args(argv)
@@ -136,7 +164,9 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     # full logs go to <output>/log.txt; the console gets this script's summary lines only
     for name in ("detectron2", "humanparse_d2", "fvcore"):
-        lg = setup_logger(str(out / "log.txt"), name=name, abbrev_name="d2" if name == "detectron2" else "")
+        lg = setup_logger(
+            str(out / "log.txt"), name=name, abbrev_name="d2" if name == "detectron2" else ""
+        )
         for h in list(lg.handlers):
             if type(h) is logging.StreamHandler:
                 lg.removeHandler(h)
@@ -145,14 +175,22 @@ def main(argv=None):
     warm_dir = out / "warmup"
     warm_ckpt = warm_dir / "model_final.pth"
     if args.warmup_iters > 0:
-        cfg = make_cfg(args, warm_dir, args.warmup_iters, {**VARIANTS["baseline"], "DATASETS.TEST": "()"})
+        cfg = make_cfg(
+            args, warm_dir, args.warmup_iters, {**VARIANTS["baseline"], "DATASETS.TEST": "()"}
+        )
         _, t = train(args, cfg)
         print(f"warm-up: {args.warmup_iters} generator-only iterations in {t:.0f} s", flush=True)
 
     rows = {}
     for name in args.variants:
         run_dir = out / name.replace("+ ", "plus_").replace(" ", "_")
-        cfg = make_cfg(args, run_dir, args.iters, VARIANTS[name], str(warm_ckpt) if args.warmup_iters > 0 else "")
+        cfg = make_cfg(
+            args,
+            run_dir,
+            args.iters,
+            VARIANTS[name],
+            str(warm_ckpt) if args.warmup_iters > 0 else "",
+        )
         trainer, t_train = train(args, cfg)
         metrics, t_eval = evaluate(cfg, trainer.model)
         metrics.update(train_s=t_train, eval_s=t_eval)
@@ -193,12 +231,16 @@ def main(argv=None):
         ):
             if name in rows:
                 ok = better(rows[name][key], base[key])
-                lines.append(f"{name} {what} vs baseline: {'yes' if ok else 'no'} "
-                             f"({rows[name][key]:.3f} vs {base[key]:.3f})")
+                lines.append(
+                    f"{name} {what} vs baseline: {'yes' if ok else 'no'} "
+                    f"({rows[name][key]:.3f} vs {base[key]:.3f})"
+                )
     table = "\n".join(lines)
     print("\n" + table)
     (out / "table.md").write_text(table + "\n")
-    (out / "results.json").write_text(json.dumps({"args": vars(args), "rows": rows, "total_s": total}, indent=2))
+    (out / "results.json").write_text(
+        json.dumps({"args": vars(args), "rows": rows, "total_s": total}, indent=2)
+    )
     return rows
 
 

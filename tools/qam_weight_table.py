@@ -9,6 +9,7 @@ pixel scores do not depend on the weights, so the network runs once. Prints a Ma
 (mIoU, AP^p_vol, AP^p50, PCP50, AP^r_vol, AP^r50) and writes --output (JSON). The box source of the
 config is printed with every table ("boxes: oracle" for ground-truth boxes).
 """
+
 import argparse
 import json
 import os
@@ -21,9 +22,13 @@ os.environ.setdefault("DETECTRON2_DATASETS", str(REPO / "datasets"))
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--config-file", required=True)
-    ap.add_argument("--dataset", default="", help="evaluation set (default: the config's first DATASETS.TEST)")
+    ap.add_argument(
+        "--dataset", default="", help="evaluation set (default: the config's first DATASETS.TEST)"
+    )
     ap.add_argument("--max-images", type=int, default=0)
     ap.add_argument("--output", default="output/qam_weight_table.json")
     ap.add_argument("--opts", nargs=argparse.REMAINDER, default=[])
@@ -31,12 +36,17 @@ def main(argv=None):
 
     import itertools
 
-    from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer  # safe loading
     from detectron2.utils.logger import setup_logger
 
     import humanparse_d2  # noqa: F401
+    from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer  # safe loading
     from humanparse_d2.engine import build_trainer_class, load_config
-    from humanparse_d2.projects.qanet.qam_sweep import TABLE1_WEIGHTS, collect_outputs, evaluate_weight_sets, weights_name
+    from humanparse_d2.projects.qanet.qam_sweep import (
+        TABLE1_WEIGHTS,
+        collect_outputs,
+        evaluate_weight_sets,
+        weights_name,
+    )
 
     sys.path.insert(0, str(REPO / "tools"))
     from run_demo import format_table
@@ -54,11 +64,16 @@ def main(argv=None):
         loader = list(itertools.islice(iter(loader), args.max_images))
     collected, secs = collect_outputs(model, loader)
     res = evaluate_weight_sets(
-        model, collected, lambda: trainer_cls.build_evaluator(cfg, ds, output_folder=None),
-        {weights_name(w): w for w in TABLE1_WEIGHTS}, box_source=model.box_source,
+        model,
+        collected,
+        lambda: trainer_cls.build_evaluator(cfg, ds, output_folder=None),
+        {weights_name(w): w for w in TABLE1_WEIGHTS},
+        box_source=model.box_source,
     )
-    print(f"\nQAM weight rows on {ds} ({len(collected)} images), boxes: {model.box_source}, "
-          f"TTA: {'flip' if model.flip_test else 'none'}, weights {cfg.MODEL.WEIGHTS}")
+    print(
+        f"\nQAM weight rows on {ds} ({len(collected)} images), boxes: {model.box_source}, "
+        f"TTA: {'flip' if model.flip_test else 'none'}, weights {cfg.MODEL.WEIGHTS}"
+    )
     print(format_table(list(res.items())))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@
 
 Budget: at most 15 minutes on 2 CPU cores (the default iteration count is sized for that).
 """
+
 import argparse
 import json
 import logging
@@ -25,8 +26,14 @@ from tabulate import tabulate
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("DETECTRON2_DATASETS", str(REPO / "datasets"))
 
-TABLE_KEYS = [("mIoU", "mIoU"), ("AP_p_vol", "AP^p_vol"), ("AP_p50", "AP^p50"), ("PCP50", "PCP50"),
-              ("AP_r_vol", "AP^r_vol"), ("AP_r50", "AP^r50")]  # (result key, column title)
+TABLE_KEYS = [
+    ("mIoU", "mIoU"),
+    ("AP_p_vol", "AP^p_vol"),
+    ("AP_p50", "AP^p50"),
+    ("PCP50", "PCP50"),
+    ("AP_r_vol", "AP^r_vol"),
+    ("AP_r50", "AP^r50"),
+]  # (result key, column title)
 
 
 def step(msg: str) -> None:
@@ -37,24 +44,34 @@ def format_table(rows, title_col="QAM weights"):
     """Markdown table of the TABLE_KEYS metrics, one row per (name, results dict)."""
     headers = [title_col] + [h for _, h in TABLE_KEYS]
     body = [[name] + [res.get(k, float("nan")) for k, _ in TABLE_KEYS] for name, res in rows]
-    return tabulate(body, headers=headers, tablefmt="github", floatfmt=".2f",
-                    numalign="right")
+    return tabulate(body, headers=headers, tablefmt="github", floatfmt=".2f", numalign="right")
 
 
 def build_cfg(args):
     from humanparse_d2.engine import load_config
 
-    steps = sorted({s for s in (int(args.iters * 0.85), int(args.iters * 0.95)) if 0 < s < args.iters})
+    steps = sorted(
+        {s for s in (int(args.iters * 0.85), int(args.iters * 0.95)) if 0 < s < args.iters}
+    )
     opts = [
-        "OUTPUT_DIR", str(Path(args.output) / "train"),
-        "SOLVER.MAX_ITER", str(args.iters),
-        "SOLVER.STEPS", "(" + "".join(f"{s}," for s in steps) + ")",
-        "SOLVER.IMS_PER_BATCH", str(args.batch),
-        "DATALOADER.NUM_WORKERS", str(args.workers),
-        "SOLVER.CHECKPOINT_PERIOD", str(10**7),
-        "TEST.EVAL_PERIOD", "0",
-        "MODEL.DEVICE", "cpu",
-        "SEED", str(args.seed),
+        "OUTPUT_DIR",
+        str(Path(args.output) / "train"),
+        "SOLVER.MAX_ITER",
+        str(args.iters),
+        "SOLVER.STEPS",
+        "(" + "".join(f"{s}," for s in steps) + ")",
+        "SOLVER.IMS_PER_BATCH",
+        str(args.batch),
+        "DATALOADER.NUM_WORKERS",
+        str(args.workers),
+        "SOLVER.CHECKPOINT_PERIOD",
+        str(10**7),
+        "TEST.EVAL_PERIOD",
+        "0",
+        "MODEL.DEVICE",
+        "cpu",
+        "SEED",
+        str(args.seed),
     ] + list(args.opts)
     cfg = load_config(args.config_file, opts)
     cfg.freeze()
@@ -75,7 +92,9 @@ def train(cfg, args):
             model = trainer_cls.build_model(cfg)
             HumanParseCheckpointer(model).load(str(final))
             return model, prev.get("train_seconds", float("nan"))
-    step(f"training {args.config_file} for {args.iters} iterations, batch {args.batch} person crops (CPU)")
+    step(
+        f"training {args.config_file} for {args.iters} iterations, batch {args.batch} person crops (CPU)"
+    )
     t0 = time.time()
     # no test sets while training: the trainer's end-of-training EvalHook would run a second inference
     tcfg = cfg.clone()
@@ -96,8 +115,8 @@ def write_overlays(model, collected, cfg, out_dir: Path, n: int):
     import numpy as np
     from detectron2.data import MetadataCatalog
 
-    from humanparse_core.postprocessing import parsing_postprocess
     from humanparse_core.io import read_image
+    from humanparse_core.postprocessing import parsing_postprocess
     from humanparse_d2.projects.qanet.visualize import draw_boxes, overlay, palette_for
 
     ds = cfg.DATASETS.TEST[0]
@@ -113,13 +132,21 @@ def write_overlays(model, collected, cfg, out_dir: Path, n: int):
     for k, (inp, inst) in enumerate(collected[:n]):
         img = read_image(inp["file_name"], "RGB", exif=True)
         res = parsing_postprocess(
-            inst.pred_parsing, inst.scores, inst.box_scores, inst.part_scores, C,
-            semseg_score_thresh=ev.SEMSEG_SCORE_THRESH, nms_thresh=ev.PARSING_NMS_THRESH,
-            score_thresh=ev.SCORE_THRESH, image_size=inst.image_size,
+            inst.pred_parsing,
+            inst.scores,
+            inst.box_scores,
+            inst.part_scores,
+            C,
+            semseg_score_thresh=ev.SEMSEG_SCORE_THRESH,
+            nms_thresh=ev.PARSING_NMS_THRESH,
+            score_thresh=ev.SCORE_THRESH,
+            image_size=inst.image_size,
         )
         pred = overlay(img, res.global_map, pal)
         keep = res.person_indices
-        pred = draw_boxes(pred, inst.pred_boxes.tensor.numpy()[keep], inst.scores.numpy()[keep], "q=")
+        pred = draw_boxes(
+            pred, inst.pred_boxes.tensor.numpy()[keep], inst.scores.numpy()[keep], "q="
+        )
         gt_file = by_id.get(inp["image_id"], {}).get("category_file")
         gt = overlay(img, np.asarray(Image.open(gt_file)), pal) if gt_file else np.zeros_like(img)
         tile = np.concatenate([img, gt, pred], axis=1)
@@ -127,16 +154,20 @@ def write_overlays(model, collected, cfg, out_dir: Path, n: int):
         tiles.append(tile)
     if tiles:
         w = max(t.shape[1] for t in tiles)
-        grid = np.concatenate([np.pad(t, ((0, 4), (0, w - t.shape[1]), (0, 0))) for t in tiles], axis=0)
+        grid = np.concatenate(
+            [np.pad(t, ((0, 4), (0, w - t.shape[1]), (0, 0))) for t in tiles], axis=0
+        )
         Image.fromarray(grid).save(out_dir / "overlays.png")
     return len(tiles)
 
 
 def _parse_args(argv):
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config-file",
-                    default=str(REPO / "projects/QANet/configs/quick/QANet_R18_synth.yaml"))
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--config-file", default=str(REPO / "projects/QANet/configs/quick/QANet_R18_synth.yaml")
+    )
     ap.add_argument("--output", default=str(REPO / "output/demo"))
     # ~1.2 s per iteration on 2 idle cores: 500 iterations = ~10 min, the rest of the 15-minute
     # budget is data generation, inference and evaluation (measured: projects/QANet/README.md)
@@ -145,10 +176,12 @@ def _parse_args(argv):
     ap.add_argument("--workers", type=int, default=1, help="data-loader worker processes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--overlays", type=int, default=4, help="validation images drawn as overlays")
-    ap.add_argument("--max-val-images", type=int, default=0,
-                    help="evaluate on the first N val images (0 = all)")
-    ap.add_argument("--reuse", action="store_true",
-                    help="reuse output/demo/train/model_final.pth if it matches")
+    ap.add_argument(
+        "--max-val-images", type=int, default=0, help="evaluate on the first N val images (0 = all)"
+    )
+    ap.add_argument(
+        "--reuse", action="store_true", help="reuse output/demo/train/model_final.pth if it matches"
+    )
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     return ap.parse_args(argv)
 
@@ -193,13 +226,17 @@ def infer(model, cfg, args):
         import itertools
 
         loader = list(itertools.islice(iter(loader), args.max_val_images))
-    step(f"inference on {ds} (boxes: {model.box_source}; {model.box_source_description}), "
-         f"flip test, crops {tuple(cfg.INPUT.PARSING.CROP_SIZE)}")
+    step(
+        f"inference on {ds} (boxes: {model.box_source}; {model.box_source_description}), "
+        f"flip test, crops {tuple(cfg.INPUT.PARSING.CROP_SIZE)}"
+    )
     collected, t_infer = collect_outputs(model, loader)
     n_img = len(collected)
     n_persons = sum(len(i) for _, i in collected)
-    print(f"  {n_img} images, {n_persons} persons, {t_infer:.1f} s in the model "
-          f"({n_img / max(t_infer, 1e-9):.2f} images/s)")
+    print(
+        f"  {n_img} images, {n_persons} persons, {t_infer:.1f} s in the model "
+        f"({n_img / max(t_infer, 1e-9):.2f} images/s)"
+    )
     return trainer_cls, ds, collected, t_infer
 
 
@@ -252,19 +289,25 @@ def print_summary(args, cfg, info, res, out_dir: Path, n_overlays: int, seconds)
 
     ds, boxes = cfg.DATASETS.TEST[0], info["boxes"]
     box_only, qam = res[weights_name((1, 0, 0))], res[weights_name((1, 0.5, 3))]
-    print(f"\nQANet R18-FPN on {ds}, boxes: {boxes}, flip test, crops "
-          f"{tuple(cfg.INPUT.PARSING.CROP_SIZE)}, {args.iters} iterations x {args.batch} crops, "
-          f"commit {info['commit']}")
+    print(
+        f"\nQANet R18-FPN on {ds}, boxes: {boxes}, flip test, crops "
+        f"{tuple(cfg.INPUT.PARSING.CROP_SIZE)}, {args.iters} iterations x {args.batch} crops, "
+        f"commit {info['commit']}"
+    )
     scoring_rows = [("box only (1,0,0)", box_only), ("QAM (1,0.5,3)", qam)]
     print(format_table(scoring_rows, title_col="scoring"))
     print(f"\nPaper Table 1 weight rows on the same outputs (boxes: {boxes}):")
     print(format_table(list(res.items())))
     d_apr = qam.get("AP_r_vol", float("nan")) - box_only.get("AP_r_vol", float("nan"))
     print(f"\nQAM vs box-only: AP^r_vol {d_apr:+.2f} points (boxes: {boxes})")
-    print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'qam_weight_table.json'}, "
-          f"{n_overlays} overlays in {out_dir}")
-    print(f"total {seconds['total'] / 60:.1f} min (data {seconds['data']:.0f} s, train "
-          f"{seconds['train']:.0f} s, inference {seconds['inference']:.0f} s)")
+    print(
+        f"wrote {out_dir / 'metrics.json'}, {out_dir / 'qam_weight_table.json'}, "
+        f"{n_overlays} overlays in {out_dir}"
+    )
+    print(
+        f"total {seconds['total'] / 60:.1f} min (data {seconds['data']:.0f} s, train "
+        f"{seconds['train']:.0f} s, inference {seconds['inference']:.0f} s)"
+    )
 
 
 def main(argv=None):

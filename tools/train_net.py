@@ -14,6 +14,7 @@ Without a GPU, ``--num-gpus N`` starts N CPU processes that talk over gloo. A co
 dataset or output-directory error prints one line naming the key or path; the traceback goes to
 ``OUTPUT_DIR/log.txt`` (or a file in the temp folder when there is no usable OUTPUT_DIR).
 """
+
 import logging
 import os
 import sys
@@ -41,12 +42,24 @@ logger = logging.getLogger("humanparse_d2.train_net")
 
 # Errors of the run itself that a person can act on (a path, a key, a file): one line, no traceback.
 RUN_ERRORS = (
-    ConfigError, DatasetNotFoundError, BadAnnotationError, NoLoadableCheckpointError,
-    NonFiniteCheckpointError, TooManyBadFilesError, WeightsUnavailableError,
+    ConfigError,
+    DatasetNotFoundError,
+    BadAnnotationError,
+    NoLoadableCheckpointError,
+    NonFiniteCheckpointError,
+    TooManyBadFilesError,
+    WeightsUnavailableError,
 )
 # While the config is loaded every error is a config error (yacs raises KeyError/ValueError/
 # AssertionError for a bad key or value, yaml a YAMLError, open() an OSError for a missing _BASE_).
-CONFIG_ERRORS = RUN_ERRORS + (KeyError, ValueError, AssertionError, OSError, yaml.YAMLError, ImportError)
+CONFIG_ERRORS = RUN_ERRORS + (
+    KeyError,
+    ValueError,
+    AssertionError,
+    OSError,
+    yaml.YAMLError,
+    ImportError,
+)
 
 
 class UserError(Exception):
@@ -111,7 +124,9 @@ def _run(cfg, args):
     trainer_cls = build_trainer_class(cfg)
     if args.eval_only:
         model = trainer_cls.build_model(cfg)
-        HumanParseCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        HumanParseCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
         res = trainer_cls.test(cfg, model)
         if cfg.TEST.AUG.ENABLED and cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
             res.update(trainer_cls.test_with_TTA(cfg, model))
@@ -126,7 +141,10 @@ def _run(cfg, args):
 def argument_parser():
     parser = default_argument_parser()
     parser.add_argument(
-        "--register", action="append", default=[], metavar="MODULE:FUNCTION",
+        "--register",
+        action="append",
+        default=[],
+        metavar="MODULE:FUNCTION",
         help="call this function (module name or file.py path) to register your datasets before "
         "the config is checked; repeatable; same as the DATASETS.REGISTER config key",
     )

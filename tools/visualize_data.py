@@ -10,6 +10,7 @@ with class names, person boxes and person ids (right). ``--crops`` also writes
 ``crops_<image_id>.png``: InstanceParsingMapper training crops (augmented, flip marked) with their
 label maps, to check scale/rotation/flip and the left/right swap.
 """
+
 import argparse
 import os
 import sys
@@ -34,8 +35,13 @@ def _overlay(img_rgb, label, meta, anns=None, boxes_xyxy=None):
             box = BoxMode.convert(list(a["bbox"]), a["bbox_mode"], BoxMode.XYXY_ABS)
             col = palette[i % len(palette)]
             v.draw_box(box, edge_color=col, line_style="-")
-            v.draw_text(f"person {a.get('parsing_id')}", (box[0] + 2, box[1] + 2), color=col,
-                        horizontal_alignment="left", font_size=max(8, v._default_font_size * 0.8))
+            v.draw_text(
+                f"person {a.get('parsing_id')}",
+                (box[0] + 2, box[1] + 2),
+                color=col,
+                horizontal_alignment="left",
+                font_size=max(8, v._default_font_size * 0.8),
+            )
     if boxes_xyxy is not None:
         for b in boxes_xyxy:
             v.draw_box(b, edge_color=(1.0, 1.0, 1.0))
@@ -54,7 +60,12 @@ def _crops(records, meta, mapper, k=6):
         lab[lab == 0] = 255
         v = Visualizer(img, metadata=meta)
         v.draw_sem_seg(lab, area_threshold=None, alpha=0.55)
-        v.draw_text("FLIPPED" if out["flipped"] else "orig", (8, 8), color=(1, 1, 0), horizontal_alignment="left")
+        v.draw_text(
+            "FLIPPED" if out["flipped"] else "orig",
+            (8, 8),
+            color=(1, 1, 0),
+            horizontal_alignment="left",
+        )
         tiles.append(np.asarray(v.get_output().get_image()))
     if not tiles:
         return None
@@ -62,8 +73,12 @@ def _crops(records, meta, mapper, k=6):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, help="registered dataset name, e.g. synth_humans_train")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--dataset", required=True, help="registered dataset name, e.g. synth_humans_train"
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("-n", type=int, default=8, help="number of images")
     p.add_argument("--random", action="store_true", help="random sample instead of the first n")
@@ -86,7 +101,11 @@ def main(argv=None):
     if args.random:
         idx = list(np.random.default_rng(args.seed).permutation(len(dicts)))
     os.makedirs(args.out, exist_ok=True)
-    mapper = InstanceParsingMapper(is_train=True, flip_lut=meta.flip_lut, seed=args.seed) if args.crops else None
+    mapper = (
+        InstanceParsingMapper(is_train=True, flip_lut=meta.flip_lut, seed=args.seed)
+        if args.crops
+        else None
+    )
     written = []
     for i in idx[: args.n]:
         d = dicts[i]
@@ -105,8 +124,10 @@ def main(argv=None):
                 cpath = os.path.join(args.out, f"crops_{name}.png")
                 cv2.imwrite(cpath, tiles[:, :, ::-1])
                 written.append(cpath)
-    print(f"wrote {len(written)} files to {args.out} ({args.dataset}: {len(dicts)} images, "
-          f"{meta.num_parsing} classes, flip_map {meta.flip_map})")
+    print(
+        f"wrote {len(written)} files to {args.out} ({args.dataset}: {len(dicts)} images, "
+        f"{meta.num_parsing} classes, flip_map {meta.flip_map})"
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ unstable default sort); ``mode="default"`` sorts stably, ties broken by (image, 
 given by the order of the concatenated records.
 """
 
-from typing import Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,9 +20,9 @@ __all__ = [
 ]
 
 #: AP^p, PCP and AP^r thresholds (strict ``>``). A literal list: np.arange drifts.
-PARSING_THRESHOLDS: Tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+PARSING_THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 #: AP^h thresholds.
-MASK_THRESHOLDS: Tuple[float, ...] = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+MASK_THRESHOLDS: tuple[float, ...] = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 MODES = ("default", "legacy")
 _EPS = np.finfo(np.float64).eps
 
@@ -70,7 +70,7 @@ def sort_order(scores: np.ndarray, mode: str, legacy_rule: str = "neg") -> np.nd
     return np.argsort(-np.asarray(scores, np.float64), kind="stable")
 
 
-def ap_from_tp(tp_sorted: np.ndarray, npos: float) -> Tuple[np.ndarray, np.ndarray, float]:
+def ap_from_tp(tp_sorted: np.ndarray, npos: float) -> tuple[np.ndarray, np.ndarray, float]:
     """AP of one ranked list.
 
     Args:

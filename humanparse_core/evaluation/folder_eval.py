@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ap import check_mode
 from ..io import read_label
 from .accumulator import ParsingAccumulator
+from .ap import check_mode
 from .gt_loading import GTFiles, check_size, load_image_gt
 from .image_eval import ImageRecord, evaluate_image
 from .image_inputs import ImageGT, ImagePred

@@ -40,9 +40,17 @@ class GTFiles:
     @classmethod
     def cihp(cls, gt_root: str, name: str) -> "GTFiles":
         """The files of image ``name`` under a CIHP-layout ``gt_root``."""
-        sub = lambda d, ext=".png": os.path.join(gt_root, d, name + ext)
-        return cls(name, sub("Category_ids"), sub("Human_ids"), sub("Instance_ids"),
-                   sub("Instance_ids", ".txt"))
+
+        def sub(d, ext=".png"):
+            return os.path.join(gt_root, d, name + ext)
+
+        return cls(
+            name,
+            sub("Category_ids"),
+            sub("Human_ids"),
+            sub("Instance_ids"),
+            sub("Instance_ids", ".txt"),
+        )
 
     @classmethod
     def from_dataset_dict(cls, d: dict) -> "GTFiles":
@@ -79,7 +87,10 @@ def load_image_gt(
     ``instance_classes`` {region id: class} (AP^r), ``human`` (AP^h). ``copy=False`` allows
     read-only arrays (bulk evaluation).
     """
-    read = lambda p: read_label(p, copy=copy)
+
+    def read(p):
+        return read_label(p, copy=copy)
+
     need_cat = "mIoU" in metrics or "APp" in metrics
     cat = read(files.category) if need_cat and files.category else None
     need_hum = "APp" in metrics or "APh" in metrics

@@ -14,8 +14,12 @@ import numpy as np
 from .ap import MASK_THRESHOLDS, PARSING_THRESHOLDS, check_mode
 from .hist import category_ignore_to_c, joint_hist3
 from .image_inputs import ImageGT, ImagePred
-from .parsing_ap import APpRecords, app_image_records, app_image_records_from_maps
-from .parsing_ap import select_gt_persons
+from .parsing_ap import (
+    APpRecords,
+    app_image_records,
+    app_image_records_from_maps,
+    select_gt_persons,
+)
 from .region_ap import RegionRecords, region_image_records
 from .semseg import confusion_matrix
 

@@ -15,8 +15,6 @@ its label (a singleton connected component); out-of-image neighbours count as di
 Multi-pixel holes are counted by neither.
 """
 
-from typing import Tuple
-
 import numpy as np
 
 __all__ = ["isolated_pixel_count", "isolated_pixel_rate"]
@@ -27,7 +25,7 @@ _OFFSETS = {
 }
 
 
-def isolated_pixel_count(label: np.ndarray, connectivity: int = 8) -> Tuple[int, int]:
+def isolated_pixel_count(label: np.ndarray, connectivity: int = 8) -> tuple[int, int]:
     """(number of isolated pixels, number of pixels) of one (H, W) label map.
 
     Args:

@@ -13,8 +13,8 @@ Matching rules:
 """
 
 import warnings
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -4,7 +4,7 @@ Pure numpy. One integer confusion matrix (rows = GT, columns = prediction) is ac
 whole split; per-image mIoUs are never averaged.
 """
 
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -44,8 +44,8 @@ def confusion_matrix(
 
 
 def semantic_scores(
-    conf: np.ndarray, mode: str = "default", include: Optional[Sequence[int]] = None
-) -> Dict[str, object]:
+    conf: np.ndarray, mode: str = "default", include: Sequence[int] | None = None
+) -> dict[str, object]:
     """mIoU, pixel accuracy and mean accuracy of a global confusion matrix (fractions, not %).
 
     Args:
@@ -92,7 +92,7 @@ def semantic_scores(
     }
 
 
-def nearest_exact_resize(label: np.ndarray, out_hw: Tuple[int, int]) -> np.ndarray:
+def nearest_exact_resize(label: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """Centre-nearest resize of a label map (torch ``nearest-exact`` = PIL ``NEAREST``).
 
     Output pixel i samples input pixel ``floor((i + 0.5) * in / out)``.
@@ -114,9 +114,7 @@ def apply_label_merge(label: np.ndarray, lut: Sequence[int]) -> np.ndarray:
     return lut_arr[label].astype(np.uint8 if lut_arr.max() < 256 else np.int32)
 
 
-def merge_exclude_classes(
-    label_merge: Optional[dict], class_names: Sequence[str]
-) -> Tuple[int, ...]:
+def merge_exclude_classes(label_merge: dict | None, class_names: Sequence[str]) -> tuple[int, ...]:
     """Classes left out of the averages for a merged protocol.
 
     ``label_merge["exclude"]`` wins; otherwise the LIP -> PPSS merge excludes the shoes class

@@ -18,9 +18,17 @@ Writer (:mod:`.writer`): image ``i`` of (layout, split, seed) uses
 ``np.random.default_rng([seed, layout, split, i])``, so results do not depend on the number of
 worker processes.
 """
+
 from .figure import NUM_CLASSES
 from .scene import render_person_crop, render_scene
 from .writer import GENERATOR_VERSION, SYNTH_DEFAULTS, ensure_synthetic, generate_dataset
 
-__all__ = ["render_scene", "render_person_crop", "generate_dataset", "ensure_synthetic",
-           "SYNTH_DEFAULTS", "GENERATOR_VERSION", "NUM_CLASSES"]
+__all__ = [
+    "render_scene",
+    "render_person_crop",
+    "generate_dataset",
+    "ensure_synthetic",
+    "SYNTH_DEFAULTS",
+    "GENERATOR_VERSION",
+    "NUM_CLASSES",
+]

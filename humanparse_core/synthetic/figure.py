@@ -3,6 +3,7 @@
 Every drawing call paints integer class ids into a (H, W) uint8 canvas; later strokes cover
 earlier ones, so the call order below is the depth order of the body parts.
 """
+
 from dataclasses import dataclass
 
 import cv2
@@ -16,10 +17,31 @@ TORSO_SKIN = JUMPSUIT = 10
 SCARF, SKIRT, FACE, LARM, RARM, LLEG, RLEG, LSHOE, RSHOE = range(11, 20)
 NUM_CLASSES = 20
 
-_SKIN = np.array([(255, 224, 196), (241, 194, 160), (224, 172, 130), (198, 134, 94),
-                  (160, 102, 66), (118, 74, 44), (84, 52, 32)], np.float32)
-_HAIR = np.array([(22, 16, 12), (45, 30, 20), (80, 52, 30), (120, 85, 50), (190, 160, 105),
-                  (150, 150, 150), (140, 62, 30), (230, 220, 190)], np.float32)
+_SKIN = np.array(
+    [
+        (255, 224, 196),
+        (241, 194, 160),
+        (224, 172, 130),
+        (198, 134, 94),
+        (160, 102, 66),
+        (118, 74, 44),
+        (84, 52, 32),
+    ],
+    np.float32,
+)
+_HAIR = np.array(
+    [
+        (22, 16, 12),
+        (45, 30, 20),
+        (80, 52, 30),
+        (120, 85, 50),
+        (190, 160, 105),
+        (150, 150, 150),
+        (140, 62, 30),
+        (230, 220, 190),
+    ],
+    np.float32,
+)
 _CLOTH_CLASSES = (HAT, GLOVE, UPPER, DRESS, COAT, SOCKS, PANTS, SCARF, SKIRT)
 
 # --------------------------------------------------------------------------------------------
@@ -37,14 +59,30 @@ def _poly(canvas, pts, v):
 
 
 def _circle(canvas, c, r, v):
-    cv2.circle(canvas, tuple(int(round(t * _SC)) for t in c), int(round(max(r, 0.5) * _SC)),
-               int(v), -1, cv2.LINE_8, _SH)
+    cv2.circle(
+        canvas,
+        tuple(int(round(t * _SC)) for t in c),
+        int(round(max(r, 0.5) * _SC)),
+        int(v),
+        -1,
+        cv2.LINE_8,
+        _SH,
+    )
 
 
 def _ellipse(canvas, c, axes, angle, v, a0=0, a1=360):
-    cv2.ellipse(canvas, tuple(int(round(t * _SC)) for t in c),
-                tuple(int(round(max(a, 0.5) * _SC)) for a in axes), float(angle), a0, a1, int(v),
-                -1, cv2.LINE_8, _SH)
+    cv2.ellipse(
+        canvas,
+        tuple(int(round(t * _SC)) for t in c),
+        tuple(int(round(max(a, 0.5) * _SC)) for a in axes),
+        float(angle),
+        a0,
+        a1,
+        int(v),
+        -1,
+        cv2.LINE_8,
+        _SH,
+    )
 
 
 def _limb(canvas, p0, p1, w0, w1, v, caps=True):
@@ -91,9 +129,12 @@ def _sample_outfit(rng, lip: bool) -> dict:
     a["sunglasses"] = a["frontal"] and rng.random() < 0.15
     a["scarf"] = rng.random() < 0.12
     a["coat"] = rng.random() < 0.3
-    lower = rng.choice(["pants", "shorts", "skirt", "dress", "jumpsuit"] if lip else
-                       ["pants", "shorts", "skirt", "dress"],
-                       p=[0.45, 0.15, 0.15, 0.15, 0.10] if lip else [0.5, 0.17, 0.16, 0.17])
+    lower = rng.choice(
+        ["pants", "shorts", "skirt", "dress", "jumpsuit"]
+        if lip
+        else ["pants", "shorts", "skirt", "dress"],
+        p=[0.45, 0.15, 0.15, 0.15, 0.10] if lip else [0.5, 0.17, 0.16, 0.17],
+    )
     a["lower"] = str(lower)
     if a["lower"] in ("dress", "jumpsuit"):
         a["coat"] = a["coat"] and rng.random() < 0.5
@@ -105,11 +146,21 @@ def _sample_outfit(rng, lip: bool) -> dict:
     a["socks"] = rng.random() < 0.35
     a["torso_skin"] = (not lip) and rng.random() < 0.45  # V-neck (CIHP class 10)
     # arms: abduction (deg, outward positive) and elbow bend per image side (-1 = image left)
-    a["arm"] = {s: (float(rng.uniform(-15, 100) if rng.random() < 0.8 else rng.uniform(-35, 150)),
-                    float(rng.uniform(-40, 140))) for s in (-1, 1)}
+    a["arm"] = {
+        s: (
+            float(rng.uniform(-15, 100) if rng.random() < 0.8 else rng.uniform(-35, 150)),
+            float(rng.uniform(-40, 140)),
+        )
+        for s in (-1, 1)
+    }
     walk = rng.random() < 0.5
-    a["leg"] = {s: (float(rng.uniform(-6, 25 if not walk else 12)),
-                    float(rng.uniform(-10, 45 if walk else 15))) for s in (-1, 1)}
+    a["leg"] = {
+        s: (
+            float(rng.uniform(-6, 25 if not walk else 12)),
+            float(rng.uniform(-10, 45 if walk else 15)),
+        )
+        for s in (-1, 1)
+    }
     return a
 
 
@@ -266,13 +317,19 @@ def _draw_hips(canvas: np.ndarray, fig: _Figure) -> None:
     """Crotch block of pants, or the skirt / dress below the waist."""
     a, body = fig.a, fig.body
     if fig.lower_cls is not None:
-        _poly(canvas, body([[-0.1, -0.04], [0.1, -0.04], [0.105, 0.05], [0.0, 0.085],
-                            [-0.105, 0.05]]), fig.lower_cls)
+        _poly(
+            canvas,
+            body([[-0.1, -0.04], [0.1, -0.04], [0.105, 0.05], [0.0, 0.085], [-0.105, 0.05]]),
+            fig.lower_cls,
+        )
     if a["lower"] in ("skirt", "dress"):
         hem = a["hem"]
         flare = 0.14 + 0.06 * a["yaw"]
-        _poly(canvas, body([[-0.095, -0.05], [0.095, -0.05], [flare, hem], [-flare, hem]]),
-              SKIRT if a["lower"] == "skirt" else DRESS)
+        _poly(
+            canvas,
+            body([[-0.095, -0.05], [0.095, -0.05], [flare, hem], [-flare, hem]]),
+            SKIRT if a["lower"] == "skirt" else DRESS,
+        )
 
 
 def _draw_torso(canvas: np.ndarray, fig: _Figure) -> None:
@@ -282,8 +339,18 @@ def _draw_torso(canvas: np.ndarray, fig: _Figure) -> None:
     # covered by the collar of the upper garment from the back (so "face" means a frontal view)
     neck_cls = TORSO_SKIN if fig.kind != "lip" else (FACE if frontal else upper_cls)
     _limb(canvas, body([0, -0.305]), body([0, -0.37]), 0.045 * u, 0.042 * u, neck_cls, caps=False)
-    torso = [[-0.125, -0.325], [-0.035, -0.34], [0.035, -0.34], [0.125, -0.325], [0.118, -0.2],
-             [0.092, -0.06], [0.098, 0.0], [-0.098, 0.0], [-0.092, -0.06], [-0.118, -0.2]]
+    torso = [
+        [-0.125, -0.325],
+        [-0.035, -0.34],
+        [0.035, -0.34],
+        [0.125, -0.325],
+        [0.118, -0.2],
+        [0.092, -0.06],
+        [0.098, 0.0],
+        [-0.098, 0.0],
+        [-0.092, -0.06],
+        [-0.118, -0.2],
+    ]
     if a["lower"] == "jumpsuit" or fig.lower_cls is None or a["coat"]:
         _poly(canvas, body(torso), upper_cls)
     else:  # shirt slightly over the waistband
@@ -292,15 +359,26 @@ def _draw_torso(canvas: np.ndarray, fig: _Figure) -> None:
         _poly(canvas, body([[-0.04, -0.342], [0.04, -0.342], [0.0, -0.275]]), TORSO_SKIN)
     if a["coat"]:
         bottom = 0.16
-        left = [[-0.135, -0.33], [-0.03, -0.345], [-0.03 if frontal else 0.03, bottom],
-                [-0.15, bottom]]
-        right = [[0.135, -0.33], [0.03, -0.345], [0.03 if frontal else -0.03, bottom],
-                 [0.15, bottom]]
+        left = [
+            [-0.135, -0.33],
+            [-0.03, -0.345],
+            [-0.03 if frontal else 0.03, bottom],
+            [-0.15, bottom],
+        ]
+        right = [
+            [0.135, -0.33],
+            [0.03, -0.345],
+            [0.03 if frontal else -0.03, bottom],
+            [0.15, bottom],
+        ]
         _poly(canvas, body(left), COAT)
         _poly(canvas, body(right), COAT)
         if not frontal:
-            _poly(canvas, body([[-0.135, -0.33], [0.135, -0.33], [0.15, bottom], [-0.15, bottom]]),
-                  COAT)
+            _poly(
+                canvas,
+                body([[-0.135, -0.33], [0.135, -0.33], [0.15, bottom], [-0.15, bottom]]),
+                COAT,
+            )
     if a["scarf"]:
         _limb(canvas, body([-0.06, -0.33]), body([0.06, -0.33]), 0.05 * u, 0.05 * u, SCARF)
         if frontal:
@@ -318,17 +396,33 @@ def _draw_long_hair_behind(canvas: np.ndarray, fig: _Figure) -> None:
     if fig.a["hair"] == "long" and fig.frontal:
         head_c, rx, ry = _head_geometry(fig)
         lean = fig.a["lean"]
-        _ellipse(canvas, head_c + _rot(np.array([0, 0.45 * ry]), lean), (rx * 1.35, ry * 1.55),
-                 lean, HAIR)
+        _ellipse(
+            canvas,
+            head_c + _rot(np.array([0, 0.45 * ry]), lean),
+            (rx * 1.35, ry * 1.55),
+            lean,
+            HAIR,
+        )
 
 
 def _draw_sunglasses(canvas: np.ndarray, head_c: np.ndarray, rx: float, ry: float, lean: float):
     ey = head_c + _rot(np.array([0.0, 0.05 * ry]), lean)
     for s in (-1, 1):
-        _ellipse(canvas, ey + _rot(np.array([s * 0.42 * rx, 0.0]), lean), (0.33 * rx, 0.2 * ry),
-                 lean, SUNGLASSES)
-    _limb(canvas, ey + _rot(np.array([-0.5 * rx, 0]), lean),
-          ey + _rot(np.array([0.5 * rx, 0]), lean), 0.08 * ry, 0.08 * ry, SUNGLASSES)
+        _ellipse(
+            canvas,
+            ey + _rot(np.array([s * 0.42 * rx, 0.0]), lean),
+            (0.33 * rx, 0.2 * ry),
+            lean,
+            SUNGLASSES,
+        )
+    _limb(
+        canvas,
+        ey + _rot(np.array([-0.5 * rx, 0]), lean),
+        ey + _rot(np.array([0.5 * rx, 0]), lean),
+        0.08 * ry,
+        0.08 * ry,
+        SUNGLASSES,
+    )
 
 
 def _draw_head(canvas: np.ndarray, fig: _Figure) -> None:
@@ -347,16 +441,22 @@ def _draw_head(canvas: np.ndarray, fig: _Figure) -> None:
     else:
         _ellipse(canvas, head_c, (rx * 1.04, ry * 1.02), lean, HAIR)
         if a["hair"] == "long":
-            _ellipse(canvas, head_c + _rot(np.array([0, 0.55 * ry]), lean), (rx * 1.2, ry * 1.3),
-                     lean, HAIR)
+            _ellipse(
+                canvas,
+                head_c + _rot(np.array([0, 0.55 * ry]), lean),
+                (rx * 1.2, ry * 1.3),
+                lean,
+                HAIR,
+            )
     if a["hat"]:
         top = head_c + _rot(np.array([0.0, -0.55 * ry]), lean)
         _ellipse(canvas, top, (rx * 1.05, ry * 0.6), lean, HAT, 180, 360)
         _ellipse(canvas, top, (rx * 1.45, ry * 0.13), lean, HAT)
 
 
-def _draw_person(canvas: np.ndarray, cx: float, feet_y: float, u: float, a: dict,
-                 kind: str) -> None:
+def _draw_person(
+    canvas: np.ndarray, cx: float, feet_y: float, u: float, a: dict, kind: str
+) -> None:
     """Paint one person's class ids into ``canvas`` (H, W) uint8, back to front.
 
     Args:
@@ -374,6 +474,6 @@ def _draw_person(canvas: np.ndarray, cx: float, feet_y: float, u: float, a: dict
         _draw_leg(canvas, fig, s)
     _draw_hips(canvas, fig)
     _draw_torso(canvas, fig)
-    for s in ((-1, 1) if far is None else (-far,)):
+    for s in (-1, 1) if far is None else (-far,):
         _draw_arm(canvas, fig, s)
     _draw_head(canvas, fig)

@@ -3,6 +3,7 @@
 Labels are painted first (back to front) and the RGB image is rendered from them, so every
 foreground pixel carries exactly the drawn class.
 """
+
 import cv2
 import numpy as np
 
@@ -97,9 +98,9 @@ def _paint_persons(rng, img: np.ndarray, cat: np.ndarray, hum: np.ndarray, attrs
     amp_lut = np.zeros(256, np.float32)
     tex_lut = np.zeros(256, np.uint8)
     for i, a in enumerate(attrs, start=1):
-        col_lut[i * _KEY_STRIDE:i * _KEY_STRIDE + NUM_CLASSES] = a["colors"]
-        amp_lut[i * _KEY_STRIDE:i * _KEY_STRIDE + NUM_CLASSES] = a["amp"]
-        tex_lut[i * _KEY_STRIDE:i * _KEY_STRIDE + NUM_CLASSES] = a["tex"]
+        col_lut[i * _KEY_STRIDE : i * _KEY_STRIDE + NUM_CLASSES] = a["colors"]
+        amp_lut[i * _KEY_STRIDE : i * _KEY_STRIDE + NUM_CLASSES] = a["amp"]
+        tex_lut[i * _KEY_STRIDE : i * _KEY_STRIDE + NUM_CLASSES] = a["tex"]
     base = cv2.LUT(cv2.merge([key, key, key]), col_lut.reshape(1, 256, 3))
     amp = cv2.LUT(key, amp_lut.reshape(1, 256))
     tex_idx = cv2.LUT(key, tex_lut)[None].astype(np.intp)
@@ -133,8 +134,9 @@ def _compose(rng, H, W, persons, kind) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return img.astype(np.uint8), cat, hum
 
 
-def render_scene(rng: np.random.Generator, image_size: int = 384, max_persons: int = 5,
-                 kind: str = "cihp"):
+def render_scene(
+    rng: np.random.Generator, image_size: int = 384, max_persons: int = 5, kind: str = "cihp"
+):
     """One multi-person scene, longer side ``image_size``.
 
     Returns:

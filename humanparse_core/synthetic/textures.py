@@ -1,4 +1,5 @@
 """Fixed texture and sensor-noise banks, the same in every process; images read random windows."""
+
 import cv2
 import numpy as np
 
@@ -29,8 +30,9 @@ def _texture_bank() -> np.ndarray:
     for sigma in (1.0, 4.0):  # fine and blotchy noise
         n = cv2.GaussianBlur(rng.standard_normal((S, S)).astype(np.float32), (0, 0), sigma)
         tex.append(n / (np.abs(n).max() + 1e-6))
-    n = cv2.GaussianBlur(rng.standard_normal((S, S)).astype(np.float32), (0, 0),
-                         sigmaX=0.7, sigmaY=5.0)
+    n = cv2.GaussianBlur(
+        rng.standard_normal((S, S)).astype(np.float32), (0, 0), sigmaX=0.7, sigmaY=5.0
+    )
     tex.append(n / (np.abs(n).max() + 1e-6))  # hair-like vertical strands
     _BANK = np.stack(tex)
     return _BANK
@@ -43,7 +45,7 @@ def _bank_window(rng, H: int, W: int) -> np.ndarray:
         bank = np.tile(bank, (1, -(-H // _BANK_SIZE), -(-W // _BANK_SIZE)))
     oy = int(rng.integers(0, bank.shape[1] - H + 1))
     ox = int(rng.integers(0, bank.shape[2] - W + 1))
-    return bank[:, oy:oy + H, ox:ox + W]
+    return bank[:, oy : oy + H, ox : ox + W]
 
 
 def _noise_window(rng, H: int, W: int) -> np.ndarray:
@@ -57,4 +59,4 @@ def _noise_window(rng, H: int, W: int) -> np.ndarray:
         bank = np.tile(bank, (-(-H // _BANK_SIZE), -(-W // _BANK_SIZE)))
     oy = int(rng.integers(0, bank.shape[0] - H + 1))
     ox = int(rng.integers(0, bank.shape[1] - W + 1))
-    return bank[oy:oy + H, ox:ox + W]
+    return bank[oy : oy + H, ox : ox + W]

@@ -3,6 +3,7 @@
 Determinism: image ``i`` of (layout, split, seed) uses ``np.random.default_rng([seed, layout,
 split, i])``, so results do not depend on the number of worker processes.
 """
+
 import json
 import logging
 import os
@@ -28,8 +29,11 @@ SYNTH_DEFAULTS = {
 }
 _LAYOUT_CODE = {"cihp": 1, "lip": 2}
 _SPLIT_CODE = {"train": 1, "val": 2, "test": 3}
-_CIHP_SPLIT = {"train": ("Training", "train_id.txt"), "val": ("Validation", "val_id.txt"),
-               "test": ("Testing", "test_id.txt")}
+_CIHP_SPLIT = {
+    "train": ("Training", "train_id.txt"),
+    "val": ("Validation", "val_id.txt"),
+    "test": ("Testing", "test_id.txt"),
+}
 
 
 def _png(path: Path, arr: np.ndarray) -> None:
@@ -84,8 +88,14 @@ def _marker(root: Path, layout: str, split: str) -> Path:
 
 
 def _marker_info(layout, split, num_images, seed, image_size) -> dict:
-    return {"layout": layout, "split": split, "num_images": num_images, "seed": seed,
-            "image_size": image_size, "version": GENERATOR_VERSION}
+    return {
+        "layout": layout,
+        "split": split,
+        "num_images": num_images,
+        "seed": seed,
+        "image_size": image_size,
+        "version": GENERATOR_VERSION,
+    }
 
 
 def _id_file(root: Path, layout: str, split: str) -> Path:
@@ -102,8 +112,10 @@ def _prepare_dirs(root: Path, layout: str, split: str) -> None:
         for sub in ("Images", "Category_ids", "Human_ids", "Instance_ids"):
             (d / sub).mkdir(parents=True, exist_ok=True)
     else:
-        for top, sub in (("TrainVal_images", f"{split}_images"),
-                         ("TrainVal_parsing_annotations", f"{split}_segmentations")):
+        for top, sub in (
+            ("TrainVal_images", f"{split}_images"),
+            ("TrainVal_parsing_annotations", f"{split}_segmentations"),
+        ):
             d = root / top / sub
             if d.exists():
                 shutil.rmtree(d)
@@ -144,9 +156,16 @@ def _run_jobs(jobs: list[tuple], num_workers: int, bar) -> list[str]:
     return stems
 
 
-def generate_dataset(root, layout: str = "cihp", split: str = "train", num_images: int = 600,
-                     seed: int = 0, image_size: int = 384, num_workers: int | None = None,
-                     progress: bool = True) -> Path:
+def generate_dataset(
+    root,
+    layout: str = "cihp",
+    split: str = "train",
+    num_images: int = 600,
+    seed: int = 0,
+    image_size: int = 384,
+    num_workers: int | None = None,
+    progress: bool = True,
+) -> Path:
     """Write a synthetic split under ``root`` in the official CIHP or LIP layout.
 
     CIHP layout: ``root/{Training,Validation}/{Images,Category_ids,Human_ids,Instance_ids}`` with
@@ -191,8 +210,15 @@ def _marker_matches(root: Path, layout, split, num_images, seed, image_size) -> 
     return info == _marker_info(layout, split, num_images, seed, image_size)
 
 
-def ensure_synthetic(root, layout: str, split: str, num_images: int, seed: int,
-                     image_size: int = 384, progress: bool = True) -> Path:
+def ensure_synthetic(
+    root,
+    layout: str,
+    split: str,
+    num_images: int,
+    seed: int,
+    image_size: int = 384,
+    progress: bool = True,
+) -> Path:
     """Generate the split under ``root`` unless a complete one with the same parameters is there.
 
     A file lock (``root/.lock_<layout>_<split>``) makes concurrent callers wait for one writer, so
@@ -206,7 +232,8 @@ def ensure_synthetic(root, layout: str, split: str, num_images: int, seed: int,
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f".lock_{layout}_{split}")):
         if not _marker_matches(root, layout, split, num_images, seed, image_size):
-            logger.info("Generating synthetic %s/%s (%d images) in %s", layout, split, num_images,
-                        root)
+            logger.info(
+                "Generating synthetic %s/%s (%d images) in %s", layout, split, num_images, root
+            )
             generate_dataset(root, layout, split, num_images, seed, image_size, progress=progress)
     return root

@@ -1,4 +1,5 @@
 """Reading checkpoints written by other code bases (the papers' official releases)."""
+
 from .official import (  # noqa: F401
     OFFICIAL_FORMAT_REGISTRY,
     OFFICIAL_PARITY_REGISTRY,

@@ -17,10 +17,11 @@
 It also keeps the incompatible keys of the last load, so callers can tell (with
 :func:`warn_untrained`) when heads run with weights that were never trained.
 """
+
 import logging
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -54,7 +55,7 @@ class WeightsUnavailableError(OSError):
     """Remote weights (``detectron2://``, ``https://``, ...) could not be fetched (offline?)."""
 
 
-def first_non_finite(state: Dict[str, Any]) -> Optional[str]:
+def first_non_finite(state: dict[str, Any]) -> str | None:
     """Name of the first floating-point tensor in ``state`` holding NaN or Inf, else None."""
     for k, v in state.items():
         if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
@@ -67,9 +68,9 @@ class HumanParseCheckpointer(DetectionCheckpointer):
 
     def __init__(self, model, save_dir: str = "", *, save_to_disk=None, **checkpointables):
         super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
-        self.resumed_from: Optional[str] = None  # the file --resume actually loaded
+        self.resumed_from: str | None = None  # the file --resume actually loaded
         self.last_incompatible = None  # _IncompatibleKeys of the last load (None: nothing loaded)
-        self.last_save_seconds: Optional[float] = None
+        self.last_save_seconds: float | None = None
 
     # ------------------------------------------------------------------ saving
     def save(self, name: str, **kwargs: Any) -> None:
@@ -99,7 +100,7 @@ class HumanParseCheckpointer(DetectionCheckpointer):
             f.write(last_filename_basename)
 
     # ----------------------------------------------------------------- resuming
-    def resume_candidates(self) -> List[str]:
+    def resume_candidates(self) -> list[str]:
         """Checkpoint files to resume from, best first: the one ``last_checkpoint`` names (when
         it names an existing file), then every other ``*.pth`` in ``save_dir``, newest first."""
         if not self.save_dir or not os.path.isdir(self.save_dir):
@@ -107,7 +108,9 @@ class HumanParseCheckpointer(DetectionCheckpointer):
         files = [
             os.path.join(self.save_dir, f)
             for f in os.listdir(self.save_dir)
-            if f.endswith(".pth") and not f.startswith(".") and os.path.isfile(os.path.join(self.save_dir, f))
+            if f.endswith(".pth")
+            and not f.startswith(".")
+            and os.path.isfile(os.path.join(self.save_dir, f))
         ]
         files.sort(key=lambda p: (os.path.getmtime(p), p), reverse=True)
         tagged = super().get_checkpoint_file() if super().has_checkpoint() else ""
@@ -117,7 +120,11 @@ class HumanParseCheckpointer(DetectionCheckpointer):
         return files
 
     def has_checkpoint(self) -> bool:
-        return self.resumed_from is not None or super().has_checkpoint() or bool(self.resume_candidates())
+        return (
+            self.resumed_from is not None
+            or super().has_checkpoint()
+            or bool(self.resume_candidates())
+        )
 
     def get_checkpoint_file(self) -> str:
         if self.resumed_from is not None:
@@ -125,7 +132,7 @@ class HumanParseCheckpointer(DetectionCheckpointer):
         cands = self.resume_candidates()
         return cands[0] if cands else ""
 
-    def resume_or_load(self, path: str, *, resume: bool = True) -> Dict[str, Any]:
+    def resume_or_load(self, path: str, *, resume: bool = True) -> dict[str, Any]:
         if not resume:
             return self.load(path, checkpointables=[])
         self.resumed_from = None
@@ -139,9 +146,16 @@ class HumanParseCheckpointer(DetectionCheckpointer):
             try:
                 out = self.load(cand)
             except Exception as e:  # noqa: BLE001  (a truncated/corrupt file: try the next one)
-                self._parsed_url_during_load = None  # DetectionCheckpointer.load leaves it set on errors
+                self._parsed_url_during_load = (
+                    None  # DetectionCheckpointer.load leaves it set on errors
+                )
                 errors.append(f"{os.path.basename(cand)}: {type(e).__name__}: {e}")
-                logger.warning("cannot resume from %s (%s: %s); trying an older checkpoint", cand, type(e).__name__, e)
+                logger.warning(
+                    "cannot resume from %s (%s: %s); trying an older checkpoint",
+                    cand,
+                    type(e).__name__,
+                    e,
+                )
                 continue
             self.resumed_from = cand
             if i > 0:
@@ -161,7 +175,11 @@ class HumanParseCheckpointer(DetectionCheckpointer):
         if not self.save_to_disk or not self.save_dir or not os.path.isdir(self.save_dir):
             return
         for f in os.listdir(self.save_dir):
-            if f.startswith(".") and f.endswith(".tmp") and (".pth." in f or f.startswith(".last_checkpoint.")):
+            if (
+                f.startswith(".")
+                and f.endswith(".tmp")
+                and (".pth." in f or f.startswith(".last_checkpoint."))
+            ):
                 try:
                     os.unlink(os.path.join(self.save_dir, f))
                     logger.info("removed %s, left by a save that was interrupted", f)
@@ -176,10 +194,12 @@ class HumanParseCheckpointer(DetectionCheckpointer):
         if tagged == os.path.join(self.save_dir, ""):
             logger.warning("%s is empty; looking for the newest checkpoint in %s", f, self.save_dir)
         elif not os.path.isfile(tagged):
-            logger.warning("%s names %s, which does not exist; looking for the newest checkpoint", f, tagged)
+            logger.warning(
+                "%s names %s, which does not exist; looking for the newest checkpoint", f, tagged
+            )
 
     # ------------------------------------------------------------------ loading
-    def load(self, path: str, checkpointables: Optional[List[str]] = None) -> Dict[str, Any]:
+    def load(self, path: str, checkpointables: list[str] | None = None) -> dict[str, Any]:
         try:
             return super().load(path, checkpointables)
         except OSError as e:  # URLError, socket errors, a failed download
@@ -191,15 +211,15 @@ class HumanParseCheckpointer(DetectionCheckpointer):
                 ) from e
             raise
 
-    def _load_file(self, filename: str) -> Dict[str, Any]:
+    def _load_file(self, filename: str) -> dict[str, Any]:
         if filename.endswith(".pkl"):
             return self._load_pkl(filename)
         return super()._load_file(filename)
 
-    def _torch_load(self, f: str) -> Dict[str, Any]:
+    def _torch_load(self, f: str) -> dict[str, Any]:
         return torch.load(f, map_location=torch.device("cpu"), weights_only=True)
 
-    def _load_pkl(self, filename: str) -> Dict[str, Any]:
+    def _load_pkl(self, filename: str) -> dict[str, Any]:
         """detectron2 model-zoo / Caffe2 ``.pkl`` weights, read without running code.
 
         Same format dispatch as ``DetectionCheckpointer._load_file``: a dict with "model" and
@@ -227,7 +247,9 @@ def is_backbone_only_weights(weights: str) -> bool:
     return weights.startswith("torchvision://") or "ImageNetPretrained/" in weights
 
 
-def warn_untrained(model: torch.nn.Module, weights: str, checkpointer: Optional[HumanParseCheckpointer]) -> List[str]:
+def warn_untrained(
+    model: torch.nn.Module, weights: str, checkpointer: HumanParseCheckpointer | None
+) -> list[str]:
     """Warn when ``model`` runs layers that ``weights`` did not provide; returns their prefixes.
 
     Empty ``weights`` means every layer is random; ImageNet-only weights (``R-50.pkl``, a timm
@@ -246,6 +268,8 @@ def warn_untrained(model: torch.nn.Module, weights: str, checkpointer: Optional[
         logger.warning(
             "MODEL.WEIGHTS=%s has no weights for %d parameter(s) (%s): these layers were never trained "
             "(ImageNet-only weights?), so the output is not meaningful; pass a trained checkpoint",
-            weights, len(missing), ", ".join(prefixes[:8]) + (" ..." if len(prefixes) > 8 else ""),
+            weights,
+            len(missing),
+            ", ".join(prefixes[:8]) + (" ..." if len(prefixes) > 8 else ""),
         )
     return prefixes

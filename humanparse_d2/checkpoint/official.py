@@ -18,13 +18,14 @@ Conversion is strict: the converted dict must have exactly the model's keys and 
 :class:`CheckpointMismatchError` names the first offenders (a checkpoint of another architecture
 than the config fails here, not later as a silently half-loaded model).
 """
+
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from detectron2.utils.registry import Registry
@@ -78,7 +79,7 @@ def format_for_config(cfg) -> str:
     return cfg.MODEL.META_ARCHITECTURE.lower()
 
 
-def read_official_state_dict(path: str | Path) -> "OrderedDict[str, torch.Tensor]":
+def read_official_state_dict(path: str | Path) -> OrderedDict[str, torch.Tensor]:
     """Tensors of an official checkpoint, unwrapped and without DataParallel's ``module.``.
 
     Accepts a plain state dict or one wrapped as ``{'model': sd, ...}`` (QANet) and the like.
@@ -91,12 +92,14 @@ def read_official_state_dict(path: str | Path) -> "OrderedDict[str, torch.Tensor
             break
         obj = inner
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: expected a state dict (mapping of tensors), got {type(obj).__name__}")
+        raise ValueError(
+            f"{path}: expected a state dict (mapping of tensors), got {type(obj).__name__}"
+        )
     tensors = OrderedDict((k, v) for k, v in obj.items() if isinstance(v, torch.Tensor))
     if not tensors:
         raise ValueError(f"{path}: no tensors found (keys: {list(obj)[:_SHOW]})")
     if all(k.startswith("module.") for k in tensors):
-        tensors = OrderedDict((k[len("module."):], v) for k, v in tensors.items())
+        tensors = OrderedDict((k[len("module.") :], v) for k, v in tensors.items())
     return tensors
 
 
@@ -120,11 +123,17 @@ def check_state_dict_matches(
     if not (missing or unexpected or wrong):
         return
     lines = [f"{source} does not match the model the config builds:"]
-    for title, items in (("shape mismatches", wrong), ("missing", missing), ("unexpected", unexpected)):
+    for title, items in (
+        ("shape mismatches", wrong),
+        ("missing", missing),
+        ("unexpected", unexpected),
+    ):
         if items:
             more = f" (+{len(items) - _SHOW} more)" if len(items) > _SHOW else ""
             lines.append(f"  {len(items)} {title}{more}: " + "; ".join(items[:_SHOW]))
-    lines.append("  Is it a checkpoint of the architecture the config names (backbone, depth, head width)?")
+    lines.append(
+        "  Is it a checkpoint of the architecture the config names (backbone, depth, head width)?"
+    )
     raise CheckpointMismatchError("\n".join(lines))
 
 
@@ -148,7 +157,10 @@ def convert_official_checkpoint(fmt: str, path: str | Path, cfg, expected: Mappi
 
 def save_converted_checkpoint(state: Mapping[str, torch.Tensor], path: str | Path, **meta) -> None:
     """Write a checkpoint that ``MODEL.WEIGHTS`` / ``DetectionCheckpointer`` loads as is."""
-    payload = {"model": OrderedDict(state), "__author__": "humanparse_d2 official-weights converter"}
+    payload = {
+        "model": OrderedDict(state),
+        "__author__": "humanparse_d2 official-weights converter",
+    }
     payload.update(meta)
     atomic_torch_save(payload, path)
     logger.info("wrote %s (%d tensors)", path, len(state))

@@ -7,17 +7,23 @@ strings and numbers, and the dataset-dict cache holds dicts, lists, strings, num
 ``BoxMode`` values: :class:`RestrictedUnpickler` admits exactly those globals and refuses every
 other one with :class:`UnsafePickleError` naming it.
 """
+
 import _compat_pickle
 import io
 import pickle
-from typing import Any, BinaryIO, FrozenSet, Tuple
+from typing import Any, BinaryIO
 
 __all__ = ["UnsafePickleError", "RestrictedUnpickler", "safe_load", "safe_loads", "ALLOWED_GLOBALS"]
 
 # (module, name) pairs a weight or cache file may reference. numpy moved its internals from
 # numpy.core to numpy._core in 2.0; files written by either version name their own spelling.
-_NUMPY_INTERNALS = ("numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric")
-ALLOWED_GLOBALS: FrozenSet[Tuple[str, str]] = frozenset(
+_NUMPY_INTERNALS = (
+    "numpy.core.multiarray",
+    "numpy._core.multiarray",
+    "numpy.core.numeric",
+    "numpy._core.numeric",
+)
+ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     [(m, n) for m in _NUMPY_INTERNALS for n in ("_reconstruct", "scalar", "_frombuffer")]
     + [
         ("numpy", "ndarray"),

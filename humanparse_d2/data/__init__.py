@@ -3,7 +3,11 @@
 Importing this package registers every built-in dataset name (contract A) in detectron2's
 ``DatasetCatalog`` / ``MetadataCatalog`` and the mappers in :data:`PARSING_MAPPER_REGISTRY`.
 """
+
 from humanparse_core import metadata, synthetic  # noqa: F401
+from humanparse_core.metadata import make_flip_lut, parsing_metadata  # noqa: F401
+from humanparse_core.synthetic import ensure_synthetic, generate_dataset, render_scene  # noqa: F401
+
 from .affine import (  # noqa: F401
     apply_affine_to_points,
     compose_hflip,
@@ -13,7 +17,6 @@ from .affine import (  # noqa: F401
     source_roi,
     warp_crop,
 )
-from .config import add_data_config  # noqa: F401
 from .catalog import (  # noqa: F401  (import registers the datasets)
     BUILTIN_DATASETS,
     BadAnnotationError,
@@ -30,6 +33,7 @@ from .catalog import (  # noqa: F401  (import registers the datasets)
     read_label,
     register_parsing_dataset,
 )
+from .config import add_data_config  # noqa: F401
 from .flip import FlipLUTs, apply_flip_lut, flip_lut_for  # noqa: F401
 from .mappers import (  # noqa: F401
     PARSING_MAPPER_REGISTRY,
@@ -41,8 +45,6 @@ from .mappers import (  # noqa: F401
     flatten_persons,
 )
 from .person_labels import load_person_label  # noqa: F401
-from humanparse_core.metadata import make_flip_lut, parsing_metadata  # noqa: F401
-from humanparse_core.synthetic import ensure_synthetic, generate_dataset, render_scene  # noqa: F401
 from .transforms import (  # noqa: F401
     AffineCropTransform,
     ProcessRNG,

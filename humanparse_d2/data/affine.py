@@ -11,7 +11,6 @@ A person box becomes a crop box of aspect ``aspect_wh`` (w/h, 0.75 for 384x512) 
 for images and nearest for labels, border 0. OpenCV's pixel convention (no half-pixel offset) is
 used, as in QANet's training code.
 """
-from typing import Tuple, Union
 
 import cv2
 import numpy as np
@@ -76,7 +75,9 @@ def expand_boxes_to_aspect(boxes_xyxy, aspect_wh: float = 0.75, scale: float = 1
     return centers, sizes
 
 
-def get_affine_matrix(center, size_wh, rotation_deg: float, out_size_wh, inverse: bool = False) -> np.ndarray:
+def get_affine_matrix(
+    center, size_wh, rotation_deg: float, out_size_wh, inverse: bool = False
+) -> np.ndarray:
     """(2, 3) float64 matrix mapping image coordinates to crop coordinates (or back if ``inverse``).
 
     Args:
@@ -144,8 +145,15 @@ def source_roi(M, out_size_wh, image_hw, margin: int = 2):
     return x0, y0, x1, y1
 
 
-def warp_crop(image: np.ndarray, matrix, out_size_wh, is_label=False, border_value: Union[int, Tuple] = 0,
-              roi=None, four_channel_out: bool = False) -> np.ndarray:
+def warp_crop(
+    image: np.ndarray,
+    matrix,
+    out_size_wh,
+    is_label=False,
+    border_value: int | tuple = 0,
+    roi=None,
+    four_channel_out: bool = False,
+) -> np.ndarray:
     """Crop ``image`` (H, W[, C]) through ``matrix`` (image -> crop) to ``out_size_wh`` (W, H).
 
     Only the image window the crop needs is passed to ``cv2.warpAffine`` (same result up to OpenCV's
@@ -160,7 +168,9 @@ def warp_crop(image: np.ndarray, matrix, out_size_wh, is_label=False, border_val
         roi = source_roi(M, (ow, oh), image.shape[:2])
     fast3 = not is_label and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
     if roi is None:
-        channels = (4 if (fast3 and four_channel_out) else image.shape[2]) if image.ndim == 3 else None
+        channels = (
+            (4 if (fast3 and four_channel_out) else image.shape[2]) if image.ndim == 3 else None
+        )
         shape = (oh, ow) + ((channels,) if channels else ())
         return np.full(shape, border_value if np.isscalar(border_value) else 0, dtype=image.dtype)
     x0, y0, x1, y1 = roi
@@ -173,7 +183,9 @@ def warp_crop(image: np.ndarray, matrix, out_size_wh, is_label=False, border_val
     nch = sub.shape[2] if sub.ndim == 3 else 1
     if np.isscalar(border_value) and nch > 1:
         border_value = (border_value,) * nch
-    out = cv2.warpAffine(sub, Ms, (ow, oh), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+    out = cv2.warpAffine(
+        sub, Ms, (ow, oh), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=border_value
+    )
     if fast3 and not four_channel_out:
         return np.ascontiguousarray(out[:, :, :3])
     if image.ndim == 3 and out.ndim == 2:

@@ -1,4 +1,5 @@
 """Config keys of the data layer (datasets, mappers, augmentation)."""
+
 from detectron2.config import CfgNode as CN
 
 __all__ = ["add_data_config"]

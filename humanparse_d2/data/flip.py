@@ -5,6 +5,7 @@ this module finds the LUT of registered datasets (``MetadataCatalog``) for the m
 record, :class:`FlipLUTs`) and for the models' flip test (:func:`flip_lut_for`), and applies it to
 label maps (:func:`apply_flip_lut`).
 """
+
 import logging
 from collections.abc import Sequence
 
@@ -30,8 +31,9 @@ def _dataset_flip_lut(name: str, num_classes: int | None = None) -> list[int] | 
     return None if lut is None else [int(v) for v in lut]
 
 
-def flip_lut_for(dataset_names: Sequence[str], num_classes: int | None = None, *,
-                 key: str = "num_classes") -> list[int] | None:
+def flip_lut_for(
+    dataset_names: Sequence[str], num_classes: int | None = None, *, key: str = "num_classes"
+) -> list[int] | None:
     """The class permutation of a horizontal flip (C ints) of the first dataset that has one.
 
     Args:
@@ -55,8 +57,10 @@ def flip_lut_for(dataset_names: Sequence[str], num_classes: int | None = None, *
         )
     name, lut = found[0]
     if num_classes is not None and len(lut) != num_classes:
-        raise ValueError(f"dataset {name!r} has {len(lut)} parsing classes (its flip_lut) "
-                         f"but {key}={num_classes}")
+        raise ValueError(
+            f"dataset {name!r} has {len(lut)} parsing classes (its flip_lut) "
+            f"but {key}={num_classes}"
+        )
     return lut
 
 

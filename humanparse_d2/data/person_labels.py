@@ -5,6 +5,7 @@ The dataset layouts of :mod:`humanparse_d2.data.catalog` store persons in three 
 (``person_file``), or a single-person Category map. :func:`load_person_label` reads any of them,
 optionally only a window of the image.
 """
+
 import numpy as np
 import pycocotools.mask as mask_util
 

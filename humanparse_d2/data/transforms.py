@@ -9,11 +9,10 @@
 - :func:`is_flipped`: whether transforms flip horizontally (labels then need
   :func:`humanparse_d2.data.flip.apply_flip_lut`).
 """
+
 import os
-from typing import Tuple
 
 import numpy as np
-
 from detectron2.data import transforms as T
 from detectron2.data.transforms import HFlipTransform, Transform, TransformList
 
@@ -80,8 +79,14 @@ class ProcessRNG:
 class AffineCropTransform(Transform):
     """Affine crop to ``out_size_wh`` through ``matrix`` (image -> crop, (2, 3))."""
 
-    def __init__(self, matrix: np.ndarray, out_size_wh: Tuple[int, int], src_size_hw: Tuple[int, int],
-                 flipped: bool = False, label_border: int = 0):
+    def __init__(
+        self,
+        matrix: np.ndarray,
+        out_size_wh: tuple[int, int],
+        src_size_hw: tuple[int, int],
+        flipped: bool = False,
+        label_border: int = 0,
+    ):
         super().__init__()
         self._set_attributes(locals())
         self.matrix = np.asarray(matrix, np.float64)
@@ -90,16 +95,26 @@ class AffineCropTransform(Transform):
         return warp_crop(img, self.matrix, self.out_size_wh, is_label=False)
 
     def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
-        return warp_crop(segmentation, self.matrix, self.out_size_wh, is_label=True, border_value=self.label_border)
+        return warp_crop(
+            segmentation,
+            self.matrix,
+            self.out_size_wh,
+            is_label=True,
+            border_value=self.label_border,
+        )
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        return apply_affine_to_points(self.matrix, coords).astype(coords.dtype if coords.dtype.kind == "f" else np.float64)
+        return apply_affine_to_points(self.matrix, coords).astype(
+            coords.dtype if coords.dtype.kind == "f" else np.float64
+        )
 
     def inverse(self) -> Transform:
         """Crop -> image (exact for coordinates; for images it resamples back into ``src_size_hw``)."""
         h, w = self.src_size_hw
         ow, oh = self.out_size_wh
-        return AffineCropTransform(invert_affine(self.matrix), (w, h), (oh, ow), self.flipped, self.label_border)
+        return AffineCropTransform(
+            invert_affine(self.matrix), (w, h), (oh, ow), self.flipped, self.label_border
+        )
 
 
 def sample_scale(rng: np.random.Generator, factor: float, mode: str) -> float:
@@ -138,9 +153,21 @@ class RandomPersonCrop(T.Augmentation):
         rng: None, an int seed, a numpy Generator or a :class:`ProcessRNG` (one stream per worker).
     """
 
-    def __init__(self, crop_size=(512, 384), *, box_expand=1.25, aspect_ratio=0.75, scale_factor=0.3,
-                 scale_mode="gaussian_clipped", rotation_factor=40.0, rotation_prob=0.6,
-                 rotation_mode="gaussian_clipped", flip_prob=0.5, is_train=True, rng=None):
+    def __init__(
+        self,
+        crop_size=(512, 384),
+        *,
+        box_expand=1.25,
+        aspect_ratio=0.75,
+        scale_factor=0.3,
+        scale_mode="gaussian_clipped",
+        rotation_factor=40.0,
+        rotation_prob=0.6,
+        rotation_mode="gaussian_clipped",
+        flip_prob=0.5,
+        is_train=True,
+        rng=None,
+    ):
         super().__init__()
         self._init(locals())
         self.rng = rng if isinstance(rng, ProcessRNG) else ProcessRNG(rng)

@@ -1,5 +1,5 @@
 """Trainers and hooks."""
-from .trainer import TRAINER_REGISTRY, HumanParseTrainer, build_trainer_class, wrap_ddp  # noqa: F401
+
 from .defaults import (  # noqa: F401,E402
     ConfigError,
     check_class_counts,
@@ -9,3 +9,4 @@ from .defaults import (  # noqa: F401,E402
     run_registrations,
     setup_plugin_logger,
 )
+from .trainer import TRAINER_REGISTRY, HumanParseTrainer, build_trainer_class, wrap_ddp  # noqa: F401

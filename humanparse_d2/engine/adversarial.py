@@ -23,11 +23,11 @@ A checkpoint without discriminator state (e.g. a generator-only baseline) loads 
 fresh, saying so in the log. A model's trainer subclasses ``AdversarialTrainer`` (``build_adversary``,
 ``build_optimizer_d``, the D schedule) and registers itself in ``TRAINER_REGISTRY``.
 """
+
 import contextlib
 import logging
 import random
 import time
-from typing import Dict, Optional
 
 import torch
 from detectron2.engine import SimpleTrainer, hooks
@@ -75,9 +75,9 @@ class GANStep(SimpleTrainer):
         data_loader,
         optimizer,
         *,
-        adversary: Optional[torch.nn.Module] = None,
-        adversary_ddp: Optional[torch.nn.Module] = None,
-        optimizer_d: Optional[torch.optim.Optimizer] = None,
+        adversary: torch.nn.Module | None = None,
+        adversary_ddp: torch.nn.Module | None = None,
+        optimizer_d: torch.optim.Optimizer | None = None,
         d_update_period: int = 1,
         d_update_mode: str = "period",
         d_seed: int = 0,
@@ -112,7 +112,7 @@ class GANStep(SimpleTrainer):
         with autocast:
             loss_dict, aux = self.model(data, return_aux=True)
 
-        d_metrics: Dict[str, float] = {}
+        d_metrics: dict[str, float] = {}
         if self.adversary is not None:
             prepared = self.adversary.prepare(aux)
             if self.d_step_due(self.iter):
@@ -137,9 +137,11 @@ class GANStep(SimpleTrainer):
         """Whether the discriminators step at ``iteration`` (a function of it: ranks agree)."""
         if self.d_update_mode == "period":
             return iteration % self.d_update_period == 0
-        return random.Random(self.d_seed * 1_000_003 + iteration).random() < 1.0 / self.d_update_period
+        return (
+            random.Random(self.d_seed * 1_000_003 + iteration).random() < 1.0 / self.d_update_period
+        )
 
-    def discriminator_step(self, prepared) -> Dict[str, float]:
+    def discriminator_step(self, prepared) -> dict[str, float]:
         """One optimizer step of every discriminator on detached fakes; returns scalars to log."""
         out = self.adversary_ddp(prepared, mode="d")
         loss_d = sum(v for k, v in out.items() if k.startswith("loss_d_"))
@@ -193,7 +195,7 @@ class AdversarialTrainer(HumanParseTrainer):
 
     # ---------------------------------------------------------------- builders
     @classmethod
-    def build_adversary(cls, cfg) -> Optional[torch.nn.Module]:
+    def build_adversary(cls, cfg) -> torch.nn.Module | None:
         """The discriminators (a module on ``cfg.MODEL.DEVICE``), or None for G-only training."""
         return None
 

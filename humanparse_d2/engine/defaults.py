@@ -9,12 +9,13 @@
   from ``tools/train_net.py``) and the dataset-vs-model class count check (the class-count key of
   each meta-architecture: :func:`register_class_count_key`).
 """
+
 import difflib
 import importlib
 import importlib.util
 import logging
 import os
-from typing import Iterable, List, Optional
+from collections.abc import Iterable
 
 import torch
 import yaml
@@ -48,17 +49,23 @@ class ConfigError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def setup_plugin_logger(output_dir: Optional[str] = None, *, rank: Optional[int] = None) -> logging.Logger:
+def setup_plugin_logger(
+    output_dir: str | None = None, *, rank: int | None = None
+) -> logging.Logger:
     """Set up the ``humanparse_d2`` logger like detectron2's (``default_setup`` only sets up its
     own): INFO to stdout on rank 0, DEBUG to ``<output_dir>/log.txt`` (``log.txt.rank<k>`` on other
     ranks), timestamped lines, WARNING/ERROR prefixed. Idempotent for the same arguments.
     The torch-free core (``humanparse_core``) logs under its own name and gets the same handlers."""
     rank = comm.get_rank() if rank is None else rank
-    setup_logger(output_dir or None, distributed_rank=rank, name="humanparse_core", abbrev_name="hp")
-    return setup_logger(output_dir or None, distributed_rank=rank, name="humanparse_d2", abbrev_name="hp")
+    setup_logger(
+        output_dir or None, distributed_rank=rank, name="humanparse_core", abbrev_name="hp"
+    )
+    return setup_logger(
+        output_dir or None, distributed_rank=rank, name="humanparse_d2", abbrev_name="hp"
+    )
 
 
-def _registered(registry) -> List[str]:
+def _registered(registry) -> list[str]:
     return sorted(name for name, _ in registry)
 
 
@@ -83,14 +90,20 @@ def check_base_chain(config_file: str) -> None:
         with open(f) as fh:
             data = yaml.safe_load(fh) or {}
         base = data.get("_BASE_") if isinstance(data, dict) else None
-        for b in ([base] if isinstance(base, str) else list(base or [])):
+        for b in [base] if isinstance(base, str) else list(base or []):
             if b.startswith(("http://", "https://")):
                 continue
-            path = b if os.path.isabs(os.path.expanduser(b)) else os.path.join(os.path.dirname(f), b)
+            path = (
+                b if os.path.isabs(os.path.expanduser(b)) else os.path.join(os.path.dirname(f), b)
+            )
             path = os.path.abspath(os.path.expanduser(path))
             if not os.path.isfile(path):
                 folder = os.path.dirname(path)
-                near = sorted(x for x in os.listdir(folder) if x.endswith(".yaml")) if os.path.isdir(folder) else []
+                near = (
+                    sorted(x for x in os.listdir(folder) if x.endswith(".yaml"))
+                    if os.path.isdir(folder)
+                    else []
+                )
                 raise ConfigError(
                     f"{f}: _BASE_: {b!r} not found (looked for {path}){_closest(os.path.basename(path), near)}"
                 )
@@ -113,9 +126,14 @@ def check_config_names(cfg: CfgNode) -> None:
     for key, value, registry in checks:
         if value not in registry:
             names = _registered(registry)
-            problems.append(f"{key}={value!r} is not registered{_closest(value, names)} (registered: {names})")
+            problems.append(
+                f"{key}={value!r} is not registered{_closest(value, names)} (registered: {names})"
+            )
     known = sorted(DatasetCatalog.list())
-    for key, names in (("DATASETS.TRAIN", cfg.DATASETS.TRAIN), ("DATASETS.TEST", cfg.DATASETS.TEST)):
+    for key, names in (
+        ("DATASETS.TRAIN", cfg.DATASETS.TRAIN),
+        ("DATASETS.TEST", cfg.DATASETS.TEST),
+    ):
         for name in names:
             if name not in known:
                 hint = _closest(name, known) or f"; registered: {known}"
@@ -133,7 +151,7 @@ def check_config_names(cfg: CfgNode) -> None:
 
 
 def load_config(
-    config_file: Optional[str], opts: Iterable[str] = (), *, check_names: bool = True
+    config_file: str | None, opts: Iterable[str] = (), *, check_names: bool = True
 ) -> CfgNode:
     """detectron2 defaults + humanparse_d2 keys + ``config_file`` + ``opts`` (not frozen).
 
@@ -166,12 +184,16 @@ def load_config(
 def _import_callable(spec: str):
     """``"pkg.module:function"`` or ``"path/to/file.py:function"`` -> the function."""
     if ":" not in spec:
-        raise ConfigError(f"DATASETS.REGISTER entry {spec!r} must be 'module:function' or 'file.py:function'")
+        raise ConfigError(
+            f"DATASETS.REGISTER entry {spec!r} must be 'module:function' or 'file.py:function'"
+        )
     mod_name, fn_name = spec.rsplit(":", 1)
     if mod_name.endswith(".py"):
         if not os.path.isfile(mod_name):
             raise ConfigError(f"DATASETS.REGISTER: file not found: {mod_name}")
-        sp = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(mod_name))[0], mod_name)
+        sp = importlib.util.spec_from_file_location(
+            os.path.splitext(os.path.basename(mod_name))[0], mod_name
+        )
         module = importlib.util.module_from_spec(sp)
         sp.loader.exec_module(module)
     else:
@@ -182,7 +204,9 @@ def _import_callable(spec: str):
     fn = getattr(module, fn_name, None)
     if not callable(fn):
         names = [n for n in dir(module) if callable(getattr(module, n)) and not n.startswith("_")]
-        raise ConfigError(f"DATASETS.REGISTER: {mod_name} has no function {fn_name!r}{_closest(fn_name, names)}")
+        raise ConfigError(
+            f"DATASETS.REGISTER: {mod_name} has no function {fn_name!r}{_closest(fn_name, names)}"
+        )
     return fn
 
 

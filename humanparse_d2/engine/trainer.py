@@ -8,6 +8,7 @@ chosen by dataset metadata, Adam, :class:`~humanparse_d2.checkpoint.checkpointer
 ``device_ids=[local_rank]``, which DDP rejects for CPU modules, so ``--num-gpus 2`` on a machine
 without GPU would fail).
 """
+
 import logging
 import os
 import weakref
@@ -77,7 +78,9 @@ class HumanParseTrainer(DefaultTrainer):
         self._trainer = self.build_step_trainer(cfg, model, data_loader, optimizer)
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = HumanParseCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.checkpointer = HumanParseCheckpointer(
+            model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+        )
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
@@ -99,7 +102,9 @@ class HumanParseTrainer(DefaultTrainer):
         if name == "SGD":
             return DefaultTrainer.build_optimizer(cfg, model)
         if name not in ("ADAM", "ADAMW"):
-            raise ValueError(f"SOLVER.OPTIMIZER must be SGD, ADAM or ADAMW, got {cfg.SOLVER.OPTIMIZER!r}")
+            raise ValueError(
+                f"SOLVER.OPTIMIZER must be SGD, ADAM or ADAMW, got {cfg.SOLVER.OPTIMIZER!r}"
+            )
         params = get_default_optimizer_params(
             model,
             base_lr=cfg.SOLVER.BASE_LR,
@@ -160,7 +165,9 @@ class HumanParseTrainer(DefaultTrainer):
         logger.info("Running inference with test-time augmentation ...")
         tta_model = build_tta_model(cfg, model)
         evaluators = [
-            cls.build_evaluator(cfg, name, output_folder=os.path.join(cfg.OUTPUT_DIR, "inference_TTA", name))
+            cls.build_evaluator(
+                cfg, name, output_folder=os.path.join(cfg.OUTPUT_DIR, "inference_TTA", name)
+            )
             for name in cfg.DATASETS.TEST
         ]
         res = cls.test(cfg, tta_model, evaluators)

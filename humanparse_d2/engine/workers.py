@@ -14,13 +14,14 @@ watchdog only notices a dead parent when the worker next waits for work, so a wo
 decode, or one waiting on a full queue, could otherwise outlive its trainer. detectron2 fixes the
 DataLoader's ``worker_init_fn``, hence the lazy set-up here.
 """
+
 import ctypes
 import ctypes.util
 import logging
 import multiprocessing as mp
 import os
 import signal
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 from torch.utils.data import get_worker_info
 
@@ -37,7 +38,7 @@ class TooManyBadFilesError(RuntimeError):
     """More training files failed to load than ``DATALOADER.MAX_BAD_FILES`` allows."""
 
 
-def set_parent_death_signal(sig: int = signal.SIGKILL, expected_parent: Optional[int] = None) -> bool:
+def set_parent_death_signal(sig: int = signal.SIGKILL, expected_parent: int | None = None) -> bool:
     """Ask the kernel to send ``sig`` to this process when its parent dies (Linux only).
 
     Returns False where ``prctl`` is unavailable. If the parent is already gone (it died before
@@ -66,10 +67,10 @@ class GuardedMapper:
         self.mapper = mapper
         self.max_bad = int(max_bad)
         self.parent_pid = os.getpid()
-        self._armed_pid: Optional[int] = None
+        self._armed_pid: int | None = None
         # shared by all workers (forked or spawned with the loader): the cap is global to the run
         self._count = mp.get_context().Value("i", 0)
-        self.bad: Dict[str, str] = {}  # file -> reason, for this process
+        self.bad: dict[str, str] = {}  # file -> reason, for this process
 
     def __getattr__(self, name):  # mappers expose helpers (prepare_dataset, ...)
         if name in ("mapper", "__setstate__"):
@@ -84,14 +85,14 @@ class GuardedMapper:
         if pid != self.parent_pid and get_worker_info() is not None:
             set_parent_death_signal(signal.SIGKILL, expected_parent=self.parent_pid)
 
-    def __call__(self, record: Dict):
+    def __call__(self, record: dict):
         self._arm()
         try:
             return self.mapper(record)
         except (BadAnnotationError, OSError) as e:
             return self._skip(record, e)
 
-    def _skip(self, record: Dict, err: Exception):
+    def _skip(self, record: dict, err: Exception):
         name = str(record.get("file_name", "<record without file_name>"))
         self.bad[name] = f"{type(err).__name__}: {err}"
         with self._count.get_lock():
@@ -105,7 +106,11 @@ class GuardedMapper:
             ) from err
         logger.warning(
             "skipping training file %s (%s: %s); %d bad file(s) so far, the run stops after %d",
-            name, type(err).__name__, err, total, self.max_bad,
+            name,
+            type(err).__name__,
+            err,
+            total,
+            self.max_bad,
         )
         return None
 
@@ -113,5 +118,5 @@ class GuardedMapper:
     def num_bad(self) -> int:
         return int(self._count.value)
 
-    def bad_files(self) -> List[str]:
+    def bad_files(self) -> list[str]:
         return sorted(self.bad)

@@ -16,9 +16,18 @@ from humanparse_core.evaluation.person_label import (  # noqa: F401
     pair_iou,
     person_from_map,
 )
-from humanparse_core.postprocessing import ParsingResult, cap_regions, parsing_nms, parsing_postprocess  # noqa: F401
-from humanparse_core.evaluation.region_ap import RegionRecords, accumulate_region_ap, region_image_records  # noqa: F401
+from humanparse_core.evaluation.region_ap import (  # noqa: F401
+    RegionRecords,
+    accumulate_region_ap,
+    region_image_records,
+)
 from humanparse_core.evaluation.semseg import confusion_matrix, semantic_scores  # noqa: F401
+from humanparse_core.postprocessing import (  # noqa: F401
+    ParsingResult,
+    cap_regions,
+    parsing_nms,
+    parsing_postprocess,
+)
 
 __all__ = [
     "PARSING_THRESHOLDS",
@@ -44,6 +53,11 @@ __all__ = [
     "cap_regions",
 ]
 
+from humanparse_core.evaluation.accumulator import ParsingAccumulator  # noqa: F401,E402
+from humanparse_core.evaluation.folder_eval import evaluate_folder  # noqa: F401,E402
+from humanparse_core.evaluation.image_eval import evaluate_image  # noqa: F401,E402
+from humanparse_core.evaluation.image_inputs import ImageGT, ImagePred  # noqa: F401,E402
+from humanparse_core.evaluation.results import results_to_flat  # noqa: F401,E402
 from humanparse_core.evaluation.submission import (  # noqa: F401,E402
     read_gt_instance_txt,
     read_instance_segmentation_txt,
@@ -53,11 +67,7 @@ from humanparse_core.evaluation.submission import (  # noqa: F401,E402
     write_label_png,
     write_submission,
 )
-from humanparse_core.evaluation.accumulator import ParsingAccumulator  # noqa: F401,E402
-from humanparse_core.evaluation.image_eval import evaluate_image  # noqa: F401,E402
-from humanparse_core.evaluation.image_inputs import ImageGT, ImagePred  # noqa: F401,E402
-from humanparse_core.evaluation.folder_eval import evaluate_folder  # noqa: F401,E402
-from humanparse_core.evaluation.results import results_to_flat  # noqa: F401,E402
+
 from .build import build_parsing_evaluator  # noqa: F401,E402
 from .parsing_evaluator import ParsingEvaluator  # noqa: F401,E402
 from .sem_seg_parsing_evaluator import SemanticParsingEvaluator  # noqa: F401,E402

@@ -16,7 +16,7 @@ measured in ``benchmarks/coco_eval_speed.py`` (pycocotools ``COCOeval`` for COCO
 import copy
 import itertools
 import logging
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from detectron2.evaluation import COCOEvaluator, LVISEvaluator
 from detectron2.utils.logger import create_small_table
@@ -64,7 +64,7 @@ class _GT:
     project's parsing datasets use file stems) are renumbered here, on shallow copies, and every
     result / ``img_ids`` list is mapped the same way by :meth:`results` / :meth:`image_ids`."""
 
-    def __init__(self, dataset: Dict):
+    def __init__(self, dataset: dict):
         fce = _require()
         ids = [im["id"] for im in dataset.get("images", [])]
         self.remap = None
@@ -79,7 +79,7 @@ class _GT:
         self.api.dataset = dataset
         self.api.createIndex()
 
-    def results(self, results: List[Dict]) -> List[Dict]:
+    def results(self, results: list[dict]) -> list[dict]:
         if self.remap is None:
             return results
         return [dict(r, image_id=self.remap[r["image_id"]]) for r in results]
@@ -90,15 +90,15 @@ class _GT:
         return [self.remap[i] for i in img_ids]
 
 
-def _gt_api(dataset: Dict) -> "_GT":
+def _gt_api(dataset: dict) -> "_GT":
     return _GT(dataset)
 
 
-def limit_dets_per_image(results: List[Dict], max_dets: int) -> List[Dict]:
+def limit_dets_per_image(results: list[dict], max_dets: int) -> list[dict]:
     """LVIS keeps the ``max_dets`` highest-scoring detections of each image over all categories
     (the lvis-api ``LVISResults`` rule; COCO caps per image *and* category instead).
     Ties keep their input order (stable sort, as lvis-api's ``sorted``)."""
-    by_img: Dict[int, List[Dict]] = {}
+    by_img: dict[int, list[dict]] = {}
     for r in results:
         by_img.setdefault(r["image_id"], []).append(r)
     out = []
@@ -109,15 +109,19 @@ def limit_dets_per_image(results: List[Dict], max_dets: int) -> List[Dict]:
     return out
 
 
-def _verified_only(gt, results: List[Dict]) -> List[Dict]:
+def _verified_only(gt, results: list[dict]) -> list[dict]:
     """Drop the detections LVIS ignores (a category neither annotated in the image nor in its
     ``neg_category_ids``), after the per-image cap as lvis-api does. faster-coco-eval would drop
     them too, but it then fails (``unordered_map::at``) on an image whose detections are all dropped
     and which has no annotation."""
     pos = {(a["image_id"], a["category_id"]) for a in gt.dataset["annotations"]}
     neg = {im["id"]: set(im.get("neg_category_ids", ())) for im in gt.dataset["images"]}
-    return [r for r in results
-            if (r["image_id"], r["category_id"]) in pos or r["category_id"] in neg.get(r["image_id"], ())]
+    return [
+        r
+        for r in results
+        if (r["image_id"], r["category_id"]) in pos
+        or r["category_id"] in neg.get(r["image_id"], ())
+    ]
 
 
 def _run(gt, results, iou_type, *, lvis, max_dets, img_ids=None, kpt_oks_sigmas=None):
@@ -151,16 +155,30 @@ def _run(gt, results, iou_type, *, lvis, max_dets, img_ids=None, kpt_oks_sigmas=
     return ev
 
 
-def evaluate_on_coco(gt_dataset: Dict, results: List[Dict], iou_type: str, *, max_dets=(1, 10, 100),
-                     img_ids: Optional[Sequence[int]] = None, kpt_oks_sigmas=None):
+def evaluate_on_coco(
+    gt_dataset: dict,
+    results: list[dict],
+    iou_type: str,
+    *,
+    max_dets=(1, 10, 100),
+    img_ids: Sequence[int] | None = None,
+    kpt_oks_sigmas=None,
+):
     """faster-coco-eval ``COCOeval_faster`` on a COCO json dict; ``.stats`` as pycocotools' COCOeval."""
     if not results:
         raise ValueError("evaluate_on_coco: no detections to score")
-    return _run(_gt_api(gt_dataset), results, iou_type, lvis=False, max_dets=max_dets,
-                img_ids=img_ids, kpt_oks_sigmas=kpt_oks_sigmas)
+    return _run(
+        _gt_api(gt_dataset),
+        results,
+        iou_type,
+        lvis=False,
+        max_dets=max_dets,
+        img_ids=img_ids,
+        kpt_oks_sigmas=kpt_oks_sigmas,
+    )
 
 
-def evaluate_on_lvis(gt_dataset: Dict, results: List[Dict], iou_type: str, *, max_dets: int = 300):
+def evaluate_on_lvis(gt_dataset: dict, results: list[dict], iou_type: str, *, max_dets: int = 300):
     """LVIS-style scoring of ``results`` on an LVIS json dict. Returns ``{metric: fraction}`` with
     detectron2's LVIS metric names (AP, AP50, AP75, APs, APm, APl, APr, APc, APf)."""
     if not results:
@@ -206,8 +224,15 @@ class FastCOCOEvaluator(COCOEvaluator):
         self._logger.info("Evaluating predictions with faster-coco-eval ...")
         for task in sorted(tasks):
             ev = (
-                _run(gt, coco_results, task, lvis=False, max_dets=self._max_dets_per_image,
-                     img_ids=img_ids, kpt_oks_sigmas=self._kpt_oks_sigmas)
+                _run(
+                    gt,
+                    coco_results,
+                    task,
+                    lvis=False,
+                    max_dets=self._max_dets_per_image,
+                    img_ids=img_ids,
+                    kpt_oks_sigmas=self._kpt_oks_sigmas,
+                )
                 if coco_results
                 else None  # detectron2 reports NaN for every metric
             )
@@ -240,4 +265,3 @@ class FastLVISEvaluator(LVISEvaluator):
                 res = {m: float(s[k] * 100) for m, k in zip(_LVIS_METRICS, _FCE_KEYS)}
             self._logger.info(f"Evaluation results for {task}: \n" + create_small_table(res))
             self._results[task] = res
-

@@ -18,8 +18,8 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from humanparse_core.evaluation.ap import check_mode
 from humanparse_core.evaluation.accumulator import ParsingAccumulator
+from humanparse_core.evaluation.ap import check_mode
 from humanparse_core.evaluation.image_eval import ImageRecord
 from humanparse_core.evaluation.metric_names import normalize_metrics
 from humanparse_core.evaluation.results import headline, results_to_flat, write_json
@@ -156,8 +156,10 @@ class _RunInfo:
         settings = self.settings or {}
         source = settings.get("box_source", summary.get("box_source", "unknown"))
         max_share = float(settings.get("max_no_box_share", 1.0))
-        msg = (f"{n} of {self.images} images got no person box from the box source {source} "
-               f"(e.g. {', '.join(self.no_box[:5])})")
+        msg = (
+            f"{n} of {self.images} images got no person box from the box source {source} "
+            f"(e.g. {', '.join(self.no_box[:5])})"
+        )
         if n >= max_share * self.images:
             raise RuntimeError(
                 f"{msg}: at least MODEL.QANET.TEST.MAX_NO_BOX_SHARE = {max_share:g} of the images. "
@@ -178,9 +180,18 @@ class _ParsingEvaluatorBase(DatasetEvaluator):
 
     metrics_file = ""  # the summary JSON written to output_dir
 
-    def __init__(self, dataset_name: str, *, metrics, mode: str, distributed: bool,
-                 output_dir: str | None, num_classes: int | None, num_workers: int,
-                 missing_keys: str):
+    def __init__(
+        self,
+        dataset_name: str,
+        *,
+        metrics,
+        mode: str,
+        distributed: bool,
+        output_dir: str | None,
+        num_classes: int | None,
+        num_workers: int,
+        missing_keys: str,
+    ):
         self.dataset_name = dataset_name
         self.metadata = MetadataCatalog.get(dataset_name)
         self.metrics = normalize_metrics(metrics)

@@ -65,8 +65,13 @@ class ParsingEvaluator(_ParsingEvaluatorBase):
         legacy_nms_indexing: bool = False,
     ):
         super().__init__(
-            dataset_name, metrics=metrics, mode=apr_matching, distributed=distributed,
-            output_dir=output_dir, num_classes=num_classes, num_workers=num_workers,
+            dataset_name,
+            metrics=metrics,
+            mode=apr_matching,
+            distributed=distributed,
+            output_dir=output_dir,
+            num_classes=num_classes,
+            num_workers=num_workers,
             missing_keys="num_parsing/stuff_classes",
         )
         self.semseg_score_thresh = float(semseg_score_thresh)
@@ -120,10 +125,11 @@ class ParsingEvaluator(_ParsingEvaluatorBase):
     def _instances_to_numpy(self, inst, hw: tuple[int, int]) -> dict:
         """{"maps": (N, H, W) uint8, "scores": (N,) float64, "box_scores", "part_scores"}."""
         n = len(inst)
-        if hasattr(inst, "has"):
-            get = lambda k: _np(inst.get(k)) if inst.has(k) else None
-        else:
-            get = lambda k: _np(inst.get(k))
+        has = inst.has if hasattr(inst, "has") else (lambda k: True)
+
+        def get(k):
+            return _np(inst.get(k)) if has(k) else None
+
         maps = get("pred_parsing")
         if maps is None:
             if n:

@@ -62,8 +62,13 @@ class SemanticParsingEvaluator(_ParsingEvaluatorBase):
         num_workers: int = 0,
     ):
         super().__init__(
-            dataset_name, metrics=metrics, mode=mode, distributed=distributed,
-            output_dir=output_dir, num_classes=num_classes, num_workers=num_workers,
+            dataset_name,
+            metrics=metrics,
+            mode=mode,
+            distributed=distributed,
+            output_dir=output_dir,
+            num_classes=num_classes,
+            num_workers=num_workers,
             missing_keys="stuff_classes",
         )
         if protocol not in ("native", "mman256"):
@@ -119,8 +124,9 @@ class SemanticParsingEvaluator(_ParsingEvaluatorBase):
         if hasattr(sem, "detach"):
             sem = sem.detach()
         if self.protocol == "mman256" and tuple(sem.shape[-2:]) != _SQUASH:
-            sem = F.interpolate(sem[None].float(), size=_SQUASH, mode="bilinear",
-                                align_corners=False)[0]
+            sem = F.interpolate(
+                sem[None].float(), size=_SQUASH, mode="bilinear", align_corners=False
+            )[0]
         ipr_label = None
         if "IPR" in self.metrics:
             ipr_label = _np(out.get("sem_seg_ipr_label"))

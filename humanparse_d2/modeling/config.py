@@ -1,4 +1,5 @@
 """Config keys of the shared modeling pieces (QAM, timm backbone, ROI parsing head, rescoring)."""
+
 from detectron2.config import CfgNode as CN
 
 __all__ = ["add_modeling_config"]

@@ -9,7 +9,6 @@
   (background included, classes absent from both maps skipped), one ``bincount`` for the batch.
 - ``parsing_iou_loss``: the QANet code's ``sum_{target > 0} 0.5 (S_i - target)^2 / #pos``.
 """
-from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -25,7 +24,9 @@ __all__ = [
 ]
 
 
-def parsing_ce_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
+def parsing_ce_loss(
+    logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = 255
+) -> torch.Tensor:
     """Cross-entropy averaged over the valid pixels of (B, C, H, W) logits and (B, H, W) labels."""
     if targets.numel() == 0 or not (targets != ignore_index).any():
         return logits.sum() * 0.0
@@ -142,13 +143,13 @@ def parsing_iou_loss(iou_pred: torch.Tensor, iou_target: torch.Tensor) -> torch.
 def qanet_parsing_losses(
     logits: torch.Tensor,
     targets: torch.Tensor,
-    iou_pred: Optional[torch.Tensor] = None,
+    iou_pred: torch.Tensor | None = None,
     *,
     ce_weight: float = 1.0,
     lovasz_weight: float = 1.0,
     iou_weight: float = 1.0,
     ignore_index: int = 255,
-) -> Dict[str, torch.Tensor]:
+) -> dict[str, torch.Tensor]:
     """The three QANet parsing losses with detectron2 keys.
 
     Args:
@@ -159,7 +160,9 @@ def qanet_parsing_losses(
         {"loss_parsing_ce", "loss_parsing_lovasz"[, "loss_parsing_iou"]} (weighted).
     """
     if targets.shape[-2:] != logits.shape[-2:]:
-        targets = F.interpolate(targets[:, None].float(), size=logits.shape[-2:], mode="nearest")[:, 0].long()
+        targets = F.interpolate(targets[:, None].float(), size=logits.shape[-2:], mode="nearest")[
+            :, 0
+        ].long()
     losses = {}
     if logits.shape[0] == 0:
         zero = logits.sum() * 0.0

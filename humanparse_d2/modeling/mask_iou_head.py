@@ -9,7 +9,6 @@ Deviation, documented: the training target is the IoU on the 28x28 mask grid of 
 """
 
 import logging
-from typing import List
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +40,7 @@ class MaskIoUHead(nn.Module):
         num_classes: int,
         conv_dim: int = 256,
         num_conv: int = 4,
-        fc_dim: int = 1024
+        fc_dim: int = 1024,
     ):
         super().__init__()
         self.num_classes = num_classes
@@ -101,7 +100,7 @@ def select_class(values: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def mask_iou_targets(mask_logits: torch.Tensor, instances: List[Instances]) -> torch.Tensor:
+def mask_iou_targets(mask_logits: torch.Tensor, instances: list[Instances]) -> torch.Tensor:
     """IoU of the binarised predicted masks with the ground truth on the M x M ROI grid.
 
     Args:

@@ -8,8 +8,6 @@ then ``roi_heads.finalize`` per image (batched paste-back + QAM, roi_parsing_hea
 With ``do_postprocess=False`` (TTA, export) the raw box-local outputs are returned unchanged.
 """
 
-from typing import Dict, List, Optional
-
 import torch
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import Instances
@@ -31,8 +29,8 @@ class ParsingRCNN(GeneralizedRCNN):
 
     def inference(
         self,
-        batched_inputs: List[Dict[str, torch.Tensor]],
-        detected_instances: Optional[List[Instances]] = None,
+        batched_inputs: list[dict[str, torch.Tensor]],
+        detected_instances: list[Instances] | None = None,
         do_postprocess: bool = True,
     ):
         results = super().inference(batched_inputs, detected_instances, do_postprocess)

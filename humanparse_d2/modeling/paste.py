@@ -61,8 +61,7 @@ def _as_rois(boxes: torch.Tensor | Sequence[torch.Tensor], device, dtype) -> tor
     if isinstance(boxes, torch.Tensor):
         if boxes.dim() != 2 or boxes.shape[1] != 5:
             raise ValueError(
-                "crop_rois expects (K, 5) [batch_idx, x0, y0, x1, y1], "
-                f"got {tuple(boxes.shape)}"
+                f"crop_rois expects (K, 5) [batch_idx, x0, y0, x1, y1], got {tuple(boxes.shape)}"
             )
         return boxes.to(device=device, dtype=dtype)
     rois = []

@@ -5,8 +5,9 @@ quality: the detector's box score S_b, the regressed parsing IoU S_i and the pix
 (Algorithm 1: the mean confidence over confidently predicted pixels). These functions know nothing
 about detectron2; the QANet head, the ROI parsing head and the Mask R-CNN rescoring hook call them.
 """
+
+from collections.abc import Sequence
 from contextlib import contextmanager
-from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -23,9 +24,9 @@ __all__ = [
 def pixel_scores(
     probs: torch.Tensor,
     thresh: float = 0.2,
-    num_outside: Optional[torch.Tensor] = None,
+    num_outside: torch.Tensor | None = None,
     eps: float = 1e-6,
-) -> Tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Instance and per-category pixel scores (QANet Algorithm 1).
 
     Args:
@@ -44,7 +45,9 @@ def pixel_scores(
             argmax is that class; 0 for a class never predicted with confidence.
     """
     if probs.dim() != 4:
-        raise ValueError(f"pixel_scores expects (N, C, H, W) probabilities, got {tuple(probs.shape)}")
+        raise ValueError(
+            f"pixel_scores expects (N, C, H, W) probabilities, got {tuple(probs.shape)}"
+        )
     conf, label = probs.max(dim=1)  # (N, H, W)
     return pixel_scores_from_max(conf, label, probs.shape[1], thresh, num_outside, eps)
 
@@ -74,9 +77,9 @@ def pixel_scores_from_max(
     label: torch.Tensor,
     num_classes: int,
     thresh: float = 0.2,
-    num_outside: Optional[torch.Tensor] = None,
+    num_outside: torch.Tensor | None = None,
     eps: float = 1e-6,
-) -> Tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``pixel_scores`` from the per-pixel maximum and argmax of the probabilities.
 
     A model that computes ``probs.max(dim=1)`` for its label maps anyway (QANet) passes them here
@@ -128,7 +131,7 @@ def check_qam_weights(weights: Sequence[float]) -> tuple[float, float, float]:
 
 def fuse_quality(
     box_scores: torch.Tensor,
-    iou_scores: Optional[torch.Tensor],
+    iou_scores: torch.Tensor | None,
     pixel_scores: torch.Tensor,
     weights: Sequence[float] = (1.0, 0.5, 3.0),
     clamp_iou: bool = True,

@@ -25,10 +25,11 @@ Test-time augmentation that keeps the rescoring: ``test_time_augmentation.py``.
 """
 
 import logging
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from detectron2.config import configurable
+from detectron2.evaluation import DatasetEvaluator
 from detectron2.layers import ShapeSpec, cat
 from detectron2.modeling.roi_heads import (
     ROI_HEADS_REGISTRY,
@@ -38,7 +39,6 @@ from detectron2.modeling.roi_heads import (
     select_foreground_proposals,
 )
 from detectron2.modeling.roi_heads.mask_head import mask_rcnn_inference, mask_rcnn_loss
-from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import Instances
 from detectron2.utils import comm
 
@@ -67,7 +67,7 @@ _NO_MASK_HEAD = (
 def rescore_instances(
     instances: Instances,
     pixel_scores: torch.Tensor,
-    iou_scores: Optional[torch.Tensor] = None,
+    iou_scores: torch.Tensor | None = None,
     weights: Sequence[float] = (1.0, 0.0, 1.0),
 ) -> Instances:
     """QAM-rescored copy of ``instances`` (never modifies a tensor in place).
@@ -109,7 +109,7 @@ class QAMRescoringMixin:
         qam_weights: Sequence[float] = (1.0, 0.0, 1.0),
         mask_score_mode: str = "ratio",
         ratio_thresholds: Sequence[float] = (0.25, 0.75),
-        mask_iou_head: Optional[torch.nn.Module] = None,
+        mask_iou_head: torch.nn.Module | None = None,
         mask_iou_loss_weight: float = 1.0,
         **kwargs,
     ):
@@ -173,7 +173,7 @@ class QAMRescoringMixin:
         low, high = self.ratio_thresholds
         return mask_pixel_score(pred_masks, self.mask_score_mode, low=low, high=high)
 
-    def forward_with_given_boxes(self, features, instances: List[Instances]) -> List[Instances]:
+    def forward_with_given_boxes(self, features, instances: list[Instances]) -> list[Instances]:
         instances = super().forward_with_given_boxes(features, instances)
         # TTA's box pass turns mask_on off: no masks, nothing to rescore.
         if not (self.qam_enabled and self.mask_on) or not instances[0].has("pred_masks"):
@@ -189,7 +189,7 @@ class QAMRescoringMixin:
         ]
 
     # ---- optional mask-IoU branch ----------------------------------------------------------
-    def _forward_mask(self, features, instances: List[Instances]):
+    def _forward_mask(self, features, instances: list[Instances]):
         if self.mask_iou_head is None or not self.mask_on:
             return super()._forward_mask(features, instances)
         if self.training:
@@ -266,7 +266,7 @@ class MaskQualityStats(DatasetEvaluator):
         self.reset()
 
     def reset(self):
-        self.values: List[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
 
     def process(self, inputs, outputs):
         for out in outputs:
@@ -274,7 +274,7 @@ class MaskQualityStats(DatasetEvaluator):
             if inst is not None and inst.has("mask_quality"):
                 self.values.append(inst.mask_quality.detach().float().cpu())
 
-    def summary(self) -> Optional[dict]:
+    def summary(self) -> dict | None:
         """The counts on this process's detections; None when no detection carried S_p."""
         if not self.values:
             return None
@@ -282,8 +282,13 @@ class MaskQualityStats(DatasetEvaluator):
         if not len(q):
             return {"detections": 0, "zero": 0, "zero_share": 0.0}
         zero = int((q == 0).sum())
-        return {"detections": len(q), "zero": zero, "zero_share": round(zero / len(q), 4),
-                "median": round(float(q.median()), 4), "mean": round(float(q.mean()), 4)}
+        return {
+            "detections": len(q),
+            "zero": zero,
+            "zero_share": round(zero / len(q), 4),
+            "median": round(float(q.median()), 4),
+            "mean": round(float(q.mean()), 4),
+        }
 
     def evaluate(self):
         if self.distributed and comm.get_world_size() > 1:
@@ -294,12 +299,19 @@ class MaskQualityStats(DatasetEvaluator):
         s = self.summary()
         if s is None:
             return {}
-        logger.info("QAM mask pixel score S_p: %d of %d detections are 0 (median %s)",
-                    s["zero"], s["detections"], s.get("median"))
+        logger.info(
+            "QAM mask pixel score S_p: %d of %d detections are 0 (median %s)",
+            s["zero"],
+            s["detections"],
+            s.get("median"),
+        )
         if s["detections"] and s["zero_share"] > self.warn_share:
             logger.warning(
                 "QAM gave %d of %d detections (%.0f%%) a zero mask pixel score, so their fused score is "
                 "0: check MODEL.MASK_QUALITY.MASK_SCORE_MODE / RATIO_THRESHOLDS and that the mask head "
-                "is trained", s["zero"], s["detections"], 100 * s["zero_share"],
+                "is trained",
+                s["zero"],
+                s["detections"],
+                100 * s["zero_share"],
             )
         return {"mask_quality": s}

@@ -50,6 +50,7 @@ __all__ = ["ParsingROIHeads", "finalize_parsing"]
 
 logger = logging.getLogger(__name__)
 
+
 def _strip_parsing(targets: list[Instances]) -> list[Instances]:
     """Targets without ``gt_parsing`` (whose (N, H, W) maps detectron2 would copy once per sampled
     proposal) but with ``gt_index``, so proposals remember which person they matched."""

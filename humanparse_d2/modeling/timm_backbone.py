@@ -12,9 +12,10 @@ ImageNet weights (``pretrained=True``) are never fetched when the model is built
 forward in training mode, and only if no checkpoint has been loaded into the backbone before (a
 full checkpoint, a resumed run or converted official weights already hold every backbone tensor).
 """
+
 import logging
 import math
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from detectron2.layers import ShapeSpec
@@ -32,8 +33,8 @@ class TimmBackbone(Backbone):
         self,
         model_name: str,
         *,
-        out_indices: Optional[Sequence[int]] = None,
-        feature_location: Optional[str] = None,
+        out_indices: Sequence[int] | None = None,
+        feature_location: str | None = None,
         pretrained: bool = False,
         in_chans: int = 3,
         **kwargs,
@@ -51,7 +52,9 @@ class TimmBackbone(Backbone):
         try:
             import timm
         except ImportError as e:  # pragma: no cover - timm is a declared dependency
-            raise ImportError("the timm backbone needs the 'timm' package (pip install timm)") from e
+            raise ImportError(
+                "the timm backbone needs the 'timm' package (pip install timm)"
+            ) from e
         create_kwargs = dict(features_only=True, in_chans=in_chans, **kwargs)
         if out_indices is not None and len(out_indices):
             create_kwargs["out_indices"] = tuple(int(i) for i in out_indices)
@@ -69,7 +72,9 @@ class TimmBackbone(Backbone):
         for ch, red in zip(info.channels(), info.reduction()):
             name = f"res{int(round(math.log2(red)))}"
             if name in self._out_feature_strides:
-                raise ValueError(f"timm model {model_name} returns two feature maps at stride {red}")
+                raise ValueError(
+                    f"timm model {model_name} returns two feature maps at stride {red}"
+                )
             self._names.append(name)
             self._out_feature_channels[name] = int(ch)
             self._out_feature_strides[name] = int(red)
@@ -102,22 +107,24 @@ class TimmBackbone(Backbone):
             self.pretrained_pending = False
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.pretrained_pending and self.training:
             with torch.no_grad():
                 self.load_pretrained()
         feats = self.model(x)
         return dict(zip(self._names, feats))
 
-    def output_shape(self) -> Dict[str, ShapeSpec]:
+    def output_shape(self) -> dict[str, ShapeSpec]:
         return {
-            n: ShapeSpec(channels=self._out_feature_channels[n], stride=self._out_feature_strides[n])
+            n: ShapeSpec(
+                channels=self._out_feature_channels[n], stride=self._out_feature_strides[n]
+            )
             for n in self._names
         }
 
 
 @BACKBONE_REGISTRY.register()
-def build_timm_backbone(cfg, input_shape: Optional[ShapeSpec] = None) -> TimmBackbone:
+def build_timm_backbone(cfg, input_shape: ShapeSpec | None = None) -> TimmBackbone:
     """``MODEL.BACKBONE.NAME: build_timm_backbone`` with the model named by ``MODEL.TIMM.NAME``."""
     t = cfg.MODEL.TIMM
     in_chans = input_shape.channels if input_shape is not None and input_shape.channels else 3

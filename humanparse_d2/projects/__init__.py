@@ -4,6 +4,7 @@ A wheel install maps ``projects/QANet/qanet`` to ``humanparse_d2.projects.qanet`
 In a source checkout the same names resolve through the finder below, detectron2's own approach for
 its ``detectron2.projects.*`` packages.
 """
+
 import importlib.abc
 import importlib.util
 import sys
@@ -18,7 +19,7 @@ class _ProjectsFinder(importlib.abc.MetaPathFinder):
         prefix = __name__ + "."
         if not name.startswith(prefix) or name.count(".") != prefix.count("."):
             return None
-        short = name[len(prefix):]
+        short = name[len(prefix) :]
         folder = _PROJECTS.get(short)
         if folder is None:
             return None

@@ -4,11 +4,13 @@ A kill (or a full disk) in the middle of ``torch.save`` leaves half a file; whoe
 next (``--resume``, ``MODEL.WEIGHTS``) then fails far from the cause. Writing to a temporary file in
 the same folder, flushing it to disk and renaming it over the target is atomic on POSIX filesystems.
 """
+
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 __all__ = ["atomic_open", "atomic_torch_save"]
 

@@ -1,4 +1,5 @@
 """Fixtures of the data-layer tests (writers live in hpdata_helpers.py)."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Writers for tiny raw-layout fixtures (hand-made maps with known persons); used by tests/data."""
+
 from pathlib import Path
 
 import numpy as np
@@ -41,5 +42,3 @@ def instance_from(cat, hum):
             inst[(hum == h) & (cat == c)] = rid
             rows.append(f"{rid} {int(c)} {int(h)}")
     return inst, rows
-
-

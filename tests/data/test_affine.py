@@ -1,4 +1,5 @@
 """The person-crop affine: SimpleBaseline construction, inverse, ROI warp, flip folding."""
+
 import cv2
 import numpy as np
 import pytest
@@ -54,7 +55,9 @@ def test_expand_boxes_to_aspect():
     assert np.allclose(c, [[15, 50], [60, 20]])
     assert np.allclose(s, [[75 * 1.25, 100 * 1.25], [100 * 1.25, 100 / 0.75 * 1.25]])
     ct, st = expand_boxes_to_aspect(torch.tensor(boxes), 0.75, 1.0)
-    assert isinstance(ct, torch.Tensor) and torch.allclose(st[0], torch.tensor([75.0, 100.0], dtype=st.dtype))
+    assert isinstance(ct, torch.Tensor) and torch.allclose(
+        st[0], torch.tensor([75.0, 100.0], dtype=st.dtype)
+    )
 
 
 def test_roi_warp_equals_full_warp():
@@ -100,7 +103,9 @@ def test_random_person_crop_flip_is_a_mirror_with_label_swap():
     box = (10, 10, 58, 74)  # 48 x 64 -> scale exactly 1 for a 64x48 crop
     kw = dict(box_expand=1.0, aspect_ratio=0.75, scale_factor=0.0, rotation_factor=0.0)
     plain = RandomPersonCrop((64, 48), flip_prob=0.0, **kw).get_transform(img, box)
-    flip = RandomPersonCrop((64, 48), flip_prob=1.0, **kw, rng=np.random.default_rng(0)).get_transform(img, box)
+    flip = RandomPersonCrop(
+        (64, 48), flip_prob=1.0, **kw, rng=np.random.default_rng(0)
+    ).get_transform(img, box)
     assert flip.flipped and not plain.flipped
     a_img, b_img = plain.apply_image(img), flip.apply_image(img)
     assert np.array_equal(b_img[:, 1:], a_img[:, ::-1][:, :-1])
@@ -116,7 +121,9 @@ def test_rotation_and_scale_distributions():
 
     rng = np.random.default_rng(0)
     s = np.array([sample_scale(rng, 0.3, "gaussian_clipped") for _ in range(4000)])
-    assert s.min() >= 0.7 and s.max() <= 1.3 and (s == 1.3).mean() > 0.1  # clipping mass at the ends
+    assert (
+        s.min() >= 0.7 and s.max() <= 1.3 and (s == 1.3).mean() > 0.1
+    )  # clipping mass at the ends
     r = np.array([sample_rotation(rng, 40, 0.6, "gaussian_clipped") for _ in range(4000)])
     assert abs((r == 0).mean() - 0.4) < 0.05 and np.abs(r).max() <= 80 and (np.abs(r) > 40).any()
     u = np.array([sample_rotation(rng, 40, 1.0, "uniform") for _ in range(2000)])

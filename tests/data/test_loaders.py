@@ -1,4 +1,5 @@
 """Each loader on a tiny fixture written in the dataset's exact raw layout, plus bad inputs."""
+
 import json
 import logging
 from pathlib import Path
@@ -8,6 +9,7 @@ import pycocotools.mask as mask_util
 import pytest
 from detectron2.data import DatasetCatalog
 from detectron2.structures import BoxMode
+from hpdata_helpers import two_person_maps, write_jpg, write_png  # noqa: E402
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.data import (
@@ -25,8 +27,6 @@ from humanparse_d2.data import (
 )
 from humanparse_d2.data.catalog.ppp import load_ppp_prepared
 
-from hpdata_helpers import two_person_maps, write_jpg, write_png  # noqa: E402
-
 
 # ------------------------------------------------------------------ CIHP
 def test_cihp_layout(make_cihp):
@@ -35,7 +35,9 @@ def test_cihp_layout(make_cihp):
     assert [r["image_id"] for r in dicts] == stems
     r = dicts[0]
     assert (r["height"], r["width"]) == (40, 32)
-    assert r["sem_seg_file_name"] == r["category_file"] and r["category_file"].endswith("Category_ids/0000000.png")
+    assert r["sem_seg_file_name"] == r["category_file"] and r["category_file"].endswith(
+        "Category_ids/0000000.png"
+    )
     assert r["human_file"].endswith("Human_ids/0000000.png") and r["instance_txt"].endswith(".txt")
     anns = sorted(r["annotations"], key=lambda a: a["parsing_id"])
     assert [a["parsing_id"] for a in anns] == [1, 2]
@@ -93,8 +95,13 @@ def test_palette_png_reads_indices(tmp_path):
 
 def test_missing_registered_dataset_names_path_and_layout(tmp_path, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
-    for name, token in (("cihp_train", "CIHP"), ("mhp_v2_val", "LV-MHP-v2"), ("lip_val", "LIP"),
-                        ("ppss_test", "PPSS"), ("pascal_person_part_train", "pascal_person_part")):
+    for name, token in (
+        ("cihp_train", "CIHP"),
+        ("mhp_v2_val", "LV-MHP-v2"),
+        ("lip_val", "LIP"),
+        ("ppss_test", "PPSS"),
+        ("pascal_person_part_train", "pascal_person_part"),
+    ):
         with pytest.raises(DatasetNotFoundError) as e:
             DatasetCatalog.get(name)
         msg = str(e.value)
@@ -137,7 +144,11 @@ def test_mhp_v2_per_person_pngs(tmp_path, ann_dir):
     assert set(np.unique(cat)) <= {0, 5, 12, 17}
     inst = read_label(r["instance_file"])
     assert inst.dtype == np.uint16
-    rows = [tuple(map(int, line.split())) for line in Path(r["instance_txt"]).read_text().split("\n") if line]
+    rows = [
+        tuple(map(int, line.split()))
+        for line in Path(r["instance_txt"]).read_text().split("\n")
+        if line
+    ]
     assert {(c, hh) for _, c, hh in rows} == {(5, 1), (12, 1), (17, 2)}
     for rid, c, hh in rows:
         assert ((inst == rid) == ((cat == c) & (hum == hh))).all()
@@ -159,10 +170,16 @@ def test_mhp_v2_empty_person_skipped(tmp_path, caplog):
 def test_lip_layout(tmp_path, extra_level):
     root = tmp_path / "LIP"
     img_top = root / "TrainVal_images" / ("TrainVal_images" if extra_level else "")
-    lab_top = root / "TrainVal_parsing_annotations" / ("TrainVal_parsing_annotations" if extra_level else "")
+    lab_top = (
+        root
+        / "TrainVal_parsing_annotations"
+        / ("TrainVal_parsing_annotations" if extra_level else "")
+    )
     stems = ["77_471474", "100034_483681"]
     for i, s in enumerate(stems):
-        write_jpg(img_top / "val_images" / f"{s}.jpg", 20, 12, seed=i, gray=i == 0)  # LIP has gray JPEGs
+        write_jpg(
+            img_top / "val_images" / f"{s}.jpg", 20, 12, seed=i, gray=i == 0
+        )  # LIP has gray JPEGs
         lab = np.zeros((20, 12), np.uint8)
         lab[3:18, 2:9] = 10 + i
         write_png(lab_top / "val_segmentations" / f"{s}.png", lab)
@@ -187,8 +204,12 @@ def test_pascal_person_part_semantic_release(tmp_path):
         write_png(root / "pascal_person_part_gt" / f"{s}.png", lab)
     lists = root / "pascal_person_part_trainval_list"
     lists.mkdir(parents=True)
-    (lists / "train.txt").write_text("".join(f"/JPEGImages/{s}.jpg /SegmentationPart/{s}.png\n" for s in ids[:1]))
-    (lists / "val.txt").write_text("".join(f"/JPEGImages/{s}.jpg /SegmentationPart/{s}.png\n" for s in ids[1:]))
+    (lists / "train.txt").write_text(
+        "".join(f"/JPEGImages/{s}.jpg /SegmentationPart/{s}.png\n" for s in ids[:1])
+    )
+    (lists / "val.txt").write_text(
+        "".join(f"/JPEGImages/{s}.jpg /SegmentationPart/{s}.png\n" for s in ids[1:])
+    )
     tr = load_ppp_semantic(root, "train", dataset_name="ppp_t")
     te = load_ppp_semantic(root, "test", dataset_name="ppp_t")
     assert [r["image_id"] for r in tr] == ids[:1] and [r["image_id"] for r in te] == ids[1:]
@@ -205,8 +226,13 @@ def test_pascal_person_part_prepared_layout(tmp_path, make_cihp):
         lab = read_label(p)
         write_png(p, np.minimum(lab, 6))
     for p in (base / "Testing" / "Instance_ids").glob("*.txt"):
-        p.write_text("\n".join(f"{a} {min(int(b), 6)} {c}" for a, b, c in
-                               (line.split() for line in p.read_text().split("\n") if line)) + "\n")
+        p.write_text(
+            "\n".join(
+                f"{a} {min(int(b), 6)} {c}"
+                for a, b, c in (line.split() for line in p.read_text().split("\n") if line)
+            )
+            + "\n"
+        )
     dicts = load_ppp_prepared(base, "test", dataset_name="ppp_prep")
     assert len(dicts) == 2 and len(dicts[0]["annotations"]) == 2
 
@@ -244,9 +270,13 @@ def test_ppss_gray_masks_and_video_split(tmp_path, monkeypatch):
 def test_coco_json_roundtrip_and_bad_annotations(make_cihp, tmp_path, caplog):
     d, stems = make_cihp(2)
     dicts = load_cihp_layout(d, d / "train_id.txt", dataset_name="t")
-    data = export_parsing_json(dicts, tmp_path / "annotations" / "CIHP_train.json", images_root=d / "Images")
+    data = export_parsing_json(
+        dicts, tmp_path / "annotations" / "CIHP_train.json", images_root=d / "Images"
+    )
     assert data["categories"] == [{"id": 1, "name": "person"}] and len(data["annotations"]) == 4
-    loaded = load_parsing_json(tmp_path / "annotations" / "CIHP_train.json", d, num_classes=20, dataset_name="j")
+    loaded = load_parsing_json(
+        tmp_path / "annotations" / "CIHP_train.json", d, num_classes=20, dataset_name="j"
+    )
     assert len(loaded) == 2
     assert sorted(a["parsing_id"] for a in loaded[0]["annotations"]) == [1, 2]
     assert loaded[0]["category_file"] == dicts[0]["category_file"]
@@ -264,8 +294,14 @@ def test_coco_json_roundtrip_and_bad_annotations(make_cihp, tmp_path, caplog):
 # ------------------------------------------------------------------ custom datasets
 def test_register_parsing_dataset(tmp_path, make_cihp):
     d, stems = make_cihp(3)
-    register_parsing_dataset("my_people", d / "Images", d / "Category_ids", classes=[f"c{i}" for i in range(20)],
-                             flip_map=[(14, 15)], human_root=d / "Human_ids")
+    register_parsing_dataset(
+        "my_people",
+        d / "Images",
+        d / "Category_ids",
+        classes=[f"c{i}" for i in range(20)],
+        flip_map=[(14, 15)],
+        human_root=d / "Human_ids",
+    )
     from detectron2.data import MetadataCatalog
 
     dicts = DatasetCatalog.get("my_people")
@@ -273,9 +309,14 @@ def test_register_parsing_dataset(tmp_path, make_cihp):
     assert dicts[0]["dataset_name"] == "my_people"
     m = MetadataCatalog.get("my_people")
     assert m.evaluator_type == "parsing" and m.flip_lut[14] == 15 and len(m.stuff_colors) == 20
-    register_parsing_dataset("my_single", d / "Images", d / "Category_ids", classes=[f"c{i}" for i in range(20)])
+    register_parsing_dataset(
+        "my_single", d / "Images", d / "Category_ids", classes=[f"c{i}" for i in range(20)]
+    )
     single = DatasetCatalog.get("my_single")
-    assert len(single[0]["annotations"]) == 1 and MetadataCatalog.get("my_single").evaluator_type == "sem_seg"
+    assert (
+        len(single[0]["annotations"]) == 1
+        and MetadataCatalog.get("my_single").evaluator_type == "sem_seg"
+    )
     register_parsing_dataset("my_small", d / "Images", d / "Category_ids", classes=["bg", "a", "b"])
     with pytest.raises(BadAnnotationError):  # values up to 14 but only 3 classes: nothing usable
         DatasetCatalog.get("my_small")

@@ -1,4 +1,5 @@
 """Mappers: outputs of contract A, flips with left/right swap, config wiring, bad input."""
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +7,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
 import humanparse_d2
+from humanparse_core.metadata import CIHP_FLIP_MAP, make_flip_lut
 from humanparse_d2.data import (
     PARSING_MAPPER_REGISTRY,
     BadAnnotationError,
@@ -18,7 +20,6 @@ from humanparse_d2.data import (
     read_label,
     register_parsing_dataset,
 )
-from humanparse_core.metadata import CIHP_FLIP_MAP, make_flip_lut
 
 LUT = make_flip_lut(20, CIHP_FLIP_MAP)
 NO_JITTER = dict(scale_factor=0.0, rotation_factor=0.0, box_expand=1.0)
@@ -67,9 +68,12 @@ def test_instance_mapper_outputs(cihp):
 
 def test_instance_mapper_flip_swaps_left_right(cihp):
     p = [q for q in flatten_persons(cihp) if q["annotation"]["parsing_id"] == 1][0]
-    plain = InstanceParsingMapper(is_train=True, crop_size=(64, 48), flip_prob=0.0, flip_lut=LUT, **NO_JITTER)(p)
-    flip = InstanceParsingMapper(is_train=True, crop_size=(64, 48), flip_prob=1.0, flip_lut=LUT, seed=0,
-                                 **NO_JITTER)(p)
+    plain = InstanceParsingMapper(
+        is_train=True, crop_size=(64, 48), flip_prob=0.0, flip_lut=LUT, **NO_JITTER
+    )(p)
+    flip = InstanceParsingMapper(
+        is_train=True, crop_size=(64, 48), flip_prob=1.0, flip_lut=LUT, seed=0, **NO_JITTER
+    )(p)
     assert flip["flipped"] and not plain["flipped"]
     a, b = plain["parsing"].numpy(), flip["parsing"].numpy()
     assert (a == 14).sum() > 0 and (b == 14).sum() == 0 and (b == 15).sum() == (a == 14).sum()
@@ -120,22 +124,29 @@ def test_whole_image_mapper(cihp):
     assert out["image"].dtype == torch.uint8 and out["image"].shape == (3, 100, 80)
     assert (out["height"], out["width"]) == (40, 32)
     inst = out["instances"]
-    assert len(inst) == 2 and inst.gt_parsing.shape == (2, 100, 80) and inst.gt_parsing.dtype == torch.uint8
+    assert (
+        len(inst) == 2
+        and inst.gt_parsing.shape == (2, 100, 80)
+        and inst.gt_parsing.dtype == torch.uint8
+    )
     assert inst.gt_masks.tensor.shape == (2, 100, 80) and (inst.gt_classes == 0).all()
     assert out["sem_seg"].shape == (100, 80) and out["sem_seg"].dtype == torch.int64
     assert torch.allclose(inst.gt_boxes.tensor[0], torch.tensor([5.0, 12.5, 35.0, 75.0]), atol=2.5)
 
 
 def test_whole_image_mapper_flip(cihp):
-    m = WholeImageParsingMapper(is_train=True, augmentations=[T.RandomFlip(prob=1.0)], image_format="RGB",
-                                flip_lut=LUT)
+    m = WholeImageParsingMapper(
+        is_train=True, augmentations=[T.RandomFlip(prob=1.0)], image_format="RGB", flip_lut=LUT
+    )
     out = m(cihp[0])
     sem = out["sem_seg"].numpy()
     cat = read_label(cihp[0]["category_file"])
     assert np.array_equal(sem, np.asarray(LUT)[cat[:, ::-1]])
     boxes = out["instances"].gt_boxes.tensor.numpy()
     assert sorted(boxes[:, 0].tolist()) == [2.0, 18.0]  # mirrored: 32 - 14 = 18, 32 - 30 = 2
-    assert (out["instances"].gt_parsing.numpy() == 15).any() and not (out["instances"].gt_parsing.numpy() == 14).any()
+    assert (out["instances"].gt_parsing.numpy() == 15).any() and not (
+        out["instances"].gt_parsing.numpy() == 14
+    ).any()
 
 
 def test_single_person_mapper(cihp):
@@ -148,8 +159,14 @@ def test_single_person_mapper(cihp):
     assert flipped and not any((o["sem_seg"] == 14).any() for o in flipped)
     assert any((o["sem_seg"] == 15).any() for o in flipped)
     # paper mode: shorter side smaller than the crop -> padded with the ignore label
-    m2 = SinglePersonParsingMapper(is_train=True, resize="shortest_edge", load_size=20, crop_size=32,
-                                   crop_mode="random", seed=1)
+    m2 = SinglePersonParsingMapper(
+        is_train=True,
+        resize="shortest_edge",
+        load_size=20,
+        crop_size=32,
+        crop_mode="random",
+        seed=1,
+    )
     o = m2(cihp[0])
     assert o["image"].shape == (3, 32, 32) and (o["sem_seg"] == 255).any()
     t = SinglePersonParsingMapper(is_train=False, test_size=48)(cihp[0])
@@ -176,8 +193,14 @@ def test_bad_input_gives_clear_errors(cihp, tmp_path):
 
 def test_train_loader_with_mapper(make_cihp):
     d, _ = make_cihp(3)
-    register_parsing_dataset("mapper_loader_t", d / "Images", d / "Category_ids", classes=[f"c{i}" for i in range(20)],
-                             flip_map=CIHP_FLIP_MAP, human_root=d / "Human_ids")
+    register_parsing_dataset(
+        "mapper_loader_t",
+        d / "Images",
+        d / "Category_ids",
+        classes=[f"c{i}" for i in range(20)],
+        flip_map=CIHP_FLIP_MAP,
+        human_root=d / "Human_ids",
+    )
     from detectron2.data import build_detection_train_loader
 
     cfg = humanparse_d2.get_humanparse_cfg()
@@ -202,8 +225,13 @@ def test_workers_get_distinct_augmentation_streams(cihp):
     m(p)  # creates the stream in the parent before the fork
     from detectron2.data.common import DatasetFromList, MapDataset
 
-    loader = DataLoader(MapDataset(DatasetFromList([p] * 8, copy=False), m), batch_size=None, num_workers=2,
-                        collate_fn=lambda x: x, multiprocessing_context="fork")
+    loader = DataLoader(
+        MapDataset(DatasetFromList([p] * 8, copy=False), m),
+        batch_size=None,
+        num_workers=2,
+        collate_fn=lambda x: x,
+        multiprocessing_context="fork",
+    )
     mats = [tuple(o["affine"].flatten().tolist()) for o in loader]
     assert len(set(mats)) == 8
 
@@ -225,7 +253,13 @@ def test_flip_lut_for_reads_flip_lut_or_flip_map():
     MetadataCatalog.get("flip_t_map").set(flip_map=[(1, 2)], num_parsing=4)
     assert flip_lut_for(["flip_t_none", "flip_t_lut"]) == LUT
     assert flip_lut_for(["flip_t_map"]) == [0, 2, 1, 3]
-    assert flip_lut_for(["flip_t_map"], 5) == [0, 2, 1, 3, 4]  # C of the model when only pairs exist
+    assert flip_lut_for(["flip_t_map"], 5) == [
+        0,
+        2,
+        1,
+        3,
+        4,
+    ]  # C of the model when only pairs exist
     assert flip_lut_for(["flip_t_none"]) is None
     with pytest.raises(ValueError, match="MODEL.X.NUM_CLASSES=7"):
         flip_lut_for(["flip_t_lut"], 7, key="MODEL.X.NUM_CLASSES")
@@ -250,4 +284,6 @@ def test_mappers_log_their_augmentations(caplog):
 
     with caplog.at_level(logging.INFO):
         InstanceParsingMapper(is_train=True, crop_size=(32, 24))
-    assert "[InstanceParsingMapper] Augmentations used in training: [RandomPersonCrop(" in caplog.text
+    assert (
+        "[InstanceParsingMapper] Augmentations used in training: [RandomPersonCrop(" in caplog.text
+    )

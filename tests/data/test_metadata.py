@@ -1,19 +1,45 @@
 """Metadata per dataset: names, class lists, palettes, flip maps/LUTs, label merge."""
+
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import humanparse_d2  # noqa: F401
 from humanparse_core.metadata import LIP_TO_PPSS_LUT, make_flip_lut, parsing_metadata
 
-NAMES = ["cihp_train", "cihp_val", "mhp_v2_train", "mhp_v2_val", "lip_train", "lip_val",
-         "pascal_person_part_train", "pascal_person_part_test", "ppss_train", "ppss_test",
-         "synth_humans_train", "synth_humans_val", "synth_lip_train", "synth_lip_val"]
-NUM = {"cihp": 20, "mhp_v2": 59, "lip": 20, "pascal_person_part": 7, "ppss": 8, "synth_humans": 20,
-       "synth_lip": 20}
-PAIRS = {"cihp": [(14, 15), (16, 17), (18, 19)], "lip": [(14, 15), (16, 17), (18, 19)],
-         "mhp_v2": [(5, 6), (7, 8), (22, 23), (24, 25), (26, 27), (28, 29), (30, 31), (32, 33)],
-         "pascal_person_part": [], "ppss": [], "synth_humans": [(14, 15), (16, 17), (18, 19)],
-         "synth_lip": [(14, 15), (16, 17), (18, 19)]}
+NAMES = [
+    "cihp_train",
+    "cihp_val",
+    "mhp_v2_train",
+    "mhp_v2_val",
+    "lip_train",
+    "lip_val",
+    "pascal_person_part_train",
+    "pascal_person_part_test",
+    "ppss_train",
+    "ppss_test",
+    "synth_humans_train",
+    "synth_humans_val",
+    "synth_lip_train",
+    "synth_lip_val",
+]
+NUM = {
+    "cihp": 20,
+    "mhp_v2": 59,
+    "lip": 20,
+    "pascal_person_part": 7,
+    "ppss": 8,
+    "synth_humans": 20,
+    "synth_lip": 20,
+}
+PAIRS = {
+    "cihp": [(14, 15), (16, 17), (18, 19)],
+    "lip": [(14, 15), (16, 17), (18, 19)],
+    "mhp_v2": [(5, 6), (7, 8), (22, 23), (24, 25), (26, 27), (28, 29), (30, 31), (32, 33)],
+    "pascal_person_part": [],
+    "ppss": [],
+    "synth_humans": [(14, 15), (16, 17), (18, 19)],
+    "synth_lip": [(14, 15), (16, 17), (18, 19)],
+}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -65,7 +91,9 @@ def test_ppss_label_merge():
 
 
 def test_metadata_is_per_dataset_not_global():
-    assert MetadataCatalog.get("mhp_v2_train").flip_lut != MetadataCatalog.get("cihp_train").flip_lut
+    assert (
+        MetadataCatalog.get("mhp_v2_train").flip_lut != MetadataCatalog.get("cihp_train").flip_lut
+    )
     assert MetadataCatalog.get("pascal_person_part_train").flip_map == []
 
 
@@ -96,7 +124,9 @@ def test_class_palette_keeps_dataset_colours_else_generated():
     for name in ("cihp_val", "lip_val", "mhp_v2_val", "ppss_test"):
         m = MetadataCatalog.get(name)
         assert palette_for(m, m.num_parsing).tolist() == [list(c) for c in m.stuff_colors]
-    assert palette_for(MetadataCatalog.get("lip_val"), 20).tolist() == [list(c) for c in CIHP_COLORS]
+    assert palette_for(MetadataCatalog.get("lip_val"), 20).tolist() == [
+        list(c) for c in CIHP_COLORS
+    ]
     pal = class_palette(None, 7)
     assert pal.dtype == np.uint8 and pal.tolist() == [list(c) for c in generated_palette(7)]
     assert pal[0].tolist() == [0, 0, 0] and len({tuple(c) for c in pal.tolist()}) == 7

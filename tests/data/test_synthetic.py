@@ -1,4 +1,5 @@
 """Synthetic humans: layouts, determinism, left/right consistency, lock + reuse, catalog entries."""
+
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -8,8 +9,8 @@ import pytest
 from detectron2.data import DatasetCatalog
 
 import humanparse_d2  # noqa: F401
-from humanparse_d2.data import load_cihp_layout, load_lip, read_label
 from humanparse_core import synthetic as S
+from humanparse_d2.data import load_cihp_layout, load_lip, read_label
 from humanparse_d2.data.catalog.cihp import read_instance_txt
 
 
@@ -23,12 +24,15 @@ def _digest(root: Path) -> str:
 
 
 def test_cihp_layout_is_valid_and_deterministic(tmp_path):
-    a = S.generate_dataset(tmp_path / "a", "cihp", "train", 6, seed=3, image_size=160, num_workers=1,
-                           progress=False)
-    b = S.generate_dataset(tmp_path / "b", "cihp", "train", 6, seed=3, image_size=160, num_workers=2,
-                           progress=False)
-    c = S.generate_dataset(tmp_path / "c", "cihp", "train", 6, seed=4, image_size=160, num_workers=1,
-                           progress=False)
+    a = S.generate_dataset(
+        tmp_path / "a", "cihp", "train", 6, seed=3, image_size=160, num_workers=1, progress=False
+    )
+    b = S.generate_dataset(
+        tmp_path / "b", "cihp", "train", 6, seed=3, image_size=160, num_workers=2, progress=False
+    )
+    c = S.generate_dataset(
+        tmp_path / "c", "cihp", "train", 6, seed=4, image_size=160, num_workers=1, progress=False
+    )
     assert _digest(a) == _digest(b) != _digest(c)
     d = a / "Training"
     assert (d / "train_id.txt").read_text().split() == [f"train_{i:06d}" for i in range(6)]
@@ -36,7 +40,9 @@ def test_cihp_layout_is_valid_and_deterministic(tmp_path):
     assert len(dicts) == 6
     for r in dicts:
         assert max(r["width"], r["height"]) == 160
-        cat, hum, inst = (read_label(r[k]) for k in ("category_file", "human_file", "instance_file"))
+        cat, hum, inst = (
+            read_label(r[k]) for k in ("category_file", "human_file", "instance_file")
+        )
         ids = sorted(a["parsing_id"] for a in r["annotations"])
         assert 1 <= len(ids) <= 5 and ids == list(range(1, len(ids) + 1))
         assert cat.max() < 20 and ((cat > 0) == (hum > 0)).all()
@@ -44,13 +50,15 @@ def test_cihp_layout_is_valid_and_deterministic(tmp_path):
         assert len({rid for rid, _, _ in rows}) == len(rows)
         for rid, c, h in rows:
             assert ((inst == rid) == ((cat == c) & (hum == h))).all()
-        assert {(c, h) for _, c, h in rows} == {(int(c), int(h)) for c, h in
-                                                set(zip(cat[hum > 0].tolist(), hum[hum > 0].tolist()))}
+        assert {(c, h) for _, c, h in rows} == {
+            (int(c), int(h)) for c, h in set(zip(cat[hum > 0].tolist(), hum[hum > 0].tolist()))
+        }
 
 
 def test_lip_layout(tmp_path):
-    root = S.generate_dataset(tmp_path / "lip", "lip", "val", 5, seed=0, image_size=192, num_workers=1,
-                              progress=False)
+    root = S.generate_dataset(
+        tmp_path / "lip", "lip", "val", 5, seed=0, image_size=192, num_workers=1, progress=False
+    )
     dicts = load_lip(root, "val", dataset_name="synth_lip_t")
     assert len(dicts) == 5
     for r in dicts:
@@ -124,7 +132,11 @@ def test_ensure_synthetic_locks_and_reuses(tmp_path, monkeypatch):
     monkeypatch.setattr(S.writer, "generate_dataset", counting)  # ensure_synthetic's global
     root = tmp_path / "synth_lip"
     with ThreadPoolExecutor(3) as ex:
-        list(ex.map(lambda _: S.ensure_synthetic(root, "lip", "val", 4, 0, 96, progress=False), range(3)))
+        list(
+            ex.map(
+                lambda _: S.ensure_synthetic(root, "lip", "val", 4, 0, 96, progress=False), range(3)
+            )
+        )
     assert len(calls) == 1
     marker = root / ".synthetic_lip_val.json"
     mtime = marker.stat().st_mtime_ns
@@ -141,11 +153,30 @@ def test_ensure_synthetic_locks_and_reuses(tmp_path, monkeypatch):
 def test_make_synthetic_cli(tmp_path, capsys):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_synthetic", Path(__file__).parents[2] / "tools/make_synthetic.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_synthetic", Path(__file__).parents[2] / "tools/make_synthetic.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    mod.main(["--out", str(tmp_path / "s"), "--layout", "cihp", "--split", "val", "--num-images", "3",
-              "--seed", "1", "--image-size", "128", "--workers", "1", "--no-progress"])
+    mod.main(
+        [
+            "--out",
+            str(tmp_path / "s"),
+            "--layout",
+            "cihp",
+            "--split",
+            "val",
+            "--num-images",
+            "3",
+            "--seed",
+            "1",
+            "--image-size",
+            "128",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert "images/s" in capsys.readouterr().out
     assert len(list((tmp_path / "s" / "Validation" / "Images").glob("*.jpg"))) == 3
 

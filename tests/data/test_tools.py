@@ -1,12 +1,13 @@
 """tools/visualize_data.py and benchmarks/mapper_speed.py run end to end on tiny sets."""
+
 import importlib.util
 from pathlib import Path
 
 import cv2
 
 import humanparse_d2  # noqa: F401
-from humanparse_d2.data import generate_dataset, register_parsing_dataset
 from humanparse_core.metadata import CIHP_CLASSES, CIHP_COLORS, CIHP_FLIP_MAP
+from humanparse_d2.data import generate_dataset, register_parsing_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,12 +20,23 @@ def _load(rel):
 
 
 def test_visualize_data(tmp_path, capsys):
-    root = generate_dataset(tmp_path / "syn", "cihp", "val", 2, seed=0, image_size=128, num_workers=1, progress=False)
+    root = generate_dataset(
+        tmp_path / "syn", "cihp", "val", 2, seed=0, image_size=128, num_workers=1, progress=False
+    )
     d = root / "Validation"
-    register_parsing_dataset("vis_t", d / "Images", d / "Category_ids", classes=CIHP_CLASSES, colors=CIHP_COLORS,
-                             flip_map=CIHP_FLIP_MAP, human_root=d / "Human_ids")
+    register_parsing_dataset(
+        "vis_t",
+        d / "Images",
+        d / "Category_ids",
+        classes=CIHP_CLASSES,
+        colors=CIHP_COLORS,
+        flip_map=CIHP_FLIP_MAP,
+        human_root=d / "Human_ids",
+    )
     out = tmp_path / "vis"
-    _load("tools/visualize_data.py").main(["--dataset", "vis_t", "--out", str(out), "-n", "2", "--crops"])
+    _load("tools/visualize_data.py").main(
+        ["--dataset", "vis_t", "--out", str(out), "-n", "2", "--crops"]
+    )
     pngs = sorted(out.glob("*.png"))
     assert len([p for p in pngs if not p.name.startswith("crops_")]) == 2
     assert any(p.name.startswith("crops_") for p in pngs)
@@ -34,5 +46,7 @@ def test_visualize_data(tmp_path, capsys):
 
 
 def test_mapper_speed_benchmark_smoke(capsys):
-    rc = _load("benchmarks/mapper_speed.py").main(["--n", "5", "--images", "2", "--image-size", "128"])
+    rc = _load("benchmarks/mapper_speed.py").main(
+        ["--n", "5", "--images", "2", "--image-size", "128"]
+    )
     assert rc == 0 and "crops/s" in capsys.readouterr().out

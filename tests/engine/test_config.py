@@ -1,4 +1,5 @@
 """Config plumbing: every key documented, helpful errors, every shipped yaml merges."""
+
 import re
 from pathlib import Path
 

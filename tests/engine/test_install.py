@@ -1,4 +1,5 @@
 """scripts/install.sh: one clear sentence when the package registry cannot be reached."""
+
 import os
 import subprocess
 from pathlib import Path
@@ -20,7 +21,11 @@ def test_install_without_registry_fails_with_one_clear_message(tmp_path):
         PIP_FIND_LINKS="",
     )
     proc = subprocess.run(
-        ["bash", str(REPO / "scripts/install.sh")], env=env, capture_output=True, text=True, timeout=300
+        ["bash", str(REPO / "scripts/install.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode != 0
     assert "could not reach the package registry" in proc.stderr

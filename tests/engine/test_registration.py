@@ -1,4 +1,5 @@
 """One `import humanparse_d2` registers every dataset, model, head, backbone, evaluator and trainer."""
+
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY
 from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY
@@ -7,9 +8,20 @@ import humanparse_d2
 from humanparse_d2.engine import TRAINER_REGISTRY, HumanParseTrainer, build_trainer_class
 
 DATASETS = [
-    "cihp_train", "cihp_val", "mhp_v2_train", "mhp_v2_val", "lip_train", "lip_val",
-    "pascal_person_part_train", "pascal_person_part_test", "ppss_train", "ppss_test",
-    "synth_humans_train", "synth_humans_val", "synth_lip_train", "synth_lip_val",
+    "cihp_train",
+    "cihp_val",
+    "mhp_v2_train",
+    "mhp_v2_val",
+    "lip_train",
+    "lip_val",
+    "pascal_person_part_train",
+    "pascal_person_part_test",
+    "ppss_train",
+    "ppss_test",
+    "synth_humans_train",
+    "synth_humans_val",
+    "synth_lip_train",
+    "synth_lip_val",
 ]
 
 
@@ -19,15 +31,24 @@ def _names(registry):
 
 def test_models_heads_backbones_registered():
     assert {"QANet", "MMAN", "ParsingRCNN"} <= _names(META_ARCH_REGISTRY)
-    assert {"QAMStandardROIHeads", "QAMCascadeROIHeads", "ParsingROIHeads"} <= _names(ROI_HEADS_REGISTRY)
+    assert {"QAMStandardROIHeads", "QAMCascadeROIHeads", "ParsingROIHeads"} <= _names(
+        ROI_HEADS_REGISTRY
+    )
     assert "build_timm_backbone" in _names(BACKBONE_REGISTRY)
 
 
 def test_datasets_registered_with_parsing_metadata():
     registered = set(DatasetCatalog.list())
     assert set(DATASETS) <= registered
-    expected_classes = {"cihp": 20, "mhp_v2": 59, "lip": 20, "pascal_person_part": 7, "ppss": 8,
-                        "synth_humans": 20, "synth_lip": 20}
+    expected_classes = {
+        "cihp": 20,
+        "mhp_v2": 59,
+        "lip": 20,
+        "pascal_person_part": 7,
+        "ppss": 8,
+        "synth_humans": 20,
+        "synth_lip": 20,
+    }
     for name in DATASETS:
         meta = MetadataCatalog.get(name)
         prefix = name.rsplit("_", 1)[0]
@@ -56,4 +77,6 @@ def test_mask_rcnn_on_parsing_dataset_gets_coco_evaluator(tmp_path):
     ev = HumanParseTrainer.build_evaluator(cfg, "synth_humans_val", str(tmp_path))
     assert isinstance(ev, COCOEvaluator)
     cfg.MODEL.META_ARCHITECTURE = "QANet"
-    assert not isinstance(HumanParseTrainer.build_evaluator(cfg, "synth_humans_val", str(tmp_path)), COCOEvaluator)
+    assert not isinstance(
+        HumanParseTrainer.build_evaluator(cfg, "synth_humans_val", str(tmp_path)), COCOEvaluator
+    )

@@ -1,4 +1,5 @@
 """Smoke test of the torch + detectron2 stack: if an upgrade breaks it, this is the test that says so."""
+
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import SimpleTrainer

@@ -1,4 +1,5 @@
 """tools/train_net.py end to end, including detectron2's multi-process launch on CPU (gloo)."""
+
 import os
 import subprocess
 import sys
@@ -13,7 +14,11 @@ def _run(args, tmp_path, timeout=600):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
     proc = subprocess.run(
         [sys.executable, str(REPO / "tools/train_net.py"), *args],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return proc
 
@@ -23,12 +28,30 @@ def test_two_cpu_processes_train_and_checkpoint_once(tmp_path):
     out = tmp_path / "out"
     proc = _run(
         [
-            "--config-file", str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"),
-            "--num-gpus", "2",
-            "--dist-url", "auto",
-            "SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "0", "SOLVER.BASE_LR", "0.0005",
-            "DATALOADER.NUM_WORKERS", "0", "INPUT.MIN_SIZE_TRAIN", "(160,)",
-            "INPUT.MAX_SIZE_TRAIN", "224", "DATASETS.TEST", "()", "OUTPUT_DIR", str(out),
+            "--config-file",
+            str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"),
+            "--num-gpus",
+            "2",
+            "--dist-url",
+            "auto",
+            "SOLVER.MAX_ITER",
+            "3",
+            "SOLVER.IMS_PER_BATCH",
+            "2",
+            "SOLVER.WARMUP_ITERS",
+            "0",
+            "SOLVER.BASE_LR",
+            "0.0005",
+            "DATALOADER.NUM_WORKERS",
+            "0",
+            "INPUT.MIN_SIZE_TRAIN",
+            "(160,)",
+            "INPUT.MAX_SIZE_TRAIN",
+            "224",
+            "DATASETS.TEST",
+            "()",
+            "OUTPUT_DIR",
+            str(out),
         ],
         tmp_path,
     )
@@ -39,17 +62,37 @@ def test_two_cpu_processes_train_and_checkpoint_once(tmp_path):
         assert "Overall training speed" in text, f"rank {rank} did not finish training"
     # Only the main process writes checkpoints.
     assert sorted(p.name for p in out.glob("*.pth")) == ["model_final.pth"]
-    assert "world_size=2" in logs[0] or "World size: 2" in logs[0] or "Rank of current process: 0. World size: 2" in logs[0]
+    assert (
+        "world_size=2" in logs[0]
+        or "World size: 2" in logs[0]
+        or "Rank of current process: 0. World size: 2" in logs[0]
+    )
 
 
 @pytest.mark.slow
 def test_eval_only_resume_from_output_dir(tmp_path):
     out = tmp_path / "out"
     common = [
-        "--config-file", str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"),
-        "SOLVER.IMS_PER_BATCH", "1", "SOLVER.WARMUP_ITERS", "0", "SOLVER.BASE_LR", "0.0005", "DATALOADER.NUM_WORKERS", "0",
-        "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "192", "INPUT.MIN_SIZE_TEST", "128",
-        "INPUT.MAX_SIZE_TEST", "192", "OUTPUT_DIR", str(out),
+        "--config-file",
+        str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"),
+        "SOLVER.IMS_PER_BATCH",
+        "1",
+        "SOLVER.WARMUP_ITERS",
+        "0",
+        "SOLVER.BASE_LR",
+        "0.0005",
+        "DATALOADER.NUM_WORKERS",
+        "0",
+        "INPUT.MIN_SIZE_TRAIN",
+        "(128,)",
+        "INPUT.MAX_SIZE_TRAIN",
+        "192",
+        "INPUT.MIN_SIZE_TEST",
+        "128",
+        "INPUT.MAX_SIZE_TEST",
+        "192",
+        "OUTPUT_DIR",
+        str(out),
     ]
     proc = _run(common + ["SOLVER.MAX_ITER", "2", "DATASETS.TEST", "()"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

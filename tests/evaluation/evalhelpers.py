@@ -60,8 +60,8 @@ def write_pred(
     nms_thresh=0.6,
 ):
     """Post-process per-person maps with parsing_postprocess and write the submission files."""
-    from humanparse_core.postprocessing import parsing_postprocess
     from humanparse_core.evaluation.submission import write_submission
+    from humanparse_core.postprocessing import parsing_postprocess
 
     maps = np.stack(maps) if len(maps) else np.zeros((0,) + tuple(shape), np.uint8)
     res = parsing_postprocess(

@@ -10,17 +10,16 @@ import torch
 
 pytest.importorskip("detectron2")
 from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
-from detectron2.structures import BoxMode, Boxes, Instances  # noqa: E402
+from detectron2.structures import Boxes, BoxMode, Instances  # noqa: E402
+from evalhelpers import gt_from_persons, person_map, write_gt  # noqa: E402
 
+from humanparse_core.evaluation.submission import write_label_png  # noqa: E402
 from humanparse_d2.evaluation import (  # noqa: E402
     ParsingEvaluator,
     SemanticParsingEvaluator,
     build_parsing_evaluator,
     evaluate_folder,
 )
-from humanparse_core.evaluation.submission import write_label_png  # noqa: E402
-
-from evalhelpers import gt_from_persons, person_map, write_gt  # noqa: E402
 
 C = 20
 CLASSES = [f"c{i}" for i in range(C)]
@@ -40,7 +39,7 @@ def _scenes():
     scenes = []
     for k in range(4):
         persons = []
-        for p in range(1 + k % 3):
+        for _ in range(1 + k % 3):
             y0, x0 = int(rng.integers(0, 15)), int(rng.integers(0, 36))
             parts = [
                 (2, y0, y0 + 5, x0 + 2, x0 + 10),
@@ -342,8 +341,14 @@ def test_two_gloo_processes_equal_one(tmp_path):
     single = str(tmp_path / "single")
     _dist_worker(str(tmp_path / "d1"), single)
     double = str(tmp_path / "double")
-    launch(_dist_worker, 2, num_machines=1, machine_rank=0, dist_url="auto",
-           args=(str(tmp_path / "d2"), double))
+    launch(
+        _dist_worker,
+        2,
+        num_machines=1,
+        machine_rank=0,
+        dist_url="auto",
+        args=(str(tmp_path / "d2"), double),
+    )
     for mode in ("one_to_one", "legacy"):
         a = open(f"{single}_{mode}.json").read()
         b = open(f"{double}_{mode}.json").read()

@@ -5,10 +5,9 @@ import os
 
 import numpy as np
 import pytest
+from evalhelpers import gt_from_persons, person_map, run_cli, write_gt, write_pred
 
 from humanparse_core.evaluation.folder_eval import evaluate_folder
-from humanparse_core.io import read_label
-from humanparse_core.postprocessing import parsing_postprocess
 from humanparse_core.evaluation.submission import (
     SubmissionError,
     read_instance_segmentation_txt,
@@ -17,8 +16,8 @@ from humanparse_core.evaluation.submission import (
     write_label_png,
     write_submission,
 )
-
-from evalhelpers import gt_from_persons, person_map, run_cli, write_gt, write_pred
+from humanparse_core.io import read_label
+from humanparse_core.postprocessing import parsing_postprocess
 
 C = 20
 ALL = ["mIoU", "APp", "APr", "APh"]
@@ -110,7 +109,7 @@ def test_perfect_prediction_is_100_everywhere(tmp_path, mode):
     apr = 100.0 if mode == "default" else 100.0 * 13 / 19
     for t, v in res["AP_r"].items():
         assert v == pytest.approx(apr), t
-    for c, v in res["AP_r_per_class"].items():
+    for v in res["AP_r_per_class"].values():
         assert np.isnan(v) or v in (0.0, pytest.approx(100.0))
     for key in ("AP_p", "PCP"):
         for t, v in res[key].items():
@@ -125,7 +124,7 @@ def test_one_missed_person_hand_computed(tmp_path):
     res = evaluate_folder(gt, pred, C, metrics=["APp", "APr"], progress=False)
     # 5 GT persons, the first person of each image predicted perfectly -> 3 TPs ranked first
     assert res["num_gt_persons"] == 5 and res["num_pred_persons"] == 3
-    for t, v in res["AP_p"].items():
+    for v in res["AP_p"].values():
         assert v == pytest.approx(60.0)
     assert res["PCP50"] == pytest.approx(60.0)
 

@@ -4,9 +4,10 @@ import warnings
 
 import numpy as np
 import pytest
+from evalhelpers import person_map
 
-from humanparse_core.evaluation.ap import PARSING_THRESHOLDS, voc_ap
 from humanparse_core.evaluation.accumulator import ParsingAccumulator
+from humanparse_core.evaluation.ap import PARSING_THRESHOLDS, voc_ap
 from humanparse_core.evaluation.image_eval import evaluate_image
 from humanparse_core.evaluation.image_inputs import ImageGT, ImagePred
 from humanparse_core.evaluation.ipr import isolated_pixel_count, isolated_pixel_rate
@@ -17,9 +18,11 @@ from humanparse_core.evaluation.parsing_ap import (
 )
 from humanparse_core.evaluation.person_label import gt_persons_from_maps, pair_iou, person_from_map
 from humanparse_core.evaluation.region_ap import accumulate_region_ap, region_image_records
-from humanparse_core.evaluation.semseg import confusion_matrix, nearest_exact_resize, semantic_scores
-
-from evalhelpers import person_map
+from humanparse_core.evaluation.semseg import (
+    confusion_matrix,
+    nearest_exact_resize,
+    semantic_scores,
+)
 
 warnings.simplefilter("ignore", RuntimeWarning)
 T = PARSING_THRESHOLDS
@@ -357,11 +360,21 @@ def test_postprocess_global_map_uses_box_scores_and_order():
     b = person_map(shape, [(2, 0, 3, 0, 6)])
     c = person_map(shape, [(3, 3, 6, 0, 6)])
     # box scores: a 0.5, b 0.9 (painted last, on top), c 0.2 (< 0.3: not in the global map)
-    r = parsing_postprocess(np.stack([a, b, c]), np.array([0.1, 0.2, 0.3]), np.array([0.5, 0.9, 0.2]), None, 20,
-                            nms_thresh=1.0)
+    r = parsing_postprocess(
+        np.stack([a, b, c]),
+        np.array([0.1, 0.2, 0.3]),
+        np.array([0.5, 0.9, 0.2]),
+        None,
+        20,
+        nms_thresh=1.0,
+    )
     assert (r.global_map[:3] == 2).all() and (r.global_map[3:] == 1).all()
     # person map: painted in ascending S_q (a, b, c): a is fully covered and disappears
     assert r.person_map_scores.tolist() == [0.2, 0.3]
     assert r.region_classes.tolist() == [2, 3]
     empty = parsing_postprocess(np.zeros((0, 4, 5), np.uint8), [], [], None, 20)
-    assert empty.global_map.shape == (4, 5) and empty.region_classes.size == 0 and not empty.person_maps
+    assert (
+        empty.global_map.shape == (4, 5)
+        and empty.region_classes.size == 0
+        and not empty.person_maps
+    )

@@ -8,13 +8,12 @@ import warnings
 
 import numpy as np
 import pytest
+from evalhelpers import gt_from_persons, write_gt, write_pred
 
 from humanparse_core.evaluation.ap import PARSING_THRESHOLDS as THRS
 from humanparse_core.evaluation.folder_eval import evaluate_folder
 from humanparse_core.evaluation.submission import read_region_txt, read_score_txt
 from humanparse_core.io import read_label
-
-from evalhelpers import gt_from_persons, write_gt, write_pred
 
 warnings.simplefilter("ignore", RuntimeWarning)
 C = 8
@@ -42,7 +41,7 @@ def _miou_vec(gt, pred):
 def naive(gt_root, pred_dir, names, legacy):
     """Dense re-statement of mIoU, AP^p and AP^r for the CIHP layout."""
     out = {}
-    # mIoU (§1)
+    # mIoU
     H = np.zeros((C, C))
     for n in names:
         p = os.path.join(pred_dir, "global_parsing", n + ".png")
@@ -61,7 +60,7 @@ def naive(gt_root, pred_dir, names, legacy):
         u = H.sum(1) + H.sum(0) - np.diag(H)
         iu = np.where(u > 0, np.diag(H) / np.maximum(u, 1), np.nan)
     out["mIoU"] = np.nanmean(iu)
-    # AP^p (§2): dense per-person GT, all predictions densified, one global sort
+    # AP^p: dense per-person GT, all predictions densified, one global sort
     gts, preds = {}, []
     npos = 0
     for i, n in enumerate(names):
@@ -107,7 +106,7 @@ def naive(gt_root, pred_dir, names, legacy):
         ap[t] = _voc(ctp / float(npos), ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps))
         pcp[t] = np.mean(pl + [0.0] * (npos - len(pl)))
     out["AP_p"], out["PCP"] = ap, pcp
-    # AP^r (§3): per class, dense masks
+    # AP^r: per class, dense masks
     # legacy: the reference's image list is the prediction folder's *.txt listing, in glob order
     img_list = (
         [

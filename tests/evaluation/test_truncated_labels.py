@@ -1,11 +1,12 @@
 """Evaluation-side label readers fail on a cut-short PNG, naming the file."""
+
 import cv2
 import numpy as np
 import pytest
 
-from humanparse_d2.data.catalog.common import TruncatedImageError
 from humanparse_core.evaluation import folder_eval
 from humanparse_core.io import read_label
+from humanparse_d2.data.catalog.common import TruncatedImageError
 
 
 @pytest.fixture

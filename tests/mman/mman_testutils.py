@@ -1,4 +1,5 @@
 """Small MMAN models and an in-memory data source for the tests (R18, 64 px, 6 classes)."""
+
 import itertools
 from pathlib import Path
 
@@ -22,7 +23,12 @@ def tiny_cfg(output_dir=None, **overrides):
     cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 16
     cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 16
     cfg.MODEL.MMAN.NUM_CLASSES = NUM_CLASSES
-    for node in (cfg.MODEL.MMAN.MICRO, cfg.MODEL.MMAN.MACRO, cfg.MODEL.MMAN.GLOBAL, cfg.MODEL.MMAN.MID):
+    for node in (
+        cfg.MODEL.MMAN.MICRO,
+        cfg.MODEL.MMAN.MACRO,
+        cfg.MODEL.MMAN.GLOBAL,
+        cfg.MODEL.MMAN.MID,
+    ):
         node.NDF = 8
     cfg.SOLVER.MMAN_D.UPDATE_PERIOD = 1
     cfg.SOLVER.IMS_PER_BATCH = 2
@@ -63,17 +69,24 @@ def tiny_trainer_class(checkpoints: bool = True):
     """MMANTrainer on in-memory batches; without ``checkpoints`` the checkpoint and writer hooks are
     dropped (saving R18 + Adam states is most of a 2-iteration run)."""
     from detectron2.engine import hooks
+
     from humanparse_d2.projects.mman import MMANTrainer
 
     class TinyMMANTrainer(MMANTrainer):
         @classmethod
         def build_train_loader(cls, cfg):
-            return infinite_tiny_loader(cfg.SOLVER.IMS_PER_BATCH, num_classes=cfg.MODEL.MMAN.NUM_CLASSES)
+            return infinite_tiny_loader(
+                cfg.SOLVER.IMS_PER_BATCH, num_classes=cfg.MODEL.MMAN.NUM_CLASSES
+            )
 
         def build_hooks(self):
             ret = super().build_hooks()
             if not checkpoints:
-                ret = [h for h in ret if not isinstance(h, (hooks.PeriodicCheckpointer, hooks.PeriodicWriter))]
+                ret = [
+                    h
+                    for h in ret
+                    if not isinstance(h, (hooks.PeriodicCheckpointer, hooks.PeriodicWriter))
+                ]
             return ret
 
     return TinyMMANTrainer

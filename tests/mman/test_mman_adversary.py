@@ -1,7 +1,9 @@
 """The adversary: D inputs, GAN losses and gradient isolation between G and D."""
+
 import pytest
 import torch
 from detectron2.modeling import build_model
+from mman_testutils import NUM_CLASSES, tiny_batch, tiny_cfg
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.projects.mman.adversary import (
@@ -10,7 +12,6 @@ from humanparse_d2.projects.mman.adversary import (
     gan_loss,
     one_hot_with_ignore,
 )
-from mman_testutils import NUM_CLASSES, tiny_batch, tiny_cfg
 
 
 def _g_and_d(**overrides):
@@ -117,10 +118,17 @@ def test_presets_build_their_layouts():
         ({"MODEL.MMAN.MACRO.ENABLED": False}, {"micro"}),
         ({}, {"macro", "micro"}),
         (
-            {"MODEL.MMAN.MICRO.ENABLED": False, "MODEL.MMAN.MACRO.ENABLED": False, "MODEL.MMAN.GLOBAL.ENABLED": True},
+            {
+                "MODEL.MMAN.MICRO.ENABLED": False,
+                "MODEL.MMAN.MACRO.ENABLED": False,
+                "MODEL.MMAN.GLOBAL.ENABLED": True,
+            },
             {"global"},
         ),
-        ({"MODEL.MMAN.MACRO.ENABLED": False, "MODEL.MMAN.GLOBAL.ENABLED": True}, {"micro", "global"}),
+        (
+            {"MODEL.MMAN.MACRO.ENABLED": False, "MODEL.MMAN.GLOBAL.ENABLED": True},
+            {"micro", "global"},
+        ),
         ({"MODEL.MMAN.MID.ENABLED": True}, {"macro", "micro", "mid"}),
     ],
 )

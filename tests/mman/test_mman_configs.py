@@ -1,16 +1,17 @@
 """Shipped MMAN configs: presets resolve, every variant builds from config alone and trains."""
-from pathlib import Path
 
 import pytest
 import torch
+from mman_testutils import REPO, tiny_trainer_class
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.engine import load_config
 from humanparse_d2.projects.mman.config import resolve_mman_config
-from mman_testutils import REPO, tiny_trainer_class
 
 QUICK = sorted((REPO / "projects/MMAN/configs/quick").glob("MMAN_*.yaml"))
-PROJECT = sorted(p for p in (REPO / "projects/MMAN/configs").rglob("*.yaml") if p.parent.name != "quick")
+PROJECT = sorted(
+    p for p in (REPO / "projects/MMAN/configs").rglob("*.yaml") if p.parent.name != "quick"
+)
 EXPECTED_D = {
     "MMAN_synth_lip.yaml": {"macro", "micro"},
     "MMAN_baseline_synth_lip.yaml": None,
@@ -27,7 +28,9 @@ def test_every_quick_variant_has_a_config():
     assert {p.name for p in QUICK} == set(EXPECTED_D)
 
 
-@pytest.mark.parametrize("path", PROJECT, ids=lambda p: str(p.relative_to(REPO / "projects/MMAN/configs")))
+@pytest.mark.parametrize(
+    "path", PROJECT, ids=lambda p: str(p.relative_to(REPO / "projects/MMAN/configs"))
+)
 def test_project_configs_load_and_resolve(path):
     cfg = resolve_mman_config(load_config(str(path), check_names=False))
     assert cfg.MODEL.META_ARCHITECTURE == "MMAN"
@@ -65,10 +68,28 @@ def test_explicit_keys_win_over_the_preset():
 @pytest.mark.parametrize("path", QUICK, ids=lambda p: p.name)
 def test_quick_variant_trains_two_iterations(path, tmp_path):
     cfg = load_config(str(path), check_names=False)
-    cfg.merge_from_list(["SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "1", "OUTPUT_DIR", str(tmp_path),
-                         "DATASETS.TEST", "()", "MODEL.RESNETS.RES2_OUT_CHANNELS", "16",
-                         "MODEL.RESNETS.STEM_OUT_CHANNELS", "16"])
-    for node in (cfg.MODEL.MMAN.MICRO, cfg.MODEL.MMAN.MACRO, cfg.MODEL.MMAN.GLOBAL, cfg.MODEL.MMAN.MID):
+    cfg.merge_from_list(
+        [
+            "SOLVER.MAX_ITER",
+            "2",
+            "SOLVER.IMS_PER_BATCH",
+            "1",
+            "OUTPUT_DIR",
+            str(tmp_path),
+            "DATASETS.TEST",
+            "()",
+            "MODEL.RESNETS.RES2_OUT_CHANNELS",
+            "16",
+            "MODEL.RESNETS.STEM_OUT_CHANNELS",
+            "16",
+        ]
+    )
+    for node in (
+        cfg.MODEL.MMAN.MICRO,
+        cfg.MODEL.MMAN.MACRO,
+        cfg.MODEL.MMAN.GLOBAL,
+        cfg.MODEL.MMAN.MID,
+    ):
         node.NDF = 8
     trainer = tiny_trainer_class(checkpoints=False)(cfg)
     trainer.resume_or_load(resume=False)

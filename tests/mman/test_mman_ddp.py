@@ -1,5 +1,6 @@
 """Two CPU processes (gloo): separate DDP for G and for the adversary, finite losses, the same
 weights on both ranks after training on different data."""
+
 import itertools
 
 import pytest
@@ -7,10 +8,11 @@ import torch
 
 
 def _worker(out_dir):
-    import humanparse_d2  # noqa: F401
     from detectron2.utils import comm
-    from humanparse_d2.projects.mman import MMANTrainer
     from mman_testutils import tiny_batch, tiny_cfg
+
+    import humanparse_d2  # noqa: F401
+    from humanparse_d2.projects.mman import MMANTrainer
 
     torch.manual_seed(comm.get_rank())  # different init on purpose: DDP must broadcast rank 0's
     rank = comm.get_rank()

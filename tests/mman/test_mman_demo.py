@@ -1,13 +1,13 @@
 """tools/demo.py parses a real photo (scikit-image's astronaut, taken by NASA) with a converted
 MMAN release model (random weights in the release's layout): the pipeline runs and writes its
 outputs. Also tools/convert_official_weights.py end to end on the same file."""
+
 import json
 import sys
 
 import numpy as np
 import pytest
 import torch
-
 from mman_testutils import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
@@ -34,22 +34,40 @@ def _random_release_file(path):
 @pytest.mark.slow
 def test_demo_parses_astronaut_with_converted_release_model(tmp_path):
     data = pytest.importorskip("skimage.data")
-    from PIL import Image
-
     import convert_official_weights
     import demo
+    from PIL import Image
 
     photo = tmp_path / "astronaut.png"
     Image.fromarray(data.astronaut()).save(photo)
     official, converted = tmp_path / "latest_net_G.pth", tmp_path / "mman_lip_release.pth"
     _random_release_file(official)
-    assert convert_official_weights.main(["--format", "mman", "--config-file", str(RELEASE),
-                                          str(official), str(converted)]) == 0
+    assert (
+        convert_official_weights.main(
+            ["--format", "mman", "--config-file", str(RELEASE), str(official), str(converted)]
+        )
+        == 0
+    )
     out = tmp_path / "out"
     # one scale, no flip: the pipeline, not the ensemble, is under test
-    stats = demo.run(demo.argparse.Namespace(
-        config_file=str(RELEASE), input=[str(photo)], output=str(out), whole_image_box=False, box_file="",
-        device="cpu", opts=["MODEL.WEIGHTS", str(converted), "TEST.MMAN.SCALES", "(1.0,)", "TEST.MMAN.FLIP", "False"]))
+    stats = demo.run(
+        demo.argparse.Namespace(
+            config_file=str(RELEASE),
+            input=[str(photo)],
+            output=str(out),
+            whole_image_box=False,
+            box_file="",
+            device="cpu",
+            opts=[
+                "MODEL.WEIGHTS",
+                str(converted),
+                "TEST.MMAN.SCALES",
+                "(1.0,)",
+                "TEST.MMAN.FLIP",
+                "False",
+            ],
+        )
+    )
     assert stats["images"] == 1 and not stats["skipped_files"]
     label = np.asarray(Image.open(out / "astronaut_label.png"))
     assert label.shape == (512, 512) and label.max() < 20  # the photo's own size, LIP class ids
@@ -61,8 +79,15 @@ def test_demo_parses_astronaut_with_converted_release_model(tmp_path):
 def test_demo_refuses_imagenet_weights(tmp_path):
     import demo
 
-    args = demo.argparse.Namespace(config_file=str(RELEASE), input=[str(tmp_path)], output=str(tmp_path / "o"),
-                                   whole_image_box=False, box_file="", device="cpu", opts=[])
+    args = demo.argparse.Namespace(
+        config_file=str(RELEASE),
+        input=[str(tmp_path)],
+        output=str(tmp_path / "o"),
+        whole_image_box=False,
+        box_file="",
+        device="cpu",
+        opts=[],
+    )
     (tmp_path / "x.png").write_bytes(b"")
     with pytest.raises(SystemExit, match="ImageNet weights of the backbone only"):
         demo.run(args)

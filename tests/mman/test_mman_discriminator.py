@@ -1,4 +1,5 @@
 """Discriminator layouts: output sizes, receptive fields, parameter counts."""
+
 import pytest
 import torch
 

@@ -1,11 +1,11 @@
 """MMAN generator: shapes, padding, parameter counts, label handling."""
-import pytest
+
 import torch
 from detectron2.modeling import build_model
+from mman_testutils import NUM_CLASSES, tiny_batch, tiny_cfg
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.projects.mman.meta_arch import downsample_labels, sanitize_labels
-from mman_testutils import NUM_CLASSES, tiny_batch, tiny_cfg
 
 
 def _model(**overrides):
@@ -109,12 +109,14 @@ def test_tiny_image_smaller_than_one_cell():
 
 
 def test_nearest_exact_equals_pil_nearest_centre_sampling():
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     labels = torch.randint(0, 20, (1, 256, 192), dtype=torch.long)
     ours = downsample_labels(labels, (16, 12))[0].numpy()
-    pil = np.asarray(Image.fromarray(labels[0].numpy().astype(np.uint8)).resize((12, 16), Image.NEAREST))
+    pil = np.asarray(
+        Image.fromarray(labels[0].numpy().astype(np.uint8)).resize((12, 16), Image.NEAREST)
+    )
     np.testing.assert_array_equal(ours, pil)
     np.testing.assert_array_equal(ours, labels[0, 8::16, 8::16].numpy())
 

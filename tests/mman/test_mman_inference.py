@@ -1,14 +1,17 @@
 """Flip + multi-scale inference: label swap, equivariance, outputs for the evaluator."""
+
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.modeling import build_model
+from mman_testutils import tiny_cfg
 
 import humanparse_d2  # noqa: F401
-from mman_testutils import tiny_cfg
 
 
 def _lip_model(**overrides):
-    cfg = tiny_cfg(**{"MODEL.MMAN.NUM_CLASSES": 20, "DATASETS.TRAIN": ("synth_lip_train",), **overrides})
+    cfg = tiny_cfg(
+        **{"MODEL.MMAN.NUM_CLASSES": 20, "DATASETS.TRAIN": ("synth_lip_train",), **overrides}
+    )
     return build_model(cfg).eval()
 
 
@@ -33,7 +36,9 @@ def test_outputs_for_the_semantic_evaluator():
     out = model([{"image": torch.randn(3, 64, 64), "height": 90, "width": 70}])[0]
     assert out["sem_seg"].shape == (20, 90, 70)
     assert out["sem_seg_lowres"].shape == (20, 4, 4)
-    assert out["sem_seg_ipr_label"].shape == (64, 64) and out["sem_seg_ipr_label"].dtype == torch.long
+    assert (
+        out["sem_seg_ipr_label"].shape == (64, 64) and out["sem_seg_ipr_label"].dtype == torch.long
+    )
     torch.testing.assert_close(out["sem_seg"].sum(0), torch.ones(90, 70))
 
 

@@ -1,33 +1,55 @@
 """Each MMAN preset resolves to its documented values; each config names its preset; the release
 preset's training switches (Macro-D detach, pre-crop thumbnail, random D steps, D init, LR)."""
+
 import re
 
 import numpy as np
 import pytest
 import torch
+from mman_testutils import REPO, tiny_batch, tiny_cfg
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.engine import load_config
 from humanparse_d2.projects.mman.config import MMAN_PRESETS, PRESET_NAMES, resolve_mman_config
-from mman_testutils import REPO, tiny_batch, tiny_cfg
 
 CONFIGS = sorted((REPO / "projects/MMAN/configs").rglob("*.yaml"))  # the quick configs too
 
 DOCUMENTED = {  # the table of projects/MMAN/mman/config.py and projects/MMAN/README.md
-    "default": {"MODEL.MMAN.GENERATOR.VARIANT": "standard", "MODEL.MMAN.MACRO.G_STEP": "live",
-                "MODEL.MMAN.MACRO.CONDITION": "crop", "SOLVER.MMAN_D.UPDATE_MODE": "period",
-                "MODEL.MMAN.D_INIT": "xavier", "MODEL.MMAN.GAN_MODE": "lsgan", "TEST.MMAN.ALIGN_CORNERS": 0,
-                "MODEL.MMAN.LOSS_WEIGHTS": (1.0, 50.0, 1.0, 250.0), "SOLVER.MMAN_D.UPDATE_PERIOD": 10},
-    "release": {"MODEL.MMAN.GENERATOR.VARIANT": "release", "MODEL.MMAN.MACRO.G_STEP": "detached",
-                "MODEL.MMAN.MACRO.CONDITION": "precrop", "SOLVER.MMAN_D.UPDATE_MODE": "random",
-                "MODEL.MMAN.D_INIT": "xavier", "MODEL.MMAN.GAN_MODE": "lsgan", "TEST.MMAN.ALIGN_CORNERS": 1,
-                "MODEL.MMAN.MICRO.STRIDES": (2, 2, 1, 1), "MODEL.MMAN.MACRO.STRIDES": (2, 2, 1, 1),
-                "TEST.MMAN.SCALES": (0.75, 1.0, 1.25), "SOLVER.MMAN_G.BETAS": (0.5, 0.999)},
-    "paper": {"MODEL.MMAN.GENERATOR.VARIANT": "standard", "MODEL.MMAN.GAN_MODE": "vanilla",
-              "MODEL.MMAN.LOSS_WEIGHTS": (1.0, 25.0, 1.0, 100.0), "MODEL.MMAN.DECODER_DROPOUT": 0.5,
-              "MODEL.MMAN.MICRO.STRIDES": (2, 2, 1), "MODEL.MMAN.MACRO.STRIDES": (2, 2, 2, 2),
-              "TEST.MMAN.SCALES": (0.8, 1.0, 1.2), "SOLVER.MMAN_D.UPDATE_PERIOD": 1,
-              "SOLVER.MMAN_G.BACKBONE_LR_FACTOR": 1.0},
+    "default": {
+        "MODEL.MMAN.GENERATOR.VARIANT": "standard",
+        "MODEL.MMAN.MACRO.G_STEP": "live",
+        "MODEL.MMAN.MACRO.CONDITION": "crop",
+        "SOLVER.MMAN_D.UPDATE_MODE": "period",
+        "MODEL.MMAN.D_INIT": "xavier",
+        "MODEL.MMAN.GAN_MODE": "lsgan",
+        "TEST.MMAN.ALIGN_CORNERS": 0,
+        "MODEL.MMAN.LOSS_WEIGHTS": (1.0, 50.0, 1.0, 250.0),
+        "SOLVER.MMAN_D.UPDATE_PERIOD": 10,
+    },
+    "release": {
+        "MODEL.MMAN.GENERATOR.VARIANT": "release",
+        "MODEL.MMAN.MACRO.G_STEP": "detached",
+        "MODEL.MMAN.MACRO.CONDITION": "precrop",
+        "SOLVER.MMAN_D.UPDATE_MODE": "random",
+        "MODEL.MMAN.D_INIT": "xavier",
+        "MODEL.MMAN.GAN_MODE": "lsgan",
+        "TEST.MMAN.ALIGN_CORNERS": 1,
+        "MODEL.MMAN.MICRO.STRIDES": (2, 2, 1, 1),
+        "MODEL.MMAN.MACRO.STRIDES": (2, 2, 1, 1),
+        "TEST.MMAN.SCALES": (0.75, 1.0, 1.25),
+        "SOLVER.MMAN_G.BETAS": (0.5, 0.999),
+    },
+    "paper": {
+        "MODEL.MMAN.GENERATOR.VARIANT": "standard",
+        "MODEL.MMAN.GAN_MODE": "vanilla",
+        "MODEL.MMAN.LOSS_WEIGHTS": (1.0, 25.0, 1.0, 100.0),
+        "MODEL.MMAN.DECODER_DROPOUT": 0.5,
+        "MODEL.MMAN.MICRO.STRIDES": (2, 2, 1),
+        "MODEL.MMAN.MACRO.STRIDES": (2, 2, 2, 2),
+        "TEST.MMAN.SCALES": (0.8, 1.0, 1.2),
+        "SOLVER.MMAN_D.UPDATE_PERIOD": 1,
+        "SOLVER.MMAN_G.BACKBONE_LR_FACTOR": 1.0,
+    },
 }
 
 
@@ -54,7 +76,9 @@ def test_paper_single_an_d_sees_the_whole_map():
 
     cfg = tiny_cfg(**{"MODEL.MMAN.PRESET": "paper", "MODEL.MMAN.GLOBAL.ENABLED": True})
     d = MMANAdversary(cfg).discriminators["global"]
-    assert d.receptive_field >= 256 + 2  # every output cell sees all of a 256x256 map (and its padding)
+    assert (
+        d.receptive_field >= 256 + 2
+    )  # every output cell sees all of a 256x256 map (and its padding)
     assert d.output_size(256) >= 1
 
 
@@ -69,7 +93,9 @@ def test_every_config_names_its_preset(path):
 
 
 def test_release_and_paper_configs():
-    rel = load_config(str(REPO / "projects/MMAN/configs/LIP/mman_R101_30ep_release.yaml"), check_names=False)
+    rel = load_config(
+        str(REPO / "projects/MMAN/configs/LIP/mman_R101_30ep_release.yaml"), check_names=False
+    )
     epoch = 30_462
     from detectron2.solver import build_lr_scheduler
 
@@ -81,14 +107,22 @@ def test_release_and_paper_configs():
         sched.last_epoch = it - 1
         sched.step()
         assert opt.param_groups[0]["lr"] == pytest.approx(0.1 ** ((it // epoch) // 14)), it
-    pap = load_config(str(REPO / "projects/MMAN/configs/LIP/mman_R101_30ep_paper.yaml"), check_names=False)
+    pap = load_config(
+        str(REPO / "projects/MMAN/configs/LIP/mman_R101_30ep_paper.yaml"), check_names=False
+    )
     s = pap.INPUT.PARSING.SINGLE
-    assert (s.RESIZE, s.LOAD_SIZE, s.CROP_MODE, s.TEST_RESIZE) == ("shortest_edge", 288, "random", "none")
+    assert (s.RESIZE, s.LOAD_SIZE, s.CROP_MODE, s.TEST_RESIZE) == (
+        "shortest_edge",
+        288,
+        "random",
+        "none",
+    )
     assert pap.TEST.MMAN.FLIP is False
 
 
 def _aux_and_adversary(preset, **kw):
     from detectron2.modeling import build_model
+
     from humanparse_d2.projects.mman.adversary import MMANAdversary
 
     torch.manual_seed(0)
@@ -103,8 +137,9 @@ def _aux_and_adversary(preset, **kw):
 
 @pytest.mark.parametrize("g_step", ["live", "detached"])
 def test_macro_term_reaches_g_unless_detached(g_step):
-    model, adv, aux = _aux_and_adversary("default", **{"MODEL.MMAN.MACRO.G_STEP": g_step,
-                                                       "MODEL.MMAN.MICRO.ENABLED": False})
+    model, adv, aux = _aux_and_adversary(
+        "default", **{"MODEL.MMAN.MACRO.G_STEP": g_step, "MODEL.MMAN.MICRO.ENABLED": False}
+    )
     adv.requires_grad_(False)
     loss = adv.generator_losses(adv.prepare(aux))["loss_adv_macro"]
     assert float(loss) > 0  # still computed (and logged)
@@ -137,7 +172,9 @@ def test_xavier_d_init_and_random_d_steps():
     step.d_update_mode, step.d_update_period, step.d_seed = "random", 10, 3
     due = [step.d_step_due(i) for i in range(5000)]
     assert 0.08 < np.mean(due) < 0.12  # the release's random.random() < 0.1
-    assert due == [step.d_step_due(i) for i in range(5000)]  # a function of the iteration (ranks agree)
+    assert due == [
+        step.d_step_due(i) for i in range(5000)
+    ]  # a function of the iteration (ranks agree)
     step.d_update_mode = "period"
     assert [i for i in range(30) if step.d_step_due(i)] == [0, 10, 20]
 
@@ -151,13 +188,22 @@ def test_mapper_thumbnail_is_taken_before_the_crop(tmp_path):
     img = (rng.random((40, 60, 3)) * 255).astype(np.uint8)
     Image.fromarray(img).save(tmp_path / "a.jpg")
     Image.fromarray(np.zeros((40, 60), np.uint8)).save(tmp_path / "a.png")
-    rec = {"file_name": str(tmp_path / "a.jpg"), "sem_seg_file_name": str(tmp_path / "a.png"),
-           "height": 40, "width": 60, "image_id": 0}
-    m = SinglePersonParsingMapper(True, load_size=36, crop_size=32, flip=False, thumbnail_size=2, seed=0)
+    rec = {
+        "file_name": str(tmp_path / "a.jpg"),
+        "sem_seg_file_name": str(tmp_path / "a.png"),
+        "height": 40,
+        "width": 60,
+        "image_id": 0,
+    }
+    m = SinglePersonParsingMapper(
+        True, load_size=36, crop_size=32, flip=False, thumbnail_size=2, seed=0
+    )
     out = m(rec)
     sq = Image.open(tmp_path / "a.jpg").convert("RGB").resize((36, 36), Image.LANCZOS)
     want = np.asarray(sq.resize((2, 2), Image.LANCZOS))  # uint8: the model normalises it
-    torch.testing.assert_close(out["mman_thumbnail"], torch.from_numpy(want.transpose(2, 0, 1).copy()))
+    torch.testing.assert_close(
+        out["mman_thumbnail"], torch.from_numpy(want.transpose(2, 0, 1).copy())
+    )
     assert "mman_thumbnail" not in SinglePersonParsingMapper(True, load_size=36, crop_size=32)(rec)
 
 
@@ -165,7 +211,12 @@ def test_mapper_thumbnail_is_taken_before_the_crop(tmp_path):
 def test_trainer_mapper_makes_the_thumbnail_for_release_only(preset, size):
     from humanparse_d2.projects.mman import MMANTrainer
 
-    cfg = load_config(str(REPO / "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"), ["MODEL.MMAN.PRESET", preset],
-                      check_names=False)
+    cfg = load_config(
+        str(REPO / "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"),
+        ["MODEL.MMAN.PRESET", preset],
+        check_names=False,
+    )
     mapper = MMANTrainer.build_train_mapper(cfg)
-    assert mapper.thumbnail_size == size  # CROP_SIZE 128 / 16 under the release's pre-crop condition
+    assert (
+        mapper.thumbnail_size == size
+    )  # CROP_SIZE 128 / 16 under the release's pre-crop condition

@@ -1,10 +1,12 @@
 """The released MMAN generator: the converter on the release's key names and shapes (a fixture
 made once from the official model), the release variant's network and BatchNorm mode, bad input."""
+
 import gzip
 import json
 
 import pytest
 import torch
+from mman_testutils import REPO, tiny_cfg
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.checkpoint import (
@@ -14,7 +16,6 @@ from humanparse_d2.checkpoint import (
     convert_official_checkpoint,
 )
 from humanparse_d2.engine import load_config
-from mman_testutils import REPO, tiny_cfg
 
 FIXTURE = REPO / "tests/mman/fixtures/mman_release_keys.json.gz"
 RELEASE_CFG = REPO / "projects/MMAN/configs/LIP/mman_R101_30ep_release.yaml"
@@ -39,7 +40,9 @@ def _official_state(with_nbt=True, seed=0):
 
 @pytest.fixture(scope="module")
 def release_cfg():
-    cfg = load_config(str(RELEASE_CFG), ["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", ""], check_names=False)
+    cfg = load_config(
+        str(RELEASE_CFG), ["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", ""], check_names=False
+    )
     return cfg
 
 
@@ -58,8 +61,14 @@ def test_fixture_is_the_release_layout():
     assert len(keys) == 652
     assert keys["model.U4.0.weight"] == (64, 3, 7, 7)  # ResNet-101 conv1
     assert keys["model.U4.4.weight"] == (128, 20, 4, 4)  # top ConvT, C = 20
-    assert [k for k, _ in fx["net_D"]] == ["model.0.weight", "model.0.bias", "model.2.weight", "model.5.weight",
-                                           "model.8.weight", "model.8.bias"]
+    assert [k for k, _ in fx["net_D"]] == [
+        "model.0.weight",
+        "model.0.bias",
+        "model.2.weight",
+        "model.5.weight",
+        "model.8.weight",
+        "model.8.bias",
+    ]
 
 
 @pytest.mark.parametrize("with_nbt", [True, False], ids=["torch2-file", "torch0.3-file"])
@@ -68,8 +77,10 @@ def test_converter_matches_release_model_strictly(release_cfg, release_shapes, w
     out = OFFICIAL_FORMAT_REGISTRY.get("mman")(sd, release_cfg)
     check_state_dict_matches(out, release_shapes)  # raises on any missing / unexpected / shape
     # values are moved unchanged, except the concatenation-reading ConvTs (halves swapped)
-    assert torch.equal(out["backbone.res4.22.conv3.norm.running_var"],
-                       sd["model.U4.2.U3.4.U2.4.U1.22.model_cx.5.running_var"])
+    assert torch.equal(
+        out["backbone.res4.22.conv3.norm.running_var"],
+        sd["model.U4.2.U3.4.U2.4.U1.22.model_cx.5.running_var"],
+    )
     w = sd["model.U4.4.weight"]
     assert torch.equal(out["decoder.top.weight"], torch.cat([w[64:], w[:64]]))
     assert torch.equal(out["decoder.ups.0.weight"], sd["model.U4.2.U3.4.U2.4.U1.23.U0.5.weight"])
@@ -90,19 +101,31 @@ def test_other_architecture_names_first_mismatches(release_cfg, release_shapes, 
     sd = _official_state()
     sd["model.U4.4.weight"] = torch.zeros(128, 7, 4, 4)  # a 7-class model into a 20-class config
     torch.save(sd, tmp_path / "c7.pth")
-    with pytest.raises(CheckpointMismatchError, match=r"decoder.top.weight: .* \(128, 7, 4, 4\) vs model \(128, 20, 4, 4\)"):
-        convert_official_checkpoint("mman", tmp_path / "c7.pth", release_cfg, expected=release_shapes)
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"decoder.top.weight: .* \(128, 7, 4, 4\) vs model \(128, 20, 4, 4\)",
+    ):
+        convert_official_checkpoint(
+            "mman", tmp_path / "c7.pth", release_cfg, expected=release_shapes
+        )
 
 
 def test_converter_refuses_the_standard_generator(tmp_path):
-    cfg = load_config(str(REPO / "projects/MMAN/configs/LIP/mman_R101_30ep.yaml"), check_names=False)
+    cfg = load_config(
+        str(REPO / "projects/MMAN/configs/LIP/mman_R101_30ep.yaml"), check_names=False
+    )
     with pytest.raises(ValueError, match="VARIANT 'release'"):
         OFFICIAL_FORMAT_REGISTRY.get("mman")(_official_state(), cfg)
 
 
 def _release_r50(**kw):
-    over = {"MODEL.MMAN.PRESET": "release", "MODEL.RESNETS.DEPTH": 50, "MODEL.RESNETS.WIDTH_PER_GROUP": 16,
-            "MODEL.RESNETS.STEM_OUT_CHANNELS": 16, "MODEL.RESNETS.RES2_OUT_CHANNELS": 64}
+    over = {
+        "MODEL.MMAN.PRESET": "release",
+        "MODEL.RESNETS.DEPTH": 50,
+        "MODEL.RESNETS.WIDTH_PER_GROUP": 16,
+        "MODEL.RESNETS.STEM_OUT_CHANNELS": 16,
+        "MODEL.RESNETS.RES2_OUT_CHANNELS": 64,
+    }
     over.update(kw)
     from detectron2.modeling import build_model
 
@@ -141,8 +164,15 @@ def test_standard_generator_is_post_relu_frozen_bn():
     from detectron2.layers import FrozenBatchNorm2d
     from detectron2.modeling import build_model
 
-    model = build_model(tiny_cfg(**{"MODEL.RESNETS.DEPTH": 50, "MODEL.RESNETS.WIDTH_PER_GROUP": 16,
-                                    "MODEL.RESNETS.RES2_OUT_CHANNELS": 64}))
+    model = build_model(
+        tiny_cfg(
+            **{
+                "MODEL.RESNETS.DEPTH": 50,
+                "MODEL.RESNETS.WIDTH_PER_GROUP": 16,
+                "MODEL.RESNETS.RES2_OUT_CHANNELS": 64,
+            }
+        )
+    )
     assert any(isinstance(m, FrozenBatchNorm2d) for m in model.backbone.modules())
     with torch.no_grad():
         feats = model.eval().backbone(torch.randn(1, 3, 64, 64))
@@ -159,12 +189,18 @@ def test_release_inference_runs_each_pass_on_one_image():
         T = model.temperature
         total = 0
         for s in (0.75, 1.0):
-            xs = x[None] if s == 1.0 else torch.nn.functional.interpolate(x[None], (48, 48), mode="bilinear")
+            xs = (
+                x[None]
+                if s == 1.0
+                else torch.nn.functional.interpolate(x[None], (48, 48), mode="bilinear")
+            )
             for flip in (False, True):
                 hi = model._padded_forward(xs.flip(-1) if flip else xs)[0]
                 p = torch.softmax(T * hi, 1)
                 p = p.flip(-1)[:, model.flip_lut] if flip else p
                 if s != 1.0:
-                    p = torch.nn.functional.interpolate(p, (64, 64), mode="bilinear", align_corners=True)
+                    p = torch.nn.functional.interpolate(
+                        p, (64, 64), mode="bilinear", align_corners=True
+                    )
                 total = total + p
     torch.testing.assert_close(probs, total[0] / 4)

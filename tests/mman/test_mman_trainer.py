@@ -1,14 +1,15 @@
 """The adversarial trainer: step logic, logging, checkpoint round trip, resume."""
+
 import logging
 
 import pytest
 import torch
+from mman_testutils import tiny_cfg, tiny_trainer_class
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.engine import TRAINER_REGISTRY, build_trainer_class
 from humanparse_d2.engine.adversarial import DiscriminatorLRScheduler
 from humanparse_d2.projects.mman import MMANTrainer
-from mman_testutils import tiny_cfg, tiny_trainer_class
 
 
 def _train(cfg, resume=False, checkpoints=True):
@@ -55,7 +56,9 @@ def test_d_update_period_is_deterministic(tmp_path):
 
 
 def test_baseline_has_no_adversary(tmp_path):
-    cfg = tiny_cfg(tmp_path, **{"MODEL.MMAN.MICRO.ENABLED": False, "MODEL.MMAN.MACRO.ENABLED": False})
+    cfg = tiny_cfg(
+        tmp_path, **{"MODEL.MMAN.MICRO.ENABLED": False, "MODEL.MMAN.MACRO.ENABLED": False}
+    )
     trainer = _train(cfg, checkpoints=False)
     assert trainer.adversary is None and trainer.optimizer_d is None
     assert not any(isinstance(h, DiscriminatorLRScheduler) for h in trainer._hooks)
@@ -78,7 +81,9 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
     second.resume_or_load(resume=True)
     assert second.start_iter == 2
     assert second.adversary.loaded_from_checkpoint
-    for (n, a), b in zip(first.adversary.state_dict().items(), second.adversary.state_dict().values()):
+    for (n, a), b in zip(
+        first.adversary.state_dict().items(), second.adversary.state_dict().values()
+    ):
         torch.testing.assert_close(a, b, msg=n)
     for (n, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
         torch.testing.assert_close(a, b, msg=n)
@@ -87,7 +92,9 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
         torch.testing.assert_close(sd1["state"][k]["exp_avg"], sd2["state"][k]["exp_avg"])
     assert second.scheduler_d.last_epoch == 2 and second.scheduler.last_epoch == 2
     # past the step at iteration 1 both schedules are at 0.1 x
-    assert second.optimizer_d.param_groups[0]["lr"] == pytest.approx(0.1 * cfg.SOLVER.MMAN_D.BASE_LR)
+    assert second.optimizer_d.param_groups[0]["lr"] == pytest.approx(
+        0.1 * cfg.SOLVER.MMAN_D.BASE_LR
+    )
     second.train()
     assert second.storage.history("loss_d_micro").values()[-1][1] == 2  # iteration 2 ran
 
@@ -95,7 +102,11 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
 def test_resume_from_checkpoint_without_discriminators(tmp_path, caplog):
     base = tiny_cfg(
         tmp_path,
-        **{"MODEL.MMAN.MICRO.ENABLED": False, "MODEL.MMAN.MACRO.ENABLED": False, "SOLVER.STEPS": (1,)},
+        **{
+            "MODEL.MMAN.MICRO.ENABLED": False,
+            "MODEL.MMAN.MACRO.ENABLED": False,
+            "SOLVER.STEPS": (1,),
+        },
     )
     baseline = _train(base)
     cfg = tiny_cfg(tmp_path, **{"SOLVER.MAX_ITER": 3, "SOLVER.STEPS": (1,)})
@@ -112,7 +123,9 @@ def test_resume_from_checkpoint_without_discriminators(tmp_path, caplog):
         torch.testing.assert_close(a, b, msg=n)
     # the fresh D schedule is moved to the resumed iteration
     assert trainer.scheduler_d.last_epoch == 2
-    assert trainer.optimizer_d.param_groups[0]["lr"] == pytest.approx(0.1 * cfg.SOLVER.MMAN_D.BASE_LR)
+    assert trainer.optimizer_d.param_groups[0]["lr"] == pytest.approx(
+        0.1 * cfg.SOLVER.MMAN_D.BASE_LR
+    )
     trainer.train()
     assert torch.isfinite(torch.tensor(trainer.storage.history("total_loss").latest()))
 
@@ -126,6 +139,4 @@ def test_fine_tuning_from_weights_starts_discriminators_fresh(tmp_path, caplog):
     assert not trainer.adversary.loaded_from_checkpoint
     assert trainer.start_iter == 0
     assert "discriminators start fresh" in caplog.text
-    torch.testing.assert_close(
-        first.model.decoder.top.weight, trainer.model.decoder.top.weight
-    )
+    torch.testing.assert_close(first.model.decoder.top.weight, trainer.model.decoder.top.weight)

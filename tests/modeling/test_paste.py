@@ -1,4 +1,5 @@
 """crop_rois / paste_probs: alignment, exact inverse, box-local computation, boxes off the image."""
+
 import unittest
 
 import torch
@@ -17,7 +18,11 @@ def full_grid_paste(probs, boxes, image_hw):
         ys = (torch.arange(H, dtype=torch.float64) + 0.5 - y0) / (y1 - y0) * 2 - 1
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         grid = torch.stack([gx, gy], -1)[None].to(probs.dtype)
-        out.append(F.grid_sample(probs[n : n + 1], grid, mode="bilinear", padding_mode="zeros", align_corners=False))
+        out.append(
+            F.grid_sample(
+                probs[n : n + 1], grid, mode="bilinear", padding_mode="zeros", align_corners=False
+            )
+        )
     return torch.cat(out) if out else probs.new_zeros((0, probs.shape[1], H, W))
 
 
@@ -37,8 +42,14 @@ class TestCropRois(unittest.TestCase):
 
     def test_list_boxes_and_empty(self):
         imgs = torch.rand(2, 3, 20, 20)
-        c1 = crop_rois(imgs, [torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([[5.0, 5, 15, 15], [0, 0, 20, 20]])], (4, 3))
-        c2 = crop_rois(imgs, torch.tensor([[0, 0.0, 0, 10, 10], [1, 5, 5, 15, 15], [1, 0, 0, 20, 20]]), (4, 3))
+        c1 = crop_rois(
+            imgs,
+            [torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([[5.0, 5, 15, 15], [0, 0, 20, 20]])],
+            (4, 3),
+        )
+        c2 = crop_rois(
+            imgs, torch.tensor([[0, 0.0, 0, 10, 10], [1, 5, 5, 15, 15], [1, 0, 0, 20, 20]]), (4, 3)
+        )
         self.assertEqual(c1.shape, (3, 3, 4, 3))
         torch.testing.assert_close(c1, c2)
         self.assertEqual(crop_rois(imgs, torch.zeros(0, 5), (4, 3)).shape, (0, 3, 4, 3))
@@ -48,15 +59,29 @@ class TestPaste(unittest.TestCase):
     def test_inverse_of_crop_on_linear_image(self):
         # crop (single sample per bin) then paste reproduces a linear image inside the box
         H, W = 50, 70
-        yy, xx = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64), indexing="ij")
+        yy, xx = torch.meshgrid(
+            torch.arange(H, dtype=torch.float64),
+            torch.arange(W, dtype=torch.float64),
+            indexing="ij",
+        )
         img = (0.3 * xx + 0.7 * yy + 2.0)[None, None]
         for box in ([12.3, 8.6, 45.1, 40.2], [3.0, 4.0, 63.0, 44.0], [20.0, 10.0, 29.5, 22.0]):
             b = torch.tensor([box], dtype=torch.float64)
-            crop = crop_rois(img, torch.cat([torch.zeros(1, 1, dtype=torch.float64), b], 1), (64, 48), sampling_ratio=1)
+            crop = crop_rois(
+                img,
+                torch.cat([torch.zeros(1, 1, dtype=torch.float64), b], 1),
+                (64, 48),
+                sampling_ratio=1,
+            )
             pasted = paste_probs(crop, b, (H, W))[0, 0]
             # pixels whose centre lies at least one crop cell inside the box (away from zero padding)
             cw, ch = (box[2] - box[0]) / 48, (box[3] - box[1]) / 64
-            inner = (xx + 0.5 > box[0] + cw) & (xx + 0.5 < box[2] - cw) & (yy + 0.5 > box[1] + ch) & (yy + 0.5 < box[3] - ch)
+            inner = (
+                (xx + 0.5 > box[0] + cw)
+                & (xx + 0.5 < box[2] - cw)
+                & (yy + 0.5 > box[1] + ch)
+                & (yy + 0.5 < box[3] - ch)
+            )
             self.assertGreater(int(inner.sum()), 10)
             torch.testing.assert_close(pasted[inner], img[0, 0][inner], rtol=0, atol=1e-9)
 
@@ -129,7 +154,9 @@ class TestSameGridAsDetectron2(unittest.TestCase):
         # paste_parsing's batched blocks: with C = 1, label 1 nowhere; its pixel score is the mean
         # of the pasted values >= T over the image, which the detectron2 paste gives as well
         T = 0.3
-        inst = paste_parsing(masks, boxes, (H, W), pixel_thresh=T, chunk_elements=3000).instance_scores
+        inst = paste_parsing(
+            masks, boxes, (H, W), pixel_thresh=T, chunk_elements=3000
+        ).instance_scores
         keep = (ref >= T).float()
         exp = (ref * keep).sum((1, 2)) / keep.sum((1, 2)).clamp(min=1e-6)
         torch.testing.assert_close(inst, exp, rtol=0, atol=1e-5)

@@ -1,4 +1,5 @@
 """QAM (humanparse_d2.modeling.qam) against a direct transcription of QANet's Algorithm 1."""
+
 import unittest
 
 import torch
@@ -42,7 +43,12 @@ def fuse_reference(sb, si, sp, a, b, c):
 class TestPixelScores(unittest.TestCase):
     def test_matches_algorithm1_random(self):
         g = torch.Generator().manual_seed(1)
-        for N, C, H, W, T in [(3, 5, 7, 6, 0.2), (2, 20, 5, 4, 0.2), (4, 7, 6, 5, 0.4), (1, 3, 9, 9, 0.6)]:
+        for N, C, H, W, T in [
+            (3, 5, 7, 6, 0.2),
+            (2, 20, 5, 4, 0.2),
+            (4, 7, 6, 5, 0.4),
+            (1, 3, 9, 9, 0.6),
+        ]:
             logits = torch.randn(N, C, H, W, generator=g, dtype=torch.float64) * 3
             probs = logits.softmax(1)
             # zero some pixels (outside the box after paste-back)
@@ -101,7 +107,16 @@ class TestPixelScores(unittest.TestCase):
 
 
 class TestFuseQuality(unittest.TestCase):
-    WEIGHTS = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1), (1, 1, 1), (1.0, 0.5, 3.0)]
+    WEIGHTS = [
+        (1, 0, 0),
+        (0, 1, 0),
+        (0, 0, 1),
+        (1, 1, 0),
+        (1, 0, 1),
+        (0, 1, 1),
+        (1, 1, 1),
+        (1.0, 0.5, 3.0),
+    ]
 
     def test_matches_formula(self):
         g = torch.Generator().manual_seed(2)
@@ -110,20 +125,30 @@ class TestFuseQuality(unittest.TestCase):
         sp = torch.rand(6, generator=g, dtype=torch.float64)
         for w in self.WEIGHTS:
             out = fuse_quality(sb, si, sp, w)
-            ref = torch.tensor([fuse_reference(*map(float, v), *w) for v in zip(sb, si, sp)], dtype=torch.float64)
+            ref = torch.tensor(
+                [fuse_reference(*map(float, v), *w) for v in zip(sb, si, sp)], dtype=torch.float64
+            )
             torch.testing.assert_close(out, ref)
 
     def test_box_only_is_box_score(self):
         sb = torch.tensor([0.9, 0.3, 0.0, 1.0])
-        out = fuse_quality(sb, torch.tensor([-0.5, 0.2, 2.0, 0.0]), torch.tensor([0.0, 0.5, 0.1, 0.0]), (1, 0, 0))
+        out = fuse_quality(
+            sb, torch.tensor([-0.5, 0.2, 2.0, 0.0]), torch.tensor([0.0, 0.5, 0.1, 0.0]), (1, 0, 0)
+        )
         self.assertTrue(torch.equal(out, sb))
 
     def test_negative_iou_clamped_no_nan(self):
-        out = fuse_quality(torch.tensor([0.8]), torch.tensor([-0.3]), torch.tensor([0.9]), (1.0, 0.5, 3.0))
+        out = fuse_quality(
+            torch.tensor([0.8]), torch.tensor([-0.3]), torch.tensor([0.9]), (1.0, 0.5, 3.0)
+        )
         self.assertFalse(torch.isnan(out).any())
         self.assertEqual(out.item(), 0.0)
         unclamped = fuse_quality(
-            torch.tensor([0.8]), torch.tensor([-0.3]), torch.tensor([0.9]), (1.0, 0.5, 3.0), clamp_iou=False
+            torch.tensor([0.8]),
+            torch.tensor([-0.3]),
+            torch.tensor([0.9]),
+            (1.0, 0.5, 3.0),
+            clamp_iou=False,
         )
         self.assertTrue(torch.isnan(unclamped).all())  # the code's NaN, which the clamp avoids
 
@@ -138,9 +163,13 @@ class TestFuseQuality(unittest.TestCase):
         with self.assertRaises(ValueError):
             fuse_quality(torch.ones(1), torch.ones(1), torch.ones(1), (1, -1, 0))
         # a zero weight removes its factor even when that score is 0
-        out = fuse_quality(torch.tensor([0.49]), torch.tensor([0.0]), torch.tensor([0.0]), (1, 0, 0))
+        out = fuse_quality(
+            torch.tensor([0.49]), torch.tensor([0.0]), torch.tensor([0.0]), (1, 0, 0)
+        )
         self.assertAlmostEqual(out.item(), 0.49, places=6)
-        out = fuse_quality(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([0.64]), (0, 0, 1))
+        out = fuse_quality(
+            torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([0.64]), (0, 0, 1)
+        )
         self.assertAlmostEqual(out.item(), 0.64, places=6)
 
     def test_check_qam_weights(self):
@@ -164,7 +193,9 @@ class TestFuseQuality(unittest.TestCase):
         for n in range(2):
             for c in range(19):
                 self.assertAlmostEqual(
-                    out[n, c].item(), fuse_reference(sb[n].item(), si[n].item(), sp[n, c].item(), 1.0, 0.5, 3.0), places=5
+                    out[n, c].item(),
+                    fuse_reference(sb[n].item(), si[n].item(), sp[n, c].item(), 1.0, 0.5, 3.0),
+                    places=5,
                 )
         # an absent class (pixel score 0) gets part score 0 whenever gamma > 0
         sp[0, 3] = 0
@@ -191,7 +222,9 @@ class TestPixelScoresFromMax(unittest.TestCase):
         g = torch.Generator().manual_seed(3)
         N, C, H, W = 3, 6, 9, 8
         full = torch.zeros(N, C, H, W, dtype=torch.float64)
-        full[:, :, 2:7, 1:6] = (torch.randn(N, C, 5, 5, generator=g, dtype=torch.float64) * 2).softmax(1)
+        full[:, :, 2:7, 1:6] = (
+            torch.randn(N, C, 5, 5, generator=g, dtype=torch.float64) * 2
+        ).softmax(1)
         outside = torch.full((N,), H * W - 25)
         conf, lab = full[:, :, 2:7, 1:6].max(1)
         for T in (0.0, 0.2, 0.5):
@@ -200,9 +233,19 @@ class TestPixelScoresFromMax(unittest.TestCase):
                 # literally would also count every other pixel with confidence 0 when T = 0)
                 m, k = full.max(1)
                 for c in range(1, C):
-                    ref_part[:, c - 1] = (m * (k == c)).sum((1, 2)) / (k == c).sum((1, 2)).clamp(min=1e-6)
-            got = [pixel_scores_from_max(conf[n : n + 1], lab[n : n + 1].to(torch.uint8), C, T,
-                                         num_outside=outside[n : n + 1]) for n in range(N)]
+                    ref_part[:, c - 1] = (m * (k == c)).sum((1, 2)) / (k == c).sum((1, 2)).clamp(
+                        min=1e-6
+                    )
+            got = [
+                pixel_scores_from_max(
+                    conf[n : n + 1],
+                    lab[n : n + 1].to(torch.uint8),
+                    C,
+                    T,
+                    num_outside=outside[n : n + 1],
+                )
+                for n in range(N)
+            ]
             torch.testing.assert_close(torch.cat([i for i, _ in got]), ref_inst)
             torch.testing.assert_close(torch.cat([p for _, p in got]), ref_part)
             inst, part = pixel_scores_from_max(conf, lab, C, T, num_outside=outside)
@@ -212,7 +255,11 @@ class TestPixelScoresFromMax(unittest.TestCase):
     def test_cpu_single_thread_scope_restores_threads_and_numbers(self):
         """QAM's CPU kernels run on one intra-op thread; the caller's thread count comes back, also
         after an error, and the scores are those of the plain call."""
-        from humanparse_d2.modeling.qam import _pixel_scores_from_max, cpu_single_thread, pixel_scores_from_max
+        from humanparse_d2.modeling.qam import (
+            _pixel_scores_from_max,
+            cpu_single_thread,
+            pixel_scores_from_max,
+        )
 
         before = torch.get_num_threads()
         torch.set_num_threads(2)

@@ -1,4 +1,5 @@
 """Tiny QANet inputs for fast CPU tests (configs: tests/tiny_configs.py)."""
+
 from pathlib import Path
 
 import torch
@@ -9,7 +10,10 @@ REPO = Path(__file__).resolve().parents[2]
 def train_batch(n=2, crop=(64, 64), num_classes=20):
     g = torch.Generator().manual_seed(0)
     return [
-        {"image": torch.randn(3, *crop, generator=g), "parsing": torch.randint(0, num_classes, crop, generator=g)}
+        {
+            "image": torch.randn(3, *crop, generator=g),
+            "parsing": torch.randint(0, num_classes, crop, generator=g),
+        }
         for _ in range(n)
     ]
 

@@ -1,4 +1,5 @@
 """MODEL.QANET.BOX_SOURCE file with the box files users have (integer COCO ids, string ids)."""
+
 import json
 import os
 import tempfile
@@ -21,14 +22,19 @@ def _det(image_id, x=10, score=0.9, cat=1):
 
 
 def _inp(stem, image_id=None):
-    return {"file_name": f"/data/CIHP/Validation/Images/{stem}.jpg", "image_id": stem if image_id is None else image_id}
+    return {
+        "file_name": f"/data/CIHP/Validation/Images/{stem}.jpg",
+        "image_id": stem if image_id is None else image_id,
+    }
 
 
 class TestFileBoxes(unittest.TestCase):
     def test_integer_ids_match_numeric_stems(self):
         """The official FCOS CIHP file uses the integer ids of the COCO-style json; cihp_val's ids are stems."""
         with tempfile.TemporaryDirectory() as d:
-            src = FileBoxes(_write(d, "fcos.json", [_det(1), _det(1, x=50, score=0.4), _det(2), _det(2, cat=3)]))
+            src = FileBoxes(
+                _write(d, "fcos.json", [_det(1), _det(1, x=50, score=0.4), _det(2), _det(2, cat=3)])
+            )
             (b1, s1), (b2, s2), (b3, s3) = src([_inp("0000001"), _inp("0000002"), _inp("0000003")])
         self.assertEqual(b1.tolist(), [[10, 5, 30, 45], [50, 5, 70, 45]])
         self.assertEqual([round(v, 6) for v in s1.tolist()], [0.9, 0.4])
@@ -39,8 +45,16 @@ class TestFileBoxes(unittest.TestCase):
     def test_images_json_maps_ids_to_files(self):
         with tempfile.TemporaryDirectory() as d:
             boxes = _write(d, "boxes.json", [_det(7), _det(8)])
-            images = _write(d, "val.json", {"images": [{"id": 7, "file_name": "girl_a.jpg"},
-                                                       {"id": 8, "file_name": "sub/boy_b.png"}]})
+            images = _write(
+                d,
+                "val.json",
+                {
+                    "images": [
+                        {"id": 7, "file_name": "girl_a.jpg"},
+                        {"id": 8, "file_name": "sub/boy_b.png"},
+                    ]
+                },
+            )
             mapped = FileBoxes(boxes, images_json=images)
             got = mapped([_inp("girl_a"), _inp("boy_b"), _inp("other")])
             self.assertEqual([len(b) for b, _ in got], [1, 1, 0])
@@ -60,12 +74,16 @@ class TestFileBoxes(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             src = FileBoxes(_write(d, "b.json", [_det(100000 + k) for k in range(30)]))
             inputs = [_inp(f"img_{k}") for k in range(FileBoxes.CHECK_AFTER)]
-            with self.assertRaisesRegex(ValueError, "none of the first 20 images.*100000.*img_0.*BOX_FILE_IMAGES"):
+            with self.assertRaisesRegex(
+                ValueError, "none of the first 20 images.*100000.*img_0.*BOX_FILE_IMAGES"
+            ):
                 src(inputs)
 
     def test_no_person_box_at_all(self):
         with tempfile.TemporaryDirectory() as d:
-            with self.assertRaisesRegex(ValueError, "no person box.*BOX_FILE_PERSON_IDS \\[1\\].*\\[2\\]"):
+            with self.assertRaisesRegex(
+                ValueError, "no person box.*BOX_FILE_PERSON_IDS \\[1\\].*\\[2\\]"
+            ):
                 FileBoxes(_write(d, "b.json", [_det(1, cat=2)]))
 
 
@@ -83,7 +101,9 @@ class TestBoxSourceRegistry(unittest.TestCase):
             self.assertEqual(src.name, "file")
         cfg.MODEL.QANET.BOX_SOURCE = "gt_fallback"
         names = r"\('detector', 'file', 'oracle', 'whole_image'\)"
-        with self.assertRaisesRegex(ValueError, f"BOX_SOURCE must be one of {names}, got 'gt_fallback'"):
+        with self.assertRaisesRegex(
+            ValueError, f"BOX_SOURCE must be one of {names}, got 'gt_fallback'"
+        ):
             build_box_source(cfg)
 
 

@@ -1,4 +1,5 @@
 """Every QANet config loads and builds (no weights, no download)."""
+
 import glob
 import os
 import unittest
@@ -11,7 +12,9 @@ from humanparse_d2 import get_humanparse_cfg
 
 from .common import REPO
 
-CONFIGS = sorted(glob.glob(str(REPO / "projects/QANet/configs/**/*.yaml"), recursive=True))  # quick/ too
+CONFIGS = sorted(
+    glob.glob(str(REPO / "projects/QANet/configs/**/*.yaml"), recursive=True)
+)  # quick/ too
 
 
 def load(path):
@@ -41,7 +44,9 @@ class TestQANetConfigs(unittest.TestCase):
     def test_schedule_tool(self):
         import importlib.util
 
-        spec = importlib.util.spec_from_file_location("qanet_schedule", REPO / "projects/QANet/tools/schedule.py")
+        spec = importlib.util.spec_from_file_location(
+            "qanet_schedule", REPO / "projects/QANet/tools/schedule.py"
+        )
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         max_iter, steps = mod.epoch_schedule(96152, 96)
@@ -57,22 +62,31 @@ class TestQANetConfigs(unittest.TestCase):
                 if os.path.basename(path).startswith("Base-"):
                     continue
                 self.assertEqual(cfg.MODEL.META_ARCHITECTURE, "QANet")
-                self.assertIn(cfg.MODEL.QANET.BOX_SOURCE, ("detector", "file", "oracle", "whole_image"))
+                self.assertIn(
+                    cfg.MODEL.QANET.BOX_SOURCE, ("detector", "file", "oracle", "whole_image")
+                )
                 model = build_model(cfg)
                 nparams = sum(p.numel() for p in model.parameters())
                 self.assertGreater(nparams, 1e6)
                 if "configs/quick" not in path:
                     # the paper's schedule: Adam, LR = 2e-3 x batch / 256, steps at 90/140 and 120/140
                     self.assertEqual(cfg.SOLVER.OPTIMIZER, "ADAM")
-                    self.assertAlmostEqual(cfg.SOLVER.BASE_LR, 2e-3 * cfg.SOLVER.IMS_PER_BATCH / 256, places=9)
+                    self.assertAlmostEqual(
+                        cfg.SOLVER.BASE_LR, 2e-3 * cfg.SOLVER.IMS_PER_BATCH / 256, places=9
+                    )
                     self.assertEqual(cfg.SOLVER.WEIGHT_DECAY, 0.0)
                     self.assertEqual(cfg.SOLVER.WARMUP_ITERS, 0)
                     m = cfg.SOLVER.MAX_ITER
                     self.assertEqual(tuple(cfg.SOLVER.STEPS), (90 * m // 140, 120 * m // 140))
                     size = "544x416" if "544x416" in path else "512x384"
-                    self.assertEqual(tuple(cfg.INPUT.PARSING.CROP_SIZE), tuple(int(v) for v in size.split("x")))
+                    self.assertEqual(
+                        tuple(cfg.INPUT.PARSING.CROP_SIZE), tuple(int(v) for v in size.split("x"))
+                    )
                     # the paper's ImageNet starts, from timm; RGB ImageNet mean/std as the official configs
-                    self.assertIn(cfg.MODEL.BACKBONE.NAME, ("build_timm_backbone", "build_qanet_timm_fpn_backbone"))
+                    self.assertIn(
+                        cfg.MODEL.BACKBONE.NAME,
+                        ("build_timm_backbone", "build_qanet_timm_fpn_backbone"),
+                    )
                     self.assertTrue(get_raw(path).MODEL.TIMM.PRETRAINED)
                     self.assertEqual(cfg.INPUT.FORMAT, "RGB")
                     self.assertEqual(list(cfg.MODEL.PIXEL_MEAN), [123.675, 116.28, 103.53])
@@ -89,19 +103,30 @@ class TestQANetConfigs(unittest.TestCase):
             fpn = build_model(cfg).parser.backbone
             net = fpn.bottom_up.model
             stem = [m for m in net.conv1 if isinstance(m, torch.nn.Conv2d)]
-            self.assertEqual([(m.in_channels, m.out_channels, m.kernel_size, m.stride) for m in stem],
-                             [(3, 32, (3, 3), (2, 2)), (32, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1))])
+            self.assertEqual(
+                [(m.in_channels, m.out_channels, m.kernel_size, m.stride) for m in stem],
+                [(3, 32, (3, 3), (2, 2)), (32, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1))],
+            )
             blk = net.layer2[0]
             self.assertEqual((blk.conv1.stride, blk.conv2.stride), ((1, 1), (2, 2)))
             self.assertEqual(isinstance(blk.downsample[0], torch.nn.AvgPool2d), avg_down)
             self.assertEqual(len(net.layer3), 6 if name == "R50c" else 23)
             shapes = fpn.bottom_up.output_shape()
-            self.assertEqual({k: (v.channels, v.stride) for k, v in shapes.items()},
-                             {"res2": (256, 4), "res3": (512, 8), "res4": (1024, 16), "res5": (2048, 32)})
+            self.assertEqual(
+                {k: (v.channels, v.stride) for k, v in shapes.items()},
+                {"res2": (256, 4), "res3": (512, 8), "res4": (1024, 16), "res5": (2048, 32)},
+            )
             with torch.no_grad():
                 out = fpn(torch.rand(1, 3, 64, 32))
-            self.assertEqual({k: tuple(v.shape) for k, v in out.items()},
-                             {"p2": (1, 256, 16, 8), "p3": (1, 256, 8, 4), "p4": (1, 256, 4, 2), "p5": (1, 256, 2, 1)})
+            self.assertEqual(
+                {k: tuple(v.shape) for k, v in out.items()},
+                {
+                    "p2": (1, 256, 16, 8),
+                    "p3": (1, 256, 8, 4),
+                    "p4": (1, 256, 4, 2),
+                    "p5": (1, 256, 2, 1),
+                },
+            )
 
     def test_r50_shapes(self):
         cfg = load(str(REPO / "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml"))

@@ -1,4 +1,5 @@
 """tools/demo.py on images (RGB, grayscale, RGBA, 16-bit, unreadable), a folder and a video."""
+
 import json
 import os
 import subprocess
@@ -14,15 +15,31 @@ from PIL import Image
 from .common import REPO
 
 SMALL = [
-    "MODEL.FPN.OUT_CHANNELS", "16", "MODEL.QANET.CONV_DIM", "16", "MODEL.QANET.IOU_FC_DIM", "16",
-    "INPUT.PARSING.CROP_SIZE", "(64, 64)", "INPUT.PARSING.ASPECT_RATIO", "1.0", "MODEL.WEIGHTS", "",
+    "MODEL.FPN.OUT_CHANNELS",
+    "16",
+    "MODEL.QANET.CONV_DIM",
+    "16",
+    "MODEL.QANET.IOU_FC_DIM",
+    "16",
+    "INPUT.PARSING.CROP_SIZE",
+    "(64, 64)",
+    "INPUT.PARSING.ASPECT_RATIO",
+    "1.0",
+    "MODEL.WEIGHTS",
+    "",
 ]
 
 
 def _run(args):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, str(REPO / "tools/demo.py")] + args, cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(REPO / "tools/demo.py")] + args,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.slow
@@ -32,10 +49,18 @@ class TestDemoTool(unittest.TestCase):
             inp = os.path.join(d, "in")
             os.makedirs(os.path.join(inp, "folder"))
             rng = np.random.default_rng(0)
-            Image.fromarray(rng.integers(0, 255, (70, 50, 3), dtype=np.uint8)).save(os.path.join(inp, "rgb.jpg"))
-            Image.fromarray(rng.integers(0, 255, (60, 40), dtype=np.uint8)).save(os.path.join(inp, "folder", "gray.png"))
-            Image.fromarray(rng.integers(0, 255, (50, 60, 4), dtype=np.uint8), "RGBA").save(os.path.join(inp, "folder", "rgba.png"))
-            Image.fromarray(rng.integers(0, 65535, (40, 40), dtype=np.uint16)).save(os.path.join(inp, "folder", "deep.png"))
+            Image.fromarray(rng.integers(0, 255, (70, 50, 3), dtype=np.uint8)).save(
+                os.path.join(inp, "rgb.jpg")
+            )
+            Image.fromarray(rng.integers(0, 255, (60, 40), dtype=np.uint8)).save(
+                os.path.join(inp, "folder", "gray.png")
+            )
+            Image.fromarray(rng.integers(0, 255, (50, 60, 4), dtype=np.uint8), "RGBA").save(
+                os.path.join(inp, "folder", "rgba.png")
+            )
+            Image.fromarray(rng.integers(0, 65535, (40, 40), dtype=np.uint16)).save(
+                os.path.join(inp, "folder", "deep.png")
+            )
             with open(os.path.join(inp, "folder", "broken.jpg"), "wb") as f:
                 f.write(b"not an image")
             vid = os.path.join(inp, "clip.mp4")
@@ -44,9 +69,22 @@ class TestDemoTool(unittest.TestCase):
                 w.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
             w.release()
             out = os.path.join(d, "out")
-            r = _run(["--config-file", "projects/QANet/configs/quick/QANet_R18_synth.yaml", "--whole-image-box",
-                      "--input", os.path.join(inp, "rgb.jpg"), os.path.join(inp, "folder"), vid, os.path.join(inp, "missing.jpg"),
-                      "--output", out, "--opts"] + SMALL)
+            r = _run(
+                [
+                    "--config-file",
+                    "projects/QANet/configs/quick/QANet_R18_synth.yaml",
+                    "--whole-image-box",
+                    "--input",
+                    os.path.join(inp, "rgb.jpg"),
+                    os.path.join(inp, "folder"),
+                    vid,
+                    os.path.join(inp, "missing.jpg"),
+                    "--output",
+                    out,
+                    "--opts",
+                ]
+                + SMALL
+            )
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
             summary = json.load(open(os.path.join(out, "demo_summary.json")))
             self.assertEqual(summary["images"], 4)
@@ -65,14 +103,26 @@ class TestDemoTool(unittest.TestCase):
                     for part in p["parts"]:
                         self.assertIn("counts", part["rle"])
             self.assertTrue(os.path.getsize(os.path.join(out, "clip_parsed.mp4")) > 0)
-            self.assertEqual(len(open(os.path.join(out, "clip.jsonl")).read().strip().splitlines()), 3)
+            self.assertEqual(
+                len(open(os.path.join(out, "clip.jsonl")).read().strip().splitlines()), 3
+            )
             self.assertIn("missing.jpg", r.stderr)
 
     def test_oracle_refused(self):
         with tempfile.TemporaryDirectory() as d:
             Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(os.path.join(d, "a.png"))
-            r = _run(["--config-file", "projects/QANet/configs/quick/QANet_R18_synth.yaml", "--input", os.path.join(d, "a.png"),
-                      "--output", os.path.join(d, "o"), "--opts"] + SMALL)
+            r = _run(
+                [
+                    "--config-file",
+                    "projects/QANet/configs/quick/QANet_R18_synth.yaml",
+                    "--input",
+                    os.path.join(d, "a.png"),
+                    "--output",
+                    os.path.join(d, "o"),
+                    "--opts",
+                ]
+                + SMALL
+            )
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("oracle", r.stderr)
 
@@ -82,9 +132,19 @@ class TestDemoToolSemantic(unittest.TestCase):
     def test_mman_sem_seg_model(self):
         """A model that returns "sem_seg" (MMAN) is drawn from it; classes come with RLE."""
         with tempfile.TemporaryDirectory() as d:
-            Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 60, 3), dtype=np.uint8)).save(os.path.join(d, "a.jpg"))
-            r = _run(["--config-file", "projects/MMAN/configs/quick/MMAN_synth_lip.yaml", "--input", os.path.join(d, "a.jpg"),
-                      "--output", os.path.join(d, "o")])
+            Image.fromarray(
+                np.random.default_rng(0).integers(0, 255, (80, 60, 3), dtype=np.uint8)
+            ).save(os.path.join(d, "a.jpg"))
+            r = _run(
+                [
+                    "--config-file",
+                    "projects/MMAN/configs/quick/MMAN_synth_lip.yaml",
+                    "--input",
+                    os.path.join(d, "a.jpg"),
+                    "--output",
+                    os.path.join(d, "o"),
+                ]
+            )
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
             rec = json.load(open(os.path.join(d, "o", "a.json")))
             self.assertIn("parts", rec)

@@ -1,4 +1,5 @@
 """The QANet crop parser traces (TorchScript) and exports to ONNX; traced output == eager output."""
+
 import importlib.util
 import os
 import tempfile
@@ -11,7 +12,10 @@ import humanparse_d2  # noqa: F401
 from humanparse_d2.projects.qanet.export import export_parser_onnx, trace_parser
 from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
-HAS_ONNX = importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxscript") is not None
+HAS_ONNX = (
+    importlib.util.find_spec("onnx") is not None
+    and importlib.util.find_spec("onnxscript") is not None
+)
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
 
 

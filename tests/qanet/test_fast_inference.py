@@ -1,4 +1,5 @@
 """The inference fast path (MODEL.QANET.TEST.FAST_PATH "eager"): same outputs as the plain parser."""
+
 import pytest
 import torch
 from detectron2.modeling import build_model
@@ -115,4 +116,6 @@ def test_crops_of_all_images_batched_give_per_image_results():
         assert len(t["instances"]) == len(a["instances"]) == t["num_boxes"]
         if len(a["instances"]):
             assert (t["instances"].scores - a["instances"].scores).abs().max() < TOL
-            assert (t["instances"].pred_parsing == a["instances"].pred_parsing).float().mean() > 0.999
+            assert (
+                t["instances"].pred_parsing == a["instances"].pred_parsing
+            ).float().mean() > 0.999

@@ -1,4 +1,5 @@
 """QANet parsing losses against loop references (Berman's Lovasz-softmax, numpy IoU targets)."""
+
 import unittest
 
 import numpy as np
@@ -68,7 +69,9 @@ class TestLosses(unittest.TestCase):
             labels[0, 0, :2] = 255  # ignored pixels
             labels[-1] = labels[-1].clamp(max=1)  # a sample with only 2 classes present
             probs = logits.softmax(1)
-            torch.testing.assert_close(lovasz_softmax_loss(probs, labels), lovasz_reference(probs, labels))
+            torch.testing.assert_close(
+                lovasz_softmax_loss(probs, labels), lovasz_reference(probs, labels)
+            )
 
     def test_lovasz_gradient_matches_reference(self):
         g = torch.Generator().manual_seed(1)
@@ -90,7 +93,12 @@ class TestLosses(unittest.TestCase):
         logits = torch.randn(5, 6, 7, 5, generator=g)
         labels = torch.randint(0, 6, (5, 7, 5), generator=g)
         labels[1] = 0
-        torch.testing.assert_close(parsing_iou_targets(logits, labels).double(), iou_target_reference(logits, labels), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            parsing_iou_targets(logits, labels).double(),
+            iou_target_reference(logits, labels),
+            rtol=1e-5,
+            atol=1e-6,
+        )
 
     def test_iou_loss_code_form(self):
         pred = torch.tensor([0.5, 0.2, 0.9, -0.1])
@@ -103,18 +111,26 @@ class TestLosses(unittest.TestCase):
         logits = torch.randn(2, 20, 16, 12, requires_grad=True)
         iou = torch.rand(2, 1, requires_grad=True)
         labels = torch.randint(0, 20, (2, 16, 12))
-        losses = qanet_parsing_losses(logits, labels, iou, ce_weight=1.0, lovasz_weight=0.5, iou_weight=2.0)
-        self.assertEqual(set(losses), {"loss_parsing_ce", "loss_parsing_lovasz", "loss_parsing_iou"})
+        losses = qanet_parsing_losses(
+            logits, labels, iou, ce_weight=1.0, lovasz_weight=0.5, iou_weight=2.0
+        )
+        self.assertEqual(
+            set(losses), {"loss_parsing_ce", "loss_parsing_lovasz", "loss_parsing_iou"}
+        )
         sum(losses.values()).backward()
         self.assertTrue(torch.isfinite(logits.grad).all())
         self.assertIsNotNone(iou.grad)
         self.assertAlmostEqual(
-            losses["loss_parsing_ce"].item(), torch.nn.functional.cross_entropy(logits, labels).item(), places=5
+            losses["loss_parsing_ce"].item(),
+            torch.nn.functional.cross_entropy(logits, labels).item(),
+            places=5,
         )
 
     def test_empty_batch_and_all_ignored(self):
         logits = torch.randn(0, 5, 8, 8, requires_grad=True)
-        losses = qanet_parsing_losses(logits, torch.zeros(0, 8, 8, dtype=torch.long), torch.zeros(0, 1))
+        losses = qanet_parsing_losses(
+            logits, torch.zeros(0, 8, 8, dtype=torch.long), torch.zeros(0, 1)
+        )
         self.assertTrue(all(v.item() == 0 for v in losses.values()))
         logits = torch.randn(1, 5, 4, 4, requires_grad=True)
         ign = torch.full((1, 4, 4), 255)

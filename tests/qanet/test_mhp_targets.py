@@ -1,5 +1,6 @@
 """MHP-v2 training targets: one person per pixel (Category_ids x (Human_ids == id)), as the
 official QANet code; the per-person PNGs (overlaps kept) stay the evaluator's AP^p ground truth."""
+
 import tempfile
 import unittest
 from pathlib import Path
@@ -34,7 +35,9 @@ class TestMHPTargets(unittest.TestCase):
             t1 = load_person_label(rec, p1)
             t2 = load_person_label(rec, p2)
         self.assertEqual(issues, [])
-        self.assertEqual(int(t1[8, 12]), 0)  # overlap: the later person's pixel, background for person 1
+        self.assertEqual(
+            int(t1[8, 12]), 0
+        )  # overlap: the later person's pixel, background for person 1
         self.assertEqual(int(t2[8, 12]), 7)
         self.assertEqual(int(t1[3, 3]), 3)
         self.assertFalse(((t1 > 0) & (t2 > 0)).any())  # no pixel in two targets

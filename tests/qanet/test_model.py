@@ -1,4 +1,5 @@
 """QANet meta-architecture on CPU: train step, inference output convention, box sources, flip."""
+
 import json
 import os
 import tempfile
@@ -16,7 +17,15 @@ from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
 from .common import make_image, train_batch
 
-FIELDS = ("pred_boxes", "scores", "box_scores", "iou_scores", "pixel_scores", "part_scores", "pred_parsing")
+FIELDS = (
+    "pred_boxes",
+    "scores",
+    "box_scores",
+    "iou_scores",
+    "pixel_scores",
+    "part_scores",
+    "pred_parsing",
+)
 
 
 class TestQANetModel(unittest.TestCase):
@@ -32,14 +41,18 @@ class TestQANetModel(unittest.TestCase):
         self.assertIn("build_timm_backbone", BACKBONE_REGISTRY)
         self.assertIn("build_qanet_resnet_fpn_backbone", BACKBONE_REGISTRY)
         # P2..P5 only, no P6
-        self.assertEqual(sorted(self.model.parser.backbone.output_shape()), ["p2", "p3", "p4", "p5"])
+        self.assertEqual(
+            sorted(self.model.parser.backbone.output_shape()), ["p2", "p3", "p4", "p5"]
+        )
 
     def test_train_step(self):
         m = self.model
         m.train()
         with EventStorage():
             losses = m(train_batch(2))
-        self.assertEqual(set(losses), {"loss_parsing_ce", "loss_parsing_lovasz", "loss_parsing_iou"})
+        self.assertEqual(
+            set(losses), {"loss_parsing_ce", "loss_parsing_lovasz", "loss_parsing_iou"}
+        )
         total = sum(losses.values())
         self.assertTrue(torch.isfinite(total))
         total.backward()
@@ -51,7 +64,12 @@ class TestQANetModel(unittest.TestCase):
     def test_uint8_train_input(self):
         m = self.model
         m.train()
-        batch = [{"image": torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8), "parsing": torch.zeros(64, 64, dtype=torch.long)}]
+        batch = [
+            {
+                "image": torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8),
+                "parsing": torch.zeros(64, 64, dtype=torch.long),
+            }
+        ]
         losses = m(batch)
         self.assertTrue(all(torch.isfinite(v) for v in losses.values()))
         m.eval()
@@ -82,13 +100,23 @@ class TestQANetModel(unittest.TestCase):
         m = self.model.eval()
         x = make_image()
         x["gt_boxes"] = x["gt_boxes"]
-        out = m.inference([x], detected_boxes=[(x["gt_boxes"], torch.tensor([0.9, 0.4]))])[0]["instances"]
+        out = m.inference([x], detected_boxes=[(x["gt_boxes"], torch.tensor([0.9, 0.4]))])[0][
+            "instances"
+        ]
         re = m.build_instances(
-            out.pred_boxes.tensor, out.box_scores, out.iou_scores, out.pixel_scores,
-            out.part_pixel_scores, out.pred_parsing, out.image_size, qam_weights=(1, 0, 0),
+            out.pred_boxes.tensor,
+            out.box_scores,
+            out.iou_scores,
+            out.pixel_scores,
+            out.part_pixel_scores,
+            out.pred_parsing,
+            out.image_size,
+            qam_weights=(1, 0, 0),
         )
         self.assertTrue(torch.allclose(re.scores, torch.tensor([0.9, 0.4])))
-        self.assertTrue(torch.allclose(re.part_scores, torch.tensor([0.9, 0.4])[:, None].expand(2, 19)))
+        self.assertTrue(
+            torch.allclose(re.part_scores, torch.tensor([0.9, 0.4])[:, None].expand(2, 19))
+        )
 
     def test_no_person_and_bad_boxes(self):
         m = self.model.eval()
@@ -99,7 +127,13 @@ class TestQANetModel(unittest.TestCase):
         self.assertEqual(inst.part_scores.shape, (0, 19))
         # wholly outside, degenerate, NaN: skipped; partly outside and tiny: parsed
         bad = torch.tensor(
-            [[200.0, 200, 250, 260], [10, 10, 10, 40], [float("nan"), 0, 5, 5], [-30, -20, 30, 50], [40, 40, 41, 41.5]]
+            [
+                [200.0, 200, 250, 260],
+                [10, 10, 10, 40],
+                [float("nan"), 0, 5, 5],
+                [-30, -20, 30, 50],
+                [40, 40, 41, 41.5],
+            ]
         )
         before = m.skipped_boxes
         inst = m.inference([make_image()], detected_boxes=[(bad, torch.ones(5))])[0]["instances"]
@@ -141,7 +175,9 @@ class TestQANetModel(unittest.TestCase):
         out = m([x])[0]
         self.assertEqual(out["sem_seg"].shape, (20, 96, 80))
         self.assertEqual(out["box_source"], "whole_image")
-        torch.testing.assert_close(out["sem_seg"].sum(0)[5:-5, 5:-5], torch.ones(86, 70), rtol=0, atol=1e-4)
+        torch.testing.assert_close(
+            out["sem_seg"].sum(0)[5:-5, 5:-5], torch.ones(86, 70), rtol=0, atol=1e-4
+        )
 
     def test_multi_scale_views(self):
         cfg = tiny_cfg()
@@ -175,7 +211,12 @@ class TestBoxSources(unittest.TestCase):
             with open(path, "w") as f:
                 json.dump(
                     [
-                        {"image_id": "img0", "category_id": 1, "bbox": [10, 12, 30, 68], "score": 0.8},
+                        {
+                            "image_id": "img0",
+                            "category_id": 1,
+                            "bbox": [10, 12, 30, 68],
+                            "score": 0.8,
+                        },
                         {"image_id": "img0", "category_id": 2, "bbox": [0, 0, 5, 5], "score": 0.9},
                         {"image_id": "other", "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9},
                     ],
@@ -216,8 +257,12 @@ class TestBoxSources(unittest.TestCase):
             DetectionCheckpointer(det, save_dir=d).save("det")
             cfg = tiny_cfg(
                 "detector",
-                **{"MODEL.QANET.DETECTOR.CONFIG_FILE": ypath, "MODEL.QANET.DETECTOR.WEIGHTS": os.path.join(d, "det.pth"),
-                   "MODEL.QANET.DETECTOR.SCORE_THRESH": 0.0, "MODEL.QANET.DETECTOR.PERSON_CLASS": 1},
+                **{
+                    "MODEL.QANET.DETECTOR.CONFIG_FILE": ypath,
+                    "MODEL.QANET.DETECTOR.WEIGHTS": os.path.join(d, "det.pth"),
+                    "MODEL.QANET.DETECTOR.SCORE_THRESH": 0.0,
+                    "MODEL.QANET.DETECTOR.PERSON_CLASS": 1,
+                },
             )
             m = build_model(cfg).eval()
             x = make_image()
@@ -227,17 +272,27 @@ class TestBoxSources(unittest.TestCase):
             for f in FIELDS:
                 self.assertTrue(inst.has(f))
             # the detector's weights are not part of the QANet state dict
-            self.assertFalse(any(k.startswith("_box_source") or "roi_heads" in k for k in m.state_dict()))
+            self.assertFalse(
+                any(k.startswith("_box_source") or "roi_heads" in k for k in m.state_dict())
+            )
 
     def test_detector_without_weights_errors(self):
         """Empty, missing or unreachable detector weights fail when the model is built / set to eval,
         naming the key and the alternatives (never inside the evaluation loop)."""
         with self.assertRaisesRegex(ValueError, "DETECTOR.WEIGHTS is empty.*whole_image"):
             build_model(tiny_cfg("detector", **{"MODEL.QANET.DETECTOR.WEIGHTS": ""}))
-        with self.assertRaisesRegex(FileNotFoundError, "DETECTOR.WEIGHTS.*does not exist.*--box-file"):
-            build_model(tiny_cfg("detector", **{"MODEL.QANET.DETECTOR.WEIGHTS": "/nonexistent/det.pth"}))
-        m = build_model(tiny_cfg("detector", **{"MODEL.QANET.DETECTOR.WEIGHTS": "https://127.0.0.1:9/none.pkl"}))
-        with self.assertRaisesRegex(RuntimeError, "MODEL.QANET.DETECTOR.WEIGHTS.*--whole-image-box"):
+        with self.assertRaisesRegex(
+            FileNotFoundError, "DETECTOR.WEIGHTS.*does not exist.*--box-file"
+        ):
+            build_model(
+                tiny_cfg("detector", **{"MODEL.QANET.DETECTOR.WEIGHTS": "/nonexistent/det.pth"})
+            )
+        m = build_model(
+            tiny_cfg("detector", **{"MODEL.QANET.DETECTOR.WEIGHTS": "https://127.0.0.1:9/none.pkl"})
+        )
+        with self.assertRaisesRegex(
+            RuntimeError, "MODEL.QANET.DETECTOR.WEIGHTS.*--whole-image-box"
+        ):
             m.eval()
 
 
@@ -249,7 +304,9 @@ class TestTimmBackbone(unittest.TestCase):
         cfg.MODEL.QANET.IN_FEATURES = ["res2", "res3", "res4", "res5"]
         m = build_model(cfg)
         shapes = m.parser.backbone.output_shape()
-        self.assertEqual([shapes[k].channels for k in ("res2", "res3", "res4", "res5")], [16, 32, 64, 128])
+        self.assertEqual(
+            [shapes[k].channels for k in ("res2", "res3", "res4", "res5")], [16, 32, 64, 128]
+        )
         m.train()
         losses = m(train_batch(2))
         self.assertTrue(all(torch.isfinite(v) for v in losses.values()))
@@ -283,10 +340,26 @@ class TestTestMapper(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             p = os.path.join(d, "a.png")
             Image.fromarray(np.full((30, 40, 3), 7, np.uint8)).save(p)
-            rec = {"file_name": p, "image_id": "a", "height": 30, "width": 40, "annotations": [
-                {"bbox": [1, 2, 10, 20], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0, "iscrowd": 0},
-                {"bbox": [0, 0, 5, 5], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0, "iscrowd": 1},
-            ]}
+            rec = {
+                "file_name": p,
+                "image_id": "a",
+                "height": 30,
+                "width": 40,
+                "annotations": [
+                    {
+                        "bbox": [1, 2, 10, 20],
+                        "bbox_mode": BoxMode.XYWH_ABS,
+                        "category_id": 0,
+                        "iscrowd": 0,
+                    },
+                    {
+                        "bbox": [0, 0, 5, 5],
+                        "bbox_mode": BoxMode.XYWH_ABS,
+                        "category_id": 0,
+                        "iscrowd": 1,
+                    },
+                ],
+            }
             out = QANetTestMapper(is_train=False, image_format="BGR")(rec)
             self.assertEqual(out["image"].shape, (3, 30, 40))
             self.assertEqual(out["image"].dtype, torch.uint8)
@@ -311,18 +384,27 @@ class TestLazyConfigDetector(unittest.TestCase):
         from detectron2.checkpoint import DetectionCheckpointer
         from detectron2.config import LazyConfig, instantiate
 
-        zoo = os.path.join(os.path.dirname(detectron2.__file__), "model_zoo/configs/COCO-Detection/fcos_R_50_FPN_1x.py")
+        zoo = os.path.join(
+            os.path.dirname(detectron2.__file__),
+            "model_zoo/configs/COCO-Detection/fcos_R_50_FPN_1x.py",
+        )
         c = LazyConfig.load(zoo)
         c.model.num_classes = 1
         with tempfile.TemporaryDirectory() as d:
             DetectionCheckpointer(instantiate(c.model), save_dir=d).save("fcos")
-            cfg = tiny_cfg("detector", **{
-                "MODEL.QANET.DETECTOR.CONFIG_FILE": "COCO-Detection/fcos_R_50_FPN_1x.py",
-                "MODEL.QANET.DETECTOR.WEIGHTS": os.path.join(d, "fcos.pth"),
-                "MODEL.QANET.DETECTOR.SCORE_THRESH": 0.0,
-            })
-            cfg.MODEL.QANET.DETECTOR.OPTS = ["model.num_classes=1", "model.test_score_thresh=0.0",
-                                             "model.max_detections_per_image=3"]
+            cfg = tiny_cfg(
+                "detector",
+                **{
+                    "MODEL.QANET.DETECTOR.CONFIG_FILE": "COCO-Detection/fcos_R_50_FPN_1x.py",
+                    "MODEL.QANET.DETECTOR.WEIGHTS": os.path.join(d, "fcos.pth"),
+                    "MODEL.QANET.DETECTOR.SCORE_THRESH": 0.0,
+                },
+            )
+            cfg.MODEL.QANET.DETECTOR.OPTS = [
+                "model.num_classes=1",
+                "model.test_score_thresh=0.0",
+                "model.max_detections_per_image=3",
+            ]
             m = build_model(cfg).eval()
             x = make_image()
             del x["gt_boxes"]

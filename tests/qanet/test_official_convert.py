@@ -3,6 +3,7 @@
 The fixtures (tests/qanet/fixtures/*.keys.json.gz) were written once from the official network by
 projects/QANet/tools/make_official_fixtures.py; no official code runs here.
 """
+
 import gzip
 import json
 import unittest
@@ -16,7 +17,11 @@ from detectron2.modeling import build_model
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2 import get_humanparse_cfg
-from humanparse_d2.checkpoint import CheckpointMismatchError, check_state_dict_matches, convert_official_checkpoint
+from humanparse_d2.checkpoint import (
+    CheckpointMismatchError,
+    check_state_dict_matches,
+    convert_official_checkpoint,
+)
 from humanparse_d2.projects.qanet.official import BackboneStateDict, convert_qanet_state_dict
 
 from .common import REPO
@@ -61,14 +66,19 @@ class TestConverterOnReleasedModels(unittest.TestCase):
         """{'model': sd} with DataParallel's module. -> convert_official_weights -> MODEL.WEIGHTS loads."""
         import importlib.util
 
-        spec = importlib.util.spec_from_file_location("convert_tool", REPO / "tools/convert_official_weights.py")
+        spec = importlib.util.spec_from_file_location(
+            "convert_tool", REPO / "tools/convert_official_weights.py"
+        )
         tool = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(tool)
         convert_main = tool.main
 
         fx = fixture("CIHP_QANet_R50c_512x384")
         g = torch.Generator().manual_seed(0)
-        sd = OrderedDict((k, torch.rand(t.shape, generator=g)) for k, t in official_state(fx, "cpu", "module.").items())
+        sd = OrderedDict(
+            (k, torch.rand(t.shape, generator=g))
+            for k, t in official_state(fx, "cpu", "module.").items()
+        )
         cfg_file = str(REPO / "projects/QANet/configs" / fx["our_config"])
         with TemporaryDirectory() as d:
             src, out = Path(d) / "official.pth", Path(d) / "ours.pth"
@@ -84,12 +94,19 @@ class TestConverterOnReleasedModels(unittest.TestCase):
             DetectionCheckpointer(model).load(str(out))  # what MODEL.WEIGHTS OUT.pth does
             got = model.state_dict()
             # values travel unchanged: the deep stem's third conv, an FPN lateral, the IoU predictor
-            for theirs, ours in (("Conv_Body.conv3.weight", "parser.backbone.bottom_up.model.conv1.6.weight"),
-                                 ("Conv_Body_FPN.fpn.fpn_in.2.1.running_var", "parser.backbone.fpn_lateral2.norm.running_var"),
-                                 ("Conv_Body_FPN.scale1_block.4.0.weight", "parser.head.scale_heads.3.4.weight"),
-                                 ("Parsing.ParsingIoU.Output.parsing_iou.weight", "parser.iou_head.pred.weight")):
+            for theirs, ours in (
+                ("Conv_Body.conv3.weight", "parser.backbone.bottom_up.model.conv1.6.weight"),
+                (
+                    "Conv_Body_FPN.fpn.fpn_in.2.1.running_var",
+                    "parser.backbone.fpn_lateral2.norm.running_var",
+                ),
+                ("Conv_Body_FPN.scale1_block.4.0.weight", "parser.head.scale_heads.3.4.weight"),
+                ("Parsing.ParsingIoU.Output.parsing_iou.weight", "parser.iou_head.pred.weight"),
+            ):
                 self.assertTrue(torch.equal(got[ours], sd["module." + theirs]), ours)
-            self.assertFalse(model.parser.backbone.bottom_up.pretrained_pending)  # no ImageNet download later
+            self.assertFalse(
+                model.parser.backbone.bottom_up.pretrained_pending
+            )  # no ImageNet download later
 
     def test_wrong_architecture_names_first_mismatches(self):
         fx = fixture("CIHP_QANet_R50c_512x384")
@@ -101,25 +118,40 @@ class TestConverterOnReleasedModels(unittest.TestCase):
                 convert_official_checkpoint("qanet", p, cfg, expected=meta_model_state(cfg))
         msg = str(ctx.exception)
         self.assertIn("missing", msg)
-        self.assertIn("shape mismatches", msg)  # R-101d avg-down shortcut: conv at .1, the R-50c file has BN there
+        self.assertIn(
+            "shape mismatches", msg
+        )  # R-101d avg-down shortcut: conv at .1, the R-50c file has BN there
         self.assertIn("layer1.0.downsample.1.weight", msg)
         # an HRNet file against the ResNet config: shape mismatches and unexpected keys named
         hr = fixture("CIHP_QANet_HRNetW48_544x416")
         with self.assertRaises(CheckpointMismatchError) as ctx:
-            check_state_dict_matches(convert_qanet_state_dict(official_state(hr), cfg), meta_model_state(cfg))
+            check_state_dict_matches(
+                convert_qanet_state_dict(official_state(hr), cfg), meta_model_state(cfg)
+            )
         self.assertIn("unexpected", str(ctx.exception))
-        self.assertIn("shape mismatches", str(ctx.exception))  # the HRNet stem is 64-64, the deep stem 32-32-64
+        self.assertIn(
+            "shape mismatches", str(ctx.exception)
+        )  # the HRNet stem is 64-64, the deep stem 32-32-64
 
     def test_imagenet_backbone_file(self):
         """The official ImageNet file (no Conv_Body. prefix, with its classifier) -> backbone only."""
         fx = fixture("CIHP_QANet_R50c_512x384")
-        sd = OrderedDict((k[len("Conv_Body."):], v) for k, v in official_state(fx).items() if k.startswith("Conv_Body."))
-        sd["fc.weight"], sd["fc.bias"] = torch.zeros(1000, 2048, device="meta"), torch.zeros(1000, device="meta")
+        sd = OrderedDict(
+            (k[len("Conv_Body.") :], v)
+            for k, v in official_state(fx).items()
+            if k.startswith("Conv_Body.")
+        )
+        sd["fc.weight"], sd["fc.bias"] = (
+            torch.zeros(1000, 2048, device="meta"),
+            torch.zeros(1000, device="meta"),
+        )
         cfg = cfg_for(fx["our_config"])
         converted = convert_qanet_state_dict(sd, cfg)
         self.assertIsInstance(converted, BackboneStateDict)
         self.assertEqual(converted.prefix, "parser.backbone.bottom_up.model.")
-        expected = {k: v for k, v in meta_model_state(cfg).items() if k.startswith(converted.prefix)}
+        expected = {
+            k: v for k, v in meta_model_state(cfg).items() if k.startswith(converted.prefix)
+        }
         check_state_dict_matches(converted, expected)
         self.assertNotIn("parser.backbone.bottom_up.model.fc.weight", converted)
 

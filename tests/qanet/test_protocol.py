@@ -1,5 +1,6 @@
 """The paper's test protocol: 1.0 view + extra scales, no EXIF on dataset images, offline model
 build, and what the results JSON records (box source, test settings, images without boxes)."""
+
 import json
 import os
 import tempfile
@@ -13,9 +14,9 @@ from detectron2.modeling import build_model
 from PIL import Image
 
 import humanparse_d2  # noqa: F401
+from humanparse_core.io import read_image
 from humanparse_d2.evaluation import SemanticParsingEvaluator
 from humanparse_d2.projects.qanet.inference import parse_person_boxes
-from humanparse_core.io import read_image
 from humanparse_d2.projects.qanet.mapper import QANetTestMapper
 from humanparse_d2.projects.qanet.meta_arch import view_scales
 from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
@@ -38,13 +39,19 @@ class TestViews(unittest.TestCase):
         m = build_model(tiny_cfg()).eval()
         x = make_image()
         img, boxes = x["image"].float(), x["gt_boxes"]
-        kw = dict(crop_hw=m.crop_size, aspect_wh=m.aspect_ratio, box_expand=m.box_expand, flip=True, flip_lut=m.flip_lut)
+        kw = dict(
+            crop_hw=m.crop_size,
+            aspect_wh=m.aspect_ratio,
+            box_expand=m.box_expand,
+            flip=True,
+            flip_lut=m.flip_lut,
+        )
 
         def full(scales):
             regions, iou = parse_person_boxes(m.parser, img, boxes, (96, 80), scales=scales, **kw)
             out = torch.zeros(len(regions), m.num_classes, 96, 80)
             for n, r in enumerate(regions):
-                out[n, :, r.y0:r.y1, r.x0:r.x1] = r.probs
+                out[n, :, r.y0 : r.y1, r.x0 : r.x1] = r.probs
             return out, iou
 
         both, iou_both = full((1.0, 1.2))
@@ -65,7 +72,8 @@ class TestExif(unittest.TestCase):
             exif[0x0112] = 6  # "rotate 90 CW to display"
             Image.fromarray(arr).save(path, exif=exif, quality=95)
             out = QANetTestMapper(is_train=False, image_format="RGB")(
-                {"file_name": path, "image_id": "rot", "height": 20, "width": 30})
+                {"file_name": path, "image_id": "rot", "height": 20, "width": 30}
+            )
             self.assertEqual(tuple(out["image"].shape), (3, 20, 30))  # stored pixels, as the labels
             self.assertGreater(float(out["image"][:, :, :10].float().mean()), 200)
             self.assertEqual(read_image(path, exif=True).shape, (30, 20, 3))  # user photos (demo)
@@ -93,7 +101,8 @@ class TestOfflineBuild(unittest.TestCase):
         with mock.patch.object(timm, "create_model", fake):
             m = build_model(cfg)  # builds offline
             m.eval()(  # evaluation never fetches
-                [make_image()])
+                [make_image()]
+            )
             self.assertEqual(calls, [False])
             m2 = build_model(cfg)
             m2.load_state_dict(m.state_dict())  # a checkpoint holds the backbone: no ImageNet start
@@ -111,13 +120,16 @@ def _register_single(name, root, n=3):
         lab[20:60, 20:50] = 5
         f = os.path.join(root, f"s{k}.png")
         Image.fromarray(lab).save(f)
-        dicts.append({"file_name": f, "image_id": f"s{k}", "height": 96, "width": 80, "sem_seg_file_name": f})
+        dicts.append(
+            {"file_name": f, "image_id": f"s{k}", "height": 96, "width": 80, "sem_seg_file_name": f}
+        )
     if name in DatasetCatalog.list():
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
     DatasetCatalog.register(name, lambda: dicts)
-    MetadataCatalog.get(name).set(stuff_classes=[f"c{i}" for i in range(20)], evaluator_type="sem_seg",
-                                  ignore_label=255)
+    MetadataCatalog.get(name).set(
+        stuff_classes=[f"c{i}" for i in range(20)], evaluator_type="sem_seg", ignore_label=255
+    )
     return dicts
 
 
@@ -125,9 +137,18 @@ class TestResultsRecordProtocol(unittest.TestCase):
     def _evaluate(self, d, boxes_per_image, share=1.0):
         name = "_qanet_protocol_single"
         dicts = _register_single(name, d)
-        m = build_model(tiny_cfg(**{"MODEL.QANET.TEST.SEMANTIC_OUTPUT": True, "MODEL.QAM.CLAMP_IOU": False,
-                                    "MODEL.QANET.TEST.MAX_NO_BOX_SHARE": share})).eval()
-        ev = SemanticParsingEvaluator(name, metrics=("mIoU",), output_dir=os.path.join(d, "out"), distributed=False)
+        m = build_model(
+            tiny_cfg(
+                **{
+                    "MODEL.QANET.TEST.SEMANTIC_OUTPUT": True,
+                    "MODEL.QAM.CLAMP_IOU": False,
+                    "MODEL.QANET.TEST.MAX_NO_BOX_SHARE": share,
+                }
+            )
+        ).eval()
+        ev = SemanticParsingEvaluator(
+            name, metrics=("mIoU",), output_dir=os.path.join(d, "out"), distributed=False
+        )
         ev.reset()
         for rec, nb in zip(dicts, boxes_per_image):
             x = make_image()
@@ -152,9 +173,13 @@ class TestResultsRecordProtocol(unittest.TestCase):
 
     def test_too_many_images_without_boxes_is_an_error(self):
         with tempfile.TemporaryDirectory() as d:
-            with self.assertRaisesRegex(RuntimeError, "3 of 3 images got no person box.*oracle.*Likely cause"):
+            with self.assertRaisesRegex(
+                RuntimeError, "3 of 3 images got no person box.*oracle.*Likely cause"
+            ):
                 self._evaluate(d, [0, 0, 0]).evaluate()
-            self.assertTrue(os.path.isfile(os.path.join(d, "out", "sem_seg_parsing_metrics.json")))  # still saved
+            self.assertTrue(
+                os.path.isfile(os.path.join(d, "out", "sem_seg_parsing_metrics.json"))
+            )  # still saved
             with self.assertRaisesRegex(RuntimeError, "MAX_NO_BOX_SHARE = 0.5"):
                 self._evaluate(d, [0, 0, 1], share=0.5).evaluate()
 

@@ -1,4 +1,5 @@
 """Re-scoring cached QANet outputs with QAM weight sets (the demo's box-only vs QAM and Table 1)."""
+
 import unittest
 
 import torch
@@ -6,7 +7,12 @@ from detectron2.modeling import build_model
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.modeling.qam import fuse_quality
-from humanparse_d2.projects.qanet.qam_sweep import TABLE1_WEIGHTS, evaluate_weight_sets, rescore, weights_name
+from humanparse_d2.projects.qanet.qam_sweep import (
+    TABLE1_WEIGHTS,
+    evaluate_weight_sets,
+    rescore,
+    weights_name,
+)
 from tests.tiny_configs import tiny_qanet_cfg as tiny_cfg
 
 from .common import make_image
@@ -21,7 +27,9 @@ class _RecordingEvaluator:
 
     def process(self, inputs, outputs):
         for o in outputs:
-            self.seen.append((o["instances"].scores.clone(), o["instances"].part_scores.clone(), o["box_source"]))
+            self.seen.append(
+                (o["instances"].scores.clone(), o["instances"].part_scores.clone(), o["box_source"])
+            )
 
     def evaluate(self):
         return {"parsing": {"mean_score": float(torch.cat([s for s, _, _ in self.seen]).mean())}}
@@ -31,7 +39,9 @@ class TestRescore(unittest.TestCase):
     def test_weight_sets(self):
         model = build_model(tiny_cfg()).eval()
         x = make_image()
-        inst = model.inference([x], detected_boxes=[(x["gt_boxes"], torch.tensor([0.9, 0.3]))])[0]["instances"]
+        inst = model.inference([x], detected_boxes=[(x["gt_boxes"], torch.tensor([0.9, 0.3]))])[0][
+            "instances"
+        ]
         self.assertEqual(len(TABLE1_WEIGHTS), 8)
         box_only = rescore(model, inst, (1, 0, 0))
         torch.testing.assert_close(box_only.scores, torch.tensor([0.9, 0.3]))
@@ -46,8 +56,14 @@ class TestRescore(unittest.TestCase):
             evs.append(_RecordingEvaluator())
             return evs[-1]
 
-        res = evaluate_weight_sets(model, [({"image_id": "img0"}, inst)], factory,
-                                   {weights_name(w): w for w in TABLE1_WEIGHTS}, box_source="oracle", progress=False)
+        res = evaluate_weight_sets(
+            model,
+            [({"image_id": "img0"}, inst)],
+            factory,
+            {weights_name(w): w for w in TABLE1_WEIGHTS},
+            box_source="oracle",
+            progress=False,
+        )
         self.assertEqual(list(res), [weights_name(w) for w in TABLE1_WEIGHTS])
         self.assertEqual(res["(1,0,0)"]["box_source"], "oracle")
         self.assertAlmostEqual(res["(1,0,0)"]["mean_score"], 0.6, places=5)

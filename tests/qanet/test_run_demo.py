@@ -1,4 +1,5 @@
 """Smoke test of the main job (tools/run_demo.py): 2 iterations, 3 validation images."""
+
 import json
 import os
 import subprocess
@@ -17,10 +18,33 @@ class TestRunDemo(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
             r = subprocess.run(
-                [sys.executable, str(REPO / "tools/run_demo.py"), "--iters", "2", "--batch", "2", "--workers", "0",
-                 "--max-val-images", "3", "--overlays", "2", "--output", d,
-                 "MODEL.FPN.OUT_CHANNELS", "16", "MODEL.QANET.CONV_DIM", "16", "MODEL.QANET.IOU_FC_DIM", "16"],
-                cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+                [
+                    sys.executable,
+                    str(REPO / "tools/run_demo.py"),
+                    "--iters",
+                    "2",
+                    "--batch",
+                    "2",
+                    "--workers",
+                    "0",
+                    "--max-val-images",
+                    "3",
+                    "--overlays",
+                    "2",
+                    "--output",
+                    d,
+                    "MODEL.FPN.OUT_CHANNELS",
+                    "16",
+                    "MODEL.QANET.CONV_DIM",
+                    "16",
+                    "MODEL.QANET.IOU_FC_DIM",
+                    "16",
+                ],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
             )
             self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-3000:])
             m = json.load(open(os.path.join(d, "metrics.json")))

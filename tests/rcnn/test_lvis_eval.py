@@ -22,7 +22,9 @@ pytest.importorskip("faster_coco_eval")
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("coco_eval_speed", REPO / "benchmarks/coco_eval_speed.py")
+    spec = importlib.util.spec_from_file_location(
+        "coco_eval_speed", REPO / "benchmarks/coco_eval_speed.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -55,7 +57,9 @@ def test_lvis_results_equal_lvis_api(iou_type, monkeypatch):
     np.testing.assert_allclose(new, ref, rtol=0, atol=1e-6)
     # the 300-per-image cap (over all categories) is applied as lvis-api does
     capped = b.faster_lvis_results(gt, dets, iou_type, max_dets=2)
-    np.testing.assert_allclose(capped, b.lvis_api_results(gt, dets, iou_type, max_dets=2), atol=1e-6)
+    np.testing.assert_allclose(
+        capped, b.lvis_api_results(gt, dets, iou_type, max_dets=2), atol=1e-6
+    )
     assert not np.allclose(capped, new)
 
 
@@ -106,7 +110,9 @@ def test_train_net_eval_only_on_lvis_v1_json(tmp_path, monkeypatch):
     keys = {"AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf"}
     assert {"bbox", "segm"} <= set(res) and set(res["segm"]) == keys == set(res["bbox"])
     # the numbers are lvis-api's on the detections the evaluator saved
-    dets = json.loads((tmp_path / "o" / "inference" / name / "lvis_instances_results.json").read_text())
+    dets = json.loads(
+        (tmp_path / "o" / "inference" / name / "lvis_instances_results.json").read_text()
+    )
     assert dets and {d["category_id"] for d in dets} <= {1, 2}  # 0-based classes mapped back to ids
     monkeypatch.setattr(np, "float", float, raising=False)
     b = _bench()

@@ -1,4 +1,5 @@
 """A context manager that collects the messages one logger emits (also when it was disabled)."""
+
 import logging
 
 

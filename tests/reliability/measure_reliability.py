@@ -10,6 +10,7 @@
 - dead_rank: seconds from ``kill -9`` of rank 1 of a 2-process CPU (gloo) ``tools/train_net.py``
   run to the exit of the whole run, and the error it ends with.
 """
+
 import argparse
 import json
 import os
@@ -59,7 +60,9 @@ def measure_checkpoint(configs, repeats=3):
         for p in model.parameters():  # one step so that the optimizer holds its state tensors
             p.grad = torch.zeros_like(p)
         opt.step()
-        with tempfile.TemporaryDirectory(dir=REPO / "output" if (REPO / "output").is_dir() else None) as d:
+        with tempfile.TemporaryDirectory(
+            dir=REPO / "output" if (REPO / "output").is_dir() else None
+        ) as d:
             ck = HumanParseCheckpointer(model, d, optimizer=opt)
             times = []
             for i in range(repeats):
@@ -67,15 +70,20 @@ def measure_checkpoint(configs, repeats=3):
                 ck.save(f"model_{i:07d}")
                 times.append(time.perf_counter() - t0)
             size = os.path.getsize(os.path.join(d, "model_0000000.pth"))
-            plain = DetectionCheckpointer(model, d, optimizer=opt)  # no fsync, no rename: the baseline
+            plain = DetectionCheckpointer(
+                model, d, optimizer=opt
+            )  # no fsync, no rename: the baseline
             base = []
             for i in range(repeats):
                 t0 = time.perf_counter()
                 plain.save(f"plain_{i:07d}")
                 base.append(time.perf_counter() - t0)
-        out[cfg_file] = {"seconds_median": round(statistics.median(times), 3), "seconds": [round(t, 3) for t in times],
-                         "detectron2_seconds_median": round(statistics.median(base), 3),
-                         "megabytes": round(size / 2**20, 1)}
+        out[cfg_file] = {
+            "seconds_median": round(statistics.median(times), 3),
+            "seconds": [round(t, 3) for t in times],
+            "detectron2_seconds_median": round(statistics.median(base), 3),
+            "megabytes": round(size / 2**20, 1),
+        }
         print("checkpoint", cfg_file, out[cfg_file], flush=True)
     return out
 
@@ -83,9 +91,22 @@ def measure_checkpoint(configs, repeats=3):
 def measure_train_net_workers(tmp):
     """Kill -9 a real train_net run with 2 loader workers; seconds until both workers are gone."""
     outdir = Path(tmp) / "workers"
-    cmd = [sys.executable, str(REPO / "tools/train_net.py"), "--config-file", str(QUICK),
-           "DATALOADER.NUM_WORKERS", "2", "SOLVER.IMS_PER_BATCH", "4", "SOLVER.MAX_ITER", "100000",
-           "DATASETS.TEST", "()", "OUTPUT_DIR", str(outdir)]
+    cmd = [
+        sys.executable,
+        str(REPO / "tools/train_net.py"),
+        "--config-file",
+        str(QUICK),
+        "DATALOADER.NUM_WORKERS",
+        "2",
+        "SOLVER.IMS_PER_BATCH",
+        "4",
+        "SOLVER.MAX_ITER",
+        "100000",
+        "DATASETS.TEST",
+        "()",
+        "OUTPUT_DIR",
+        str(outdir),
+    ]
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
     while True:
@@ -116,9 +137,11 @@ def measure_workers(tmp):
         d = Path(tmp) / f"busy{i}"
         d.mkdir()
         busy.append(measure_worker_exit(d, limit=10.0))
-    res = {"busy_worker_guarded_seconds": [round(b["guarded"], 3) for b in busy],
-           "busy_worker_unguarded_seconds": [round(b["plain"], 3) for b in busy],
-           "train_net": measure_train_net_workers(tmp)}
+    res = {
+        "busy_worker_guarded_seconds": [round(b["guarded"], 3) for b in busy],
+        "busy_worker_unguarded_seconds": [round(b["plain"], 3) for b in busy],
+        "train_net": measure_train_net_workers(tmp),
+    }
     print("workers", res, flush=True)
     return res
 
@@ -129,11 +152,30 @@ def console_text(tmp):
 
 def measure_dead_rank(tmp):
     outdir = Path(tmp) / "ddp"
-    cmd = [sys.executable, str(REPO / "tools/train_net.py"), "--config-file", str(QUICK), "--num-gpus", "2",
-           "--dist-url", "auto", "DATALOADER.NUM_WORKERS", "0", "SOLVER.IMS_PER_BATCH", "4",
-           "SOLVER.MAX_ITER", "100000", "DATASETS.TEST", "()", "OUTPUT_DIR", str(outdir)]
+    cmd = [
+        sys.executable,
+        str(REPO / "tools/train_net.py"),
+        "--config-file",
+        str(QUICK),
+        "--num-gpus",
+        "2",
+        "--dist-url",
+        "auto",
+        "DATALOADER.NUM_WORKERS",
+        "0",
+        "SOLVER.IMS_PER_BATCH",
+        "4",
+        "SOLVER.MAX_ITER",
+        "100000",
+        "DATASETS.TEST",
+        "()",
+        "OUTPUT_DIR",
+        str(outdir),
+    ]
     outdir.mkdir(parents=True, exist_ok=True)
-    console = open(Path(tmp) / "ddp_console.txt", "w")  # a file: a pipe nobody reads would block the run
+    console = open(
+        Path(tmp) / "ddp_console.txt", "w"
+    )  # a file: a pipe nobody reads would block the run
     proc = subprocess.Popen(cmd, env=ENV, stdout=console, stderr=subprocess.STDOUT, text=True)
     t0 = time.time()
     while True:
@@ -141,9 +183,13 @@ def measure_dead_rank(tmp):
         if log.exists() and " iter: " in log.read_text():
             break
         if proc.poll() is not None or time.time() - t0 > 600:
-            raise RuntimeError("2-process train_net did not start training:\n" + console_text(tmp)[-3000:])
+            raise RuntimeError(
+                "2-process train_net did not start training:\n" + console_text(tmp)[-3000:]
+            )
         time.sleep(0.5)
-    ranks = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+    ranks = [
+        c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
+    ]
     ranks = [r for r in ranks if _alive(r)]
     assert len(ranks) == 2, ranks
     victim = max(ranks)  # started second: rank 1
@@ -153,15 +199,24 @@ def measure_dead_rank(tmp):
     dt = time.perf_counter() - t0
     console.close()
     output = console_text(tmp)
-    errors = [ln.strip() for ln in output.splitlines()
-              if ("Error" in ln or "terminated" in ln or "signal" in ln) and len(ln) < 300][-4:]
-    res = {"seconds_to_exit": round(dt, 1), "returncode": proc.returncode, "last_error_lines": errors}
+    errors = [
+        ln.strip()
+        for ln in output.splitlines()
+        if ("Error" in ln or "terminated" in ln or "signal" in ln) and len(ln) < 300
+    ][-4:]
+    res = {
+        "seconds_to_exit": round(dt, 1),
+        "returncode": proc.returncode,
+        "last_error_lines": errors,
+    }
     print("dead_rank", res, flush=True)
     return res
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--only", default="checkpoint,workers,dead_rank")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
@@ -173,11 +228,13 @@ def main():
     only = set(args.only.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         if "checkpoint" in only:
-            res["checkpoint"] = measure_checkpoint([
-                "projects/QANet/configs/quick/QANet_R18_synth.yaml",
-                "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml",
-                "projects/MMAN/configs/quick/MMAN_synth_lip.yaml",
-            ])
+            res["checkpoint"] = measure_checkpoint(
+                [
+                    "projects/QANet/configs/quick/QANet_R18_synth.yaml",
+                    "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml",
+                    "projects/MMAN/configs/quick/MMAN_synth_lip.yaml",
+                ]
+            )
         if "workers" in only:
             res["workers"] = measure_workers(tmp)
         if "dead_rank" in only:

@@ -1,5 +1,6 @@
 """Truncated JPEG/PNG files are caught (readers, dataset loaders, training mapper); files that go bad
 during training are skipped, counted and capped; data-loader workers die with their trainer."""
+
 import os
 import signal
 import subprocess
@@ -10,10 +11,9 @@ import time
 import cv2
 import numpy as np
 import pytest
-
 from log_messages import Messages
+
 from humanparse_d2.data.catalog.common import (
-    BadAnnotationError,
     TruncatedImageError,
     image_size,
     read_image,
@@ -75,7 +75,9 @@ def test_loader_skips_counts_and_names_truncated_images(tmp_path):
         with Messages("humanparse_d2.data.catalog.records") as log:
             dicts = DatasetCatalog.get("reliability_truncated")
         assert sorted(d["image_id"] for d in dicts) == ["p0", "p2"]
-        assert any("skipped 1 item" in m and "p1.jpg" in m and "truncated" in m for m in log.lines), log.lines
+        assert any(
+            "skipped 1 item" in m and "p1.jpg" in m and "truncated" in m for m in log.lines
+        ), log.lines
     finally:
         DatasetCatalog.remove("reliability_truncated")
 

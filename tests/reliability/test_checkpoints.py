@@ -1,5 +1,6 @@
 """HumanParseCheckpointer: atomic and finite-only saves, resume fallback, safe .pkl/.pth loading;
 the dataset cache read without running code."""
+
 import errno
 import os
 import pickle
@@ -7,9 +8,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from log_messages import Messages
 from torch import nn
 
-from log_messages import Messages
 from humanparse_d2.checkpoint.checkpointer import (
     HumanParseCheckpointer,
     NoLoadableCheckpointError,
@@ -52,7 +53,9 @@ def _save(tmp_path, *iterations):
     return ck
 
 
-@pytest.mark.parametrize("fault", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")])
+@pytest.mark.parametrize(
+    "fault", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")]
+)
 def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch, fault):
     ck = _save(tmp_path, 1)
     before = (tmp_path / "model_0000001.pth").read_bytes()
@@ -81,7 +84,9 @@ def test_non_finite_weights_are_never_saved(tmp_path):
 @pytest.mark.parametrize("tag", ["", "model_0009999.pth", "garbage\x00\xff", "model_0000005.pth"])
 def test_resume_falls_back_to_the_newest_checkpoint_that_loads(tmp_path, tag):
     _save(tmp_path, 1, 3)
-    (tmp_path / "model_0000005.pth").write_bytes(b"PK\x03\x04 truncated zip")  # a corrupt newest file
+    (tmp_path / "model_0000005.pth").write_bytes(
+        b"PK\x03\x04 truncated zip"
+    )  # a corrupt newest file
     os.utime(tmp_path / "model_0000005.pth")
     (tmp_path / "last_checkpoint").write_text(tag)
     ck, c = _ckpt(tmp_path)
@@ -128,8 +133,10 @@ def test_malicious_pkl_weights_do_not_run(tmp_path):
 
 def test_model_zoo_pkl_loads_and_untrained_heads_are_named(tmp_path):
     net = Net()
-    zoo = {"model": {k: v.numpy() for k, v in net.state_dict().items() if k.startswith("backbone.")},
-           "__author__": "test"}
+    zoo = {
+        "model": {k: v.numpy() for k, v in net.state_dict().items() if k.startswith("backbone.")},
+        "__author__": "test",
+    }
     f = tmp_path / "backbone_only.pkl"
     f.write_bytes(pickle.dumps(zoo, protocol=2))
     model = Net()
@@ -160,7 +167,10 @@ def test_tampered_dataset_cache_is_refused_and_rebuilt(tmp_path, monkeypatch):
     from humanparse_d2.data.catalog import cache as dict_cache
 
     monkeypatch.setenv("HUMANPARSE_CACHE", str(tmp_path))
-    records = [{"file_name": f"{i}.jpg", "annotations": [{"bbox": [0, 0, 1, 1], "bbox_mode": 1}]} for i in range(3)]
+    records = [
+        {"file_name": f"{i}.jpg", "annotations": [{"bbox": [0, 0, 1, 1], "bbox_mode": 1}]}
+        for i in range(3)
+    ]
     assert dict_cache.cached(("k",), lambda: records, min_items=1) == records
     (cache,) = tmp_path.glob("dicts_*.pkl")
     assert dict_cache.cached(("k",), lambda: pytest.fail("cache not used"), min_items=1) == records
@@ -188,5 +198,7 @@ def test_offline_remote_weights_name_the_url_and_the_way_out(tmp_path):
 
     ck, _ = _ckpt(tmp_path)
     with pytest.raises(WeightsUnavailableError, match=r"https://127.0.0.1:9/w.pth.*local path"):
-        ck.load("https://127.0.0.1:9/w.pth")  # nothing listens on port 9: refused at once, as offline
+        ck.load(
+            "https://127.0.0.1:9/w.pth"
+        )  # nothing listens on port 9: refused at once, as offline
     ck.load(str(_save(tmp_path / "again", 1).get_checkpoint_file()))  # the checkpointer still works

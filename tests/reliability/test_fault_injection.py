@@ -6,6 +6,7 @@ once at a random time), resumed with ``--resume`` after each kill, and must end 
 iteration with every checkpoint under its final name loadable. A fixed seed picks the moments so a
 failure reproduces; ``HP_FAULT_SEED`` picks others.
 """
+
 import os
 import random
 import signal
@@ -24,8 +25,14 @@ MAX_ITER = 5
 @pytest.fixture(scope="module")
 def server():
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen([sys.executable, str(CHILD), "--serve"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env=env, cwd=str(CHILD.parents[2]))
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD), "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(CHILD.parents[2]),
+    )
     yield proc
     proc.stdin.close()
     proc.wait(timeout=30)
@@ -59,8 +66,10 @@ def _check_final_names_load(out: Path) -> int:
     Returns the iteration a resume must start from: after the file last_checkpoint names (a kill
     between renaming a new checkpoint and re-tagging leaves the previous one tagged, as
     detectron2 means it), else after the newest checkpoint."""
-    done = {f.name: int(torch.load(f, map_location="cpu", weights_only=True)["iteration"])
-            for f in out.glob("model_*.pth")}
+    done = {
+        f.name: int(torch.load(f, map_location="cpu", weights_only=True)["iteration"])
+        for f in out.glob("model_*.pth")
+    }
     tag = out / "last_checkpoint"
     if tag.exists():
         assert tag.read_text().strip() in done, tag.read_text()
@@ -91,7 +100,9 @@ def test_killed_anywhere_resumes_to_the_same_final_iteration(server, tmp_path, w
     assert _wait_exit(server, pid) != 0
     expected = _check_final_names_load(out)
     assert expected >= 1
-    assert any(p.name.endswith(".tmp") for p in out.iterdir()), "the kill did not land inside a save"
+    assert any(p.name.endswith(".tmp") for p in out.iterdir()), (
+        "the kill did not land inside a save"
+    )
 
     # 2) resumed, then killed at a random moment of training
     pid = _start(server, base + ["--resume"])
@@ -114,6 +125,8 @@ def test_killed_anywhere_resumes_to_the_same_final_iteration(server, tmp_path, w
     assert _start_of(out, pid) == expected
     final = torch.load(out / "model_final.pth", map_location="cpu", weights_only=True)
     assert final["iteration"] == MAX_ITER - 1
-    assert not any(p.name.endswith(".tmp") for p in out.iterdir()), "stale temporary files were kept"
+    assert not any(p.name.endswith(".tmp") for p in out.iterdir()), (
+        "stale temporary files were kept"
+    )
     if which == "mman":
         assert "optimizer_d" in final["trainer"]["_trainer"]  # the discriminators resumed too

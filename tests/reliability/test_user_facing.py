@@ -1,5 +1,6 @@
 """What a user sees: the plugin's log, one-line errors of tools/train_net.py, own datasets from the
 command line, the evaluation notes on empty results and zero mask-quality scores."""
+
 import importlib.util
 import json
 import logging
@@ -51,7 +52,9 @@ def _fails(train_net, capsys, argv):
 
 
 def test_train_net_sets_up_the_plugin_log(train_net, tmp_path, capsys):
-    args = train_net.argument_parser().parse_args(["--config-file", QUICK, "OUTPUT_DIR", str(tmp_path)])
+    args = train_net.argument_parser().parse_args(
+        ["--config-file", QUICK, "OUTPUT_DIR", str(tmp_path)]
+    )
     train_net.setup(args)
     logging.getLogger("humanparse_d2.data.mappers").info("probe info line")
     logging.getLogger("humanparse_d2.engine.trainer").warning("probe warning line")
@@ -64,19 +67,27 @@ def test_train_net_sets_up_the_plugin_log(train_net, tmp_path, capsys):
     assert "probe info line" in out
 
 
-def test_train_net_errors_are_one_line_naming_the_key_or_path(train_net, tmp_path, capsys, monkeypatch):
+def test_train_net_errors_are_one_line_naming_the_key_or_path(
+    train_net, tmp_path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     base = tmp_path / "typo.yaml"
     base.write_text('_BASE_: "Base-QANett.yaml"\n')
     (tmp_path / "Base-QANet.yaml").write_text("MODEL:\n  DEVICE: cpu\n")
     line = _fails(train_net, capsys, ["--config-file", str(base)])
-    assert str(base) in line and "Base-QANett.yaml" in line and "did you mean 'Base-QANet.yaml'" in line
+    assert (
+        str(base) in line
+        and "Base-QANett.yaml" in line
+        and "did you mean 'Base-QANet.yaml'" in line
+    )
     log = line.rsplit("traceback in ", 1)[1].rstrip("]")
     assert "Traceback" in Path(log).read_text()
 
     line = _fails(train_net, capsys, ["--config-file", QUICK, "MODEL.QANET.NUM_CLASSE", "3"])
     assert "MODEL.QANET.NUM_CLASSE" in line and "'MODEL.QANET.NUM_CLASSES'" in line
-    line = _fails(train_net, capsys, ["--config-file", QUICK, "DATASETS.TRAIN", "('synth_humans_trian',)"])
+    line = _fails(
+        train_net, capsys, ["--config-file", QUICK, "DATASETS.TRAIN", "('synth_humans_trian',)"]
+    )
     assert "did you mean 'synth_humans_train'" in line
     line = _fails(train_net, capsys, ["--config-file", QUICK, "MODEL.META_ARCHITECTURE", "QANett"])
     assert "MODEL.META_ARCHITECTURE='QANett'" in line and "did you mean 'QANet'" in line
@@ -86,7 +97,9 @@ def test_train_net_errors_are_one_line_naming_the_key_or_path(train_net, tmp_pat
     assert f"OUTPUT_DIR='{blocker / 'out'}'" in line
     line = _fails(train_net, capsys, ["--config-file", QUICK, "MODEL.WEIGHTS", "nope.pth"])
     assert "MODEL.WEIGHTS='nope.pth'" in line
-    r101 = "torchvision://resnet101.IMAGENET1K_V1"  # never fetched: refused before the model is built
+    r101 = (
+        "torchvision://resnet101.IMAGENET1K_V1"  # never fetched: refused before the model is built
+    )
     line = _fails(train_net, capsys, ["--config-file", QUICK, "--eval-only", "MODEL.WEIGHTS", r101])
     assert "--eval-only" in line and r101 in line and "backbone only" in line
 
@@ -115,17 +128,47 @@ def _own_dataset(tmp_path, n=4, classes=3):
 @pytest.mark.slow
 def test_train_net_trains_on_own_data_registered_from_the_command_line(train_net, tmp_path, capsys):
     module = _own_dataset(tmp_path)
-    common = ["--config-file", QUICK, "--register", f"{module}:register", "DATASETS.TRAIN", "('mine_train',)",
-              "DATASETS.TEST", "()", "OUTPUT_DIR", str(tmp_path / "out")]
+    common = [
+        "--config-file",
+        QUICK,
+        "--register",
+        f"{module}:register",
+        "DATASETS.TRAIN",
+        "('mine_train',)",
+        "DATASETS.TEST",
+        "()",
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+    ]
     line = _fails(train_net, capsys, common)
     assert "'mine_train' has 3 parsing classes but MODEL.QANET.NUM_CLASSES=20" in line
-    train_net.cli(common + ["MODEL.QANET.NUM_CLASSES", "3", "SOLVER.MAX_ITER", "1", "SOLVER.IMS_PER_BATCH", "2",
-                            "DATALOADER.NUM_WORKERS", "0", "INPUT.PARSING.CROP_SIZE", "(64, 64)", "INPUT.PARSING.ASPECT_RATIO", "1.0",
-                            "MODEL.FPN.OUT_CHANNELS", "16", "MODEL.QANET.CONV_DIM", "16"])
+    train_net.cli(
+        common
+        + [
+            "MODEL.QANET.NUM_CLASSES",
+            "3",
+            "SOLVER.MAX_ITER",
+            "1",
+            "SOLVER.IMS_PER_BATCH",
+            "2",
+            "DATALOADER.NUM_WORKERS",
+            "0",
+            "INPUT.PARSING.CROP_SIZE",
+            "(64, 64)",
+            "INPUT.PARSING.ASPECT_RATIO",
+            "1.0",
+            "MODEL.FPN.OUT_CHANNELS",
+            "16",
+            "MODEL.QANET.CONV_DIM",
+            "16",
+        ]
+    )
     final = torch.load(tmp_path / "out/model_final.pth", map_location="cpu", weights_only=True)
     assert final["iteration"] == 0
     saved = (tmp_path / "out/config.yaml").read_text()
-    assert "my_data.py:register" in saved  # --register is kept in the config, so --eval-only reruns it
+    assert (
+        "my_data.py:register" in saved
+    )  # --register is kept in the config, so --eval-only reruns it
 
 
 def test_parsing_evaluation_says_when_no_image_has_a_prediction(tmp_path):
@@ -141,8 +184,17 @@ def test_parsing_evaluation_says_when_no_image_has_a_prediction(tmp_path):
         empty = Instances((d["height"], d["width"]))
         empty.pred_parsing = torch.zeros((0, d["height"], d["width"]), dtype=torch.uint8)
         empty.scores = torch.zeros(0)
-        ev.process([{"image_id": d["image_id"], "file_name": d["file_name"], "height": d["height"],
-                     "width": d["width"]}], [{"instances": empty}])
+        ev.process(
+            [
+                {
+                    "image_id": d["image_id"],
+                    "file_name": d["file_name"],
+                    "height": d["height"],
+                    "width": d["width"],
+                }
+            ],
+            [{"instances": empty}],
+        )
     ev.evaluate()
     saved = json.loads((tmp_path / "parsing_metrics.json").read_text())
     assert saved["images_without_predictions"] == 3
@@ -180,8 +232,10 @@ def test_mask_quality_stats_count_zeros_and_warn_when_most_are(caplog):
 def test_rcnn_qam_evaluation_includes_the_mask_quality_counts():
     from humanparse_d2.engine import HumanParseTrainer, load_config
 
-    cfg = load_config(str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"), [
-        "MODEL.ROI_HEADS.NAME", "QAMStandardROIHeads", "MODEL.MASK_QUALITY.ENABLED", "True"])
+    cfg = load_config(
+        str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"),
+        ["MODEL.ROI_HEADS.NAME", "QAMStandardROIHeads", "MODEL.MASK_QUALITY.ENABLED", "True"],
+    )
     ev = HumanParseTrainer.build_evaluator(cfg, "synth_humans_val")
     assert any(type(e).__name__ == "MaskQualityStats" for e in getattr(ev, "_evaluators", []))
 
@@ -198,8 +252,26 @@ def test_eval_parsing_counts_predictions_without_ground_truth(tmp_path, capsys):
     for name in ("a", "b", "c_other_split", "d_other_split"):
         cv2.imwrite(str(pred / "global_parsing" / f"{name}.png"), lab)
     out = tmp_path / "m.json"
-    assert eval_parsing.main(["--gt-root", str(gt), "--pred-dir", str(pred), "--num-classes", "2",
-                              "--metrics", "mIoU", "--workers", "0", "--quiet", "--output", str(out)]) == 0
+    assert (
+        eval_parsing.main(
+            [
+                "--gt-root",
+                str(gt),
+                "--pred-dir",
+                str(pred),
+                "--num-classes",
+                "2",
+                "--metrics",
+                "mIoU",
+                "--workers",
+                "0",
+                "--quiet",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
     assert res["predictions_without_gt"] == 2
     assert res["predictions_without_gt_examples"] == ["c_other_split", "d_other_split"]

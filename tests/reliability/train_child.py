@@ -9,6 +9,7 @@ many times without paying the imports each time. Checkpoints every iteration. Wi
 moment between writing the temporary file and renaming it) first creates ``DIR/save_<n>`` and
 pauses half a second, so the parent can kill the process in the middle of a save.
 """
+
 import itertools
 import os
 import sys
@@ -74,9 +75,10 @@ def _imports():
     import torch
 
     torch.set_num_threads(1)
+    import mman_testutils  # noqa: F401
+
     import humanparse_d2  # noqa: F401
     import humanparse_d2.engine.adversarial  # noqa: F401
-    import mman_testutils  # noqa: F401
     import tests.qanet.common  # noqa: F401
     import tests.tiny_configs  # noqa: F401
 
@@ -91,7 +93,10 @@ def serve():
         if pid == 0:
             status = 1
             try:
-                log = os.open(os.path.join(argv[1], "child_output.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+                log = os.open(
+                    os.path.join(argv[1], "child_output.txt"),
+                    os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                )
                 os.dup2(log, 1)
                 os.dup2(log, 2)
                 sys.argv = [sys.argv[0]] + argv
@@ -113,7 +118,9 @@ def main():
     from humanparse_d2.engine import setup_plugin_logger
 
     setup_plugin_logger(out, rank=0)
-    _install_fault_markers(sys.argv[sys.argv.index("--markers") + 1] if "--markers" in sys.argv else None)
+    _install_fault_markers(
+        sys.argv[sys.argv.index("--markers") + 1] if "--markers" in sys.argv else None
+    )
     trainer_cls, cfg = (qanet_trainer if which == "qanet" else mman_trainer)(out, max_iter)
     trainer = trainer_cls(cfg)
     trainer.resume_or_load(resume=resume)

@@ -1,4 +1,5 @@
 """Dataset loaders (official raw layouts) and the built-in registrations."""
+
 from .builtin import BUILTIN_DATASETS, dataset_root_of, register_all
 from .cihp import load_cihp_layout, load_instance_folders, read_instance_txt
 from .coco_json import export_parsing_json, load_parsing_json
@@ -11,4 +12,25 @@ from .ppss import load_ppss, ppss_gray_to_label
 
 register_all()
 
-__all__ = [k for k in globals() if not k.startswith("_")]
+__all__ = [
+    "BUILTIN_DATASETS",
+    "BadAnnotationError",
+    "DatasetNotFoundError",
+    "dataset_root_of",
+    "datasets_root",
+    "export_parsing_json",
+    "load_cihp_layout",
+    "load_instance_folders",
+    "load_lip",
+    "load_mhp_v2",
+    "load_parsing_json",
+    "load_ppp_prepared",
+    "load_ppp_semantic",
+    "load_ppss",
+    "ppss_gray_to_label",
+    "read_image",
+    "read_instance_txt",
+    "read_label",
+    "register_all",
+    "register_parsing_dataset",
+]

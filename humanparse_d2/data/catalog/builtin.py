@@ -14,6 +14,7 @@
 Roots are resolved when a dataset is loaded, so changing ``$DETECTRON2_DATASETS`` after import works
 for loading; the metadata ``dataset_root`` records the root seen at import.
 """
+
 import functools
 import logging
 from pathlib import Path
@@ -22,6 +23,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from humanparse_core.metadata import DATASET_FAMILIES, LIP_TO_PPSS_LUT, parsing_metadata
 from humanparse_core.synthetic import SYNTH_DEFAULTS, ensure_synthetic
+
 from .cihp import load_cihp_layout
 from .coco_json import load_parsing_json
 from .common import datasets_root
@@ -34,14 +36,20 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["register_all", "BUILTIN_DATASETS", "dataset_root_of"]
 
-_CIHP_SPLITS = {"train": ("Training", "train_id.txt"), "val": ("Validation", "val_id.txt"),
-                "test": ("Testing", "test_id.txt")}
+_CIHP_SPLITS = {
+    "train": ("Training", "train_id.txt"),
+    "val": ("Validation", "val_id.txt"),
+    "test": ("Testing", "test_id.txt"),
+}
 
 
 def _cihp_root() -> Path:
     d = datasets_root()
-    for cand in (d / "CIHP", d / "instance-level_human_parsing" / "instance-level_human_parsing",
-                 d / "instance-level_human_parsing"):
+    for cand in (
+        d / "CIHP",
+        d / "instance-level_human_parsing" / "instance-level_human_parsing",
+        d / "instance-level_human_parsing",
+    ):
         if (cand / "Training").is_dir() or (cand / "Validation").is_dir():
             return cand
     return d / "CIHP"
@@ -56,7 +64,8 @@ def dataset_root_of(name: str) -> Path:
         "mhp_v2": d / "LV-MHP-v2",
         "lip": d / "LIP",
         "pascal_person_part": d / "PASCAL-Person-Part"
-        if ppp_prepared_split_dir(d / "PASCAL-Person-Part", "train") else d / "pascal_person_part",
+        if ppp_prepared_split_dir(d / "PASCAL-Person-Part", "train")
+        else d / "pascal_person_part",
         "ppss": d / "PPSS",
         "synth_humans": d / "synth_humans",
         "synth_lip": d / "synth_lip",
@@ -66,8 +75,13 @@ def dataset_root_of(name: str) -> Path:
 def _load_cihp(split, name):
     sub, ids = _CIHP_SPLITS[split]
     split_dir = _cihp_root() / sub
-    return load_cihp_layout(split_dir, split_dir / ids if (split_dir / ids).is_file() else None,
-                            num_classes=20, dataset_name=name, require_labels=split != "test")
+    return load_cihp_layout(
+        split_dir,
+        split_dir / ids if (split_dir / ids).is_file() else None,
+        num_classes=20,
+        dataset_name=name,
+        require_labels=split != "test",
+    )
 
 
 def _load_ppp(split, name):
@@ -89,22 +103,41 @@ def _load_synth(name):
 
 def _load_json(family, split, name):
     d = datasets_root()
-    folder = {"cihp": _cihp_root(), "lip": d / "LIP", "pascal_person_part": d / "PASCAL-Person-Part"}[family]
+    folder = {
+        "cihp": _cihp_root(),
+        "lip": d / "LIP",
+        "pascal_person_part": d / "PASCAL-Person-Part",
+    }[family]
     tag = {"cihp": "CIHP", "lip": "LIP", "pascal_person_part": "PASCAL-Person-Part"}[family]
     sub = {"train": "Training", "val": "Validation", "test": "Testing"}[split]
     C = len(DATASET_FAMILIES[family][0])
-    return load_parsing_json(folder / "annotations" / f"{tag}_{split}.json", folder / sub,
-                             num_classes=C, dataset_name=name)
+    return load_parsing_json(
+        folder / "annotations" / f"{tag}_{split}.json",
+        folder / sub,
+        num_classes=C,
+        dataset_name=name,
+    )
 
 
 def _meta(family, evaluator_type, root, **extra):
     classes, colors, flip = DATASET_FAMILIES[family]
-    return parsing_metadata(classes, colors, flip, evaluator_type=evaluator_type, dataset_root=str(root),
-                            image_root=str(root), **extra)
+    return parsing_metadata(
+        classes,
+        colors,
+        flip,
+        evaluator_type=evaluator_type,
+        dataset_root=str(root),
+        image_root=str(root),
+        **extra,
+    )
 
 
 def _ppp_evaluator_type() -> str:
-    return "parsing" if ppp_prepared_split_dir(datasets_root() / "PASCAL-Person-Part", "train") else "sem_seg"
+    return (
+        "parsing"
+        if ppp_prepared_split_dir(datasets_root() / "PASCAL-Person-Part", "train")
+        else "sem_seg"
+    )
 
 
 # name -> (loader, metadata-family, evaluator_type, extra metadata)
@@ -112,40 +145,92 @@ BUILTIN_DATASETS = {
     "cihp_train": (functools.partial(_load_cihp, "train", "cihp_train"), "cihp", "parsing", {}),
     "cihp_val": (functools.partial(_load_cihp, "val", "cihp_val"), "cihp", "parsing", {}),
     "cihp_test": (functools.partial(_load_cihp, "test", "cihp_test"), "cihp", "parsing", {}),
-    "mhp_v2_train": (lambda: load_mhp_v2(dataset_root_of("mhp_v2_train"), "train", dataset_name="mhp_v2_train"),
-                     "mhp_v2", "parsing", {}),
-    "mhp_v2_val": (lambda: load_mhp_v2(dataset_root_of("mhp_v2_val"), "val", dataset_name="mhp_v2_val"),
-                   "mhp_v2", "parsing", {}),
-    "lip_train": (lambda: load_lip(dataset_root_of("lip_train"), "train", dataset_name="lip_train"),
-                  "lip", "sem_seg", {"box_source_default": "gt"}),
-    "lip_val": (lambda: load_lip(dataset_root_of("lip_val"), "val", dataset_name="lip_val"),
-                "lip", "sem_seg", {"box_source_default": "gt"}),
-    "pascal_person_part_train": (functools.partial(_load_ppp, "train", "pascal_person_part_train"),
-                                 "pascal_person_part", None, {}),
-    "pascal_person_part_test": (functools.partial(_load_ppp, "test", "pascal_person_part_test"),
-                                "pascal_person_part", None, {}),
-    "ppss_train": (lambda: load_ppss(dataset_root_of("ppss_train"), "train", dataset_name="ppss_train"), "ppss",
-                   "sem_seg", {"label_merge": {"from": "lip", "lut": list(LIP_TO_PPSS_LUT)},
-                               "box_source_default": "gt"}),
-    "ppss_test": (lambda: load_ppss(dataset_root_of("ppss_test"), "test", dataset_name="ppss_test"), "ppss",
-                  "sem_seg", {"label_merge": {"from": "lip", "lut": list(LIP_TO_PPSS_LUT)},
-                              "box_source_default": "gt"}),
-    "synth_humans_train": (functools.partial(_load_synth, "synth_humans_train"), "cihp", "parsing",
-                           {"synthetic": True}),
-    "synth_humans_val": (functools.partial(_load_synth, "synth_humans_val"), "cihp", "parsing",
-                         {"synthetic": True}),
-    "synth_lip_train": (functools.partial(_load_synth, "synth_lip_train"), "lip", "sem_seg",
-                        {"synthetic": True, "box_source_default": "gt"}),
-    "synth_lip_val": (functools.partial(_load_synth, "synth_lip_val"), "lip", "sem_seg",
-                      {"synthetic": True, "box_source_default": "gt"}),
+    "mhp_v2_train": (
+        lambda: load_mhp_v2(dataset_root_of("mhp_v2_train"), "train", dataset_name="mhp_v2_train"),
+        "mhp_v2",
+        "parsing",
+        {},
+    ),
+    "mhp_v2_val": (
+        lambda: load_mhp_v2(dataset_root_of("mhp_v2_val"), "val", dataset_name="mhp_v2_val"),
+        "mhp_v2",
+        "parsing",
+        {},
+    ),
+    "lip_train": (
+        lambda: load_lip(dataset_root_of("lip_train"), "train", dataset_name="lip_train"),
+        "lip",
+        "sem_seg",
+        {"box_source_default": "gt"},
+    ),
+    "lip_val": (
+        lambda: load_lip(dataset_root_of("lip_val"), "val", dataset_name="lip_val"),
+        "lip",
+        "sem_seg",
+        {"box_source_default": "gt"},
+    ),
+    "pascal_person_part_train": (
+        functools.partial(_load_ppp, "train", "pascal_person_part_train"),
+        "pascal_person_part",
+        None,
+        {},
+    ),
+    "pascal_person_part_test": (
+        functools.partial(_load_ppp, "test", "pascal_person_part_test"),
+        "pascal_person_part",
+        None,
+        {},
+    ),
+    "ppss_train": (
+        lambda: load_ppss(dataset_root_of("ppss_train"), "train", dataset_name="ppss_train"),
+        "ppss",
+        "sem_seg",
+        {"label_merge": {"from": "lip", "lut": list(LIP_TO_PPSS_LUT)}, "box_source_default": "gt"},
+    ),
+    "ppss_test": (
+        lambda: load_ppss(dataset_root_of("ppss_test"), "test", dataset_name="ppss_test"),
+        "ppss",
+        "sem_seg",
+        {"label_merge": {"from": "lip", "lut": list(LIP_TO_PPSS_LUT)}, "box_source_default": "gt"},
+    ),
+    "synth_humans_train": (
+        functools.partial(_load_synth, "synth_humans_train"),
+        "cihp",
+        "parsing",
+        {"synthetic": True},
+    ),
+    "synth_humans_val": (
+        functools.partial(_load_synth, "synth_humans_val"),
+        "cihp",
+        "parsing",
+        {"synthetic": True},
+    ),
+    "synth_lip_train": (
+        functools.partial(_load_synth, "synth_lip_train"),
+        "lip",
+        "sem_seg",
+        {"synthetic": True, "box_source_default": "gt"},
+    ),
+    "synth_lip_val": (
+        functools.partial(_load_synth, "synth_lip_val"),
+        "lip",
+        "sem_seg",
+        {"synthetic": True, "box_source_default": "gt"},
+    ),
 }
-for _fam, _splits in (("cihp", ("train", "val")), ("lip", ("train", "val")),
-                      ("pascal_person_part", ("train", "test"))):
+for _fam, _splits in (
+    ("cihp", ("train", "val")),
+    ("lip", ("train", "val")),
+    ("pascal_person_part", ("train", "test")),
+):
     for _s in _splits:
         _n = f"{_fam}_{_s}_json"
-        BUILTIN_DATASETS[_n] = (functools.partial(_load_json, _fam, _s, _n), _fam,
-                                "parsing" if _fam != "lip" else "sem_seg",
-                                {"box_source_default": "gt"} if _fam == "lip" else {})
+        BUILTIN_DATASETS[_n] = (
+            functools.partial(_load_json, _fam, _s, _n),
+            _fam,
+            "parsing" if _fam != "lip" else "sem_seg",
+            {"box_source_default": "gt"} if _fam == "lip" else {},
+        )
 
 
 def _tagged(loader, name):

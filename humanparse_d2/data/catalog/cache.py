@@ -3,6 +3,7 @@
 Location: ``$HUMANPARSE_CACHE``, else ``$DETECTRON2_DATASETS/.humanparse_cache``, else
 ``~/.cache/humanparse_d2`` (the first writable one); ``HUMANPARSE_CACHE=off`` disables the cache.
 """
+
 import hashlib
 import logging
 import os
@@ -62,8 +63,9 @@ def cached(key_parts: Sequence, fn: Callable[[], list[dict]], *, min_items: int 
                 raise TypeError(f"expected a list of dataset dicts, got {type(out).__name__}")
             return out
         except Exception as e:  # noqa: BLE001  (corrupt or tampered cache: rebuild, loudly)
-            logger.warning("ignoring dataset cache %s (%s: %s); rebuilding it", path,
-                           type(e).__name__, e)
+            logger.warning(
+                "ignoring dataset cache %s (%s: %s); rebuilding it", path, type(e).__name__, e
+            )
     out = fn()
     if path is not None and len(out) >= min_items:
         from humanparse_d2.utils.atomic import atomic_open
@@ -97,8 +99,9 @@ def derived_dir(dataset_root, name: str) -> Path:
         return p
     c = _cache_dir()
     if c is None:
-        raise OSError(f"no writable folder for derived files of {dataset_root} "
-                      "(set HUMANPARSE_CACHE)")
+        raise OSError(
+            f"no writable folder for derived files of {dataset_root} (set HUMANPARSE_CACHE)"
+        )
     key = hashlib.sha1(str(Path(dataset_root).resolve()).encode()).hexdigest()[:10]
     p = c / f"derived_{key}" / name
     p.mkdir(parents=True, exist_ok=True)

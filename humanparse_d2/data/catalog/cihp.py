@@ -4,6 +4,7 @@ Used for CIHP, the synthetic multi-person set, the prepared PASCAL-Person-Part l
 multi-person folders. Person boxes and masks (RLE) come from ``Human_ids``; the per-person GT map is
 ``Category_ids * (Human_ids == parsing_id)`` and is read lazily by the mappers.
 """
+
 import logging
 from pathlib import Path
 
@@ -43,7 +44,9 @@ def read_instance_txt(path) -> list[tuple[int, int, int]]:
             if not parts:
                 continue
             if len(parts) < 3:
-                raise BadAnnotationError(f"{path}:{i + 1}: expected '<region_id> <class_id> <human_id>'")
+                raise BadAnnotationError(
+                    f"{path}:{i + 1}: expected '<region_id> <class_id> <human_id>'"
+                )
             rows.append((int(parts[0]), int(parts[1]), int(parts[2])))
     return rows
 
@@ -62,8 +65,9 @@ def _check_instance_txt(txt, anns: list[dict], num_classes: int) -> tuple[bool, 
     present = {a["parsing_id"] for a in anns}
     absent = sorted({r[2] for r in rows if r[2] not in present and r[2] != 0})
     if absent:
-        issues.append(("person id listed in Instance txt but absent from Human_ids",
-                       f"{txt}: ids {absent}"))
+        issues.append(
+            ("person id listed in Instance txt but absent from Human_ids", f"{txt}: ids {absent}")
+        )
     bad_cls = sorted({r[1] for r in rows if not 0 <= r[1] < num_classes})
     if bad_cls:
         return False, [("bad Instance_ids txt", f"{txt}: class ids {bad_cls} out of range")]
@@ -156,7 +160,9 @@ def load_instance_folders(
         stems = list_image_stems(dirs["image"])
 
     def build():
-        return load_records(lambda s: _load_one(s, dirs, num_classes, require_labels), stems, dataset_name)
+        return load_records(
+            lambda s: _load_one(s, dirs, num_classes, require_labels), stems, dataset_name
+        )
 
     key = ("instance_folders_v1", dataset_name, num_classes, require_labels, len(stems)) + stat_key(
         split_file, dirs["image"], dirs["category"], dirs["human"], dirs["instance"]
@@ -167,8 +173,13 @@ def load_instance_folders(
             f"Dataset '{dataset_name}': no usable image in {dirs['image']} ({len(stems)} listed); see the "
             "warnings above for the skipped files"
         )
-    logger.info("Loaded %d images (%d persons) of %s from %s", len(dicts),
-                sum(len(d.get("annotations", [])) for d in dicts), dataset_name, dirs["image"])
+    logger.info(
+        "Loaded %d images (%d persons) of %s from %s",
+        len(dicts),
+        sum(len(d.get("annotations", [])) for d in dicts),
+        dataset_name,
+        dirs["image"],
+    )
     return dicts
 
 
@@ -192,7 +203,13 @@ def load_cihp_layout(
     """
     split_dir = require_dir(split_dir, dataset_name, layout_doc)
     return load_instance_folders(
-        split_dir / "Images", split_dir / "Category_ids", split_dir / "Human_ids", split_dir / "Instance_ids",
-        split_file, num_classes=num_classes, dataset_name=dataset_name, require_labels=require_labels,
+        split_dir / "Images",
+        split_dir / "Category_ids",
+        split_dir / "Human_ids",
+        split_dir / "Instance_ids",
+        split_file,
+        num_classes=num_classes,
+        dataset_name=dataset_name,
+        require_labels=require_labels,
         layout_doc=layout_doc,
     )

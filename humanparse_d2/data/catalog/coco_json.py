@@ -5,13 +5,13 @@ Layout: ``<split_dir>/{Images,Category_ids,Human_ids,Instance_ids}`` and a JSON 
 bbox [x,y,w,h], area, iscrowd, parsing_id) and ``categories``. Label paths are derived explicitly
 (``Category_ids/<file_name stem>.png``, sub-folders kept) rather than by string replacement.
 """
+
 import json
 import logging
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
 from detectron2.structures import BoxMode
 
 from .common import BadAnnotationError, DatasetNotFoundError, read_label
@@ -59,9 +59,12 @@ def _load_json_image(im: dict, anns: list[dict], split_dir: Path, num_classes: i
         return None, skipped
     h, w = rec["height"], rec["width"]
     if (im.get("height"), im.get("width")) not in ((h, w), (None, None)):
-        return None, [("size in JSON differs from the image",
-                       f"{rec['file_name']}: json {im.get('width')}x{im.get('height')}, "
-                       f"file {w}x{h}")]
+        return None, [
+            (
+                "size in JSON differs from the image",
+                f"{rec['file_name']}: json {im.get('width')}x{im.get('height')}, file {w}x{h}",
+            )
+        ]
     cat_f = _label_path(split_dir, "Category_ids", im["file_name"])
     hum_f = _label_path(split_dir, "Human_ids", im["file_name"])
     ins_f = _label_path(split_dir, "Instance_ids", im["file_name"])
@@ -78,9 +81,13 @@ def _load_json_image(im: dict, anns: list[dict], split_dir: Path, num_classes: i
     except BadAnnotationError as e:
         return None, [("bad label", str(e))]
     ins_t = ins_f.with_suffix(".txt")
-    rec.update(sem_seg_file_name=str(cat_f), category_file=str(cat_f), human_file=str(hum_f),
-               instance_file=str(ins_f) if ins_f.is_file() else None,
-               instance_txt=str(ins_t) if ins_t.is_file() else None)
+    rec.update(
+        sem_seg_file_name=str(cat_f),
+        category_file=str(cat_f),
+        human_file=str(hum_f),
+        instance_file=str(ins_f) if ins_f.is_file() else None,
+        instance_txt=str(ins_t) if ins_t.is_file() else None,
+    )
     rec["annotations"], issues = _json_annotations(anns, human, hum_f, im["id"])
     return rec, issues
 
@@ -94,7 +101,8 @@ def load_parsing_json(json_file, split_dir, *, num_classes: int, dataset_name: s
     json_file, split_dir = Path(json_file), Path(split_dir)
     if not json_file.is_file():
         raise DatasetNotFoundError(
-            f"Dataset '{dataset_name}': {json_file} not found (QANet-style JSON)")
+            f"Dataset '{dataset_name}': {json_file} not found (QANet-style JSON)"
+        )
     with open(json_file) as f:
         data = json.load(f)
     anns_by_img = defaultdict(list)
@@ -103,7 +111,9 @@ def load_parsing_json(json_file, split_dir, *, num_classes: int, dataset_name: s
     images = data.get("images", [])
     dicts = load_records(
         lambda im: _load_json_image(im, anns_by_img.get(im["id"], []), split_dir, num_classes),
-        images, dataset_name)
+        images,
+        dataset_name,
+    )
     if not dicts:
         raise BadAnnotationError(f"Dataset '{dataset_name}': no usable image in {json_file}")
     return dicts
@@ -123,10 +133,17 @@ def export_parsing_json(dicts: list[dict], out_file, images_root=None) -> dict:
         images.append({"id": i, "file_name": rel, "width": d["width"], "height": d["height"]})
         for a in d.get("annotations", []):
             box = BoxMode.convert(list(a["bbox"]), a["bbox_mode"], BoxMode.XYWH_ABS)
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1,
-                         "bbox": [float(v) for v in box],
-                         "area": float(a.get("area", box[2] * box[3])),
-                         "iscrowd": int(a.get("iscrowd", 0)), "parsing_id": int(a["parsing_id"])})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": 1,
+                    "bbox": [float(v) for v in box],
+                    "area": float(a.get("area", box[2] * box[3])),
+                    "iscrowd": int(a.get("iscrowd", 0)),
+                    "parsing_id": int(a["parsing_id"]),
+                }
+            )
     data = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)

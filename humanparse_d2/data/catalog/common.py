@@ -4,6 +4,7 @@ The readers and errors live in :mod:`humanparse_core.io` (torch-free) and are re
 for the loaders and the training stack; record building is in :mod:`.records`, the dict cache
 and derived-file folders in :mod:`.cache`.
 """
+
 import os
 from pathlib import Path
 

@@ -17,12 +17,14 @@ records carry one annotation per person id (box and RLE mask derived from the ma
 "parsing"); without it each record is single-person (box = labelled foreground, evaluator "sem_seg")
 unless ``single_person=False``.
 """
+
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from humanparse_core.metadata import parsing_metadata
+
 from .cihp import load_instance_folders
 from .common import list_image_stems, read_ids, require_dir
 from .lip import load_semantic_pairs
@@ -30,23 +32,45 @@ from .lip import load_semantic_pairs
 __all__ = ["register_parsing_dataset"]
 
 
-def _folder_loader(name: str, image_root: Path, label_root: Path, *, num_classes: int,
-                   human_root, instance_root, split_file, single_person: bool,
-                   ) -> Callable[[], list[dict]]:
+def _folder_loader(
+    name: str,
+    image_root: Path,
+    label_root: Path,
+    *,
+    num_classes: int,
+    human_root,
+    instance_root,
+    split_file,
+    single_person: bool,
+) -> Callable[[], list[dict]]:
     """The DatasetCatalog function of a registered folder dataset (records tagged with ``name``)."""
-    doc = (f"  images: {image_root}/<stem>.jpg|png\n  labels: {label_root}/<stem>.png"
-           + (f"\n  person ids: {human_root}/<stem>.png" if human_root else ""))
+    doc = f"  images: {image_root}/<stem>.jpg|png\n  labels: {label_root}/<stem>.png" + (
+        f"\n  person ids: {human_root}/<stem>.png" if human_root else ""
+    )
 
     def load():
         if human_root is not None:
-            return load_instance_folders(image_root, label_root, human_root, instance_root,
-                                         split_file, num_classes=num_classes, dataset_name=name,
-                                         layout_doc=doc)
+            return load_instance_folders(
+                image_root,
+                label_root,
+                human_root,
+                instance_root,
+                split_file,
+                num_classes=num_classes,
+                dataset_name=name,
+                layout_doc=doc,
+            )
         require_dir(image_root, name, doc)
         require_dir(label_root, name, doc)
         stems = read_ids(split_file) if split_file is not None else list_image_stems(image_root)
-        return load_semantic_pairs(stems, image_root, label_root, num_classes=num_classes,
-                                   dataset_name=name, with_person=single_person)
+        return load_semantic_pairs(
+            stems,
+            image_root,
+            label_root,
+            num_classes=num_classes,
+            dataset_name=name,
+            with_person=single_person,
+        )
 
     def load_tagged():
         dicts = load()
@@ -91,12 +115,28 @@ def register_parsing_dataset(
     if name in DatasetCatalog.list():
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
-    DatasetCatalog.register(name, _folder_loader(
-        name, image_root, label_root, num_classes=len(classes), human_root=human_root,
-        instance_root=instance_root, split_file=split_file, single_person=single_person))
+    DatasetCatalog.register(
+        name,
+        _folder_loader(
+            name,
+            image_root,
+            label_root,
+            num_classes=len(classes),
+            human_root=human_root,
+            instance_root=instance_root,
+            split_file=split_file,
+            single_person=single_person,
+        ),
+    )
     ev = evaluator_type or ("parsing" if human_root is not None else "sem_seg")
-    MetadataCatalog.get(name).set(**parsing_metadata(
-        classes, colors, flip_map, evaluator_type=ev, image_root=str(image_root),
-        dataset_root=str(image_root.parent),
-        box_source_default="gt" if ev == "sem_seg" else "detector",
-    ))
+    MetadataCatalog.get(name).set(
+        **parsing_metadata(
+            classes,
+            colors,
+            flip_map,
+            evaluator_type=ev,
+            image_root=str(image_root),
+            dataset_root=str(image_root.parent),
+            box_source_default="gt" if ev == "sem_seg" else "detector",
+        )
+    )

@@ -9,6 +9,7 @@ Archives often extract with a duplicated level (``TrainVal_images/TrainVal_image
 looks one level deeper. Records are semantic dicts plus one person annotation whose box is the extent
 of the foreground (label > 0) and whose mask is that foreground ("gt" box source for QANet).
 """
+
 import logging
 from pathlib import Path
 
@@ -57,8 +58,15 @@ def single_person_annotation(label: np.ndarray, height: int, width: int) -> dict
     return person_annotation(fg, 1, box)
 
 
-def _load_pair(stem, image_dir: Path, label_dir: Path, num_classes: int, label_suffix: str = ".png",
-               value_lut=None, with_person=True):
+def _load_pair(
+    stem,
+    image_dir: Path,
+    label_dir: Path,
+    num_classes: int,
+    label_suffix: str = ".png",
+    value_lut=None,
+    with_person=True,
+):
     img = find_file(image_dir, stem)
     if img is None:
         return None, ("missing image", f"{image_dir}/{stem}.*")
@@ -71,7 +79,9 @@ def _load_pair(stem, image_dir: Path, label_dir: Path, num_classes: int, label_s
         if value_lut is not None:
             label = value_lut(label, lab)
         if label.shape != (h, w):
-            raise BadAnnotationError(f"{lab} is {label.shape[1]}x{label.shape[0]}, image {img} is {w}x{h}")
+            raise BadAnnotationError(
+                f"{lab} is {label.shape[1]}x{label.shape[0]}, image {img} is {w}x{h}"
+            )
         check_label_values(label, num_classes, lab)
     except BadAnnotationError as e:
         return None, ("bad image/label", str(e))
@@ -111,13 +121,19 @@ def load_semantic_pairs(
 
     def build():
         return load_records(
-            lambda s: _load_pair(s, image_dir, label_dir, num_classes, label_suffix, value_lut, with_person),
+            lambda s: _load_pair(
+                s, image_dir, label_dir, num_classes, label_suffix, value_lut, with_person
+            ),
             stems,
             dataset_name,
         )
 
-    dicts = cached(("semantic_v1", dataset_name, num_classes, len(stems), with_person)
-                   + tuple(cache_key) + stat_key(image_dir, label_dir), build)
+    dicts = cached(
+        ("semantic_v1", dataset_name, num_classes, len(stems), with_person)
+        + tuple(cache_key)
+        + stat_key(image_dir, label_dir),
+        build,
+    )
     if not dicts:
         raise BadAnnotationError(
             f"Dataset '{dataset_name}': no usable image/label pair ({len(stems)} listed in {image_dir}); "
@@ -127,26 +143,44 @@ def load_semantic_pairs(
     return dicts
 
 
-def load_lip(root, split: str = "train", *, dataset_name: str = "lip", num_classes: int = 20) -> list[dict]:
+def load_lip(
+    root, split: str = "train", *, dataset_name: str = "lip", num_classes: int = 20
+) -> list[dict]:
     """Dataset dicts of one LIP split ("train" or "val") from the official layout under ``root``."""
     root = require_dir(root, dataset_name, LIP_LAYOUT_DOC)
     img_top = require_dir(_descend(root, "TrainVal_images"), dataset_name, LIP_LAYOUT_DOC)
-    lab_top = require_dir(_descend(root, "TrainVal_parsing_annotations"), dataset_name, LIP_LAYOUT_DOC)
+    lab_top = require_dir(
+        _descend(root, "TrainVal_parsing_annotations"), dataset_name, LIP_LAYOUT_DOC
+    )
     image_dir = require_dir(_descend(img_top, f"{split}_images"), dataset_name, LIP_LAYOUT_DOC)
-    label_dir = require_dir(_descend(lab_top, f"{split}_segmentations"), dataset_name, LIP_LAYOUT_DOC)
+    label_dir = require_dir(
+        _descend(lab_top, f"{split}_segmentations"), dataset_name, LIP_LAYOUT_DOC
+    )
     id_file = None
-    for cand in (img_top / f"{split}_id.txt", root / f"{split}_id.txt", image_dir.parent / f"{split}_id.txt"):
+    for cand in (
+        img_top / f"{split}_id.txt",
+        root / f"{split}_id.txt",
+        image_dir.parent / f"{split}_id.txt",
+    ):
         if cand.is_file():
             id_file = cand
             break
     if id_file is not None:
         stems = read_ids(id_file)
     else:
-        logger.warning("%s: %s_id.txt not found; using every image in %s", dataset_name, split, image_dir)
+        logger.warning(
+            "%s: %s_id.txt not found; using every image in %s", dataset_name, split, image_dir
+        )
         stems = list_image_stems(image_dir, (".jpg", ".jpeg", ".png"))
     if not stems:
-        raise DatasetNotFoundError(f"Dataset '{dataset_name}': no images listed in {id_file or image_dir}")
+        raise DatasetNotFoundError(
+            f"Dataset '{dataset_name}': no images listed in {id_file or image_dir}"
+        )
     return load_semantic_pairs(
-        stems, image_dir, label_dir, num_classes=num_classes, dataset_name=dataset_name,
+        stems,
+        image_dir,
+        label_dir,
+        num_classes=num_classes,
+        dataset_name=dataset_name,
         cache_key=stat_key(id_file),
     )

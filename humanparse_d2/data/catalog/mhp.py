@@ -19,6 +19,7 @@ Two ground truths, chosen on purpose:
 - the evaluator's AP^p ground truth is each person's own PNG (overlaps kept), as MHP-v2's own
   evaluation defines a person's parsing; the global map (mIoU) and AP^r use the merged maps.
 """
+
 import logging
 import os
 from collections import defaultdict
@@ -81,8 +82,9 @@ def _merge_persons(rec: dict, files: list[Path]):
             return None, None, None, [("bad person annotation", str(e))]
         fg = (lab > 0) & (lab != 255)
         if not fg.any():
-            issues.append(("empty person annotation (skipped, as the official evaluator does)",
-                           str(f)))
+            issues.append(
+                ("empty person annotation (skipped, as the official evaluator does)", str(f))
+            )
             continue
         cat[fg] = lab[fg]
         hum[fg] = kk
@@ -126,10 +128,12 @@ def _load_image(stem, image_dir: Path, files: list[Path], out_dirs: dict[str, Pa
     issues += more
     if not anns:
         return None, issues + [("image without any non-empty person", stem)]
-    out = {"category_file": out_dirs["Category_ids"] / f"{stem}.png",
-           "human_file": out_dirs["Human_ids"] / f"{stem}.png",
-           "instance_file": out_dirs["Instance_ids"] / f"{stem}.png",
-           "instance_txt": out_dirs["Instance_ids"] / f"{stem}.txt"}
+    out = {
+        "category_file": out_dirs["Category_ids"] / f"{stem}.png",
+        "human_file": out_dirs["Human_ids"] / f"{stem}.png",
+        "instance_file": out_dirs["Instance_ids"] / f"{stem}.png",
+        "instance_txt": out_dirs["Instance_ids"] / f"{stem}.txt",
+    }
     if not all(f.is_file() for f in out.values()):
         _write_cihp_style(cat, hum, out)
     rec["sem_seg_file_name"] = str(out["category_file"])
@@ -162,14 +166,20 @@ def load_mhp_v2(root, split: str = "train", *, dataset_name: str = "mhp_v2") -> 
         out_dirs[sub].mkdir(parents=True, exist_ok=True)
 
     def build():
-        return load_records(lambda s: _load_image(s, image_dir, groups.get(s, []), out_dirs),
-                            stems, dataset_name)
+        return load_records(
+            lambda s: _load_image(s, image_dir, groups.get(s, []), out_dirs), stems, dataset_name
+        )
 
     key = ("mhp_v2_v1", split, len(stems)) + stat_key(list_file, image_dir, ann_dir, out_root)
     dicts = cached(key, build)
     if not dicts:
         raise BadAnnotationError(
-            f"Dataset '{dataset_name}': no usable image in {split_dir}; see the warnings")
-    logger.info("Loaded %d images (%d persons) of %s", len(dicts),
-                sum(len(d["annotations"]) for d in dicts), dataset_name)
+            f"Dataset '{dataset_name}': no usable image in {split_dir}; see the warnings"
+        )
+    logger.info(
+        "Loaded %d images (%d persons) of %s",
+        len(dicts),
+        sum(len(d["annotations"]) for d in dicts),
+        dataset_name,
+    )
     return dicts

@@ -6,6 +6,7 @@ order of the folder names) are train, the remaining 71 test; folders named like 
 when present, decide instead. Converted 0..7 label PNGs are written once under ``_labels/`` (or the
 cache folder) so that ``sem_seg_file_name`` holds class ids like every other dataset.
 """
+
 import logging
 import os
 import re
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from humanparse_core.metadata import PPSS_GRAY_VALUES
+
 from .cache import cached, derived_dir, stat_key, write_png_atomic
 from .common import (
     BadAnnotationError,
@@ -23,8 +25,8 @@ from .common import (
     image_size,
     require_dir,
 )
-from .records import load_records
 from .lip import single_person_annotation
+from .records import load_records
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +49,20 @@ def ppss_gray_to_label(path) -> np.ndarray:
     if raw is None:
         raise BadAnnotationError(f"PPSS mask missing or unreadable: {path}")
     if raw.ndim == 3:
-        if not (np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 1], raw[..., 2])):
-            raise BadAnnotationError(f"PPSS mask {path} is a colour image; expected gray-level codes")
+        if not (
+            np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 1], raw[..., 2])
+        ):
+            raise BadAnnotationError(
+                f"PPSS mask {path} is a colour image; expected gray-level codes"
+            )
         raw = raw[..., 0]
     if raw.dtype != np.uint8:
         raise BadAnnotationError(f"PPSS mask {path} has dtype {raw.dtype}; expected 8-bit gray")
     if not _VALID[raw].all():
         bad = sorted(set(np.unique(raw).tolist()) - set(PPSS_GRAY_VALUES))
         raise BadAnnotationError(
-            f"PPSS mask {path} has gray values {bad[:10]} outside {PPSS_GRAY_VALUES}")
+            f"PPSS mask {path} has gray values {bad[:10]} outside {PPSS_GRAY_VALUES}"
+        )
     return _LUT[raw]
 
 
@@ -90,7 +97,9 @@ def _load(item, root: Path, out_root: Path):
         h, w = image_size(img)
         lab = ppss_gray_to_label(vdir / mask_name)
         if lab.shape != (h, w):
-            raise BadAnnotationError(f"{vdir / mask_name} is {lab.shape[1]}x{lab.shape[0]}, image is {w}x{h}")
+            raise BadAnnotationError(
+                f"{vdir / mask_name} is {lab.shape[1]}x{lab.shape[0]}, image is {w}x{h}"
+            )
     except BadAnnotationError as e:
         return None, ("bad image/mask", str(e))
     out = out_root / rel / f"{stem}.png"
@@ -99,8 +108,13 @@ def _load(item, root: Path, out_root: Path):
         write_png_atomic(out, lab)
     image_id = f"{rel.as_posix()}/{stem}" if str(rel) != "." else stem
     return {
-        "file_name": str(img), "image_id": image_id, "height": h, "width": w,
-        "sem_seg_file_name": str(out), "category_file": str(out), "human_file": None,
+        "file_name": str(img),
+        "image_id": image_id,
+        "height": h,
+        "width": w,
+        "sem_seg_file_name": str(out),
+        "category_file": str(out),
+        "human_file": None,
         "raw_label_file": str(vdir / mask_name),
         "annotations": [single_person_annotation(lab, h, w)],
     }, None
@@ -111,9 +125,16 @@ def load_ppss(root, split: str = "test", *, dataset_name: str = "ppss") -> list[
     root = require_dir(root, dataset_name, PPSS_LAYOUT_DOC)
     vids = _video_dirs(root)[split]
     if not vids:
-        raise DatasetNotFoundError(f"Dataset '{dataset_name}': no video folder with *_m.png masks for split "
-                                   f"'{split}' under {root}.\n{PPSS_LAYOUT_DOC}")
-    items = [(v, f) for v in vids for f in sorted(os.listdir(v), key=_natural_key) if f.endswith("_m.png")]
+        raise DatasetNotFoundError(
+            f"Dataset '{dataset_name}': no video folder with *_m.png masks for split "
+            f"'{split}' under {root}.\n{PPSS_LAYOUT_DOC}"
+        )
+    items = [
+        (v, f)
+        for v in vids
+        for f in sorted(os.listdir(v), key=_natural_key)
+        if f.endswith("_m.png")
+    ]
     out_root = derived_dir(root, "_labels")
 
     def build():
@@ -121,6 +142,8 @@ def load_ppss(root, split: str = "test", *, dataset_name: str = "ppss") -> list[
 
     dicts = cached(("ppss_v1", split, len(items)) + stat_key(root, *vids[:3]), build)
     if not dicts:
-        raise BadAnnotationError(f"Dataset '{dataset_name}': no usable image/mask pair; see the warnings")
+        raise BadAnnotationError(
+            f"Dataset '{dataset_name}': no usable image/mask pair; see the warnings"
+        )
     logger.info("Loaded %d images of %s (%d videos)", len(dicts), dataset_name, len(vids))
     return dicts

@@ -4,6 +4,7 @@ Every loader turns one item (an image stem, a JSON image entry) into ``(record o
 and runs :func:`load_records` over the items, so bad inputs are skipped, counted and reported
 once per reason instead of failing the whole dataset.
 """
+
 import logging
 import os
 from collections import Counter
@@ -12,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-
 from detectron2.structures import BoxMode
 
 from humanparse_core.io import BadAnnotationError, encode_mask, find_file, image_size, mask_box
@@ -33,8 +33,9 @@ __all__ = [
 Skip = tuple[str, str]  # (reason, detail)
 
 
-def image_record(image_dir: Path, name: str, image_id=None, *,
-                 exact: bool = False) -> tuple[dict | None, list[Skip]]:
+def image_record(
+    image_dir: Path, name: str, image_id=None, *, exact: bool = False
+) -> tuple[dict | None, list[Skip]]:
     """The image part of a record: find the file, read its size.
 
     Args:
@@ -58,8 +59,12 @@ def image_record(image_dir: Path, name: str, image_id=None, *,
         h, w = image_size(img)
     except BadAnnotationError as e:
         return None, [("unreadable image", str(e))]
-    rec = {"file_name": str(img), "image_id": name if image_id is None else image_id,
-           "height": h, "width": w}
+    rec = {
+        "file_name": str(img),
+        "image_id": name if image_id is None else image_id,
+        "height": h,
+        "width": w,
+    }
     return rec, []
 
 
@@ -67,8 +72,9 @@ def check_label_size(label: np.ndarray, path, rec: dict) -> None:
     """Raise BadAnnotationError unless ``label`` (H, W) matches the image of ``rec``."""
     h, w = rec["height"], rec["width"]
     if label.shape != (h, w):
-        raise BadAnnotationError(f"{path} is {label.shape[1]}x{label.shape[0]}, image "
-                                 f"{rec['file_name']} is {w}x{h}")
+        raise BadAnnotationError(
+            f"{path} is {label.shape[1]}x{label.shape[0]}, image {rec['file_name']} is {w}x{h}"
+        )
 
 
 def check_label_values(label: np.ndarray, num_classes: int, path) -> None:
@@ -146,7 +152,10 @@ class SkipLog:
         for reason, n in self.counts.items():
             logger.warning(
                 "[%s] skipped %d item(s): %s. First: %s",
-                self.dataset, n, reason, "; ".join(self.examples[reason]),
+                self.dataset,
+                n,
+                reason,
+                "; ".join(self.examples[reason]),
             )
 
     def as_dict(self) -> dict[str, int]:

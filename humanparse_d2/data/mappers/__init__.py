@@ -12,6 +12,7 @@ and the model normalises it (``MODEL.PIXEL_MEAN/STD``). They are ``@configurable
 :class:`BadAnnotationError` naming the file for unreadable inputs. Left/right labels are swapped
 on every horizontal flip with the record's dataset ``flip_lut`` (:mod:`humanparse_d2.data.flip`).
 """
+
 from .common import PARSING_MAPPER_REGISTRY, build_parsing_mapper, read_record_image  # noqa: F401
 from .instance_parsing import InstanceParsingMapper, flatten_persons  # noqa: F401
 from .single_person import SINGLE_PERSON_GEOMETRY_REGISTRY, SinglePersonParsingMapper  # noqa: F401

@@ -1,4 +1,5 @@
 """What the parsing mappers share: their registry, the record image reader, the augmentation log."""
+
 import logging
 
 import numpy as np
@@ -25,8 +26,10 @@ def build_parsing_mapper(name: str, cfg, is_train: bool):
     that lists the registered ones."""
     if name not in PARSING_MAPPER_REGISTRY:
         key = "MAPPER" if is_train else "TEST_MAPPER"
-        raise KeyError(f"INPUT.PARSING.{key}={name!r} is not a registered mapper; "
-                       f"registered: {sorted(n for n, _ in PARSING_MAPPER_REGISTRY)}")
+        raise KeyError(
+            f"INPUT.PARSING.{key}={name!r} is not a registered mapper; "
+            f"registered: {sorted(n for n, _ in PARSING_MAPPER_REGISTRY)}"
+        )
     return PARSING_MAPPER_REGISTRY.get(name)(cfg, is_train=is_train)
 
 
@@ -51,4 +54,5 @@ def log_augmentations(mapper, augmentations, is_train: bool) -> None:
     """detectron2's DatasetMapper line: ``[Name] Augmentations used in training: [...]``."""
     mode = "training" if is_train else "inference"
     logging.getLogger(type(mapper).__module__).info(
-        "[%s] Augmentations used in %s: %s", type(mapper).__name__, mode, augmentations)
+        "[%s] Augmentations used in %s: %s", type(mapper).__name__, mode, augmentations
+    )

@@ -1,4 +1,5 @@
 """Top-down training samples: one person crop per sample (QANet)."""
+
 import logging
 
 import cv2
@@ -46,12 +47,19 @@ def flatten_persons(dicts: list[dict], *, log: bool = True) -> list[dict]:
             r["annotation"] = a
             out.append(r)
     if log and (n_crowd or n_zero or n_empty):
-        logger.warning("flatten_persons: %d persons kept; dropped %d crowd, %d zero-area; "
-                       "%d images without persons", len(out), n_crowd, n_zero, n_empty)
+        logger.warning(
+            "flatten_persons: %d persons kept; dropped %d crowd, %d zero-area; "
+            "%d images without persons",
+            len(out),
+            n_crowd,
+            n_zero,
+            n_empty,
+        )
     if not out and dicts:
         raise BadAnnotationError(
             f"flatten_persons: none of the {len(dicts)} images has a usable person annotation "
-            "(semantic-only datasets need person boxes for top-down training)")
+            "(semantic-only datasets need person boxes for top-down training)"
+        )
     return out
 
 

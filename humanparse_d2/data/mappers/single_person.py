@@ -1,4 +1,5 @@
 """Whole-image single-person parsing samples (MMAN), with a pluggable training geometry."""
+
 import numpy as np
 import torch
 from detectron2.config import configurable
@@ -100,7 +101,8 @@ class SinglePersonParsingMapper:
         self.ignore_label = ignore_label
         self.rng = ProcessRNG(seed)  # shared with the geometry augmentation; one stream per worker
         self.geometry = SINGLE_PERSON_GEOMETRY_REGISTRY.get(crop_mode)(
-            self.crop_size, resize=resize, rng=self.rng, **(geometry_options or {}))
+            self.crop_size, resize=resize, rng=self.rng, **(geometry_options or {})
+        )
         self.thumbnail_size = int(thumbnail_size)
         self.flip_luts = FlipLUTs(flip_lut)
         if is_train:
@@ -135,7 +137,7 @@ class SinglePersonParsingMapper:
         if mode == "squash":
             return T.Resize((size, size), interp=self.interp)
         if mode == "shortest_edge":
-            return T.ResizeShortestEdge(size, max_size=10 ** 9, interp=self.interp)
+            return T.ResizeShortestEdge(size, max_size=10**9, interp=self.interp)
         return None
 
     def _read(self, record: dict) -> tuple[np.ndarray, np.ndarray]:

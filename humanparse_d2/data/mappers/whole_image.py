@@ -1,4 +1,5 @@
 """Whole images with their persons, detectron2 style (detector + parser training and evaluation)."""
+
 import copy
 
 import numpy as np
@@ -33,8 +34,15 @@ class WholeImageParsingMapper:
     """
 
     @configurable
-    def __init__(self, is_train: bool = True, *, augmentations, image_format: str = "BGR",
-                 use_masks: bool = True, flip_lut: list[int] | None = None):
+    def __init__(
+        self,
+        is_train: bool = True,
+        *,
+        augmentations,
+        image_format: str = "BGR",
+        use_masks: bool = True,
+        flip_lut: list[int] | None = None,
+    ):
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
         self.image_format = image_format

@@ -17,8 +17,9 @@ thumbnail of the same, final crop for the low-res maps), or for Macro D with
 ground truth is ignore (255: padding, unlabeled) the real map takes the fake's detached value, so
 "zero vector = real" is no shortcut for D.
 """
+
 import logging
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,13 @@ from torch import nn
 from .config import resolve_mman_config
 from .discriminator import MacroDiscriminator, MicroDiscriminator, PatchDiscriminator
 
-__all__ = ["MMANAdversary", "build_mman_adversary", "gan_loss", "init_discriminator", "one_hot_with_ignore"]
+__all__ = [
+    "MMANAdversary",
+    "build_mman_adversary",
+    "gan_loss",
+    "init_discriminator",
+    "one_hot_with_ignore",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +69,9 @@ def init_discriminator(d: nn.Module, scheme: str) -> None:
     if scheme == "pytorch":
         return
     if scheme not in ("xavier", "paper"):
-        raise ValueError(f"MODEL.MMAN.D_INIT must be 'xavier', 'paper' or 'pytorch', got {scheme!r}")
+        raise ValueError(
+            f"MODEL.MMAN.D_INIT must be 'xavier', 'paper' or 'pytorch', got {scheme!r}"
+        )
     for m in d.modules():
         if isinstance(m, nn.Conv2d):
             if scheme == "xavier":
@@ -91,8 +100,8 @@ class MMANAdversary(nn.Module):
     def __init__(
         self,
         *,
-        discriminators: Dict[str, nn.Module],
-        weights: Dict[str, float],
+        discriminators: dict[str, nn.Module],
+        weights: dict[str, float],
         temperature: float = 5.0,
         gan_mode: str = "lsgan",
         ignore_value: int = 255,
@@ -112,7 +121,9 @@ class MMANAdversary(nn.Module):
         super().__init__()
         unknown = set(discriminators) - set(SOURCES)
         if unknown:
-            raise ValueError(f"unknown discriminator names {sorted(unknown)}; valid: {sorted(SOURCES)}")
+            raise ValueError(
+                f"unknown discriminator names {sorted(unknown)}; valid: {sorted(SOURCES)}"
+            )
         self.discriminators = nn.ModuleDict(discriminators)
         self.weights = {k: float(weights[k]) for k in discriminators}
         self.temperature = float(temperature)
@@ -130,22 +141,38 @@ class MMANAdversary(nn.Module):
         ds, weights = {}, {}
         if m.MACRO.ENABLED:
             ds["macro"] = MacroDiscriminator(
-                in_ch, strides=m.MACRO.STRIDES, ndf=m.MACRO.NDF, norm=m.MACRO.NORM, max_mult=m.MACRO.MAX_MULT
+                in_ch,
+                strides=m.MACRO.STRIDES,
+                ndf=m.MACRO.NDF,
+                norm=m.MACRO.NORM,
+                max_mult=m.MACRO.MAX_MULT,
             )
             weights["macro"] = m.LOSS_WEIGHTS[0]
         if m.MICRO.ENABLED:
             ds["micro"] = MicroDiscriminator(
-                in_ch, strides=m.MICRO.STRIDES, ndf=m.MICRO.NDF, norm=m.MICRO.NORM, max_mult=m.MICRO.MAX_MULT
+                in_ch,
+                strides=m.MICRO.STRIDES,
+                ndf=m.MICRO.NDF,
+                norm=m.MICRO.NORM,
+                max_mult=m.MICRO.MAX_MULT,
             )
             weights["micro"] = m.LOSS_WEIGHTS[2]
         if m.GLOBAL.ENABLED:
             ds["global"] = PatchDiscriminator(
-                in_ch, strides=m.GLOBAL.STRIDES, ndf=m.GLOBAL.NDF, norm=m.GLOBAL.NORM, max_mult=m.GLOBAL.MAX_MULT
+                in_ch,
+                strides=m.GLOBAL.STRIDES,
+                ndf=m.GLOBAL.NDF,
+                norm=m.GLOBAL.NORM,
+                max_mult=m.GLOBAL.MAX_MULT,
             )
             weights["global"] = m.GLOBAL.WEIGHT
         if m.MID.ENABLED:
             ds["mid"] = PatchDiscriminator(
-                in_ch, strides=m.MID.STRIDES, ndf=m.MID.NDF, norm=m.MID.NORM, max_mult=m.MID.MAX_MULT
+                in_ch,
+                strides=m.MID.STRIDES,
+                ndf=m.MID.NDF,
+                norm=m.MID.NORM,
+                max_mult=m.MID.MAX_MULT,
             )
             weights["mid"] = m.MID.WEIGHT
         for d in ds.values():
@@ -157,14 +184,16 @@ class MMANAdversary(nn.Module):
             "gan_mode": m.GAN_MODE,
             "ignore_value": m.IGNORE_VALUE,
             "detached_in_g": ("macro",) if m.MACRO.G_STEP == "detached" and "macro" in ds else (),
-            "precrop_condition": ("macro",) if m.MACRO.CONDITION == "precrop" and "macro" in ds else (),
+            "precrop_condition": ("macro",)
+            if m.MACRO.CONDITION == "precrop" and "macro" in ds
+            else (),
         }
 
     def __len__(self) -> int:
         return len(self.discriminators)
 
     # ------------------------------------------------------------------ inputs
-    def prepare(self, aux: Dict[str, torch.Tensor]) -> Dict[str, Dict[str, torch.Tensor]]:
+    def prepare(self, aux: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
         """Fake/real maps and RGB conditions per generator output used by some D.
 
         Args:
@@ -184,7 +213,11 @@ class MMANAdversary(nn.Module):
             with torch.no_grad():
                 real = one_hot_with_ignore(aux[f"gt_{src}"], fake, self.ignore_value)
                 size = fake.shape[-2:]
-                rgb = images if images.shape[-2:] == size else F.interpolate(images, size=size, mode="area")
+                rgb = (
+                    images
+                    if images.shape[-2:] == size
+                    else F.interpolate(images, size=size, mode="area")
+                )
             out[src] = {"fake": fake, "real": real, "rgb": rgb}
         if self.precrop_condition:
             thumb = aux.get("thumbnail")
@@ -209,7 +242,7 @@ class MMANAdversary(nn.Module):
         return _pad_to(torch.cat([rgb, label_map], dim=1), self.discriminators[name].min_input_size)
 
     # ------------------------------------------------------------------ losses
-    def discriminator_losses(self, prepared) -> Dict[str, torch.Tensor]:
+    def discriminator_losses(self, prepared) -> dict[str, torch.Tensor]:
         """D losses on detached fakes: {"loss_d_<name>", "d_real_<name>", "d_fake_<name>"}."""
         out = {}
         with torch.autocast(device_type=self._device_type(prepared), enabled=False):
@@ -217,18 +250,22 @@ class MMANAdversary(nn.Module):
                 p = self._source(name, prepared)
                 n = p["rgb"].shape[0]
                 x = torch.cat(
-                    [self._d_input(name, p["rgb"], p["real"]), self._d_input(name, p["rgb"], p["fake"].detach())]
+                    [
+                        self._d_input(name, p["rgb"], p["real"]),
+                        self._d_input(name, p["rgb"], p["fake"].detach()),
+                    ]
                 )
                 pred = d(x)
                 pred_real, pred_fake = pred[:n], pred[n:]
                 out[f"loss_d_{name}"] = 0.5 * (
-                    gan_loss(pred_real, True, self.gan_mode) + gan_loss(pred_fake, False, self.gan_mode)
+                    gan_loss(pred_real, True, self.gan_mode)
+                    + gan_loss(pred_fake, False, self.gan_mode)
                 )
                 out[f"d_real_{name}"] = pred_real.detach().mean()
                 out[f"d_fake_{name}"] = pred_fake.detach().mean()
         return out
 
-    def generator_losses(self, prepared) -> Dict[str, torch.Tensor]:
+    def generator_losses(self, prepared) -> dict[str, torch.Tensor]:
         """Adversarial terms of G's loss through the live fakes: {"loss_adv_<name>"}.
 
         Call with the discriminators frozen (``requires_grad_(False)``) so no D gradient is made.
@@ -242,7 +279,7 @@ class MMANAdversary(nn.Module):
                 out[f"loss_adv_{name}"] = self.weights[name] * gan_loss(pred, True, self.gan_mode)
         return out
 
-    def forward(self, prepared, mode: str = "d") -> Dict[str, torch.Tensor]:
+    def forward(self, prepared, mode: str = "d") -> dict[str, torch.Tensor]:
         """``mode="d"``: discriminator losses (the call that goes through DDP); "g": G terms."""
         if mode == "d":
             return self.discriminator_losses(prepared)
@@ -263,7 +300,7 @@ class MMANAdversary(nn.Module):
         return result
 
 
-def build_mman_adversary(cfg) -> Optional[MMANAdversary]:
+def build_mman_adversary(cfg) -> MMANAdversary | None:
     """The adversary of ``cfg`` on ``cfg.MODEL.DEVICE``, or None when no discriminator is enabled
     (the generator-only baseline)."""
     adversary = MMANAdversary(cfg)

@@ -21,7 +21,6 @@ differences from a standard ResNet (RoyalVane/MMAN ``models/networks.py``, ``Bot
   (the release never calls ``eval()`` on them), with trained affine parameters
   (:class:`BatchStatBatchNorm2d`).
 """
-from typing import Dict
 
 import torch.nn.functional as F
 from detectron2.layers import BatchNorm2d, ShapeSpec
@@ -33,7 +32,12 @@ from detectron2.modeling.backbone.resnet import (
     ResNet,
 )
 
-__all__ = ["MMANResNet", "build_mman_resnet_backbone", "BatchStatBatchNorm2d", "ReleaseBottleneckBlock"]
+__all__ = [
+    "MMANResNet",
+    "build_mman_resnet_backbone",
+    "BatchStatBatchNorm2d",
+    "ReleaseBottleneckBlock",
+]
 
 
 class BatchStatBatchNorm2d(BatchNorm2d):
@@ -83,7 +87,7 @@ class MMANResNet(ResNet):
         super().__init__(stem, stages, out_features=out_features, freeze_at=freeze_at)
         self._out_feature_strides["stem"] = 2
 
-    def forward(self, x) -> Dict[str, "torch.Tensor"]:  # noqa: F821
+    def forward(self, x) -> dict[str, "torch.Tensor"]:  # noqa: F821
         """
         Args:
             x: (N, 3, H, W), H and W multiples of 16.
@@ -148,7 +152,9 @@ def build_mman_resnet_backbone(cfg, input_shape: ShapeSpec) -> MMANResNet:
     }[depth]
     basic = depth in (18, 34)  # any RES2_OUT_CHANNELS (64 for ImageNet weights; less in tests)
     if release and basic:
-        raise ValueError("MODEL.MMAN.GENERATOR.VARIANT 'release' is a bottleneck ResNet (R50/R101/R152)")
+        raise ValueError(
+            "MODEL.MMAN.GENERATOR.VARIANT 'release' is a bottleneck ResNet (R50/R101/R152)"
+        )
 
     stages = []
     for idx, stage_idx in enumerate(range(2, 6)):

@@ -41,6 +41,7 @@ TEST.MMAN.ALIGN_CORNERS    0 (False)        1 (True)         0 (False)
 ``MID.STRIDES`` left empty is Micro D's layout in every preset (the paper: the third D of
 Multiple AN "has the same architecture with micro D").
 """
+
 import logging
 
 from detectron2.config import CfgNode as CN
@@ -60,7 +61,10 @@ def _p(default, release, paper):
 MMAN_PRESETS = {
     "MODEL.MMAN.GENERATOR.VARIANT": ("", _p("standard", "release", "standard")),
     "MODEL.MMAN.GAN_MODE": ("", _p("lsgan", "lsgan", "vanilla")),
-    "MODEL.MMAN.LOSS_WEIGHTS": ((), _p((1.0, 50.0, 1.0, 250.0), (1.0, 50.0, 1.0, 250.0), (1.0, 25.0, 1.0, 100.0))),
+    "MODEL.MMAN.LOSS_WEIGHTS": (
+        (),
+        _p((1.0, 50.0, 1.0, 250.0), (1.0, 50.0, 1.0, 250.0), (1.0, 25.0, 1.0, 100.0)),
+    ),
     "MODEL.MMAN.MICRO.STRIDES": ((), _p((2, 2, 1, 1), (2, 2, 1, 1), (2, 2, 1))),
     "MODEL.MMAN.MACRO.STRIDES": ((), _p((2, 2, 1, 1), (2, 2, 1, 1), (2, 2, 2, 2))),
     "MODEL.MMAN.MACRO.G_STEP": ("", _p("live", "detached", "live")),
@@ -173,8 +177,9 @@ def _add_global_mid_config(cfg: CN) -> None:
     # paper's Single AN (alone) and Double AN (with Micro D, Macro D moved to the top). Not in the
     # released code; designed here (6 stride-2 convs, field 190x190, responses averaged).
     _C.MODEL.MMAN.GLOBAL = CN()
-    _add_discriminator_keys(_C.MODEL.MMAN.GLOBAL, "the global D", _empty("MODEL.MMAN.GLOBAL.STRIDES"), 4,
-                            enabled=False)
+    _add_discriminator_keys(
+        _C.MODEL.MMAN.GLOBAL, "the global D", _empty("MODEL.MMAN.GLOBAL.STRIDES"), 4, enabled=False
+    )
     # Weight of its adversarial term in G's loss.
     _C.MODEL.MMAN.GLOBAL.WEIGHT = 1.0
 
@@ -235,7 +240,9 @@ def _add_test_config(cfg: CN) -> None:
     _C.TEST.MMAN.ALIGN_CORNERS = _empty("TEST.MMAN.ALIGN_CORNERS")
 
 
-def _add_discriminator_keys(node: CN, what: str, strides, max_mult: int, enabled: bool = True) -> None:
+def _add_discriminator_keys(
+    node: CN, what: str, strides, max_mult: int, enabled: bool = True
+) -> None:
     _C = node
     # Whether {what} is built and trained.
     _C.ENABLED = enabled

@@ -15,7 +15,8 @@ paper Macro               (2, 2, 2, 2)  46 x 46    - / 1 x 1               -
 Inputs smaller than ``min_input_size`` (e.g. the 1x1 low-res map of a tiny image) are zero-padded
 by the adversary, identically for real and fake samples.
 """
-from typing import Sequence
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -46,7 +47,10 @@ class PatchDiscriminator(nn.Module):
         if norm not in ("IN", "none", ""):
             raise ValueError(f"discriminator NORM must be 'IN' or 'none', got {norm!r}")
         self.strides = strides
-        layers = [nn.Conv2d(in_channels, ndf, KERNEL, strides[0], PAD, bias=True), nn.LeakyReLU(slope, True)]
+        layers = [
+            nn.Conv2d(in_channels, ndf, KERNEL, strides[0], PAD, bias=True),
+            nn.LeakyReLU(slope, True),
+        ]
         ch = ndf
         for i, s in enumerate(strides[1:-1], start=1):
             out = ndf * min(2**i, max_mult)

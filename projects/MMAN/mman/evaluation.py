@@ -20,17 +20,17 @@ on the ensembled argmax at the model's input size.
 ``mman_metrics.json`` in the output folder says which is which (``paper_protocol``), and each pass
 writes its full summary under ``mman256/`` and ``native/``.
 """
+
 import json
 import os
-from typing import Optional
 
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from humanparse_core.evaluation.ipr import isolated_pixel_count
+from humanparse_core.evaluation.metric_names import normalize_metrics
 from humanparse_core.evaluation.results import json_safe
 from humanparse_d2.evaluation import SemanticParsingEvaluator
-from humanparse_core.evaluation.metric_names import normalize_metrics
-from humanparse_core.evaluation.ipr import isolated_pixel_count
 from humanparse_d2.utils.atomic import atomic_open
 
 __all__ = ["MMANEvaluator", "build_mman_evaluator", "PAPER_SIDE"]
@@ -54,17 +54,29 @@ class MMANEvaluator(DatasetEvaluator):
     "pixel_acc_native", ... every other key of the 256x256 pass}}``.
     """
 
-    def __init__(self, dataset_name: str, *, metrics=("mIoU", "IPR", "mIoU_lowres"), mode: str = "default",
-                 lowres_gt_squash: int = 256, output_dir: Optional[str] = None, distributed: bool = True,
-                 num_workers: int = 0):
+    def __init__(
+        self,
+        dataset_name: str,
+        *,
+        metrics=("mIoU", "IPR", "mIoU_lowres"),
+        mode: str = "default",
+        lowres_gt_squash: int = 256,
+        output_dir: str | None = None,
+        distributed: bool = True,
+        num_workers: int = 0,
+    ):
         metrics = [m for m in normalize_metrics(metrics) if m in ("mIoU", "IPR", "mIoU_lowres")]
         if "mIoU" not in metrics:
             metrics = ["mIoU"] + metrics
         sub = (lambda name: os.path.join(output_dir, name)) if output_dir else (lambda name: None)
         common = dict(mode=mode, distributed=distributed, num_workers=num_workers)
         self.paper = SemanticParsingEvaluator(
-            dataset_name, metrics=metrics, protocol="mman256", lowres_gt_squash=lowres_gt_squash,
-            output_dir=sub("mman256"), **common,
+            dataset_name,
+            metrics=metrics,
+            protocol="mman256",
+            lowres_gt_squash=lowres_gt_squash,
+            output_dir=sub("mman256"),
+            **common,
         )
         self.native = SemanticParsingEvaluator(
             dataset_name, metrics=["mIoU"], protocol="native", output_dir=sub("native"), **common
@@ -97,7 +109,11 @@ class MMANEvaluator(DatasetEvaluator):
         ipr4 = self._ipr4
         if self.distributed and comm.get_world_size() > 1:
             parts = comm.gather(ipr4, dst=0)
-            ipr4 = [sum(p[0] for p in parts), sum(p[1] for p in parts)] if comm.is_main_process() else ipr4
+            ipr4 = (
+                [sum(p[0] for p in parts), sum(p[1] for p in parts)]
+                if comm.is_main_process()
+                else ipr4
+            )
         if not paper:  # not the main process
             return {}
         flat = dict(paper["parsing"])
@@ -113,7 +129,7 @@ class MMANEvaluator(DatasetEvaluator):
             "paper_protocol": "mman256",
             "protocols": {
                 "mman256": "argmax at the 256x256 test input vs labels squashed to 256x256 "
-                           "(centre-nearest); the paper's number",
+                "(centre-nearest); the paper's number",
                 "native": "prediction resized to the original size vs the original labels",
             },
             "mIoU_256x256": flat["mIoU_256x256"],
@@ -130,7 +146,7 @@ class MMANEvaluator(DatasetEvaluator):
         return {"parsing": flat}
 
 
-def build_mman_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None) -> MMANEvaluator:
+def build_mman_evaluator(cfg, dataset_name: str, output_folder: str | None = None) -> MMANEvaluator:
     """The MMAN evaluator of ``cfg`` (``HUMANPARSE_EVALUATION.METRICS``, ``APR_MATCHING`` mode,
     ``LOWRES_GT_SQUASH``, ``NUM_WORKERS``); ``MIOU_PROTOCOL`` is not read: both protocols run."""
     ev = cfg.HUMANPARSE_EVALUATION

@@ -5,8 +5,9 @@ Channel sizes are derived from the encoder's output shapes, never hard-coded: wi
 (stem 64, res2 256, res3 512, res4 1024, res5 2048) and C = 20 the new layers hold 42,943,800
 parameters, the released generator's figure.
 """
+
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -71,7 +72,7 @@ class MMANDecoder(nn.Module):
 
     def __init__(
         self,
-        input_shape: Dict[str, ShapeSpec],
+        input_shape: dict[str, ShapeSpec],
         *,
         num_classes: int,
         dropout: float = 0.0,
@@ -81,7 +82,9 @@ class MMANDecoder(nn.Module):
         super().__init__()
         for name in ("res5",) + SKIP_FEATURES:
             if name not in input_shape:
-                raise ValueError(f"MMANDecoder needs encoder feature {name!r}; got {sorted(input_shape)}")
+                raise ValueError(
+                    f"MMANDecoder needs encoder feature {name!r}; got {sorted(input_shape)}"
+                )
         strides = [input_shape[n].stride for n in ("res5",) + SKIP_FEATURES]
         if strides != [16, 16, 8, 4, 2]:
             raise ValueError(
@@ -110,13 +113,15 @@ class MMANDecoder(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.top = nn.ConvTranspose2d(in_ch, num_classes, kernel_size=4, stride=2, padding=1)
         init_mman_layer(self.top, init, "deconv")
-        self.mid_classifier: Optional[nn.Conv2d] = None
+        self.mid_classifier: nn.Conv2d | None = None
         if mid_head:
             self.mid_classifier = nn.Conv2d(mid_ch, num_classes, kernel_size=1)
             nn.init.normal_(self.mid_classifier.weight, 0.0, 0.01)
             nn.init.zeros_(self.mid_classifier.bias)
 
-    def forward(self, features: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def forward(
+        self, features: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """
         Returns:
             logits_hi (N, C, H, W) and, with ``mid_head``, logits_mid (N, C, H/4, W/4) else None.

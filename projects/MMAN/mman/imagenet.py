@@ -17,6 +17,7 @@ handler runs when a checkpointer loads this path, i.e. when training starts from
 Use it with ``MODEL.RESNETS.STRIDE_IN_1X1 False`` (torchvision puts the stride in the 3x3 conv) and
 RGB inputs normalised with the ImageNet mean/std.
 """
+
 import logging
 import os
 import pickle
@@ -25,7 +26,12 @@ from detectron2.utils.file_io import PathHandler, PathManager
 
 from humanparse_d2.utils.atomic import atomic_open
 
-__all__ = ["TorchvisionImageNetHandler", "torchvision_to_d2", "resolve_torchvision_weights", "PREFIX"]
+__all__ = [
+    "TorchvisionImageNetHandler",
+    "torchvision_to_d2",
+    "resolve_torchvision_weights",
+    "PREFIX",
+]
 
 logger = logging.getLogger(__name__)
 PREFIX = "torchvision://"
@@ -41,8 +47,10 @@ def resolve_torchvision_weights(name: str):
     except (KeyError, ValueError) as e:
         raise ValueError(f"{PREFIX}{name}: torchvision has no model {arch!r}") from e
     if tag not in enum.__members__:
-        raise ValueError(f"{PREFIX}{name}: torchvision's {enum.__name__} has no {tag!r} "
-                         f"(has {sorted(enum.__members__)})")
+        raise ValueError(
+            f"{PREFIX}{name}: torchvision's {enum.__name__} has no {tag!r} "
+            f"(has {sorted(enum.__members__)})"
+        )
     if not arch.startswith("resnet"):
         raise ValueError(f"{PREFIX}{name}: only torchvision ResNets convert to detectron2's ResNet")
     return enum[tag]
@@ -80,11 +88,13 @@ class TorchvisionImageNetHandler(PathHandler):
     def _cache_path(self, name: str) -> str:
         import torch
 
-        return os.path.join(torch.hub.get_dir(), "humanparse_d2", f"{name.replace('.', '-')}-d2.pkl")
+        return os.path.join(
+            torch.hub.get_dir(), "humanparse_d2", f"{name.replace('.', '-')}-d2.pkl"
+        )
 
     def _get_local_path(self, path, force=False, **kwargs):
         self._check_kwargs(kwargs)
-        name = path[len(PREFIX):]
+        name = path[len(PREFIX) :]
         weights = resolve_torchvision_weights(name)
         local = self._cache_path(name)
         if os.path.isfile(local) and not force:
@@ -92,7 +102,9 @@ class TorchvisionImageNetHandler(PathHandler):
         logger.info("%s: torchvision downloads %s, converted to %s", path, weights.url, local)
         d2 = torchvision_to_d2(_download_state_dict(weights))
         with atomic_open(local, "wb") as f:
-            pickle.dump({"model": d2, "__author__": f"torchvision {name}", "matching_heuristics": True}, f)
+            pickle.dump(
+                {"model": d2, "__author__": f"torchvision {name}", "matching_heuristics": True}, f
+            )
         return local
 
     def _open(self, path, mode="r", buffering=-1, **kwargs):

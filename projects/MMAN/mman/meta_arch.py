@@ -24,9 +24,10 @@ the 256x256 mIoU protocol reads it, so the prediction is never resized twice)}``
 With the release generator (BatchNorm on batch statistics) every test pass runs on one image, as
 the released test code did; the rescaled passes are resized back with ``TEST.MMAN.ALIGN_CORNERS``.
 """
+
 import logging
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -77,7 +78,9 @@ def sanitize_labels(labels: torch.Tensor, num_classes: int, ignore_value: int) -
     return labels
 
 
-def parsing_ce(logits: torch.Tensor, labels: torch.Tensor, ignore_value: int, reduction: str) -> torch.Tensor:
+def parsing_ce(
+    logits: torch.Tensor, labels: torch.Tensor, ignore_value: int, reduction: str
+) -> torch.Tensor:
     """Cross-entropy in fp32: "mean" over valid pixels, or "sum" over pixels / batch (Eq. 1)."""
     logits = logits.float()
     valid = labels != ignore_value
@@ -91,7 +94,7 @@ def parsing_ce(logits: torch.Tensor, labels: torch.Tensor, ignore_value: int, re
     raise ValueError(f"MODEL.MMAN.CE_REDUCTION must be 'mean' or 'sum', got {reduction!r}")
 
 
-def _flip_lut(cfg, num_classes: int) -> Optional[List[int]]:
+def _flip_lut(cfg, num_classes: int) -> list[int] | None:
     """The flip LUT of the dataset the model is trained on (its classes are the model's)."""
     names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
     lut = flip_lut_for(names, num_classes, key="MODEL.MMAN.NUM_CLASSES")
@@ -110,7 +113,7 @@ class MMAN(nn.Module):
         *,
         backbone: Backbone,
         num_classes: int,
-        loss_weights: Dict[str, float],
+        loss_weights: dict[str, float],
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         input_format: str = "RGB",
@@ -124,7 +127,7 @@ class MMAN(nn.Module):
         ce_reduction: str = "mean",
         test_scales: Sequence[float] = (0.75, 1.0, 1.25),
         test_flip: bool = True,
-        flip_lut: Optional[Sequence[int]] = None,
+        flip_lut: Sequence[int] | None = None,
         raw_test_resize: str = "none",
         raw_test_size: int = 256,
         single_image_passes: bool = False,
@@ -176,7 +179,9 @@ class MMAN(nn.Module):
         self.test_flip = test_flip
         self.input_format = input_format
         if raw_test_resize not in ("squash", "shortest_edge", "none"):
-            raise ValueError(f"raw_test_resize must be squash, shortest_edge or none, got {raw_test_resize!r}")
+            raise ValueError(
+                f"raw_test_resize must be squash, shortest_edge or none, got {raw_test_resize!r}"
+            )
         self.raw_test_resize = raw_test_resize
         self.raw_test_size = int(raw_test_size)
         self.single_image_passes = bool(single_image_passes)
@@ -185,7 +190,9 @@ class MMAN(nn.Module):
         if sorted(lut) != list(range(num_classes)):
             raise ValueError(f"flip_lut must be a permutation of 0..{num_classes - 1}, got {lut}")
         self.register_buffer("flip_lut", torch.tensor(lut, dtype=torch.long), persistent=False)
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False
+        )
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
 
     @classmethod
@@ -235,7 +242,7 @@ class MMAN(nn.Module):
         image = (image.float() - self.pixel_mean) / self.pixel_std
         return image.flip(0) if self.input_format == "BGR" else image
 
-    def _generator(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def _generator(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw outputs on a (N, 3, H, W) batch whose sides are multiples of 16."""
         features = self.backbone(images)
         logits_hi, logits_mid = self.decoder(features)
@@ -244,7 +251,7 @@ class MMAN(nn.Module):
             out["logits_mid"] = logits_mid
         return out
 
-    def _padded_forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _padded_forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 3, h, w) any size -> hi logits cropped to (h, w), lo logits (ceil(h/16), ceil(w/16))."""
         h, w = images.shape[-2:]
         if self.single_image_passes and images.shape[0] > 1:
@@ -266,7 +273,7 @@ class MMAN(nn.Module):
         return F.pad(x, (0, pw, 0, ph), value=value) if (ph or pw) else x
 
     # ------------------------------------------------------------------ forward
-    def forward(self, batched_inputs: List[Dict], return_aux: bool = False):
+    def forward(self, batched_inputs: list[dict], return_aux: bool = False):
         """
         Args:
             batched_inputs: list of dicts (see the module docstring).
@@ -284,7 +291,9 @@ class MMAN(nn.Module):
         images = self._pad_min(images, 0.0)
         for x in batched_inputs:
             if "sem_seg" not in x:
-                raise KeyError("MMAN training inputs need 'sem_seg' (use SinglePersonParsingMapper)")
+                raise KeyError(
+                    "MMAN training inputs need 'sem_seg' (use SinglePersonParsingMapper)"
+                )
             if tuple(x["sem_seg"].shape[-2:]) != tuple(x["image"].shape[-2:]):
                 raise ValueError(
                     f"label map {tuple(x['sem_seg'].shape)} and image {tuple(x['image'].shape)} "
@@ -311,26 +320,33 @@ class MMAN(nn.Module):
         }
         if "logits_mid" in aux:
             aux["gt_mid"] = downsample_labels(gt_hi, aux["logits_mid"].shape[-2:])
-            losses["loss_ce_mid"] = self.loss_weights["ce_mid"] * self._ce(aux["logits_mid"], aux["gt_mid"])
+            losses["loss_ce_mid"] = self.loss_weights["ce_mid"] * self._ce(
+                aux["logits_mid"], aux["gt_mid"]
+            )
         return (losses, aux) if return_aux else losses
 
     def _ce(self, logits, labels):
         return parsing_ce(logits, labels, self.ignore_value, self.ce_reduction)
 
     @torch.no_grad()
-    def inference(self, batched_inputs: List[Dict]) -> List[Dict[str, torch.Tensor]]:
+    def inference(self, batched_inputs: list[dict]) -> list[dict[str, torch.Tensor]]:
         results = []
         for x in batched_inputs:
             raw = not x["image"].is_floating_point()
             image = self._normalise(x["image"])
-            height, width = int(x.get("height", image.shape[-2])), int(x.get("width", image.shape[-1]))
+            height, width = (
+                int(x.get("height", image.shape[-2])),
+                int(x.get("width", image.shape[-1])),
+            )
             if raw:
                 image = self._resize_raw(image)
             H, W = image.shape[-2:]
             probs, lowres = self.multiscale_flip_probs(image)
             sem_seg = probs
             if (height, width) != (H, W):
-                sem_seg = F.interpolate(probs[None], (height, width), mode="bilinear", align_corners=False)[0]
+                sem_seg = F.interpolate(
+                    probs[None], (height, width), mode="bilinear", align_corners=False
+                )[0]
             results.append(
                 {
                     "sem_seg": sem_seg,
@@ -354,7 +370,7 @@ class MMAN(nn.Module):
             return image
         return F.interpolate(image[None], size, mode="bilinear", align_corners=False)[0]
 
-    def multiscale_flip_probs(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def multiscale_flip_probs(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Average of softmax(T * logits) over scales x {image, flip} at the input size.
 
         Args:
@@ -384,4 +400,3 @@ class MMAN(nn.Module):
         if lowres is None:
             lowres = self._padded_forward(image[None])[1][0].float()
         return total[0] / count, lowres
-

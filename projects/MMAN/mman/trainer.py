@@ -4,6 +4,7 @@ schedule, training mapper and evaluators.
 Registered as "MMANTrainer" in ``humanparse_d2.engine.TRAINER_REGISTRY``, so ``tools/train_net.py``
 trains ``META_ARCHITECTURE: "MMAN"`` with it (the baseline, without discriminators, too).
 """
+
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.solver.build import maybe_add_gradient_clipping

@@ -4,6 +4,7 @@ Importing this module registers ``"mman"`` in
 :data:`humanparse_d2.data.mappers.SINGLE_PERSON_GEOMETRY_REGISTRY`, the geometry
 ``SinglePersonParsingMapper`` uses when ``INPUT.PARSING.SINGLE.CROP_MODE`` is "mman".
 """
+
 import numpy as np
 from detectron2.data import transforms as T
 from detectron2.data.transforms import TransformList
@@ -59,8 +60,16 @@ class MMANRandomGeometry(T.Augmentation):
 
 
 @SINGLE_PERSON_GEOMETRY_REGISTRY.register()
-def mman(crop_size: int, *, resize: str, rng: ProcessRNG, branch_probs=(0.40, 0.33, 0.27),
-         rrc_area=(0.64, 1.0), rrc_aspect=(0.8, 1.25), **_) -> T.Augmentation:
+def mman(
+    crop_size: int,
+    *,
+    resize: str,
+    rng: ProcessRNG,
+    branch_probs=(0.40, 0.33, 0.27),
+    rrc_area=(0.64, 1.0),
+    rrc_aspect=(0.8, 1.25),
+    **_,
+) -> T.Augmentation:
     """``CROP_MODE: mman``: the three branches on a squashed image; the branches assume a square
     input, so after a shortest-edge resize one random square crop is taken instead."""
     if resize == "squash":

@@ -10,6 +10,7 @@ not use; the builders here are the same FPN with ``top_block=None`` over
   official ``lib/backbone/resnet.py`` (``USE_3x3x3HEAD``, ``STRIDE_3X3``, ``AVG_DOWN``) layer for
   layer; ``tools/check_official_parity.py`` measures it.
 """
+
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY
 from detectron2.modeling.backbone.fpn import FPN

@@ -2,12 +2,13 @@
 detection-results JSON ``[{image_id, category_id, bbox [x,y,w,h], score}]``, matched to the model
 inputs by image id or file stem. Registered in ``boxes.BOX_SOURCE_REGISTRY``.
 """
+
 import json
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
 
 import torch
 
@@ -15,17 +16,19 @@ __all__ = ["FileBoxes"]
 
 logger = logging.getLogger(__name__)
 
-BoxList = List[Tuple[torch.Tensor, torch.Tensor]]
+BoxList = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-def _images_json_stems(path: str) -> Dict[str, str]:
+def _images_json_stems(path: str) -> dict[str, str]:
     """``{str(image id): file stem}`` from a COCO-style json's ``images`` list."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"MODEL.QANET.BOX_FILE_IMAGES not found: {path}")
     with open(path) as f:
         images = json.load(f).get("images")
     if not isinstance(images, list) or not images:
-        raise ValueError(f"MODEL.QANET.BOX_FILE_IMAGES {path}: no 'images' list [{{id, file_name}}]")
+        raise ValueError(
+            f"MODEL.QANET.BOX_FILE_IMAGES {path}: no 'images' list [{{id, file_name}}]"
+        )
     return {str(im["id"]): Path(str(im["file_name"])).stem for im in images}
 
 
@@ -59,7 +62,7 @@ class FileBoxes:
             raise ValueError(f"MODEL.QANET.BOX_FILE {path}: expected a list of detections")
         keep = set(int(i) for i in person_ids)
         stems = _images_json_stems(images_json) if images_json else {}
-        self.boxes: Dict[str, List[Tuple[List[float], float]]] = defaultdict(list)
+        self.boxes: dict[str, list[tuple[list[float], float]]] = defaultdict(list)
         categories, n = set(), 0
         for d in dets:
             if "category_id" in d:
@@ -80,7 +83,9 @@ class FileBoxes:
         self.path = path
         self.file_ids = sorted({str(d["image_id"]) for d in dets})[:5]
         self.num_images = len({k for k in self.boxes if k.startswith("id:")})
-        self.description = f"file ({os.path.basename(path)}: {n} person boxes on {self.num_images} images)"
+        self.description = (
+            f"file ({os.path.basename(path)}: {n} person boxes on {self.num_images} images)"
+        )
         self.no_box_hint = (
             f"the image_id of MODEL.QANET.BOX_FILE {path} (e.g. {self.file_ids}) do not match the dataset's images "
             "(give the images json the file refers to as MODEL.QANET.BOX_FILE_IMAGES), "
@@ -91,7 +96,7 @@ class FileBoxes:
             raise ValueError(f"MODEL.QANET.BOX_FILE {path}: no person box ({self.no_box_hint})")
         self.images_without_boxes = 0
         self._looked = self._matched = 0
-        self._missed: List[str] = []
+        self._missed: list[str] = []
         logger.info("QANet boxes: %s", self.description)
 
     @classmethod
@@ -99,10 +104,12 @@ class FileBoxes:
         q = cfg.MODEL.QANET
         return cls(q.BOX_FILE, q.BOX_FILE_PERSON_IDS, images_json=q.BOX_FILE_IMAGES)
 
-    def lookup(self, inp: Dict) -> List[Tuple[List[float], float]]:
+    def lookup(self, inp: dict) -> list[tuple[list[float], float]]:
         """The file's boxes of one model input ([] if it has none)."""
         if "image_id" not in inp and "file_name" not in inp:
-            raise ValueError("MODEL.QANET.BOX_SOURCE 'file' needs 'image_id' or 'file_name' in each input")
+            raise ValueError(
+                "MODEL.QANET.BOX_SOURCE 'file' needs 'image_id' or 'file_name' in each input"
+            )
         keys = ["id:" + str(inp["image_id"])] if "image_id" in inp else []
         if inp.get("file_name"):
             stem = Path(str(inp["file_name"])).stem
@@ -114,7 +121,7 @@ class FileBoxes:
                 return self.boxes[k]
         return []
 
-    def __call__(self, inputs: Sequence[Dict]) -> BoxList:
+    def __call__(self, inputs: Sequence[dict]) -> BoxList:
         out = []
         for inp in inputs:
             entries = self.lookup(inp)

@@ -12,9 +12,10 @@ Each source is registered in ``BOX_SOURCE_REGISTRY`` with its ``name`` (the conf
 ``from_config(cfg)``, and maps a list of model inputs (detectron2 dicts) to a list of
 ``(boxes (N,4) XYXY in original image coordinates, scores (N,))``.
 """
+
 import logging
 import os
-from typing import Dict, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 from detectron2.utils.registry import Registry
@@ -43,7 +44,7 @@ QANet's test-time person-box sources, registered by class name. Each class has a
 BOX_SOURCE_REGISTRY.register(FileBoxes)
 
 
-def _orig_hw(inp: Dict) -> Tuple[int, int]:
+def _orig_hw(inp: dict) -> tuple[int, int]:
     img = inp.get("image")
     h = inp.get("height", img.shape[-2] if img is not None else None)
     w = inp.get("width", img.shape[-1] if img is not None else None)
@@ -57,13 +58,15 @@ class OracleBoxes:
 
     name = "oracle"
     description = "oracle (ground-truth person boxes, score 1.0)"
-    no_box_hint = "the images have no (non-crowd) person annotation; check the dataset's annotations"
+    no_box_hint = (
+        "the images have no (non-crowd) person annotation; check the dataset's annotations"
+    )
 
     @classmethod
     def from_config(cls, cfg) -> "OracleBoxes":
         return cls()
 
-    def __call__(self, inputs: Sequence[Dict]) -> BoxList:
+    def __call__(self, inputs: Sequence[dict]) -> BoxList:
         out = []
         for inp in inputs:
             boxes = self._gt_boxes(inp)
@@ -71,7 +74,7 @@ class OracleBoxes:
         return out
 
     @staticmethod
-    def _gt_boxes(inp: Dict) -> torch.Tensor:
+    def _gt_boxes(inp: dict) -> torch.Tensor:
         if "gt_boxes" in inp:
             return torch.as_tensor(inp["gt_boxes"], dtype=torch.float32).reshape(-1, 4)
         inst = inp.get("instances")
@@ -79,7 +82,10 @@ class OracleBoxes:
             boxes = inst.gt_boxes.tensor.float()
             img = inp.get("image")
             h, w = _orig_hw(inp)
-            if img is not None and (img.shape[-2], img.shape[-1]) != (h, w):  # mapper resized the image
+            if img is not None and (img.shape[-2], img.shape[-1]) != (
+                h,
+                w,
+            ):  # mapper resized the image
                 sx, sy = w / img.shape[-1], h / img.shape[-2]
                 boxes = boxes * boxes.new_tensor([sx, sy, sx, sy])
             return boxes
@@ -111,7 +117,7 @@ class WholeImageBoxes:
     def from_config(cls, cfg) -> "WholeImageBoxes":
         return cls()
 
-    def __call__(self, inputs: Sequence[Dict]) -> BoxList:
+    def __call__(self, inputs: Sequence[dict]) -> BoxList:
         out = []
         for inp in inputs:
             h, w = _orig_hw(inp)
@@ -166,7 +172,9 @@ class DetectorBoxes:
         self.opts = list(opts)
         self.person_class = int(person_class)
         self.score_thresh = float(score_thresh)
-        self.description = f"detector ({os.path.basename(config_file)}, weights {weights or 'none'})"
+        self.description = (
+            f"detector ({os.path.basename(config_file)}, weights {weights or 'none'})"
+        )
         self.no_box_hint = (
             f"the detector finds no person: MODEL.QANET.DETECTOR.PERSON_CLASS {self.person_class} is not its person "
             f"class, MODEL.QANET.DETECTOR.SCORE_THRESH {self.score_thresh:g} is too high, or "
@@ -178,7 +186,9 @@ class DetectorBoxes:
                 f"detector gives meaningless boxes). {self.ALTERNATIVES}"
             )
         if "://" not in weights and not os.path.isfile(weights):
-            raise FileNotFoundError(f"MODEL.QANET.DETECTOR.WEIGHTS {weights!r} does not exist. {self.ALTERNATIVES}")
+            raise FileNotFoundError(
+                f"MODEL.QANET.DETECTOR.WEIGHTS {weights!r} does not exist. {self.ALTERNATIVES}"
+            )
         self._model = None
         self._aug = None
         self._format = "BGR"
@@ -195,7 +205,9 @@ class DetectorBoxes:
         )
 
     def _build(self, device):
-        from humanparse_d2.checkpoint.checkpointer import HumanParseCheckpointer  # safe unpickling of .pkl
+        from humanparse_d2.checkpoint.checkpointer import (
+            HumanParseCheckpointer,  # safe unpickling of .pkl
+        )
 
         if self.config_file.endswith(".py"):
             from detectron2.config import LazyConfig, instantiate
@@ -250,14 +262,16 @@ class DetectorBoxes:
         return self
 
     @torch.no_grad()
-    def __call__(self, inputs: Sequence[Dict], images_rgb: Sequence[torch.Tensor]) -> BoxList:
+    def __call__(self, inputs: Sequence[dict], images_rgb: Sequence[torch.Tensor]) -> BoxList:
         """inputs: model inputs; images_rgb: matching (3, h, w) RGB float images (0-255)."""
         from detectron2.data import transforms as T
 
         device = images_rgb[0].device if len(images_rgb) else torch.device("cpu")
         if self._model is None:
             self._build(device)
-        elif next(self._model.parameters()).device != torch.device(device):  # QANet moved after eval()
+        elif next(self._model.parameters()).device != torch.device(
+            device
+        ):  # QANet moved after eval()
             self._model.to(device)
         det_inputs = []
         for inp, img in zip(inputs, images_rgb):

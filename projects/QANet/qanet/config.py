@@ -1,4 +1,5 @@
 """Config keys of QANet (defaults follow the official code unless noted)."""
+
 from detectron2.config import CfgNode as CN
 
 __all__ = ["add_qanet_config"]

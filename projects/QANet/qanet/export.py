@@ -5,8 +5,8 @@ Cropping, flip test, paste-back, QAM and parsing NMS stay outside as plain funct
 (``crop_rois``, ``parse_crops``, ``paste_probs``, ``pixel_scores``/``fuse_quality``,
 ``parsing_postprocess``).
 """
+
 import logging
-from typing import Tuple
 
 import torch
 
@@ -15,13 +15,13 @@ __all__ = ["trace_parser", "export_parser_onnx"]
 logger = logging.getLogger(__name__)
 
 
-def _example(parser, crop_hw: Tuple[int, int], batch: int) -> torch.Tensor:
+def _example(parser, crop_hw: tuple[int, int], batch: int) -> torch.Tensor:
     dev = next(parser.parameters()).device
     g = torch.Generator().manual_seed(0)
     return (torch.rand(batch, 3, int(crop_hw[0]), int(crop_hw[1]), generator=g) * 255).to(dev)
 
 
-def trace_parser(parser, crop_hw: Tuple[int, int], batch: int = 2):
+def trace_parser(parser, crop_hw: tuple[int, int], batch: int = 2):
     """``torch.jit.trace`` of the crop parser in eval mode."""
     parser = parser.eval()
     x = _example(parser, crop_hw, batch)
@@ -29,8 +29,15 @@ def trace_parser(parser, crop_hw: Tuple[int, int], batch: int = 2):
         return torch.jit.trace(parser, (x,), check_trace=False)
 
 
-def export_parser_onnx(parser, path: str, crop_hw: Tuple[int, int], batch: int = 2, dynamic_batch: bool = True,
-                       opset: int = 18, dynamo: bool = None):
+def export_parser_onnx(
+    parser,
+    path: str,
+    crop_hw: tuple[int, int],
+    batch: int = 2,
+    dynamic_batch: bool = True,
+    opset: int = 18,
+    dynamo: bool = None,
+):
     """Export the crop parser to ONNX (inputs "crops", outputs "logits", "iou").
 
     Needs the ``onnx`` and ``onnxscript`` packages with torch >= 2.9 (its default exporter is the
@@ -43,7 +50,11 @@ def export_parser_onnx(parser, path: str, crop_hw: Tuple[int, int], batch: int =
         kwargs["dynamo"] = dynamo
     if dynamic_batch:
         if dynamo is False:
-            kwargs["dynamic_axes"] = {"crops": {0: "batch"}, "logits": {0: "batch"}, "iou": {0: "batch"}}
+            kwargs["dynamic_axes"] = {
+                "crops": {0: "batch"},
+                "logits": {0: "batch"},
+                "iou": {0: "batch"},
+            }
         else:
             kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=1024)},)
     with torch.no_grad():

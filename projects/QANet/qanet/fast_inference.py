@@ -16,10 +16,10 @@ train/eval mode changes (``QANet.train``), so training never sees it and later w
 by ``model.eval()`` are picked up. Outputs equal the plain parser's within 1e-4 (measured by
 ``tests/projects/test_qanet_fast_inference.py`` and ``benchmarks/qanet_speed.py --vs-official``).
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Tuple
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ __all__ = ["FAST_PATHS", "fold_batchnorm_", "InferenceParser"]
 
 FAST_PATHS = ("", "eager", "compile")
 
-_BN_TYPES: Tuple[type, ...] = (nn.BatchNorm2d,)
+_BN_TYPES: tuple[type, ...] = (nn.BatchNorm2d,)
 try:  # detectron2's frozen BN (eval-only statistics) folds the same way
     from detectron2.layers import FrozenBatchNorm2d
 
@@ -40,15 +40,22 @@ except ImportError:  # pragma: no cover
 # Blocks whose forward is conv_i -> bn_i (nothing in between) for every i: timm ResNet / HRNet blocks
 # and stems. Only these are folded by attribute name; anything else keeps its BatchNorm (correct, slower).
 # (timm's FeatureListNet runs its children in order, so its stem conv1 -> bn1 qualifies too.)
-_PAIRED_BLOCKS = {"Bottleneck", "BasicBlock", "ResNet", "HighResolutionNet", "HighResolutionNetFeatures",
-                  "FeatureListNet"}
+_PAIRED_BLOCKS = {
+    "Bottleneck",
+    "BasicBlock",
+    "ResNet",
+    "HighResolutionNet",
+    "HighResolutionNetFeatures",
+    "FeatureListNet",
+}
 _PAIRS = (("conv", "bn"), ("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
 
 
 def _fold(conv: nn.Conv2d, bn: nn.Module) -> None:
     """conv <- bn(conv(.)) in place (bn in eval mode: its running statistics)."""
-    w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
-                                bn.weight, bn.bias)
+    w, b = fuse_conv_bn_weights(
+        conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+    )
     conv.weight, conv.bias = w, b
 
 
@@ -70,7 +77,9 @@ def fold_batchnorm_(module: nn.Module) -> int:
     The BN is replaced by ``nn.Identity`` (detectron2's ``norm`` by None).
     """
     if module.training:
-        raise RuntimeError("fold_batchnorm_: the module is in training mode (BatchNorm uses batch statistics)")
+        raise RuntimeError(
+            "fold_batchnorm_: the module is in training mode (BatchNorm uses batch statistics)"
+        )
     from detectron2.layers import Conv2d as D2Conv2d
 
     n = 0
@@ -81,7 +90,11 @@ def fold_batchnorm_(module: nn.Module) -> int:
             n += 1
         if isinstance(m, nn.Sequential):
             for i in range(len(m) - 1):
-                if isinstance(m[i], nn.Conv2d) and not isinstance(m[i], D2Conv2d) and isinstance(m[i + 1], _BN_TYPES):
+                if (
+                    isinstance(m[i], nn.Conv2d)
+                    and not isinstance(m[i], D2Conv2d)
+                    and isinstance(m[i + 1], _BN_TYPES)
+                ):
                     _fold(m[i], m[i + 1])
                     m[i + 1] = nn.Identity()
                     n += 1
@@ -104,7 +117,9 @@ class InferenceParser(nn.Module):
     def __init__(self, parser: nn.Module, mode: str = "eager"):
         super().__init__()
         if mode not in FAST_PATHS[1:]:
-            raise ValueError(f"MODEL.QANET.TEST.FAST_PATH must be one of {FAST_PATHS}, got {mode!r}")
+            raise ValueError(
+                f"MODEL.QANET.TEST.FAST_PATH must be one of {FAST_PATHS}, got {mode!r}"
+            )
         net = copy.deepcopy(parser).eval()
         for p in net.parameters():
             p.requires_grad_(False)
@@ -121,10 +136,12 @@ class InferenceParser(nn.Module):
 
     def train(self, mode: bool = True):
         if mode:
-            raise RuntimeError("InferenceParser is inference-only; train the QANetCropParser it was copied from")
+            raise RuntimeError(
+                "InferenceParser is inference-only; train the QANetCropParser it was copied from"
+            )
         return super().train(False)
 
-    def forward(self, crops_rgb: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, crops_rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # no_grad, not inference_mode: callers may update the outputs in place outside either mode
         with torch.no_grad():
             logits, iou = self._run(crops_rgb.contiguous(memory_format=torch.channels_last))

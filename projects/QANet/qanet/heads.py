@@ -3,8 +3,9 @@
 All ``@configurable``; tensors in, tensors out (no Python-side data in ``forward``) so the crop
 parser traces with ``torch.jit.trace`` and exports to ONNX.
 """
+
 import math
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +41,7 @@ class SemanticFPNHead(nn.Module):
     @configurable
     def __init__(
         self,
-        input_shape: Dict[str, ShapeSpec],
+        input_shape: dict[str, ShapeSpec],
         *,
         in_features: Sequence[str],
         conv_dim: int = 256,
@@ -57,7 +58,9 @@ class SemanticFPNHead(nn.Module):
         super().__init__()
         missing = [f for f in in_features if f not in input_shape]
         if missing:
-            raise KeyError(f"QANet head: features {missing} not in backbone outputs {sorted(input_shape)}")
+            raise KeyError(
+                f"QANet head: features {missing} not in backbone outputs {sorted(input_shape)}"
+            )
         self.in_features = sorted(in_features, key=lambda f: input_shape[f].stride)
         strides = [input_shape[f].stride for f in self.in_features]
         self.common_stride = strides[0]
@@ -66,8 +69,10 @@ class SemanticFPNHead(nn.Module):
         for f, s in zip(self.in_features, strides):
             n_up = int(round(math.log2(s / self.common_stride)))
             if self.common_stride * (2**n_up) != s:
-                raise ValueError(f"QANet head: stride {s} of {f} is not a power-of-two multiple of {self.common_stride}")
-            layers: List[nn.Module] = [_unit(input_shape[f].channels, conv_dim, norm)]
+                raise ValueError(
+                    f"QANet head: stride {s} of {f} is not a power-of-two multiple of {self.common_stride}"
+                )
+            layers: list[nn.Module] = [_unit(input_shape[f].channels, conv_dim, norm)]
             for k in range(n_up):
                 layers.append(_Up())
                 if k < n_up - 1:
@@ -75,7 +80,7 @@ class SemanticFPNHead(nn.Module):
             self.scale_heads.append(nn.Sequential(*layers))
 
     @classmethod
-    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+    def from_config(cls, cfg, input_shape: dict[str, ShapeSpec]):
         return {
             "input_shape": input_shape,
             "in_features": list(cfg.MODEL.QANET.IN_FEATURES),
@@ -86,7 +91,7 @@ class SemanticFPNHead(nn.Module):
     def output_shape(self) -> ShapeSpec:
         return ShapeSpec(channels=self.conv_dim, stride=self.common_stride)
 
-    def forward(self, features: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """features: backbone outputs -> (B, d, H/4, W/4)."""
         out = None
         for f, head in zip(self.in_features, self.scale_heads):
@@ -106,13 +111,19 @@ class ParsingPredictor(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, in_channels: int, up_scale: int = 4):
-        return {"in_channels": in_channels, "num_classes": cfg.MODEL.QANET.NUM_CLASSES, "up_scale": up_scale}
+        return {
+            "in_channels": in_channels,
+            "num_classes": cfg.MODEL.QANET.NUM_CLASSES,
+            "up_scale": up_scale,
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, d, h, w) -> (B, C, h * s, w * s) logits."""
         x = self.classifier(x)
         if self.up_scale != 1:
-            x = F.interpolate(x, scale_factor=float(self.up_scale), mode="bilinear", align_corners=False)
+            x = F.interpolate(
+                x, scale_factor=float(self.up_scale), mode="bilinear", align_corners=False
+            )
         return x
 
 

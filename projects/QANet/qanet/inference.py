@@ -4,7 +4,8 @@ boxes -> crop boxes (aspect + x1.25) -> crops (aligned RoIAlign) -> parser (+ fl
 swapped back) -> softmax -> paste to image space (box-local) -> average views -> label maps and QAM
 pixel scores. The parsing NMS and painting live in ``humanparse_core.postprocessing``.
 """
-from typing import List, Optional, Sequence, Tuple
+
+from collections.abc import Sequence
 
 import torch
 
@@ -42,7 +43,7 @@ def scale_boxes(boxes: torch.Tensor, s: float) -> torch.Tensor:
     return torch.cat([c - half, c + half], dim=1)
 
 
-def flip_back(probs: torch.Tensor, flip_lut: Optional[torch.Tensor]) -> torch.Tensor:
+def flip_back(probs: torch.Tensor, flip_lut: torch.Tensor | None) -> torch.Tensor:
     """Un-flip the prediction on a mirrored crop: swap the flip-pair channels, then flip the width.
 
     Args:
@@ -61,9 +62,9 @@ def parse_crops(
     crops: torch.Tensor,
     *,
     flip: bool = True,
-    flip_lut: Optional[torch.Tensor] = None,
+    flip_lut: torch.Tensor | None = None,
     chunk: int = 64,
-) -> Tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the parser on (K, 3, h, w) 0-255 RGB crops (and their mirror images).
 
     Returns:
@@ -86,7 +87,7 @@ def parse_crops(
     return probs, iou
 
 
-def _view_boxes(boxes, crop_hw, aspect_wh, box_expand, scales) -> List[torch.Tensor]:
+def _view_boxes(boxes, crop_hw, aspect_wh, box_expand, scales) -> list[torch.Tensor]:
     """The V = len(scales) (N, 4) crop boxes of N person boxes, one per test scale."""
     aspect = aspect_wh if aspect_wh else crop_hw[1] / float(crop_hw[0])
     base = expand_boxes(boxes, aspect, box_expand)
@@ -108,10 +109,10 @@ def _crops_of_views(image_rgb, view_boxes, image_hw, crop_hw) -> torch.Tensor:
 def person_crops(
     image_rgb: torch.Tensor,
     boxes: torch.Tensor,
-    image_hw: Tuple[int, int],
+    image_hw: tuple[int, int],
     *,
-    crop_hw: Tuple[int, int],
-    aspect_wh: Optional[float] = None,
+    crop_hw: tuple[int, int],
+    aspect_wh: float | None = None,
     box_expand: float = 1.25,
     scales: Sequence[float] = (1.0,),
 ) -> torch.Tensor:
@@ -122,7 +123,7 @@ def person_crops(
     return _crops_of_views(image_rgb, view_boxes, image_hw, crop_hw)
 
 
-def _union_extents(view_boxes, image_hw, crop_hw) -> List[Tuple[int, int, int, int]]:
+def _union_extents(view_boxes, image_hw, crop_hw) -> list[tuple[int, int, int, int]]:
     """Per person, the union of the pixel extents of its views (one paste region for all)."""
     per_view = [box_extents(vb, image_hw, crop_hw) for vb in view_boxes]
     return [
@@ -131,7 +132,7 @@ def _union_extents(view_boxes, image_hw, crop_hw) -> List[Tuple[int, int, int, i
     ]
 
 
-def _paste_views_averaged(probs, view_boxes, image_hw, crop_hw) -> List[PastedRegion]:
+def _paste_views_averaged(probs, view_boxes, image_hw, crop_hw) -> list[PastedRegion]:
     """(V * N, C, h, w) view-major crop probabilities -> N regions, the views averaged."""
     N = view_boxes[0].shape[0]
     extents = _union_extents(view_boxes, image_hw, crop_hw)
@@ -153,17 +154,17 @@ def parse_person_boxes(
     parser,
     image_rgb: torch.Tensor,
     boxes: torch.Tensor,
-    image_hw: Tuple[int, int],
+    image_hw: tuple[int, int],
     *,
-    crop_hw: Tuple[int, int],
-    aspect_wh: Optional[float] = None,
+    crop_hw: tuple[int, int],
+    aspect_wh: float | None = None,
     box_expand: float = 1.25,
     scales: Sequence[float] = (1.0,),
     flip: bool = True,
-    flip_lut: Optional[torch.Tensor] = None,
+    flip_lut: torch.Tensor | None = None,
     chunk: int = 64,
-    parsed: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
-) -> Tuple[List[PastedRegion], torch.Tensor]:
+    parsed: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[list[PastedRegion], torch.Tensor]:
     """Parse every person box of one image: all crops of all views batched through the parser.
 
     Args:
@@ -194,12 +195,12 @@ def parse_person_boxes(
 
 def label_maps_and_pixel_scores(
     regions: Sequence[PastedRegion],
-    image_hw: Tuple[int, int],
+    image_hw: tuple[int, int],
     num_classes: int,
     *,
     pixel_thresh: float = 0.2,
     device=None,
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-person full-image label maps and QAM pixel scores from box-local probabilities.
 
     ``label = argmax_c P``, 0 where ``max_c P < 1/C`` (and outside the box). Pixel scores follow
@@ -223,10 +224,16 @@ def label_maps_and_pixel_scores(
             continue
         p = r.probs
         conf, lab = p.max(dim=0)  # shared by the label map and the pixel score
-        lab = lab.to(torch.uint8)  # the label map's type; QAM bins it at a third of int64's memory traffic
+        lab = lab.to(
+            torch.uint8
+        )  # the label map's type; QAM bins it at a third of int64's memory traffic
         outside = torch.tensor([H * W - area], device=p.device)
-        i_s, p_s = pixel_scores_from_max(conf[None].float(), lab[None], num_classes, pixel_thresh, num_outside=outside)
-        labels[n, r.y0 : r.y1, r.x0 : r.x1] = torch.where(conf < 1.0 / num_classes, torch.zeros_like(lab), lab)
+        i_s, p_s = pixel_scores_from_max(
+            conf[None].float(), lab[None], num_classes, pixel_thresh, num_outside=outside
+        )
+        labels[n, r.y0 : r.y1, r.x0 : r.x1] = torch.where(
+            conf < 1.0 / num_classes, torch.zeros_like(lab), lab
+        )
         inst[n] = i_s[0]
         part[n] = p_s[0]
     return labels, inst, part

@@ -1,14 +1,15 @@
 """What QANet's inference takes in: the test-time crop scales and the person boxes it keeps (the
 flip-test class swap comes from ``humanparse_d2.data.flip.flip_lut_for``)."""
+
 import math
-from typing import Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 
 __all__ = ["view_scales", "filter_person_boxes"]
 
 
-def view_scales(extra_scales: Sequence[float]) -> Tuple[float, ...]:
+def view_scales(extra_scales: Sequence[float]) -> tuple[float, ...]:
     """Test-time crop scales: the 1.0 view, then ``MODEL.QANET.TEST.SCALES`` (extra views, as the
     official TEST.AUG.SCALES; a 1.0 among them is not counted twice)."""
     extra = []
@@ -21,8 +22,14 @@ def view_scales(extra_scales: Sequence[float]) -> Tuple[float, ...]:
     return (1.0,) + tuple(extra)
 
 
-def filter_person_boxes(boxes: torch.Tensor, scores: torch.Tensor, hw: Tuple[int, int], *,
-                        score_thresh: float, max_boxes: int) -> Tuple[torch.Tensor, torch.Tensor, int]:
+def filter_person_boxes(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    hw: tuple[int, int],
+    *,
+    score_thresh: float,
+    max_boxes: int,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Drop non-finite, empty and wholly-outside boxes, then scores below ``score_thresh``; keep the
     top ``max_boxes`` (all if <= 0), highest score first.
 

@@ -5,6 +5,7 @@ QANet also parses at the original resolution (crops are resized anyway), so no t
 Registered in ``humanparse_d2.data.PARSING_MAPPER_REGISTRY`` as "QANetTestMapper"
 (``INPUT.PARSING.TEST_MAPPER``).
 """
+
 import copy
 import logging
 

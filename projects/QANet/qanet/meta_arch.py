@@ -7,12 +7,13 @@ Training: a batch of person crops from ``InstanceParsingMapper`` ({"image": (3, 
 Inference: per image, person boxes from the configured box source (detector / file / oracle /
 whole_image, never a silent fallback), all crops of the image batched through the parser with
 flip test, class probabilities pasted back to image space (box-local), QAM quality scores, and
-``Instances`` in the evaluator's convention (CONTRACTS B): ``pred_boxes``, ``scores`` (QAM S_q),
+``Instances`` in the model-output contract (docs/ARCHITECTURE.md, contract B): ``pred_boxes``, ``scores`` (QAM S_q),
 ``box_scores``, ``iou_scores``, ``pixel_scores``, ``part_scores`` (N, C-1), ``pred_parsing`` (N, H, W)
 uint8. Parsing NMS and painting are the evaluator's ``parsing_postprocess``.
 """
+
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 from detectron2.config import configurable
@@ -27,8 +28,8 @@ from humanparse_d2.modeling.qam import fuse_quality
 from .boxes import DetectorBoxes, build_box_source
 from .fast_inference import FAST_PATHS, InferenceParser
 from .inference import label_maps_and_pixel_scores, parse_crops, parse_person_boxes, person_crops
-from .parser import QANetCropParser
 from .inference_inputs import filter_person_boxes, view_scales
+from .parser import QANetCropParser
 
 __all__ = ["QANet", "view_scales"]
 
@@ -43,20 +44,20 @@ class QANet(nn.Module):
         *,
         parser: QANetCropParser,
         num_classes: int,
-        crop_size: Tuple[int, int],
+        crop_size: tuple[int, int],
         box_source_fn=None,
         box_expand: float = 1.25,
-        aspect_ratio: Optional[float] = None,
+        aspect_ratio: float | None = None,
         flip_test: bool = True,
         test_scales: Sequence[float] = (1.0,),
-        flip_lut: Optional[Sequence[int]] = None,
+        flip_lut: Sequence[int] | None = None,
         crops_per_batch: int = 64,
         box_score_thresh: float = 0.0,
         max_boxes: int = 100,
         qam_weights: Sequence[float] = (1.0, 0.5, 3.0),
         pixel_thresh: float = 0.2,
         clamp_iou: bool = True,
-        loss_weights: Dict[str, float] = None,
+        loss_weights: dict[str, float] = None,
         ignore_value: int = 255,
         semantic_output: bool = False,
         max_no_box_share: float = 1.0,
@@ -95,10 +96,14 @@ class QANet(nn.Module):
         # kept out of the module tree: a detector box source has its own weights and checkpoint
         self.__dict__["_box_source"] = box_source_fn
         self.box_expand = float(box_expand)
-        self.aspect_ratio = float(aspect_ratio) if aspect_ratio else self.crop_size[1] / self.crop_size[0]
+        self.aspect_ratio = (
+            float(aspect_ratio) if aspect_ratio else self.crop_size[1] / self.crop_size[0]
+        )
         self.flip_test = bool(flip_test)
         self.test_scales = tuple(float(s) for s in test_scales)
-        lut = torch.tensor(flip_lut if flip_lut is not None else range(self.num_classes), dtype=torch.long)
+        lut = torch.tensor(
+            flip_lut if flip_lut is not None else range(self.num_classes), dtype=torch.long
+        )
         self.register_buffer("flip_lut", lut, False)
         self.crops_per_batch = int(crops_per_batch)
         self.box_score_thresh = float(box_score_thresh)
@@ -112,18 +117,27 @@ class QANet(nn.Module):
         self.skipped_boxes = 0
         self.max_no_box_share = float(max_no_box_share)
         if fast_path not in FAST_PATHS:
-            raise ValueError(f"MODEL.QANET.TEST.FAST_PATH must be one of {FAST_PATHS}, got {fast_path!r}")
+            raise ValueError(
+                f"MODEL.QANET.TEST.FAST_PATH must be one of {FAST_PATHS}, got {fast_path!r}"
+            )
         self.fast_path = fast_path
-        self.__dict__["_fast_parser"] = None  # built on first use, dropped by train(); not in the state dict
+        self.__dict__["_fast_parser"] = (
+            None  # built on first use, dropped by train(); not in the state dict
+        )
 
     @classmethod
     def from_config(cls, cfg):
         q = cfg.MODEL.QANET
         num_classes = q.NUM_CLASSES
-        flip_lut = flip_lut_for(list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN), num_classes,
-                                key="MODEL.QANET.NUM_CLASSES")
+        flip_lut = flip_lut_for(
+            list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN),
+            num_classes,
+            key="MODEL.QANET.NUM_CLASSES",
+        )
         if flip_lut is None and q.TEST.FLIP:
-            logger.warning("QANet: no flip_map in the dataset metadata; flip test swaps no channels")
+            logger.warning(
+                "QANet: no flip_map in the dataset metadata; flip test swaps no channels"
+            )
         return {
             "parser": QANetCropParser(cfg),
             "num_classes": num_classes,
@@ -152,7 +166,9 @@ class QANet(nn.Module):
         if not self.fast_path or self.training:
             return self.parser
         fp = self._fast_parser
-        if fp is None or next(fp.parameters()).device != self.device:  # also after model.to(other device)
+        if (
+            fp is None or next(fp.parameters()).device != self.device
+        ):  # also after model.to(other device)
             self.__dict__["_fast_parser"] = InferenceParser(self.parser, self.fast_path)
         return self._fast_parser
 
@@ -182,7 +198,7 @@ class QANet(nn.Module):
         return getattr(src, "description", self.box_source)
 
     @property
-    def test_settings(self) -> Dict:
+    def test_settings(self) -> dict:
         """How this model tests; returned with every output and recorded in the results JSON."""
         src = self.box_source_obj
         return {
@@ -196,13 +212,17 @@ class QANet(nn.Module):
             "box_score_thresh": self.box_score_thresh,
             "max_boxes": self.max_boxes,
             "max_no_box_share": self.max_no_box_share,
-            "no_box_hint": getattr(src, "no_box_hint", "check the box source (MODEL.QANET.BOX_SOURCE)"),
+            "no_box_hint": getattr(
+                src, "no_box_hint", "check the box source (MODEL.QANET.BOX_SOURCE)"
+            ),
         }
 
     def train(self, mode: bool = True):
         """``eval()`` also readies the box source (a detector fetches its weights here, before any
         progress bar, and fails with the alternatives if it cannot)."""
-        self.__dict__["_fast_parser"] = None  # weights may change: the inference copy is rebuilt on next use
+        self.__dict__["_fast_parser"] = (
+            None  # weights may change: the inference copy is rebuilt on next use
+        )
         super().train(mode)
         src = self.box_source_obj
         if not mode and hasattr(src, "prepare"):
@@ -210,15 +230,19 @@ class QANet(nn.Module):
         return self
 
     # ------------------------------------------------------------------ forward
-    def forward(self, batched_inputs: List[Dict]):
+    def forward(self, batched_inputs: list[dict]):
         if self.training:
             return self.losses(batched_inputs)
         return self.inference(batched_inputs)
 
-    def losses(self, batched_inputs: List[Dict]) -> Dict[str, torch.Tensor]:
+    def losses(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor]:
         fmt = self.parser.input_format
         images = torch.stack([self._image_rgb(x, fmt) for x in batched_inputs])
-        targets = torch.stack([torch.as_tensor(x["parsing"]) for x in batched_inputs]).to(self.device).long()
+        targets = (
+            torch.stack([torch.as_tensor(x["parsing"]) for x in batched_inputs])
+            .to(self.device)
+            .long()
+        )
         logits, iou = self.parser(images)
         return qanet_parsing_losses(
             logits,
@@ -231,7 +255,7 @@ class QANet(nn.Module):
         )
 
     # ------------------------------------------------------------------ inference
-    def _image_rgb(self, x: Dict, input_format: str) -> torch.Tensor:
+    def _image_rgb(self, x: dict, input_format: str) -> torch.Tensor:
         img = x["image"].to(self.device).float()
         if img.dim() != 3 or img.shape[0] not in (1, 3, 4):
             raise ValueError(f"QANet expects a (3, H, W) image, got {tuple(img.shape)}")
@@ -243,10 +267,11 @@ class QANet(nn.Module):
             img = img.flip(0)
         return img
 
-    def _valid_boxes(self, boxes: torch.Tensor, scores: torch.Tensor, hw: Tuple[int, int]):
+    def _valid_boxes(self, boxes: torch.Tensor, scores: torch.Tensor, hw: tuple[int, int]):
         """Drop non-finite, empty and wholly-outside boxes (counted), low scores, keep top-k."""
-        boxes, scores, n_bad = filter_person_boxes(boxes, scores, hw, score_thresh=self.box_score_thresh,
-                                                   max_boxes=self.max_boxes)
+        boxes, scores, n_bad = filter_person_boxes(
+            boxes, scores, hw, score_thresh=self.box_score_thresh, max_boxes=self.max_boxes
+        )
         if n_bad:
             self.skipped_boxes += n_bad
             logger.warning("QANet: skipped %d degenerate or out-of-image boxes", n_bad)
@@ -255,10 +280,10 @@ class QANet(nn.Module):
     @torch.no_grad()
     def inference(
         self,
-        batched_inputs: List[Dict],
-        detected_boxes: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None,
+        batched_inputs: list[dict],
+        detected_boxes: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
         input_format: str = None,
-    ) -> List[Dict[str, Instances]]:
+    ) -> list[dict[str, Instances]]:
         """
         Args:
             batched_inputs: detectron2 test dicts with "image" (3, H', W') in ``input_format``
@@ -273,7 +298,9 @@ class QANet(nn.Module):
         if detected_boxes is None:
             src = self.box_source_obj
             if src is None:
-                raise ValueError("QANet.inference: no box source configured and no detected_boxes given")
+                raise ValueError(
+                    "QANet.inference: no box source configured and no detected_boxes given"
+                )
             if isinstance(src, DetectorBoxes):
                 detected_boxes = src(batched_inputs, images)
             else:
@@ -289,22 +316,44 @@ class QANet(nn.Module):
             per_image.append(self._valid_boxes(boxes, scores, (H, W)) + ((H, W),))
         parsed = self._parse_all_crops(images, per_image)
         for img, (boxes, scores, hw), p in zip(images, per_image, parsed):
-            out = {"box_source": self.box_source, "test_settings": settings, "num_boxes": int(boxes.shape[0])}
-            out["instances"] = self.parse_image(img, boxes, scores, hw, out if self.semantic_output else None, p)
+            out = {
+                "box_source": self.box_source,
+                "test_settings": settings,
+                "num_boxes": int(boxes.shape[0]),
+            }
+            out["instances"] = self.parse_image(
+                img, boxes, scores, hw, out if self.semantic_output else None, p
+            )
             results.append(out)
         return results
 
     def _parse_all_crops(self, images, per_image):
         """The crops of all persons of all images through the parser together (chunks of
         ``crops_per_batch``, not one forward per image); per image (probs, iou) or None (no box)."""
-        crops = [person_crops(img, b, hw, crop_hw=self.crop_size, aspect_wh=self.aspect_ratio,
-                              box_expand=self.box_expand, scales=self.test_scales) if len(b) else None
-                 for img, (b, _, hw) in zip(images, per_image)]
+        crops = [
+            person_crops(
+                img,
+                b,
+                hw,
+                crop_hw=self.crop_size,
+                aspect_wh=self.aspect_ratio,
+                box_expand=self.box_expand,
+                scales=self.test_scales,
+            )
+            if len(b)
+            else None
+            for img, (b, _, hw) in zip(images, per_image)
+        ]
         counts = [0 if c is None else c.shape[0] for c in crops]
         if not sum(counts):
             return [None] * len(images)
-        probs, iou = parse_crops(self.test_parser(), torch.cat([c for c in crops if c is not None]),
-                                 flip=self.flip_test, flip_lut=self.flip_lut, chunk=self.crops_per_batch)
+        probs, iou = parse_crops(
+            self.test_parser(),
+            torch.cat([c for c in crops if c is not None]),
+            flip=self.flip_test,
+            flip_lut=self.flip_lut,
+            chunk=self.crops_per_batch,
+        )
         out = list(zip(probs.split(counts), iou.split(counts)))
         return [p if n else None for p, n in zip(out, counts)]
 
@@ -314,9 +363,9 @@ class QANet(nn.Module):
         image_rgb: torch.Tensor,
         boxes: torch.Tensor,
         box_scores: torch.Tensor,
-        image_hw: Tuple[int, int],
-        extra: Optional[Dict] = None,
-        parsed: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+        image_hw: tuple[int, int],
+        extra: dict | None = None,
+        parsed: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> Instances:
         """Parse the given person boxes of one image and score them with QAM.
 
@@ -346,7 +395,9 @@ class QANet(nn.Module):
             regions, image_hw, self.num_classes, pixel_thresh=self.pixel_thresh, device=self.device
         )
         if extra is not None:
-            sem = torch.zeros((self.num_classes,) + tuple(int(v) for v in image_hw), device=self.device)
+            sem = torch.zeros(
+                (self.num_classes,) + tuple(int(v) for v in image_hw), device=self.device
+            )
             sem[0] = 1.0
             for n in box_scores.argsort().tolist():
                 r = regions[n]
@@ -355,7 +406,9 @@ class QANet(nn.Module):
             extra["sem_seg"] = sem
         return self.build_instances(boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw)
 
-    def build_instances(self, boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw, qam_weights=None):
+    def build_instances(
+        self, boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw, qam_weights=None
+    ):
         """Instances with QAM scores; ``qam_weights`` overrides the configured weights (used to
         re-score the same outputs with other weights)."""
         w = tuple(qam_weights) if qam_weights is not None else self.qam_weights
@@ -365,9 +418,15 @@ class QANet(nn.Module):
         inst.box_scores = box_scores.reshape(n)
         inst.iou_scores = iou.reshape(n).to(box_scores.dtype)
         inst.pixel_scores = inst_ps.reshape(n)
-        inst.scores = fuse_quality(inst.box_scores, inst.iou_scores, inst.pixel_scores, w, self.clamp_iou)
+        inst.scores = fuse_quality(
+            inst.box_scores, inst.iou_scores, inst.pixel_scores, w, self.clamp_iou
+        )
         inst.part_scores = fuse_quality(
-            inst.box_scores, inst.iou_scores, part_ps.reshape(n, self.num_classes - 1), w, self.clamp_iou
+            inst.box_scores,
+            inst.iou_scores,
+            part_ps.reshape(n, self.num_classes - 1),
+            w,
+            self.clamp_iou,
         )
         inst.part_pixel_scores = part_ps.reshape(n, self.num_classes - 1)
         inst.pred_parsing = labels

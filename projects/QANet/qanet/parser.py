@@ -6,7 +6,8 @@ converts them to the backbone's pixel format (``INPUT.FORMAT``, ``MODEL.PIXEL_ME
 detectron2's MSRA (BGR, caffe means) and torchvision/timm (RGB, ImageNet mean/std) weights both work.
 Output: logits (B, C, h, w) at crop resolution and the IoU scores (B,).
 """
-from typing import Dict, Optional, Sequence, Tuple
+
+from collections.abc import Sequence
 
 import torch
 from detectron2.config import configurable
@@ -27,7 +28,7 @@ class QANetCropParser(nn.Module):
         backbone: Backbone,
         head: SemanticFPNHead,
         predictor: ParsingPredictor,
-        iou_head: Optional[ParsingIoUHead],
+        iou_head: ParsingIoUHead | None,
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         input_format: str = "RGB",
@@ -49,8 +50,12 @@ class QANetCropParser(nn.Module):
         if input_format not in ("RGB", "BGR"):
             raise ValueError(f"QANet: INPUT.FORMAT must be RGB or BGR, got {input_format!r}")
         self.input_format = input_format
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(1, -1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(1, -1, 1, 1), False)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(1, -1, 1, 1), False
+        )
+        self.register_buffer(
+            "pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(1, -1, 1, 1), False
+        )
 
     @classmethod
     def from_config(cls, cfg):
@@ -80,7 +85,7 @@ class QANetCropParser(nn.Module):
             x = x.flip(1)
         return (x - self.pixel_mean) / self.pixel_std
 
-    def forward(self, crops_rgb: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, crops_rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
             crops_rgb: (B, 3, h, w) person crops, RGB, 0-255 float.

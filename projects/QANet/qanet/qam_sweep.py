@@ -5,6 +5,7 @@ demo's box-only vs QAM comparison) re-fuses cached per-person scores instead of 
 network. Used by ``tools/run_demo.py`` and ``tools/qam_weight_table.py``. (Not to be confused with
 ``humanparse_d2.modeling.rescoring``, QAM rescoring inside Mask R-CNN's ROI heads.)
 """
+
 import logging
 import time
 from collections.abc import Callable, Sequence

@@ -1,6 +1,7 @@
 """Drawing of parsing results: colour overlay, palette label PNG, per-person JSON records."""
+
 import json
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -16,7 +17,9 @@ def palette_for(metadata, num_classes: int) -> np.ndarray:
     return class_palette(colors, num_classes)
 
 
-def overlay(image_rgb: np.ndarray, label_map: np.ndarray, palette: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+def overlay(
+    image_rgb: np.ndarray, label_map: np.ndarray, palette: np.ndarray, alpha: float = 0.55
+) -> np.ndarray:
     """Blend a class-colour map over the image on foreground pixels (H, W, 3 uint8 RGB)."""
     col = palette[np.clip(label_map, 0, len(palette) - 1)]
     out = image_rgb.astype(np.float32).copy()
@@ -25,13 +28,23 @@ def overlay(image_rgb: np.ndarray, label_map: np.ndarray, palette: np.ndarray, a
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def draw_boxes(image_rgb: np.ndarray, boxes: np.ndarray, scores: Sequence[float], label: str = "") -> np.ndarray:
+def draw_boxes(
+    image_rgb: np.ndarray, boxes: np.ndarray, scores: Sequence[float], label: str = ""
+) -> np.ndarray:
     out = image_rgb.copy()
     for (x0, y0, x1, y1), s in zip(np.asarray(boxes).reshape(-1, 4), scores):
         p0, p1 = (int(round(x0)), int(round(y0))), (int(round(x1)), int(round(y1)))
         cv2.rectangle(out, p0, p1, (255, 255, 255), 1, cv2.LINE_AA)
-        cv2.putText(out, f"{label}{s:.2f}", (p0[0] + 2, max(p0[1] + 11, 11)), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
-                    (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            f"{label}{s:.2f}",
+            (p0[0] + 2, max(p0[1] + 11, 11)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.38,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
     return out
 
 
@@ -46,7 +59,7 @@ def save_palette_png(path: str, label_map: np.ndarray, palette: np.ndarray) -> N
     im.save(path)
 
 
-def person_records(instances, class_names: Optional[List[str]] = None) -> List[Dict]:
+def person_records(instances, class_names: list[str] | None = None) -> list[dict]:
     """Per-person JSON records: box, scores, per-part COCO RLE and part scores."""
     from humanparse_core.io import encode_mask
 
@@ -62,18 +75,24 @@ def person_records(instances, class_names: Optional[List[str]] = None) -> List[D
             if c == 0:
                 continue
             rle = encode_mask(maps[i] == c)
-            parts.append({
-                "class_id": int(c),
-                "class_name": class_names[c] if class_names and c < len(class_names) else str(int(c)),
-                "score": float(part_scores[i, c - 1]),
-                "rle": rle,
-            })
+            parts.append(
+                {
+                    "class_id": int(c),
+                    "class_name": class_names[c]
+                    if class_names and c < len(class_names)
+                    else str(int(c)),
+                    "score": float(part_scores[i, c - 1]),
+                    "rle": rle,
+                }
+            )
         rec = {
             "box_xyxy": [round(float(v), 2) for v in boxes[i]],
             "score": float(instances.scores[i]),
             "box_score": float(instances.box_scores[i]),
             "iou_score": float(instances.iou_scores[i]) if instances.has("iou_scores") else None,
-            "pixel_score": float(instances.pixel_scores[i]) if instances.has("pixel_scores") else None,
+            "pixel_score": float(instances.pixel_scores[i])
+            if instances.has("pixel_scores")
+            else None,
             "parts": parts,
         }
         recs.append(rec)

@@ -5,6 +5,7 @@ model) from an official checkout; the converter tests read them (no official cod
     python projects/QANet/tools/make_official_fixtures.py --official-src /path/to/QANet \\
         --out tests/qanet/fixtures
 """
+
 import argparse
 import gzip
 import json
@@ -29,7 +30,9 @@ RELEASED = {
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--official-src", required=True, type=Path)
     ap.add_argument("--out", type=Path, default=REPO / "tests/qanet/fixtures")
     args = ap.parse_args(argv)
@@ -53,7 +56,11 @@ def main(argv=None) -> int:
             return 1
         name = Path(ours).with_suffix("").as_posix().replace("/", "_") + ".keys.json.gz"
         with gzip.open(args.out / name, "wt") as f:
-            json.dump({"official_config": theirs, "our_config": ours, "shapes": shapes}, f, separators=(",", ":"))
+            json.dump(
+                {"official_config": theirs, "our_config": ours, "shapes": shapes},
+                f,
+                separators=(",", ":"),
+            )
         print(f"{name}: {len(shapes)} tensors (official {theirs})")
     return 0
 

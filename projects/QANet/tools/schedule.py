@@ -7,6 +7,7 @@ counts the valid persons (not crowd, non-degenerate box) of the config's trainin
 the SOLVER.MAX_ITER / SOLVER.STEPS overrides for its SOLVER.IMS_PER_BATCH. The shipped configs carry
 person counts estimated from the dataset papers where the data was not at hand (see their headers).
 """
+
 import argparse
 import math
 import sys
@@ -31,7 +32,9 @@ def count_persons(dataset_names) -> int:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--config-file", required=True)
     ap.add_argument("--persons", type=int, default=0, help="skip counting; use this many persons")
     ap.add_argument("--epochs", type=float, default=140)
@@ -45,7 +48,9 @@ def main(argv=None):
     cfg.merge_from_list(args.opts)
     n = args.persons or count_persons(cfg.DATASETS.TRAIN)
     max_iter, steps = epoch_schedule(n, cfg.SOLVER.IMS_PER_BATCH, args.epochs)
-    print(f"{n} persons, batch {cfg.SOLVER.IMS_PER_BATCH}: SOLVER.MAX_ITER {max_iter} SOLVER.STEPS \"{steps}\"")
+    print(
+        f'{n} persons, batch {cfg.SOLVER.IMS_PER_BATCH}: SOLVER.MAX_ITER {max_iter} SOLVER.STEPS "{steps}"'
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ Registers ``mman`` in ``OFFICIAL_FORMAT_REGISTRY`` (used by tools/convert_offici
 in ``OFFICIAL_PARITY_REGISTRY`` (tools/check_official_parity.py). Nothing of the official code is
 imported here; the parity runner imports it from the checkout the user names, when it runs.
 """
+
 from humanparse_d2.checkpoint import OFFICIAL_FORMAT_REGISTRY, OFFICIAL_PARITY_REGISTRY
 
 from ..config import resolve_mman_config
@@ -21,7 +22,9 @@ def _check_release_cfg(cfg) -> None:
             "MODEL.MMAN.PRESET release"
         )
     if cfg.MODEL.RESNETS.DEPTH != 101:
-        raise ValueError(f"the released MMAN generator is a ResNet-101; the config has depth {cfg.MODEL.RESNETS.DEPTH}")
+        raise ValueError(
+            f"the released MMAN generator is a ResNet-101; the config has depth {cfg.MODEL.RESNETS.DEPTH}"
+        )
 
 
 @OFFICIAL_FORMAT_REGISTRY.register()

@@ -12,8 +12,8 @@ release concatenates ``[skip, upsampled]``, our decoder ``[upsampled, skip]``, s
 swapped (an exact permutation). Files saved by PyTorch 0.3 have no BatchNorm
 ``num_batches_tracked``; it is filled with 0 (it only matters for momentum=None).
 """
+
 from collections import OrderedDict
-from typing import Dict, List, Tuple
 
 import torch
 
@@ -24,7 +24,7 @@ STAGE_BLOCKS = (3, 4, 23, 3)
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
-def _stage_prefixes() -> List[Tuple[str, int]]:
+def _stage_prefixes() -> list[tuple[str, int]]:
     """(official prefix of stage i's blocks, index of its first block) for res2..res5."""
     p3 = "model.U4.2.U3."
     p2 = p3 + "4.U2."
@@ -33,9 +33,9 @@ def _stage_prefixes() -> List[Tuple[str, int]]:
     return [(p3, 1), (p2, 0), (p1, 0), (p0, 0)]
 
 
-def release_key_map() -> "OrderedDict[str, Tuple[str, bool]]":
+def release_key_map() -> "OrderedDict[str, tuple[str, bool]]":
     """official key -> (our key, swap the two halves of dim 0)."""
-    m: "OrderedDict[str, Tuple[str, bool]]" = OrderedDict()
+    m: OrderedDict[str, tuple[str, bool]] = OrderedDict()
 
     def conv_bn(off_conv: str, off_bn: str, ours: str):
         m[off_conv + ".weight"] = (ours + ".weight", False)
@@ -48,7 +48,9 @@ def release_key_map() -> "OrderedDict[str, Tuple[str, bool]]":
             off = f"{prefix}{first + j}."
             ours = f"backbone.res{stage + 2}.{j}"
             for k in range(3):
-                conv_bn(f"{off}model_cx.{2 * k}", f"{off}model_cx.{2 * k + 1}", f"{ours}.conv{k + 1}")
+                conv_bn(
+                    f"{off}model_cx.{2 * k}", f"{off}model_cx.{2 * k + 1}", f"{ours}.conv{k + 1}"
+                )
             if j == 0:
                 conv_bn(f"{off}model_x.0", f"{off}model_x.1", f"{ours}.shortcut")
     (p3, _), (p2, _), (p1, _), (p0, _) = _stage_prefixes()
@@ -79,11 +81,13 @@ def _swap_halves(w: torch.Tensor) -> torch.Tensor:
     return torch.cat([w[h:], w[:h]], dim=0)
 
 
-def convert_release_generator(state_dict: Dict[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+def convert_release_generator(
+    state_dict: dict[str, torch.Tensor],
+) -> "OrderedDict[str, torch.Tensor]":
     """Our state dict from the released ``net_G`` state dict. Keys the map does not know are kept
     under their official names, so the strict check that follows names them as unexpected."""
     key_map = release_key_map()
-    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
     for k, v in state_dict.items():
         if k not in key_map:
             out[k] = v
@@ -91,6 +95,10 @@ def convert_release_generator(state_dict: Dict[str, torch.Tensor]) -> "OrderedDi
         ours, swap = key_map[k]
         out[ours] = _swap_halves(v) if swap else v
     for k, (ours, _) in key_map.items():  # PyTorch 0.3 files: no num_batches_tracked
-        if k.endswith(".num_batches_tracked") and ours not in out and k[: -len("num_batches_tracked")] + "weight" in state_dict:
+        if (
+            k.endswith(".num_batches_tracked")
+            and ours not in out
+            and k[: -len("num_batches_tracked")] + "weight" in state_dict
+        ):
             out[ours] = torch.tensor(0, dtype=torch.long)
     return out

@@ -14,12 +14,12 @@ statistics of the image):
 - the official ``NLayerDiscriminator(3 + C, 64, n_layers=2, InstanceNorm)`` (Macro D and Micro D
   of the release, Xavier init) against ours of the release preset, state dicts loaded as they are.
 """
+
 import importlib
 import importlib.util
 import sys
 import types
 from pathlib import Path
-from typing import List
 
 import numpy as np
 import torch
@@ -36,9 +36,13 @@ def import_official_networks(official_src: Path):
     """``models/networks.py`` of the checkout, with torchvision's resnet101 made offline + CPU."""
     src = Path(official_src) / "models"
     if not (src / "networks.py").is_file():
-        raise FileNotFoundError(f"{official_src} is not a RoyalVane/MMAN checkout (no models/networks.py)")
+        raise FileNotFoundError(
+            f"{official_src} is not a RoyalVane/MMAN checkout (no models/networks.py)"
+        )
     if _PKG not in sys.modules:
-        spec = importlib.util.spec_from_file_location(_PKG, src / "__init__.py", submodule_search_locations=[str(src)])
+        spec = importlib.util.spec_from_file_location(
+            _PKG, src / "__init__.py", submodule_search_locations=[str(src)]
+        )
         pkg = importlib.util.module_from_spec(spec)
         sys.modules[_PKG] = pkg
         spec.loader.exec_module(pkg)
@@ -65,8 +69,12 @@ def _randomize(module: torch.nn.Module, gen: torch.Generator) -> None:
                 m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=gen))
                 m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
             elif isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-                fan_in = m.weight[0].numel() if isinstance(m, torch.nn.Conv2d) else m.weight[:, 0].numel()
-                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) / fan_in ** 0.5)
+                fan_in = (
+                    m.weight[0].numel()
+                    if isinstance(m, torch.nn.Conv2d)
+                    else m.weight[:, 0].numel()
+                )
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) / fan_in**0.5)
                 if m.bias is not None:
                     m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=gen))
 
@@ -80,7 +88,9 @@ def load_image(image, size: int = 256) -> torch.Tensor:
         try:
             from skimage import data
         except ImportError as e:
-            raise RuntimeError("no --image given and scikit-image (its astronaut photo) is not installed") from e
+            raise RuntimeError(
+                "no --image given and scikit-image (its astronaut photo) is not installed"
+            ) from e
         pil = Image.fromarray(data.astronaut())
     else:
         pil = Image.open(image).convert("RGB")
@@ -95,12 +105,14 @@ def _diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).abs().max())
 
 
-def _generator_rows(cfg, networks, *, device, gen, workdir, image) -> List[ParityRow]:
+def _generator_rows(cfg, networks, *, device, gen, workdir, image) -> list[ParityRow]:
     from detectron2.modeling import build_model
 
     C = cfg.MODEL.MMAN.NUM_CLASSES
     hook = networks.UnetHook()
-    net = networks.UnetGenerator(3, C, 8, hook, 64, norm_layer=networks.get_norm_layer("instance"), use_dropout=False)
+    net = networks.UnetGenerator(
+        3, C, 8, hook, 64, norm_layer=networks.get_norm_layer("instance"), use_dropout=False
+    )
     networks.init_weights(net, init_type="xavier_U")
     _randomize(net, gen)
     path = Path(workdir) / "latest_net_G.pth"
@@ -121,11 +133,21 @@ def _generator_rows(cfg, networks, *, device, gen, workdir, image) -> List[Parit
     note_hi = f"C x {tuple(t.shape[-2:])}, official L1 std {float(off['L1'].std()):.3g}"
     note_lo = f"C x {tuple(z.shape[-2:])}, official L1 std {float(off_lo['L1'].std()):.3g}"
     return [
-        ParityRow("G full-res log-softmax (L1)", _diff(off["L1"], F.log_softmax(t, 1)), TOL,
-                  note_hi + f"; the standard generator with the same weights: {control:.3g}"),
-        ParityRow("G full-res softmax(5t) (GAN)", _diff(off["GAN"], F.softmax(T * t, 1)), TOL, note_hi),
-        ParityRow("G 1/16 log-softmax (hook L1)", _diff(off_lo["L1"], F.log_softmax(z, 1)), TOL, note_lo),
-        ParityRow("G 1/16 softmax(5z) (hook GAN)", _diff(off_lo["GAN"], F.softmax(T * z, 1)), TOL, note_lo),
+        ParityRow(
+            "G full-res log-softmax (L1)",
+            _diff(off["L1"], F.log_softmax(t, 1)),
+            TOL,
+            note_hi + f"; the standard generator with the same weights: {control:.3g}",
+        ),
+        ParityRow(
+            "G full-res softmax(5t) (GAN)", _diff(off["GAN"], F.softmax(T * t, 1)), TOL, note_hi
+        ),
+        ParityRow(
+            "G 1/16 log-softmax (hook L1)", _diff(off_lo["L1"], F.log_softmax(z, 1)), TOL, note_lo
+        ),
+        ParityRow(
+            "G 1/16 softmax(5z) (hook GAN)", _diff(off_lo["GAN"], F.softmax(T * z, 1)), TOL, note_lo
+        ),
     ]
 
 
@@ -139,13 +161,15 @@ def _standard_generator_diff(cfg, state, x, official_l1, device) -> float:
     std.MODEL.MMAN.GENERATOR.VARIANT = "standard"
     std.MODEL.RESNETS.NORM = "FrozenBN"
     model = build_model(std)
-    model.load_state_dict({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, strict=True)
+    model.load_state_dict(
+        {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, strict=True
+    )
     with torch.no_grad():
         t = model.eval().to(device)._generator(x)["logits_hi"].float()
     return _diff(official_l1, F.log_softmax(t, 1))
 
 
-def _discriminator_rows(cfg, networks, *, device, gen) -> List[ParityRow]:
+def _discriminator_rows(cfg, networks, *, device, gen) -> list[ParityRow]:
     from ..adversary import MMANAdversary
 
     adversary = MMANAdversary(cfg)
@@ -154,19 +178,29 @@ def _discriminator_rows(cfg, networks, *, device, gen) -> List[ParityRow]:
     for name, side in (("macro", 16), ("micro", 256)):
         if name not in adversary.discriminators:
             continue
-        off = networks.NLayerDiscriminator(3 + C, 64, 2, norm_layer=networks.get_norm_layer("instance"),
-                                           use_sigmoid=False)
+        off = networks.NLayerDiscriminator(
+            3 + C, 64, 2, norm_layer=networks.get_norm_layer("instance"), use_sigmoid=False
+        )
         networks.init_weights(off, init_type="xavier")
         ours = adversary.discriminators[name]
         ours.load_state_dict(off.state_dict(), strict=True)  # same layout, same key names
         x = torch.randn(1, 3 + C, side, side, generator=gen).to(device)
         with torch.no_grad():
             a, b = off.to(device)(x), ours.to(device)(x)
-        rows.append(ParityRow(f"{name.capitalize()} D output", _diff(a, b), TOL, f"1 x {tuple(b.shape[-2:])} on {side}x{side}"))
+        rows.append(
+            ParityRow(
+                f"{name.capitalize()} D output",
+                _diff(a, b),
+                TOL,
+                f"1 x {tuple(b.shape[-2:])} on {side}x{side}",
+            )
+        )
     return rows
 
 
-def run_parity(cfg, official_src, *, device="cpu", seed=0, workdir=".", image=None) -> List[ParityRow]:
+def run_parity(
+    cfg, official_src, *, device="cpu", seed=0, workdir=".", image=None
+) -> list[ParityRow]:
     """Rows: the generator's two outputs (two forms each), then Macro D and Micro D."""
     networks = import_official_networks(Path(official_src))
     gen = torch.Generator().manual_seed(seed)

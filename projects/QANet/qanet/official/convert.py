@@ -26,11 +26,12 @@ the detectron2 ``Conv2d``'s ``.norm``. The official ImageNet backbone files (``r
 (classifier layers dropped). Keys that fit no rule are kept under their own name, so the strict
 check names them as unexpected (a checkpoint of another architecture fails with its first keys).
 """
+
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -39,7 +40,14 @@ from humanparse_d2.checkpoint import OFFICIAL_FORMAT_REGISTRY
 __all__ = ["qanet", "convert_qanet_state_dict", "BackboneStateDict"]
 
 # deep stem: official module -> timm's ``conv1`` Sequential index / ``bn1``
-_STEM = {"conv1": "conv1.0", "bn1": "conv1.1", "conv2": "conv1.3", "bn2": "conv1.4", "conv3": "conv1.6", "bn3": "bn1"}
+_STEM = {
+    "conv1": "conv1.0",
+    "bn1": "conv1.1",
+    "conv2": "conv1.3",
+    "bn2": "conv1.4",
+    "conv3": "conv1.6",
+    "bn3": "bn1",
+}
 # ImageNet classification layers that the parsing network does not have
 _CLASSIFIER = re.compile(r"^(fc|classifier|incre_modules|downsamp_modules|final_layer)\.")
 _FPN_LEVEL = {"p5_in": "fpn_lateral5", "p5_out": "fpn_output5"}
@@ -108,12 +116,14 @@ def _parsing_key(k: str) -> str:
     return "?Parsing." + k
 
 
-def convert_qanet_state_dict(state: Mapping[str, torch.Tensor], cfg) -> "OrderedDict[str, torch.Tensor]":
+def convert_qanet_state_dict(
+    state: Mapping[str, torch.Tensor], cfg
+) -> OrderedDict[str, torch.Tensor]:
     """Rename an official QANet (or official ImageNet backbone) state dict for ``cfg``'s model.
 
     Keys that fit no rule come back as ``"?<official key>"`` (reported as unexpected by the check).
     """
-    out: "OrderedDict[str, torch.Tensor]"
+    out: OrderedDict[str, torch.Tensor]
     if not any(k.startswith(("Conv_Body.", "Conv_Body_FPN.", "Parsing.")) for k in state):
         out = BackboneStateDict()  # an ImageNet classification file: the backbone part only
         out.prefix = _backbone_prefix(cfg)
@@ -124,11 +134,11 @@ def convert_qanet_state_dict(state: Mapping[str, torch.Tensor], cfg) -> "Ordered
     out = OrderedDict()
     for k, v in state.items():
         if k.startswith("Conv_Body."):
-            new = _backbone_key(k[len("Conv_Body."):], cfg)
+            new = _backbone_key(k[len("Conv_Body.") :], cfg)
         elif k.startswith("Conv_Body_FPN."):
-            new = _neck_key(k[len("Conv_Body_FPN."):])
+            new = _neck_key(k[len("Conv_Body_FPN.") :])
         elif k.startswith("Parsing."):
-            new = _parsing_key(k[len("Parsing."):])
+            new = _parsing_key(k[len("Parsing.") :])
         else:
             new = "?" + k
         out[new] = v

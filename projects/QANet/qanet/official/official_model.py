@@ -9,12 +9,12 @@ ops of ``lib/ops`` (NMS, RoIAlign, deformable conv, ...) are not needed by the p
 QANet configs describes (backbone, semantic-FPN width, classes, IoU branch, test views), and
 :func:`build_official_qanet` builds the official ``Generalized_CNN`` from it, in eval mode.
 """
+
 from __future__ import annotations
 
 import sys
 import types
 from pathlib import Path
-from typing import Tuple
 
 import torch
 
@@ -29,7 +29,9 @@ class _StubOps(types.ModuleType):
             raise AttributeError(name)
 
         def _missing(*args, **kwargs):
-            raise RuntimeError(f"official compiled op lib.ops._C.{name} is stubbed (not built here)")
+            raise RuntimeError(
+                f"official compiled op lib.ops._C.{name} is stubbed (not built here)"
+            )
 
         return _missing
 
@@ -48,7 +50,10 @@ def import_official(official_src: str | Path):
     ``qanet`` / ``lib`` packages are already imported from elsewhere.
     """
     src = Path(official_src).resolve()
-    if not (src / "qanet" / "modeling" / "model_builder.py").is_file() or not (src / "lib" / "ops").is_dir():
+    if (
+        not (src / "qanet" / "modeling" / "model_builder.py").is_file()
+        or not (src / "lib" / "ops").is_dir()
+    ):
         raise FileNotFoundError(
             f"{src} is not an official QANet checkout (expected qanet/modeling/model_builder.py and lib/ops/); "
             "get it from https://github.com/soeaver/QANet"
@@ -56,7 +61,9 @@ def import_official(official_src: str | Path):
     for name in ("qanet", "lib"):
         mod = sys.modules.get(name)
         if mod is not None and not _module_dir(mod).startswith(str(src)):
-            raise ImportError(f"a different '{name}' package is already imported ({mod!r}); run in a fresh process")
+            raise ImportError(
+                f"a different '{name}' package is already imported ({mod!r}); run in a fresh process"
+            )
     if str(src) not in sys.path:
         sys.path.insert(0, str(src))
     sys.modules.setdefault("lib.ops._C", _StubOps("lib.ops._C"))
@@ -64,9 +71,9 @@ def import_official(official_src: str | Path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the official ops use deprecated torch.cuda.amp decorators
+        import qanet.core.config  # noqa: F401
         import qanet.modeling.model_builder  # noqa: F401
         import qanet.modeling.parsing_head.inference  # noqa: F401
-        import qanet.core.config  # noqa: F401
     import qanet
 
     if not _module_dir(qanet).startswith(str(src)):
@@ -74,16 +81,20 @@ def import_official(official_src: str | Path):
     return qanet
 
 
-def official_arch(cfg) -> Tuple[str, dict]:
+def official_arch(cfg) -> tuple[str, dict]:
     """("resnet" | "hrnet", official BACKBONE overrides) for our ``cfg``'s backbone."""
     name = cfg.MODEL.BACKBONE.NAME
     timm_name = cfg.MODEL.TIMM.NAME.split(".")[0]
     if name == "build_qanet_timm_fpn_backbone" and timm_name in ("resnet50c", "resnet101d"):
         layers = (3, 4, 6, 3) if timm_name == "resnet50c" else (3, 4, 23, 3)
-        return "resnet", {"LAYERS": layers, "STRIDE_3X3": True, "USE_3x3x3HEAD": True,
-                          "AVG_DOWN": timm_name == "resnet101d"}
+        return "resnet", {
+            "LAYERS": layers,
+            "STRIDE_3X3": True,
+            "USE_3x3x3HEAD": True,
+            "AVG_DOWN": timm_name == "resnet101d",
+        }
     if name == "build_timm_backbone" and timm_name.startswith("hrnet_w"):
-        return "hrnet", {"WIDTH": int(timm_name[len("hrnet_w"):])}
+        return "hrnet", {"WIDTH": int(timm_name[len("hrnet_w") :])}
     raise ValueError(
         f"no official QANet network for MODEL.BACKBONE.NAME {name!r} with MODEL.TIMM.NAME {cfg.MODEL.TIMM.NAME!r}; "
         "the official models are ResNet-50c / ResNet-101d (build_qanet_timm_fpn_backbone with resnet50c / "

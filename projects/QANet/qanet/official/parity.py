@@ -14,6 +14,7 @@
 Both sides get the same crops (our aligned ``roi_align``): the official crop op is a compiled
 RoIAlignRotated kernel, which is not built here (at angle 0 it samples the same points).
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,7 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from humanparse_d2.checkpoint import OFFICIAL_PARITY_REGISTRY, ParityRow, convert_official_checkpoint
+from humanparse_d2.checkpoint import (
+    OFFICIAL_PARITY_REGISTRY,
+    ParityRow,
+    convert_official_checkpoint,
+)
 
 from .official_model import build_official_qanet, import_official, randomize_
 from .parity_numerics import GAIN_TARGET, boundary_bound, calibrate_gain, maxdiff
@@ -33,7 +38,11 @@ logger = logging.getLogger(__name__)
 
 TOL = 1e-4  # max |difference| allowed on probabilities and scores (float32)
 # person boxes (XYXY, fractions of the image) and detector scores used on the parity image
-PARITY_BOXES = ((0.25, 0.05, 0.75, 1.0, 0.9), (0.0, 0.0, 1.0, 1.0, 0.6), (0.55, 0.3, 0.95, 0.9, 0.3))
+PARITY_BOXES = (
+    (0.25, 0.05, 0.75, 1.0, 0.9),
+    (0.0, 0.0, 1.0, 1.0, 0.6),
+    (0.55, 0.3, 0.95, 0.9, 0.3),
+)
 
 
 def default_parity_image() -> str:
@@ -41,12 +50,13 @@ def default_parity_image() -> str:
     try:
         import skimage
     except ImportError as e:
-        raise FileNotFoundError("no --image given and scikit-image is not installed for its astronaut photo") from e
+        raise FileNotFoundError(
+            "no --image given and scikit-image is not installed for its astronaut photo"
+        ) from e
     path = Path(skimage.__file__).parent / "data" / "astronaut.png"
     if not path.is_file():
         raise FileNotFoundError(f"no --image given and {path} is missing")
     return str(path)
-
 
 
 def _our_model(cfg, converted, device):
@@ -109,8 +119,14 @@ def qanet(
     x_off = pre([crops], None)
     x_ours = ours.parser.normalize(crops)
     gain = _scale_classifiers(off, ours, x_off)
-    rows.append(ParityRow("normalise (/255, mean/std)", maxdiff(x_ours, x_off), 1e-5,
-                          f"{len(crops)} crops {ours.crop_size}"))
+    rows.append(
+        ParityRow(
+            "normalise (/255, mean/std)",
+            maxdiff(x_ours, x_off),
+            1e-5,
+            f"{len(crops)} crops {ours.crop_size}",
+        )
+    )
     rows += _network_rows(off, ours, crops, x_off, gain)
 
     # flip test, multi-scale views, paste-back, label maps, pixel scores, QAM: float32 only. The
@@ -120,9 +136,20 @@ def qanet(
     lut = ours.flip_lut.cpu().tolist()
     flip_map = tuple((a, b) for a, b in enumerate(lut) if a < b)
     rows += _flip_rows(off, ocfg, ours, pre, crops, flip_map)
-    rows += _image_stages(off=off, ocfg=ocfg, ours=ours, pre=pre, views=views, flip_map=flip_map,
-                          img_rgb=img_rgb, boxes=boxes, box_scores=box_scores, device=device,
-                          H=H, W=W)
+    rows += _image_stages(
+        off=off,
+        ocfg=ocfg,
+        ours=ours,
+        pre=pre,
+        views=views,
+        flip_map=flip_map,
+        img_rgb=img_rgb,
+        boxes=boxes,
+        box_scores=box_scores,
+        device=device,
+        H=H,
+        W=W,
+    )
     return rows
 
 
@@ -140,8 +167,9 @@ def _official_and_ours(cfg, official_src: Path, device, seed, workdir):
     torch.save({"model": {k: v.cpu() for k, v in off.state_dict().items()}}, ckpt)
     converted = convert_official_checkpoint("qanet", ckpt, cfg)
     ours = _our_model(cfg, converted, device)
-    row = ParityRow("convert (strict load)", 0.0, 0.0,
-                    f"{len(converted)} tensors, no missing/unexpected")
+    row = ParityRow(
+        "convert (strict load)", 0.0, 0.0, f"{len(converted)} tensors, no missing/unexpected"
+    )
     return off, ocfg, ours, [row]
 
 
@@ -195,10 +223,18 @@ def _network_rows(off, ours, crops, x_off, gain) -> list[ParityRow]:
         o = off.parsing_net(off.conv_body_net(x_off))
         logits, iou = ours.parser(crops)
     rows = [
-        ParityRow("crop parser probabilities", maxdiff(logits.softmax(1), o["probs"]), TOL,
-                  f"classifier gain x{gain:.3g} (median max p {GAIN_TARGET})"),
-        ParityRow("crop parser IoU score", maxdiff(iou, o["parsing_iou_scores"]), TOL,
-                  f"values {[round(float(v), 3) for v in iou]}"),
+        ParityRow(
+            "crop parser probabilities",
+            maxdiff(logits.softmax(1), o["probs"]),
+            TOL,
+            f"classifier gain x{gain:.3g} (median max p {GAIN_TARGET})",
+        ),
+        ParityRow(
+            "crop parser IoU score",
+            maxdiff(iou, o["parsing_iou_scores"]),
+            TOL,
+            f"values {[round(float(v), 3) for v in iou]}",
+        ),
     ]
     with torch.no_grad():
         x64 = x_off.double()
@@ -207,11 +243,20 @@ def _network_rows(off, ours, crops, x_off, gain) -> list[ParityRow]:
         f64 = p.head(p.backbone(x64))
         lg64, iou64 = p.predictor(f64), p.iou_head(f64) if p.iou_head is not None else None
     off.float(), ours.float()
-    rows.append(ParityRow("crop network probabilities, float64",
-                          maxdiff(lg64.softmax(1), o64["probs"]), 1e-10, "same normalised input"))
+    rows.append(
+        ParityRow(
+            "crop network probabilities, float64",
+            maxdiff(lg64.softmax(1), o64["probs"]),
+            1e-10,
+            "same normalised input",
+        )
+    )
     if iou64 is not None:
-        rows.append(ParityRow("crop network IoU score, float64",
-                              maxdiff(iou64, o64["parsing_iou_scores"]), 1e-10))
+        rows.append(
+            ParityRow(
+                "crop network IoU score, float64", maxdiff(iou64, o64["parsing_iou_scores"]), 1e-10
+            )
+        )
     return rows
 
 
@@ -227,10 +272,14 @@ def _flip_rows(off, ocfg, ours, pre, crops, flip_map) -> list[ParityRow]:
         return []
     of = off.parsing_net(off.conv_body_net(pre([crops], None, flip=True)))
     ours_flipped = flip_back(lg_f.softmax(1), ours.flip_lut)
-    return [ParityRow("flip test (flipped view, un-flipped)",
-                      maxdiff(ours_flipped, flip_parsing_prob(of["probs"], flip_map)), TOL,
-                      f"flip pairs {list(flip_map)}")]
-
+    return [
+        ParityRow(
+            "flip test (flipped view, un-flipped)",
+            maxdiff(ours_flipped, flip_parsing_prob(of["probs"], flip_map)),
+            TOL,
+            f"flip pairs {list(flip_map)}",
+        )
+    ]
 
 
 def _official_view_probs(off, ocfg, pre, views, flip_map):
@@ -256,21 +305,26 @@ def _official_image_space(ocfg, probs_list, base, H, W, device):
     import qanet.modeling.parsing_head.inference as official_inf
 
     full_paste = official_inf._do_paste_parsing
-    official_inf._do_paste_parsing = lambda p, b, h, w, skip_empty=True: full_paste(p, b, h, w, skip_empty=False)
+    official_inf._do_paste_parsing = lambda p, b, h, w, skip_empty=True: full_paste(
+        p, b, h, w, skip_empty=False
+    )
     try:
         one = (torch.arange(1, device=device),)
         per_box = []
         for n in range(len(base)):
-            target = _Target(base[n:n + 1].to(device), W, H)
-            pl = [p[n:n + 1] for p in probs_list]
-            per_box.append((official_inf.paste_parsing_aug(ocfg, pl, target.ori_bbox, H, W, one),
-                            official_inf.get_parsing_results(ocfg, pl, [target])))
+            target = _Target(base[n : n + 1].to(device), W, H)
+            pl = [p[n : n + 1] for p in probs_list]
+            per_box.append(
+                (
+                    official_inf.paste_parsing_aug(ocfg, pl, target.ori_bbox, H, W, one),
+                    official_inf.get_parsing_results(ocfg, pl, [target]),
+                )
+            )
     finally:
         official_inf._do_paste_parsing = full_paste
     ims_probs = torch.cat([p for p, _ in per_box])
     labels, inst, part = (torch.cat([r[i][0] for _, r in per_box]) for i in range(3))
     return ims_probs, labels, inst, part
-
 
 
 def _image_stages(
@@ -287,42 +341,81 @@ def _image_stages(
     with torch.no_grad():
         probs_list, iou_off = _official_view_probs(off, ocfg, pre, views, flip_map)
         regions, iou_ours = parse_person_boxes(
-            ours.parser, img_rgb.to(device, dtype), boxes.to(device, dtype), (H, W),
-            crop_hw=ours.crop_size, aspect_wh=ours.aspect_ratio, box_expand=ours.box_expand,
-            scales=ours.test_scales, flip=ours.flip_test, flip_lut=ours.flip_lut,
-            chunk=ours.crops_per_batch)
+            ours.parser,
+            img_rgb.to(device, dtype),
+            boxes.to(device, dtype),
+            (H, W),
+            crop_hw=ours.crop_size,
+            aspect_wh=ours.aspect_ratio,
+            box_expand=ours.box_expand,
+            scales=ours.test_scales,
+            flip=ours.flip_test,
+            flip_lut=ours.flip_lut,
+            chunk=ours.crops_per_batch,
+        )
         off_side = _official_image_space(ocfg, probs_list, base, H, W, device)
     ims_probs, lab_off, inst_off, part_off = off_side
     full = torch.zeros(ims_probs.shape, dtype=torch.float64)
     for n, r in enumerate(regions):
-        full[n, :, r.y0:r.y1, r.x0:r.x1] = r.probs.double().cpu()
+        full[n, :, r.y0 : r.y1, r.x0 : r.x1] = r.probs.double().cpu()
     ims_probs = ims_probs.double().cpu()
     d = max(maxdiff(full, ims_probs), 1e-12)
-    note = (f"views: scales {list(ours.test_scales)}, flip {ours.flip_test}; "
-            f"{len(boxes)} boxes on {W}x{H}")
-    rows = [ParityRow("paste-back probabilities (image space)", d, TOL, note),
-            ParityRow("IoU score (views averaged)", maxdiff(iou_ours, iou_off), TOL, "")]
+    note = (
+        f"views: scales {list(ours.test_scales)}, flip {ours.flip_test}; "
+        f"{len(boxes)} boxes on {W}x{H}"
+    )
+    rows = [
+        ParityRow("paste-back probabilities (image space)", d, TOL, note),
+        ParityRow("IoU score (views averaged)", maxdiff(iou_ours, iou_off), TOL, ""),
+    ]
     labels, inst_ps, part_ps = label_maps_and_pixel_scores(
-        regions, (H, W), ours.num_classes, pixel_thresh=ours.pixel_thresh, device=device)
+        regions, (H, W), ours.num_classes, pixel_thresh=ours.pixel_thresh, device=device
+    )
     labels = labels.cpu()
     row, gap = _label_row(labels, lab_off.cpu(), ims_probs, d, ours.num_classes)
     rows.append(row)
-    b_i, b_p, nb = boundary_bound(full.max(1).values, labels, full.max(1).values, lab_off.cpu(),
-                                   gap, ours.pixel_thresh, d, ours.num_classes)
+    b_i, b_p, nb = boundary_bound(
+        full.max(1).values,
+        labels,
+        full.max(1).values,
+        lab_off.cpu(),
+        gap,
+        ours.pixel_thresh,
+        d,
+        ours.num_classes,
+    )
     di = (inst_ps.double().cpu() - inst_off.double().cpu()).abs()
     dp = (part_ps.double().cpu() - part_off.double().cpu()).abs()
     conf = float((full.max(1).values >= ours.pixel_thresh).double().mean())
-    rows.append(ParityRow("instance pixel score (beyond T-flip bound)",
-                          float((di - b_i).clamp_min(0).max()), TOL,
-                          f"raw max {float(di.max()):.2g}, bound <= {float(b_i.max()):.2g}; "
-                          f"{conf:.0%} of pixels >= T"))
-    rows.append(ParityRow("part pixel scores (beyond T-flip bound)",
-                          float((dp - b_p).clamp_min(0).max()), TOL,
-                          f"raw max {float(dp.max()):.2g}, bound <= {float(b_p.max()):.2g}; "
-                          f"{nb} pixels within d={d:.1g} of T or of a tie"))
+    rows.append(
+        ParityRow(
+            "instance pixel score (beyond T-flip bound)",
+            float((di - b_i).clamp_min(0).max()),
+            TOL,
+            f"raw max {float(di.max()):.2g}, bound <= {float(b_i.max()):.2g}; "
+            f"{conf:.0%} of pixels >= T",
+        )
+    )
+    rows.append(
+        ParityRow(
+            "part pixel scores (beyond T-flip bound)",
+            float((dp - b_p).clamp_min(0).max()),
+            TOL,
+            f"raw max {float(dp.max()):.2g}, bound <= {float(b_p.max()):.2g}; "
+            f"{nb} pixels within d={d:.1g} of T or of a tie",
+        )
+    )
     ours_scores = (iou_ours, inst_ps.to(dtype), part_ps.to(dtype))
-    rows += _qam_rows(ocfg, ours, box_scores.to(device, dtype), box_scores, ours_scores,
-                      (iou_off, inst_off, part_off), b_i, b_p)
+    rows += _qam_rows(
+        ocfg,
+        ours,
+        box_scores.to(device, dtype),
+        box_scores,
+        ours_scores,
+        (iou_off, inst_off, part_off),
+        b_i,
+        b_p,
+    )
     return rows
 
 
@@ -334,9 +427,12 @@ def _label_row(labels, lab_off, ims_probs, d, num_classes):
     gap = top2[:, 0] - top2[:, 1]
     clear = (gap > 2 * d) & ((top2[:, 0] - 1.0 / num_classes).abs() > d)
     differ = labels != lab_off
-    row = ParityRow("label maps (pixels that differ, no tie)", float((differ & clear).sum()), 0.0,
-                    f"of {labels.numel()}; {int(differ.sum())} differ in all, "
-                    f"at ties within {2 * d:.1g}")
+    row = ParityRow(
+        "label maps (pixels that differ, no tie)",
+        float((differ & clear).sum()),
+        0.0,
+        f"of {labels.numel()}; {int(differ.sum())} differ in all, at ties within {2 * d:.1g}",
+    )
     return row, gap
 
 
@@ -352,8 +448,8 @@ def _qam_rows(ocfg, ours, bsd, box_scores, ours_scores, off_scores, b_i, b_p) ->
     n_box = len(box_scores)
     bs, io_ = box_scores.double(), iou_off[0:n_box].double().cpu()
     ip, pp = inst_off.double().cpu(), part_off.double().cpu()
-    inst_q_off = (bs ** a * io_ ** b * ip ** g) ** (1.0 / (a + b + g))
-    part_q_off = ((bs ** a * io_ ** b)[:, None] * pp ** g) ** (1.0 / (a + b + g))
+    inst_q_off = (bs**a * io_**b * ip**g) ** (1.0 / (a + b + g))
+    part_q_off = ((bs**a * io_**b)[:, None] * pp**g) ** (1.0 / (a + b + g))
     inst_q = fuse_quality(bsd, iou_ours, inst_ps, (a, b, g), ours.clamp_iou)
     part_q = fuse_quality(bsd, iou_ours, part_ps, (a, b, g), ours.clamp_iou)
     clamp = "IoU clamped (MODEL.QAM.CLAMP_IOU True)" if ours.clamp_iou else "raw IoU"
@@ -364,10 +460,18 @@ def _qam_rows(ocfg, ours, bsd, box_scores, ours_scores, off_scores, b_i, b_p) ->
     bqp = k * part_q_off / pp.clamp_min(1e-6) * b_p
     values = [round(float(v), 3) for v in inst_q]
     return [
-        ParityRow("QAM instance score (beyond T-flip bound)", float((qi - bqi).clamp_min(0).max()),
-                  TOL, f"{clamp}; raw max {float(qi.max()):.2g}; values {values}"),
-        ParityRow("QAM part scores (beyond T-flip bound)", float((qp - bqp).clamp_min(0).max()),
-                  TOL, f"raw max {float(qp.max()):.2g}"),
+        ParityRow(
+            "QAM instance score (beyond T-flip bound)",
+            float((qi - bqi).clamp_min(0).max()),
+            TOL,
+            f"{clamp}; raw max {float(qi.max()):.2g}; values {values}",
+        ),
+        ParityRow(
+            "QAM part scores (beyond T-flip bound)",
+            float((qp - bqp).clamp_min(0).max()),
+            TOL,
+            f"raw max {float(qp.max()):.2g}",
+        ),
     ]
 
 

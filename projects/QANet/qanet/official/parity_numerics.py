@@ -19,7 +19,9 @@ def maxdiff(a, b) -> float:
     if a.shape != b.shape:
         raise ValueError(f"parity: shapes differ {tuple(a.shape)} vs {tuple(b.shape)}")
     na, nb = torch.isnan(a), torch.isnan(b)
-    if not torch.equal(na, nb):  # NaN (negative raw IoU ** 0.5) must appear on both sides or neither
+    if not torch.equal(
+        na, nb
+    ):  # NaN (negative raw IoU ** 0.5) must appear on both sides or neither
         return float("inf")
     d = (a - b).abs()[~na]
     return float(d.max()) if d.numel() else 0.0
