@@ -4,8 +4,9 @@
 of the plugin, including the paper packages QANet and MMAN (``humanparse_d2.projects.*``).
 """
 
-# Registration imports, in dependency order: the paper packages build on the shared library and
-# register their config keys and trainers with it (the only place the library imports them).
+# Registration imports: the library's subpackages first, then the paper packages, which build on
+# them and register their config keys, trainers, mappers and box sources with them (this module is
+# the only place the library imports a project).
 from . import (
     checkpoint,  # noqa: F401,E402
     data,  # noqa: F401,E402

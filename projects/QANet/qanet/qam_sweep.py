@@ -40,7 +40,10 @@ def weights_name(w: Sequence[float]) -> str:
 @torch.no_grad()
 def collect_outputs(model, data_loader, *, progress: bool = True, desc: str = "QANet inference"):
     """Run ``model`` over ``data_loader``; returns [(light input dict, Instances on CPU)] and the
-    seconds spent in the model."""
+    seconds spent in the model.
+
+    Not detectron2's ``inference_on_dataset``: the sweep needs the model seconds returned (the demo
+    reports them) and a progress bar; that function only logs its timing."""
     model.eval()
     out: list[tuple[dict, Instances]] = []
     it = data_loader
