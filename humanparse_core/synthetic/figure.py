@@ -211,30 +211,23 @@ def _head_geometry(fig: _Figure) -> tuple[np.ndarray, float, float]:
     return fig.body([0.0, -0.425]), 0.052 * u * (0.85 + 0.15 * yaw), 0.066 * u
 
 
+def _tilted_ellipse(canvas, centre, offset, axes, lean: float, v, a0=0, a1=360) -> None:
+    """Ellipse at ``centre + offset`` with ``offset`` (2,) in head-local pixels; the offset and
+    the ellipse turn with the body ``lean`` (degrees)."""
+    _ellipse(canvas, centre + _rot(np.array(offset), lean), axes, lean, v, a0, a1)
+
+
 def _draw_long_hair_behind(canvas: np.ndarray, fig: _Figure) -> None:
     """Long hair seen from the front falls behind the shoulders: painted first."""
     if fig.a["hair"] == "long" and fig.frontal:
         head_c, rx, ry = _head_geometry(fig)
-        lean = fig.a["lean"]
-        _ellipse(
-            canvas,
-            head_c + _rot(np.array([0, 0.45 * ry]), lean),
-            (rx * 1.35, ry * 1.55),
-            lean,
-            HAIR,
-        )
+        _tilted_ellipse(canvas, head_c, (0, 0.45 * ry), (rx * 1.35, ry * 1.55), fig.a["lean"], HAIR)
 
 
 def _draw_sunglasses(canvas: np.ndarray, head_c: np.ndarray, rx: float, ry: float, lean: float):
     ey = head_c + _rot(np.array([0.0, 0.05 * ry]), lean)
     for s in (-1, 1):
-        _ellipse(
-            canvas,
-            ey + _rot(np.array([s * 0.42 * rx, 0.0]), lean),
-            (0.33 * rx, 0.2 * ry),
-            lean,
-            SUNGLASSES,
-        )
+        _tilted_ellipse(canvas, ey, (s * 0.42 * rx, 0.0), (0.33 * rx, 0.2 * ry), lean, SUNGLASSES)
     _limb(
         canvas,
         ey + _rot(np.array([-0.5 * rx, 0]), lean),
@@ -251,9 +244,9 @@ def _draw_head(canvas: np.ndarray, fig: _Figure) -> None:
     head_c, rx, ry = _head_geometry(fig)
     if fig.frontal:
         _ellipse(canvas, head_c, (rx, ry), lean, FACE)
-        hair_c = head_c + _rot(np.array([0.0, -0.18 * ry]), lean)
-        _ellipse(canvas, hair_c, (rx * 1.08, ry * 0.9), lean, HAIR, 180, 360)
-        _ellipse(canvas, hair_c, (rx * 1.08, ry * 0.22), lean, HAIR, 0, 180)
+        hair = (0.0, -0.18 * ry)
+        _tilted_ellipse(canvas, head_c, hair, (rx * 1.08, ry * 0.9), lean, HAIR, 180, 360)
+        _tilted_ellipse(canvas, head_c, hair, (rx * 1.08, ry * 0.22), lean, HAIR, 0, 180)
         if a["hair"] == "bun":
             _circle(canvas, head_c + _rot(np.array([0.0, -1.05 * ry]), lean), 0.45 * rx, HAIR)
         if a["sunglasses"]:
@@ -261,17 +254,11 @@ def _draw_head(canvas: np.ndarray, fig: _Figure) -> None:
     else:
         _ellipse(canvas, head_c, (rx * 1.04, ry * 1.02), lean, HAIR)
         if a["hair"] == "long":
-            _ellipse(
-                canvas,
-                head_c + _rot(np.array([0, 0.55 * ry]), lean),
-                (rx * 1.2, ry * 1.3),
-                lean,
-                HAIR,
-            )
+            _tilted_ellipse(canvas, head_c, (0, 0.55 * ry), (rx * 1.2, ry * 1.3), lean, HAIR)
     if a["hat"]:
-        top = head_c + _rot(np.array([0.0, -0.55 * ry]), lean)
-        _ellipse(canvas, top, (rx * 1.05, ry * 0.6), lean, HAT, 180, 360)
-        _ellipse(canvas, top, (rx * 1.45, ry * 0.13), lean, HAT)
+        top = (0.0, -0.55 * ry)
+        _tilted_ellipse(canvas, head_c, top, (rx * 1.05, ry * 0.6), lean, HAT, 180, 360)
+        _tilted_ellipse(canvas, head_c, top, (rx * 1.45, ry * 0.13), lean, HAT)
 
 
 def _draw_person(
