@@ -1,6 +1,7 @@
 """The global phase: :class:`ParsingAccumulator` collects the per-image records of
 :func:`~.image_eval.evaluate_image` and computes the split-level metrics. numpy only."""
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,18 +66,9 @@ class ParsingAccumulator:
         self.ipr[1] += rec.ipr[1]
         for kind in rec.missing:
             self.missing.setdefault(kind, []).append(rec.name or str(rec.index))
-        # keep only the short records
+        # keep only the short records: the confusions and IPR are summed above
         self.records.append(
-            ImageRecord(
-                index=rec.index,
-                name="",
-                app=rec.app,
-                npos=rec.npos,
-                apr=rec.apr,
-                aph=rec.aph,
-                num_pred_persons=rec.num_pred_persons,
-                region_index=rec.region_index,
-            )
+            dataclasses.replace(rec, name="", conf=None, conf_lowres=None, missing=(), ipr=(0, 0))
         )
 
     def state(self) -> dict:

@@ -187,15 +187,7 @@ def app_image_records_from_maps(
     C = num_classes
     n = len(pred_persons)
     scores = _check_scores(pred_scores, n)
-    if category.shape != human.shape:
-        raise ValueError(
-            f"Category_ids {category.shape} and Human_ids {human.shape} differ in size"
-        )
-    cat_m = (
-        category_ignore_mapped
-        if category_ignore_mapped is not None
-        else category_ignore_to_c(category, C)
-    )
+    cat_m = _mapped_category(category, human, C, category_ignore_mapped)
     gh, sel = _gt_person_hist(human, cat_m, person_ids, C, mode, crowd, person_class_hist)
     npos = int(sel.shape[0])
     rec = _empty_image_records(n, len(thresholds), image_index, scores)
@@ -211,6 +203,20 @@ def app_image_records_from_maps(
     rec.pcp_num[idx] = pcp[ok]
     rec.ncls[idx] = np.count_nonzero(gh[sel, 1:C], axis=1)[jbest[ok]]
     return rec, npos
+
+
+def _mapped_category(
+    category: np.ndarray, human: np.ndarray, C: int, category_ignore_mapped: np.ndarray | None
+) -> np.ndarray:
+    """(H, W) GT classes with ignore -> C (the caller's precomputed map if given); ``category``
+    and ``human`` must be the same size."""
+    if category.shape != human.shape:
+        raise ValueError(
+            f"Category_ids {category.shape} and Human_ids {human.shape} differ in size"
+        )
+    if category_ignore_mapped is not None:
+        return category_ignore_mapped
+    return category_ignore_to_c(category, C)
 
 
 def _check_scores(pred_scores: Sequence[float], n: int) -> np.ndarray:

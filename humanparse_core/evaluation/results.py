@@ -13,21 +13,12 @@ import numpy as np
 __all__ = ["HEADLINE_METRICS", "headline", "json_safe", "results_to_flat", "write_json"]
 
 # The metrics of the one-line evaluator log and the CLI's first table, in this order; each is
-# shown when the summary has it: mIoU with pixel / mean accuracy, the single-person extras
-# (low-resolution mIoU and IPR of MMAN), AP^p (+ PCP at IoU 0.5), AP^r and AP^h.
+# shown when the summary has it.
 HEADLINE_METRICS = (
-    "mIoU",
-    "pixel_acc",
-    "mean_acc",
-    "mIoU_lowres",
-    "IPR",
-    "AP_p_vol",
-    "AP_p50",
-    "PCP50",
-    "AP_r_vol",
-    "AP_r50",
-    "AP_h",
-    "AP_h50",
+    ("mIoU", "pixel_acc", "mean_acc")  # mIoU with pixel / mean accuracy
+    + ("mIoU_lowres", "IPR")  # the single-person extras of MMAN
+    + ("AP_p_vol", "AP_p50", "PCP50")  # AP^p, PCP at IoU 0.5
+    + ("AP_r_vol", "AP_r50", "AP_h", "AP_h50")  # AP^r, AP^h
 )
 
 # detectron2's flat dict, in print order: per group the scalar keys, then the per-class or

@@ -3,11 +3,11 @@
 Each person is a 2-D articulated figure (:mod:`.figure`): head (face, hair, optional hat /
 sunglasses), neck, torso clothes (upper-clothes, coat, dress or LIP jumpsuit, optional torso skin
 and scarf), two arms with sleeves and optional gloves, two legs with pants / shorts / skirt, socks
-and shoes. Poses (arm and leg angles, elbow and knee bends, body lean, 3/4 yaw), sizes, colours and
-textures are random. A person faces the camera (face visible) or shows the back (head all hair);
-the person's LEFT arm, leg and shoe are on the image RIGHT in a frontal view and on the image left
-in a back view, so a horizontal flip without swapping the left/right labels produces visibly wrong
-labels.
+and shoes, painted with the sub-pixel fills of :mod:`.primitives`. Poses (arm and leg angles, elbow
+and knee bends, body lean, 3/4 yaw), sizes, colours and textures are random (:mod:`.attributes`). A
+person faces the camera (face visible) or shows the back (head all hair); the person's LEFT arm, leg
+and shoe are on the image RIGHT in a frontal view and on the image left in a back view, so a
+horizontal flip without swapping the left/right labels produces visibly wrong labels.
 
 Scenes (:mod:`.scene`): 1-5 persons (CIHP layout) painted back to front, so nearer persons occlude
 farther ones, on cluttered backgrounds (gradients, floor, random textured shapes, limb-like sticks
@@ -19,7 +19,7 @@ Writer (:mod:`.writer`): image ``i`` of (layout, split, seed) uses
 worker processes.
 """
 
-from .figure import NUM_CLASSES
+from .attributes import NUM_CLASSES
 from .scene import render_person_crop, render_scene
 from .writer import GENERATOR_VERSION, SYNTH_DEFAULTS, ensure_synthetic, generate_dataset
 

@@ -1,4 +1,4 @@
-"""One synthetic person: attribute sampling, skeleton, and painting class ids back to front.
+"""One synthetic person: skeleton, and painting class ids back to front.
 
 Every drawing call paints integer class ids into a (H, W) uint8 canvas; later strokes cover
 earlier ones, so the call order below is the depth order of the body parts.
@@ -6,213 +6,33 @@ earlier ones, so the call order below is the depth order of the body parts.
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from .textures import _TEX_CLOTH, _TEX_FINE, _TEX_STRANDS
-
-# class ids shared by CIHP and LIP (LIP's 10 is Jumpsuits, CIHP's 10 is Torso-skin)
-BG, HAT, HAIR, GLOVE, SUNGLASSES, UPPER, DRESS, COAT, SOCKS, PANTS = range(10)
-TORSO_SKIN = JUMPSUIT = 10
-SCARF, SKIRT, FACE, LARM, RARM, LLEG, RLEG, LSHOE, RSHOE = range(11, 20)
-NUM_CLASSES = 20
-
-_SKIN = np.array(
-    [
-        (255, 224, 196),
-        (241, 194, 160),
-        (224, 172, 130),
-        (198, 134, 94),
-        (160, 102, 66),
-        (118, 74, 44),
-        (84, 52, 32),
-    ],
-    np.float32,
+from .attributes import (
+    COAT,
+    DRESS,
+    FACE,
+    GLOVE,
+    HAIR,
+    HAT,
+    JUMPSUIT,
+    LARM,
+    LLEG,
+    LSHOE,
+    PANTS,
+    RARM,
+    RLEG,
+    RSHOE,
+    SCARF,
+    SKIRT,
+    SOCKS,
+    SUNGLASSES,
+    TORSO_SKIN,
+    UPPER,
 )
-_HAIR = np.array(
-    [
-        (22, 16, 12),
-        (45, 30, 20),
-        (80, 52, 30),
-        (120, 85, 50),
-        (190, 160, 105),
-        (150, 150, 150),
-        (140, 62, 30),
-        (230, 220, 190),
-    ],
-    np.float32,
-)
-_CLOTH_CLASSES = (HAT, GLOVE, UPPER, DRESS, COAT, SOCKS, PANTS, SCARF, SKIRT)
-
-# --------------------------------------------------------------------------------------------
-# drawing primitives (sub-pixel: coordinates x16 with shift=4)
-_SH = 4
-_SC = 16.0
+from .primitives import _circle, _dir, _ellipse, _limb, _poly, _rot
 
 
-def _pts(p) -> np.ndarray:
-    return np.round(np.asarray(p, np.float64) * _SC).astype(np.int32).reshape(-1, 1, 2)
-
-
-def _poly(canvas, pts, v):
-    cv2.fillPoly(canvas, [_pts(pts)], int(v), cv2.LINE_8, _SH)
-
-
-def _circle(canvas, c, r, v):
-    cv2.circle(
-        canvas,
-        tuple(int(round(t * _SC)) for t in c),
-        int(round(max(r, 0.5) * _SC)),
-        int(v),
-        -1,
-        cv2.LINE_8,
-        _SH,
-    )
-
-
-def _ellipse(canvas, c, axes, angle, v, a0=0, a1=360):
-    cv2.ellipse(
-        canvas,
-        tuple(int(round(t * _SC)) for t in c),
-        tuple(int(round(max(a, 0.5) * _SC)) for a in axes),
-        float(angle),
-        a0,
-        a1,
-        int(v),
-        -1,
-        cv2.LINE_8,
-        _SH,
-    )
-
-
-def _limb(canvas, p0, p1, w0, w1, v, caps=True):
-    """Tapered segment from p0 (width w0) to p1 (width w1) with round caps."""
-    p0 = np.asarray(p0, np.float64)
-    p1 = np.asarray(p1, np.float64)
-    d = p1 - p0
-    n = np.hypot(*d)
-    if n < 1e-6:
-        _circle(canvas, p0, max(w0, w1) / 2, v)
-        return
-    nx = np.array([-d[1], d[0]]) / n
-    _poly(canvas, [p0 + nx * w0 / 2, p1 + nx * w1 / 2, p1 - nx * w1 / 2, p0 - nx * w0 / 2], v)
-    if caps:
-        _circle(canvas, p0, w0 / 2, v)
-        _circle(canvas, p1, w1 / 2, v)
-
-
-def _dir(theta_deg: float) -> np.ndarray:
-    """Unit vector at angle theta from straight down (image coords, +theta towards +x)."""
-    t = np.deg2rad(theta_deg)
-    return np.array([np.sin(t), np.cos(t)])
-
-
-def _rot(v, deg):
-    """Rotate (..., 2) vectors by ``deg`` degrees."""
-    t = np.deg2rad(deg)
-    c, s = np.cos(t), np.sin(t)
-    v = np.asarray(v, np.float64)
-    return np.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], -1)
-
-
-# --------------------------------------------------------------------------------------------
-# attributes (the rng call order is part of the dataset: do not reorder the draws)
-def _sample_outfit(rng, lip: bool) -> dict:
-    """View, pose and clothing choices of one person."""
-    a = {}
-    a["frontal"] = rng.random() < 0.75
-    a["yaw"] = float(rng.uniform(0.6, 1.0)) if rng.random() < 0.5 else 1.0
-    a["near_side"] = int(rng.choice([-1, 1]))  # image side that is nearer when yawed
-    a["lean"] = float(np.clip(rng.normal(0, 6), -15, 15))
-    a["hair"] = rng.choice(["short", "long", "bun"], p=[0.5, 0.4, 0.1])
-    a["hat"] = rng.random() < 0.2
-    a["sunglasses"] = a["frontal"] and rng.random() < 0.15
-    a["scarf"] = rng.random() < 0.12
-    a["coat"] = rng.random() < 0.3
-    lower = rng.choice(
-        ["pants", "shorts", "skirt", "dress", "jumpsuit"]
-        if lip
-        else ["pants", "shorts", "skirt", "dress"],
-        p=[0.45, 0.15, 0.15, 0.15, 0.10] if lip else [0.5, 0.17, 0.16, 0.17],
-    )
-    a["lower"] = str(lower)
-    if a["lower"] in ("dress", "jumpsuit"):
-        a["coat"] = a["coat"] and rng.random() < 0.5
-    a["sleeve"] = float(rng.choice([0.0, 0.5, 1.1, 2.2], p=[0.15, 0.3, 0.15, 0.4]))
-    if a["coat"]:
-        a["sleeve"] = 2.2
-    a["hem"] = float(rng.uniform(0.12, 0.32))
-    a["gloves"] = rng.random() < 0.1
-    a["socks"] = rng.random() < 0.35
-    a["torso_skin"] = (not lip) and rng.random() < 0.45  # V-neck (CIHP class 10)
-    # arms: abduction (deg, outward positive) and elbow bend per image side (-1 = image left)
-    a["arm"] = {
-        s: (
-            float(rng.uniform(-15, 100) if rng.random() < 0.8 else rng.uniform(-35, 150)),
-            float(rng.uniform(-40, 140)),
-        )
-        for s in (-1, 1)
-    }
-    walk = rng.random() < 0.5
-    a["leg"] = {
-        s: (
-            float(rng.uniform(-6, 25 if not walk else 12)),
-            float(rng.uniform(-10, 45 if walk else 15)),
-        )
-        for s in (-1, 1)
-    }
-    return a
-
-
-def _sample_colors(rng, lip: bool) -> np.ndarray:
-    """(NUM_CLASSES, 3) float32 RGB base colour per class."""
-    skin = _SKIN[rng.integers(len(_SKIN))] * rng.uniform(0.92, 1.08)
-    hairc = _HAIR[rng.integers(len(_HAIR))] * rng.uniform(0.85, 1.15)
-
-    def cloth():
-        hsv = np.uint8([[[rng.integers(0, 180), rng.integers(30, 240), rng.integers(40, 250)]]])
-        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
-
-    col = np.zeros((NUM_CLASSES, 3), np.float32)
-    col[[FACE, LARM, RARM, LLEG, RLEG]] = skin
-    col[TORSO_SKIN] = skin
-    col[HAIR] = hairc
-    for c in _CLOTH_CLASSES:
-        col[c] = cloth()
-    if lip:
-        col[JUMPSUIT] = cloth()
-    col[SUNGLASSES] = (15, 15, 20)
-    shoe = cloth() * 0.45 if rng.random() < 0.6 else cloth()
-    col[LSHOE] = col[RSHOE] = shoe
-    return col
-
-
-def _sample_textures(rng, lip: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(NUM_CLASSES,) texture-bank index and (NUM_CLASSES,) texture amplitude per class."""
-    tex = np.zeros(NUM_CLASSES, np.int64)
-    amp = np.zeros(NUM_CLASSES, np.float32)
-    for c in _CLOTH_CLASSES + ((JUMPSUIT,) if lip else ()):
-        tex[c] = rng.choice(_TEX_CLOTH)
-        amp[c] = rng.uniform(0.08, 0.3)
-    for c in (FACE, LARM, RARM, LLEG, RLEG) + (() if lip else (TORSO_SKIN,)):
-        tex[c], amp[c] = _TEX_FINE, 0.04
-    tex[HAIR], amp[HAIR] = _TEX_STRANDS, 0.35
-    tex[LSHOE] = tex[RSHOE] = _TEX_FINE
-    amp[LSHOE] = amp[RSHOE] = 0.1
-    return tex, amp
-
-
-def _sample_person_attrs(rng, kind: str) -> dict:
-    """All random attributes of one person: outfit and pose, then colours, then textures."""
-    lip = kind == "lip"
-    a = _sample_outfit(rng, lip)
-    a["colors"] = _sample_colors(rng, lip)
-    a["tex"], a["amp"] = _sample_textures(rng, lip)
-    return a
-
-
-# --------------------------------------------------------------------------------------------
-# skeleton and painting
 @dataclass
 class _Figure:
     """One person placed in the image: attributes, joints (pixels) and garment classes."""
@@ -391,30 +211,23 @@ def _head_geometry(fig: _Figure) -> tuple[np.ndarray, float, float]:
     return fig.body([0.0, -0.425]), 0.052 * u * (0.85 + 0.15 * yaw), 0.066 * u
 
 
+def _tilted_ellipse(canvas, centre, offset, axes, lean: float, v, a0=0, a1=360) -> None:
+    """Ellipse at ``centre + offset`` with ``offset`` (2,) in head-local pixels; the offset and
+    the ellipse turn with the body ``lean`` (degrees)."""
+    _ellipse(canvas, centre + _rot(np.array(offset), lean), axes, lean, v, a0, a1)
+
+
 def _draw_long_hair_behind(canvas: np.ndarray, fig: _Figure) -> None:
     """Long hair seen from the front falls behind the shoulders: painted first."""
     if fig.a["hair"] == "long" and fig.frontal:
         head_c, rx, ry = _head_geometry(fig)
-        lean = fig.a["lean"]
-        _ellipse(
-            canvas,
-            head_c + _rot(np.array([0, 0.45 * ry]), lean),
-            (rx * 1.35, ry * 1.55),
-            lean,
-            HAIR,
-        )
+        _tilted_ellipse(canvas, head_c, (0, 0.45 * ry), (rx * 1.35, ry * 1.55), fig.a["lean"], HAIR)
 
 
 def _draw_sunglasses(canvas: np.ndarray, head_c: np.ndarray, rx: float, ry: float, lean: float):
     ey = head_c + _rot(np.array([0.0, 0.05 * ry]), lean)
     for s in (-1, 1):
-        _ellipse(
-            canvas,
-            ey + _rot(np.array([s * 0.42 * rx, 0.0]), lean),
-            (0.33 * rx, 0.2 * ry),
-            lean,
-            SUNGLASSES,
-        )
+        _tilted_ellipse(canvas, ey, (s * 0.42 * rx, 0.0), (0.33 * rx, 0.2 * ry), lean, SUNGLASSES)
     _limb(
         canvas,
         ey + _rot(np.array([-0.5 * rx, 0]), lean),
@@ -431,9 +244,9 @@ def _draw_head(canvas: np.ndarray, fig: _Figure) -> None:
     head_c, rx, ry = _head_geometry(fig)
     if fig.frontal:
         _ellipse(canvas, head_c, (rx, ry), lean, FACE)
-        hair_c = head_c + _rot(np.array([0.0, -0.18 * ry]), lean)
-        _ellipse(canvas, hair_c, (rx * 1.08, ry * 0.9), lean, HAIR, 180, 360)
-        _ellipse(canvas, hair_c, (rx * 1.08, ry * 0.22), lean, HAIR, 0, 180)
+        hair = (0.0, -0.18 * ry)
+        _tilted_ellipse(canvas, head_c, hair, (rx * 1.08, ry * 0.9), lean, HAIR, 180, 360)
+        _tilted_ellipse(canvas, head_c, hair, (rx * 1.08, ry * 0.22), lean, HAIR, 0, 180)
         if a["hair"] == "bun":
             _circle(canvas, head_c + _rot(np.array([0.0, -1.05 * ry]), lean), 0.45 * rx, HAIR)
         if a["sunglasses"]:
@@ -441,17 +254,11 @@ def _draw_head(canvas: np.ndarray, fig: _Figure) -> None:
     else:
         _ellipse(canvas, head_c, (rx * 1.04, ry * 1.02), lean, HAIR)
         if a["hair"] == "long":
-            _ellipse(
-                canvas,
-                head_c + _rot(np.array([0, 0.55 * ry]), lean),
-                (rx * 1.2, ry * 1.3),
-                lean,
-                HAIR,
-            )
+            _tilted_ellipse(canvas, head_c, (0, 0.55 * ry), (rx * 1.2, ry * 1.3), lean, HAIR)
     if a["hat"]:
-        top = head_c + _rot(np.array([0.0, -0.55 * ry]), lean)
-        _ellipse(canvas, top, (rx * 1.05, ry * 0.6), lean, HAT, 180, 360)
-        _ellipse(canvas, top, (rx * 1.45, ry * 0.13), lean, HAT)
+        top = (0.0, -0.55 * ry)
+        _tilted_ellipse(canvas, head_c, top, (rx * 1.05, ry * 0.6), lean, HAT, 180, 360)
+        _tilted_ellipse(canvas, head_c, top, (rx * 1.45, ry * 0.13), lean, HAT)
 
 
 def _draw_person(

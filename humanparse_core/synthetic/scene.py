@@ -7,7 +7,8 @@ foreground pixel carries exactly the drawn class.
 import cv2
 import numpy as np
 
-from .figure import _SKIN, NUM_CLASSES, _draw_person, _sample_person_attrs
+from .attributes import _SKIN, NUM_CLASSES, _sample_person_attrs
+from .figure import _draw_person
 from .textures import _TEX_BLOTCHY, _TEX_FINE, _bank_window, _noise_window
 
 _KEY_STRIDE = 32  # key = person * 32 + class fits uint8 for up to 7 persons
