@@ -263,7 +263,7 @@ class QANet(nn.Module):
         return boxes, scores
 
     @property
-    def _view_options(self) -> dict:
+    def view_options(self) -> dict:
         """The crop views of a person box (``inference.person_crops`` / ``parse_person_boxes``)."""
         return {
             "crop_hw": self.crop_size,
@@ -318,7 +318,7 @@ class QANet(nn.Module):
             flip=self.flip_test,
             flip_lut=self.flip_lut,
             chunk=self.crops_per_batch,
-            **self._view_options,
+            **self.view_options,
         )
         for img, (boxes, scores, hw), p in zip(images, per_image, parsed):
             out = {
@@ -357,7 +357,7 @@ class QANet(nn.Module):
             image_rgb,
             boxes,
             image_hw,
-            **self._view_options,
+            **self.view_options,
             flip=self.flip_test,
             flip_lut=self.flip_lut,
             chunk=self.crops_per_batch,
