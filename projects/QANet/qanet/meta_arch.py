@@ -26,9 +26,9 @@ from humanparse_d2.modeling.losses import qanet_parsing_losses
 
 from .boxes import DetectorBoxes, build_box_source
 from .fast_inference import FAST_PATHS, InferenceParser
-from .inference import parse_batch_crops, parse_person_boxes
+from .inference import label_maps_and_pixel_scores, parse_batch_crops, parse_person_boxes
 from .inference_inputs import filter_person_boxes, rgb_image, view_scales
-from .outputs import person_instances, qam_instances
+from .outputs import paste_semantic, qam_instances
 from .parser import QANetCropParser
 
 __all__ = ["QANet", "view_scales"]
@@ -263,13 +263,17 @@ class QANet(nn.Module):
         return boxes, scores
 
     @property
-    def view_options(self) -> dict:
-        """The crop views of a person box (``inference.person_crops`` / ``parse_person_boxes``)."""
+    def parse_options(self) -> dict:
+        """The test-time options of ``inference.parse_person_boxes`` / ``parse_batch_crops``:
+        the crop views of a person box, the flip test and the parser batch."""
         return {
             "crop_hw": self.crop_size,
             "aspect_wh": self.aspect_ratio,
             "box_expand": self.box_expand,
             "scales": self.test_scales,
+            "flip": self.flip_test,
+            "flip_lut": self.flip_lut,
+            "chunk": self.crops_per_batch,
         }
 
     def _detected_boxes(self, batched_inputs: list[dict], images: list[torch.Tensor]):
@@ -315,10 +319,7 @@ class QANet(nn.Module):
             self.test_parser(),
             images,
             [(b, hw) for b, _, hw in per_image],
-            flip=self.flip_test,
-            flip_lut=self.flip_lut,
-            chunk=self.crops_per_batch,
-            **self.view_options,
+            **self.parse_options,
         )
         for img, (boxes, scores, hw), p in zip(images, per_image, parsed):
             out = {
@@ -357,28 +358,17 @@ class QANet(nn.Module):
             image_rgb,
             boxes,
             image_hw,
-            **self.view_options,
-            flip=self.flip_test,
-            flip_lut=self.flip_lut,
-            chunk=self.crops_per_batch,
             parsed=parsed,
+            **self.parse_options,
         )
-        inst, sem = person_instances(
-            regions,
-            iou,
-            boxes,
-            box_scores,
-            image_hw,
-            num_classes=self.num_classes,
-            pixel_thresh=self.pixel_thresh,
-            qam_weights=self.qam_weights,
-            clamp_iou=self.clamp_iou,
-            semantic=extra is not None,
-            device=self.device,
+        labels, inst_ps, part_ps = label_maps_and_pixel_scores(
+            regions, image_hw, self.num_classes, pixel_thresh=self.pixel_thresh, device=self.device
         )
         if extra is not None:
-            extra["sem_seg"] = sem
-        return inst
+            extra["sem_seg"] = paste_semantic(
+                regions, box_scores, self.num_classes, image_hw, self.device
+            )
+        return self.build_instances(boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw)
 
     def build_instances(
         self, boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw, qam_weights=None

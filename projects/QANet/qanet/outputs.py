@@ -9,9 +9,7 @@ from detectron2.structures import Boxes, Instances
 from humanparse_d2.modeling.paste import PastedRegion
 from humanparse_d2.modeling.qam import fuse_quality
 
-from .inference import label_maps_and_pixel_scores
-
-__all__ = ["person_instances", "qam_instances", "paste_semantic"]
+__all__ = ["qam_instances", "paste_semantic"]
 
 
 def qam_instances(
@@ -68,47 +66,3 @@ def paste_semantic(
         if r.probs.numel():
             sem[:, r.y0 : r.y1, r.x0 : r.x1] = r.probs
     return sem
-
-
-def person_instances(
-    regions: Sequence[PastedRegion],
-    iou: torch.Tensor,
-    boxes: torch.Tensor,
-    box_scores: torch.Tensor,
-    image_hw: tuple[int, int],
-    *,
-    num_classes: int,
-    pixel_thresh: float,
-    qam_weights: Sequence[float],
-    clamp_iou: bool,
-    device: torch.device,
-    semantic: bool = False,
-) -> tuple[Instances, torch.Tensor | None]:
-    """One image's outputs from its N parsed persons.
-
-    Args:
-        regions: N box-local image-space probability maps; iou: (N,) IoU scores.
-        boxes: (N, 4) XYXY original coordinates; box_scores: (N,).
-        image_hw: original (H, W).
-        device: of the label maps, pixel scores and semantic map.
-        semantic: also build the (C, H, W) map of :func:`paste_semantic`.
-    Returns:
-        the QAM-scored Instances (:func:`qam_instances`) and the semantic map or None.
-    """
-    labels, inst_ps, part_ps = label_maps_and_pixel_scores(
-        regions, image_hw, num_classes, pixel_thresh=pixel_thresh, device=device
-    )
-    sem = paste_semantic(regions, box_scores, num_classes, image_hw, device) if semantic else None
-    inst = qam_instances(
-        boxes,
-        box_scores,
-        iou,
-        inst_ps,
-        part_ps,
-        labels,
-        image_hw,
-        num_classes=num_classes,
-        qam_weights=qam_weights,
-        clamp_iou=clamp_iou,
-    )
-    return inst, sem
