@@ -6,9 +6,17 @@ __all__ = ["add_data_config"]
 
 
 def add_data_config(cfg: CN) -> None:
-    """Add the data-layer keys to ``cfg`` in place."""
+    """Add the data-layer keys (``INPUT.PARSING``) to ``cfg`` in place."""
+    cfg.INPUT.PARSING = CN()
+    _add_mapper_names(cfg)
+    _add_instance_crop_config(cfg)
+    _add_whole_image_config(cfg)
+    _add_single_person_config(cfg)
+
+
+def _add_mapper_names(cfg: CN) -> None:
+    """``INPUT.PARSING.MAPPER`` / ``TEST_MAPPER``: the dataset mappers of the loaders."""
     _C = cfg
-    _C.INPUT.PARSING = CN()
     # Name of the dataset mapper used by the training loader, registered in
     # humanparse_d2.data.PARSING_MAPPER_REGISTRY ("InstanceParsingMapper",
     # "WholeImageParsingMapper", "SinglePersonParsingMapper", ...); "" keeps detectron2's
@@ -18,7 +26,10 @@ def add_data_config(cfg: CN) -> None:
     # Mapper of the test loaders (in PARSING_MAPPER_REGISTRY); "" keeps detectron2's default.
     _C.INPUT.PARSING.TEST_MAPPER = ""
 
-    # ---- InstanceParsingMapper: top-down person crops ----
+
+def _add_instance_crop_config(cfg: CN) -> None:
+    """InstanceParsingMapper: top-down person crops."""
+    _C = cfg
     # Output crop size (H, W); QANet uses 512x384 (the QANet configs write it width first).
     _C.INPUT.PARSING.CROP_SIZE = (512, 384)
     # Enlargement of the aspect-corrected person box (QANet code 1.25; the paper reading is 1.0).
@@ -40,11 +51,18 @@ def add_data_config(cfg: CN) -> None:
     # Probability of the horizontal flip when FLIP is on.
     _C.INPUT.PARSING.FLIP_PROB = 0.5
 
-    # ---- WholeImageParsingMapper: detector + parser training / evaluation ----
+
+def _add_whole_image_config(cfg: CN) -> None:
+    """WholeImageParsingMapper: detector + parser training / evaluation."""
+    _C = cfg
     # Also produce gt_masks (BitMasks of each person) next to gt_parsing.
     _C.INPUT.PARSING.WHOLE_IMAGE_MASKS = True
 
-    # ---- SinglePersonParsingMapper: whole-image single-person training (MMAN) ----
+
+def _add_single_person_config(cfg: CN) -> None:
+    """``INPUT.PARSING.SINGLE``, SinglePersonParsingMapper: whole-image single-person training
+    (MMAN)."""
+    _C = cfg
     _C.INPUT.PARSING.SINGLE = CN()
     # "squash" (resize to LOAD_SIZE x LOAD_SIZE, aspect not kept; MMAN code) or "shortest_edge"
     # (shorter side to LOAD_SIZE; MMAN paper).

@@ -89,6 +89,16 @@ def _pad_to(x: torch.Tensor, min_size: int) -> torch.Tensor:
     return F.pad(x, (0, max(0, min_size - w), 0, max(0, min_size - h)))
 
 
+# (name, MODEL.MMAN node, class, index of its weight in MODEL.MMAN.LOSS_WEIGHTS or None for the
+# node's own WEIGHT); the order is the order the discriminators are built and initialised in
+_DISCRIMINATOR_TABLE = (
+    ("macro", "MACRO", MacroDiscriminator, 0),
+    ("micro", "MICRO", MicroDiscriminator, 2),
+    ("global", "GLOBAL", PatchDiscriminator, None),
+    ("mid", "MID", PatchDiscriminator, None),
+)
+
+
 class MMANAdversary(nn.Module):
     """The discriminators of an MMAN variant and their GAN losses.
 
@@ -139,42 +149,20 @@ class MMANAdversary(nn.Module):
         m = cfg.MODEL.MMAN
         in_ch = 3 + m.NUM_CLASSES
         ds, weights = {}, {}
-        if m.MACRO.ENABLED:
-            ds["macro"] = MacroDiscriminator(
+        for name, key, d_class, loss_weight_index in _DISCRIMINATOR_TABLE:
+            node = m[key]
+            if not node.ENABLED:
+                continue
+            ds[name] = d_class(
                 in_ch,
-                strides=m.MACRO.STRIDES,
-                ndf=m.MACRO.NDF,
-                norm=m.MACRO.NORM,
-                max_mult=m.MACRO.MAX_MULT,
+                strides=node.STRIDES,
+                ndf=node.NDF,
+                norm=node.NORM,
+                max_mult=node.MAX_MULT,
             )
-            weights["macro"] = m.LOSS_WEIGHTS[0]
-        if m.MICRO.ENABLED:
-            ds["micro"] = MicroDiscriminator(
-                in_ch,
-                strides=m.MICRO.STRIDES,
-                ndf=m.MICRO.NDF,
-                norm=m.MICRO.NORM,
-                max_mult=m.MICRO.MAX_MULT,
+            weights[name] = (
+                node.WEIGHT if loss_weight_index is None else m.LOSS_WEIGHTS[loss_weight_index]
             )
-            weights["micro"] = m.LOSS_WEIGHTS[2]
-        if m.GLOBAL.ENABLED:
-            ds["global"] = PatchDiscriminator(
-                in_ch,
-                strides=m.GLOBAL.STRIDES,
-                ndf=m.GLOBAL.NDF,
-                norm=m.GLOBAL.NORM,
-                max_mult=m.GLOBAL.MAX_MULT,
-            )
-            weights["global"] = m.GLOBAL.WEIGHT
-        if m.MID.ENABLED:
-            ds["mid"] = PatchDiscriminator(
-                in_ch,
-                strides=m.MID.STRIDES,
-                ndf=m.MID.NDF,
-                norm=m.MID.NORM,
-                max_mult=m.MID.MAX_MULT,
-            )
-            weights["mid"] = m.MID.WEIGHT
         for d in ds.values():
             init_discriminator(d, m.D_INIT)
         return {

@@ -122,71 +122,68 @@ def _dilate_basic_blocks(blocks, dilation: int) -> None:
             conv.padding = (dilation, dilation)
 
 
+_BLOCKS_PER_STAGE = {
+    18: [2, 2, 2, 2],
+    34: [3, 4, 6, 3],
+    50: [3, 4, 6, 3],
+    101: [3, 4, 23, 3],
+    152: [3, 8, 36, 3],
+}
+
+
+def _make_stage(
+    r, stage_idx: int, num_blocks: int, channels: tuple[int, int, int], norm, release: bool
+) -> list:
+    """The blocks of res{stage_idx} (2..5) from ``MODEL.RESNETS`` ``r``; ``channels`` = (in,
+    out, bottleneck). res5 keeps stride 16 when dilated; basic blocks for R18/R34."""
+    in_channels, out_channels, bottleneck_channels = channels
+    dilation = r.RES5_DILATION if stage_idx == 5 else 1
+    first_stride = 1 if stage_idx == 2 or (stage_idx == 5 and dilation == 2) else 2
+    kwargs = {
+        "num_blocks": num_blocks,
+        "stride_per_block": [first_stride] + [1] * (num_blocks - 1),
+        "in_channels": in_channels,
+        "out_channels": out_channels,
+        "norm": norm,
+    }
+    if r.DEPTH in (18, 34):  # any RES2_OUT_CHANNELS (64 for ImageNet weights; less in tests)
+        blocks = ResNet.make_stage(block_class=BasicBlock, **kwargs)
+        if dilation > 1:
+            _dilate_basic_blocks(blocks, dilation)
+        return blocks
+    return ResNet.make_stage(
+        block_class=ReleaseBottleneckBlock if release else BottleneckBlock,
+        bottleneck_channels=bottleneck_channels,
+        stride_in_1x1=r.STRIDE_IN_1X1,
+        dilation=dilation,
+        num_groups=r.NUM_GROUPS,
+        **kwargs,
+    )
+
+
 @BACKBONE_REGISTRY.register()
 def build_mman_resnet_backbone(cfg, input_shape: ShapeSpec) -> MMANResNet:
     """detectron2's ResNet recipe (``MODEL.RESNETS.*``) with ``RES5_DILATION`` honoured for every
     depth and ``OUT_FEATURES`` that may include "stem" (stride 2)."""
     from .config import resolve_mman_config
 
+    r = cfg.MODEL.RESNETS
     release = resolve_mman_config(cfg).MODEL.MMAN.GENERATOR.VARIANT == "release"
-    norm = BatchStatBatchNorm2d if release else cfg.MODEL.RESNETS.NORM
-    stem = BasicStem(
-        in_channels=input_shape.channels,
-        out_channels=cfg.MODEL.RESNETS.STEM_OUT_CHANNELS,
-        norm=norm,
-    )
-    depth = cfg.MODEL.RESNETS.DEPTH
-    num_groups = cfg.MODEL.RESNETS.NUM_GROUPS
-    bottleneck_channels = num_groups * cfg.MODEL.RESNETS.WIDTH_PER_GROUP
-    in_channels = cfg.MODEL.RESNETS.STEM_OUT_CHANNELS
-    out_channels = cfg.MODEL.RESNETS.RES2_OUT_CHANNELS
-    res5_dilation = cfg.MODEL.RESNETS.RES5_DILATION
-    if res5_dilation not in (1, 2):
-        raise ValueError(f"MODEL.RESNETS.RES5_DILATION must be 1 or 2, got {res5_dilation}")
-    blocks_per_stage = {
-        18: [2, 2, 2, 2],
-        34: [3, 4, 6, 3],
-        50: [3, 4, 6, 3],
-        101: [3, 4, 23, 3],
-        152: [3, 8, 36, 3],
-    }[depth]
-    basic = depth in (18, 34)  # any RES2_OUT_CHANNELS (64 for ImageNet weights; less in tests)
-    if release and basic:
+    norm = BatchStatBatchNorm2d if release else r.NORM
+    stem = BasicStem(in_channels=input_shape.channels, out_channels=r.STEM_OUT_CHANNELS, norm=norm)
+    if r.RES5_DILATION not in (1, 2):
+        raise ValueError(f"MODEL.RESNETS.RES5_DILATION must be 1 or 2, got {r.RES5_DILATION}")
+    blocks_per_stage = _BLOCKS_PER_STAGE[r.DEPTH]
+    if release and r.DEPTH in (18, 34):
         raise ValueError(
             "MODEL.MMAN.GENERATOR.VARIANT 'release' is a bottleneck ResNet (R50/R101/R152)"
         )
-
+    channels = (r.STEM_OUT_CHANNELS, r.RES2_OUT_CHANNELS, r.NUM_GROUPS * r.WIDTH_PER_GROUP)
     stages = []
     for idx, stage_idx in enumerate(range(2, 6)):
-        dilation = res5_dilation if stage_idx == 5 else 1
-        first_stride = 1 if idx == 0 or (stage_idx == 5 and dilation == 2) else 2
-        kwargs = {
-            "num_blocks": blocks_per_stage[idx],
-            "stride_per_block": [first_stride] + [1] * (blocks_per_stage[idx] - 1),
-            "in_channels": in_channels,
-            "out_channels": out_channels,
-            "norm": norm,
-        }
-        if basic:
-            blocks = ResNet.make_stage(block_class=BasicBlock, **kwargs)
-            if dilation > 1:
-                _dilate_basic_blocks(blocks, dilation)
-        else:
-            blocks = ResNet.make_stage(
-                block_class=ReleaseBottleneckBlock if release else BottleneckBlock,
-                bottleneck_channels=bottleneck_channels,
-                stride_in_1x1=cfg.MODEL.RESNETS.STRIDE_IN_1X1,
-                dilation=dilation,
-                num_groups=num_groups,
-                **kwargs,
-            )
-        in_channels = out_channels
-        out_channels *= 2
-        bottleneck_channels *= 2
-        stages.append(blocks)
+        stages.append(_make_stage(r, stage_idx, blocks_per_stage[idx], channels, norm, release))
+        in_channels, out_channels, bottleneck_channels = channels
+        channels = (out_channels, out_channels * 2, bottleneck_channels * 2)
     return MMANResNet(
-        stem,
-        stages,
-        out_features=cfg.MODEL.RESNETS.OUT_FEATURES,
-        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
+        stem, stages, out_features=r.OUT_FEATURES, freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT
     )

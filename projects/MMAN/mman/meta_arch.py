@@ -42,6 +42,7 @@ from humanparse_d2.data.flip import flip_lut_for
 
 from .config import resolve_mman_config
 from .generator import ASPPLowRes, MMANDecoder
+from .test_ensemble import RAW_TEST_RESIZES, ensemble_result, multiscale_flip_probs, resize_raw
 
 __all__ = ["MMAN", "downsample_labels", "sanitize_labels", "parsing_ce"]
 
@@ -103,9 +104,48 @@ def _flip_lut(cfg, num_classes: int) -> list[int] | None:
     return lut
 
 
+def _check_encoder(shapes: dict[str, ShapeSpec], size_divisibility: int) -> None:
+    missing = [f for f in ENCODER_FEATURES if f not in shapes]
+    if missing:
+        raise ValueError(
+            f"MMAN needs encoder features {ENCODER_FEATURES}, the backbone gives {sorted(shapes)}; "
+            "use MODEL.BACKBONE.NAME='build_mman_resnet_backbone' and "
+            "MODEL.RESNETS.OUT_FEATURES=['stem','res2','res3','res4','res5']"
+        )
+    if shapes["res5"].stride != size_divisibility:
+        raise ValueError(
+            f"res5 stride is {shapes['res5'].stride}, MODEL.MMAN.SIZE_DIVISIBILITY is "
+            f"{size_divisibility}; MMAN needs output stride 16 (MODEL.RESNETS.RES5_DILATION=2)"
+        )
+
+
+def _checked_flip_lut(flip_lut: Sequence[int] | None, num_classes: int) -> torch.Tensor:
+    lut = list(range(num_classes)) if flip_lut is None else [int(v) for v in flip_lut]
+    if sorted(lut) != list(range(num_classes)):
+        raise ValueError(f"flip_lut must be a permutation of 0..{num_classes - 1}, got {lut}")
+    return torch.tensor(lut, dtype=torch.long)
+
+
 @META_ARCH_REGISTRY.register()
 class MMAN(nn.Module):
-    """Dual-output generator of MMAN: encoder -> (ASPP low-res logits, decoder full-res logits)."""
+    """Dual-output generator of MMAN: encoder -> (ASPP low-res logits, decoder full-res logits).
+
+    Args:
+        backbone: encoder with outputs "stem" (stride 2), "res2", "res3", "res4", "res5"
+            (res4 and res5 stride 16).
+        num_classes: C, background included.
+        loss_weights: {"ce_hi", "ce_lo"[, "ce_mid"]} weights of the CE terms.
+        pixel_mean, pixel_std: normalisation of uint8 inputs (in ``input_format`` order).
+        input_format: channel order of uint8 inputs ("RGB" or "BGR"); float inputs are RGB.
+        mid_head: add the stride-4 classifier of the Multiple AN variant.
+        flip_lut: label permutation of a horizontal flip (identity if None).
+        raw_test_resize, raw_test_size: at inference, uint8 images (raw frames, e.g. from
+            tools/demo.py, not prepared by the test mapper) are first resized like the test
+            mapper does: "squash" to size x size, "shortest_edge" to size, or "none".
+        single_image_passes: run every test pass on one image (needed when the encoder's
+            BatchNorm uses batch statistics: a batch of an image and its flip would mix them).
+        align_corners: of the bilinear resize of rescaled passes back to the input size.
+    """
 
     @configurable
     def __init__(
@@ -133,37 +173,13 @@ class MMAN(nn.Module):
         single_image_passes: bool = False,
         align_corners: bool = False,
     ):
-        """
-        Args:
-            backbone: encoder with outputs "stem" (stride 2), "res2", "res3", "res4", "res5"
-                (res4 and res5 stride 16).
-            num_classes: C, background included.
-            loss_weights: {"ce_hi", "ce_lo"[, "ce_mid"]} weights of the CE terms.
-            pixel_mean, pixel_std: normalisation of uint8 inputs (in ``input_format`` order).
-            input_format: channel order of uint8 inputs ("RGB" or "BGR"); float inputs are RGB.
-            mid_head: add the stride-4 classifier of the Multiple AN variant.
-            flip_lut: label permutation of a horizontal flip (identity if None).
-            raw_test_resize, raw_test_size: at inference, uint8 images (raw frames, e.g. from
-                tools/demo.py, not prepared by the test mapper) are first resized like the test
-                mapper does: "squash" to size x size, "shortest_edge" to size, or "none".
-            single_image_passes: run every test pass on one image (needed when the encoder's
-                BatchNorm uses batch statistics: a batch of an image and its flip would mix them).
-            align_corners: of the bilinear resize of rescaled passes back to the input size.
-        """
         super().__init__()
         self.backbone = backbone
         shapes = backbone.output_shape()
-        missing = [f for f in ENCODER_FEATURES if f not in shapes]
-        if missing:
+        _check_encoder(shapes, size_divisibility)
+        if raw_test_resize not in RAW_TEST_RESIZES:
             raise ValueError(
-                f"MMAN needs encoder features {ENCODER_FEATURES}, the backbone gives {sorted(shapes)}; "
-                "use MODEL.BACKBONE.NAME='build_mman_resnet_backbone' and "
-                "MODEL.RESNETS.OUT_FEATURES=['stem','res2','res3','res4','res5']"
-            )
-        if shapes["res5"].stride != size_divisibility:
-            raise ValueError(
-                f"res5 stride is {shapes['res5'].stride}, MODEL.MMAN.SIZE_DIVISIBILITY is "
-                f"{size_divisibility}; MMAN needs output stride 16 (MODEL.RESNETS.RES5_DILATION=2)"
+                f"raw_test_resize must be squash, shortest_edge or none, got {raw_test_resize!r}"
             )
         self.num_classes = num_classes
         self.aspp = ASPPLowRes(shapes["res5"].channels, num_classes, aspp_dilations, init)
@@ -178,22 +194,15 @@ class MMAN(nn.Module):
         self.test_scales = tuple(float(s) for s in test_scales)
         self.test_flip = test_flip
         self.input_format = input_format
-        if raw_test_resize not in ("squash", "shortest_edge", "none"):
-            raise ValueError(
-                f"raw_test_resize must be squash, shortest_edge or none, got {raw_test_resize!r}"
-            )
         self.raw_test_resize = raw_test_resize
         self.raw_test_size = int(raw_test_size)
         self.single_image_passes = bool(single_image_passes)
         self.align_corners = bool(align_corners)
-        lut = list(range(num_classes)) if flip_lut is None else [int(v) for v in flip_lut]
-        if sorted(lut) != list(range(num_classes)):
-            raise ValueError(f"flip_lut must be a permutation of 0..{num_classes - 1}, got {lut}")
-        self.register_buffer("flip_lut", torch.tensor(lut, dtype=torch.long), persistent=False)
-        self.register_buffer(
-            "pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False
-        )
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
+        lut = _checked_flip_lut(flip_lut, num_classes)
+        self.register_buffer("flip_lut", lut, persistent=False)
+        mean, std = torch.tensor(pixel_mean).view(-1, 1, 1), torch.tensor(pixel_std).view(-1, 1, 1)
+        self.register_buffer("pixel_mean", mean, persistent=False)
+        self.register_buffer("pixel_std", std, persistent=False)
 
     @classmethod
     def from_config(cls, cfg):
@@ -330,73 +339,28 @@ class MMAN(nn.Module):
 
     @torch.no_grad()
     def inference(self, batched_inputs: list[dict]) -> list[dict[str, torch.Tensor]]:
+        """Per image the ``test_ensemble.ensemble_result`` dict (see the module docstring)."""
         results = []
         for x in batched_inputs:
             raw = not x["image"].is_floating_point()
             image = self._normalise(x["image"])
-            height, width = (
-                int(x.get("height", image.shape[-2])),
-                int(x.get("width", image.shape[-1])),
-            )
+            height = int(x.get("height", image.shape[-2]))
+            width = int(x.get("width", image.shape[-1]))
             if raw:
-                image = self._resize_raw(image)
-            H, W = image.shape[-2:]
+                image = resize_raw(image, self.raw_test_resize, self.raw_test_size)
             probs, lowres = self.multiscale_flip_probs(image)
-            sem_seg = probs
-            if (height, width) != (H, W):
-                sem_seg = F.interpolate(
-                    probs[None], (height, width), mode="bilinear", align_corners=False
-                )[0]
-            results.append(
-                {
-                    "sem_seg": sem_seg,
-                    "sem_seg_lowres": lowres,
-                    "sem_seg_ipr_label": probs.argmax(0),
-                    "sem_seg_input_size": probs,
-                }
-            )
+            results.append(ensemble_result(probs, lowres, height, width))
         return results
 
-    def _resize_raw(self, image: torch.Tensor) -> torch.Tensor:
-        H, W = image.shape[-2:]
-        if self.raw_test_resize == "squash":
-            size = (self.raw_test_size, self.raw_test_size)
-        elif self.raw_test_resize == "shortest_edge":
-            s = self.raw_test_size / min(H, W)
-            size = (max(1, int(round(H * s))), max(1, int(round(W * s))))
-        else:
-            return image
-        if size == (H, W):
-            return image
-        return F.interpolate(image[None], size, mode="bilinear", align_corners=False)[0]
-
     def multiscale_flip_probs(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Average of softmax(T * logits) over scales x {image, flip} at the input size.
-
-        Args:
-            image: (3, H, W) normalised.
-        Returns:
-            probs (C, H, W) and the single-scale (scale 1, no flip) low-res logits (C, h, w).
-        """
-        H, W = image.shape[-2:]
-        total, count, lowres = None, 0, None
-        for s in self.test_scales:
-            h, w = max(1, int(round(H * s))), max(1, int(round(W * s)))
-            xs = image[None]
-            if (h, w) != (H, W):
-                xs = F.interpolate(xs, (h, w), mode="bilinear", align_corners=False)
-            batch = torch.cat([xs, xs.flip(-1)]) if self.test_flip else xs
-            hi, lo = self._padded_forward(batch)
-            if (h, w) == (H, W) and lowres is None:
-                lowres = lo[0].float()
-            p = F.softmax(self.temperature * hi.float(), dim=1)
-            if self.test_flip:
-                p = torch.cat([p[:1], p[1:].flip(-1)[:, self.flip_lut]])
-            p = p.sum(0, keepdim=True)
-            if (h, w) != (H, W):
-                p = F.interpolate(p, (H, W), mode="bilinear", align_corners=self.align_corners)
-            total = p if total is None else total + p
-            count += batch.shape[0]
-        if lowres is None:
-            lowres = self._padded_forward(image[None])[1][0].float()
-        return total[0] / count, lowres
+        """(3, H, W) normalised -> probs (C, H, W), the average of softmax(T * logits) over
+        scales x {image, flip}, and the scale-1 low-res logits (``test_ensemble``)."""
+        return multiscale_flip_probs(
+            self._padded_forward,
+            image,
+            scales=self.test_scales,
+            flip=self.test_flip,
+            flip_lut=self.flip_lut,
+            temperature=self.temperature,
+            align_corners=self.align_corners,
+        )

@@ -20,6 +20,7 @@ __all__ = [
     "parse_crops",
     "person_crops",
     "parse_person_boxes",
+    "parse_batch_crops",
     "label_maps_and_pixel_scores",
 ]
 
@@ -191,6 +192,46 @@ def parse_person_boxes(
     # several scales: paste each into the union extent of the person's views, then average
     regions = _paste_views_averaged(probs, view_boxes, image_hw, crop_hw)
     return regions, iou.reshape(len(scales), N).mean(0)
+
+
+@torch.no_grad()
+def parse_batch_crops(
+    parser,
+    images: Sequence[torch.Tensor],
+    boxes_hw: Sequence[tuple[torch.Tensor, tuple[int, int]]],
+    *,
+    flip: bool = True,
+    flip_lut: torch.Tensor | None = None,
+    chunk: int = 64,
+    **views,
+) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+    """The crops of all persons of all images through the parser together (chunks of ``chunk``,
+    not one forward per image).
+
+    Args:
+        images: per image (3, h', w') RGB 0-255; boxes_hw: per image ((N, 4) person boxes in
+            original coordinates, original (H, W)).
+        views: ``crop_hw``, ``aspect_wh``, ``box_expand``, ``scales`` of :func:`person_crops`.
+    Returns:
+        per image (probs (V * N, C, h, w), iou (V * N,)) for :func:`parse_person_boxes`'s
+        ``parsed``, or None (no box).
+    """
+    crops = [
+        person_crops(img, b, hw, **views) if len(b) else None
+        for img, (b, hw) in zip(images, boxes_hw)
+    ]
+    counts = [0 if c is None else c.shape[0] for c in crops]
+    if not sum(counts):
+        return [None] * len(images)
+    probs, iou = parse_crops(
+        parser,
+        torch.cat([c for c in crops if c is not None]),
+        flip=flip,
+        flip_lut=flip_lut,
+        chunk=chunk,
+    )
+    out = list(zip(probs.split(counts), iou.split(counts)))
+    return [p if n else None for p, n in zip(out, counts)]
 
 
 def label_maps_and_pixel_scores(

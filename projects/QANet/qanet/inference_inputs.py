@@ -1,12 +1,12 @@
-"""What QANet's inference takes in: the test-time crop scales and the person boxes it keeps (the
-flip-test class swap comes from ``humanparse_d2.data.flip.flip_lut_for``)."""
+"""What QANet's inference takes in: the RGB image, the test-time crop scales and the person boxes
+it keeps (the flip-test class swap comes from ``humanparse_d2.data.flip.flip_lut_for``)."""
 
 import math
 from collections.abc import Sequence
 
 import torch
 
-__all__ = ["view_scales", "filter_person_boxes"]
+__all__ = ["view_scales", "filter_person_boxes", "rgb_image"]
 
 
 def view_scales(extra_scales: Sequence[float]) -> tuple[float, ...]:
@@ -49,3 +49,18 @@ def filter_person_boxes(
     if max_boxes > 0:
         order = order[:max_boxes]
     return boxes[order], scores[order], n_bad
+
+
+def rgb_image(image: torch.Tensor, input_format: str, device: torch.device) -> torch.Tensor:
+    """A (1|3|4, H, W) test or training image in ``input_format`` -> (3, H, W) float RGB 0-255
+    (grey replicated, alpha dropped)."""
+    img = image.to(device).float()
+    if img.dim() != 3 or img.shape[0] not in (1, 3, 4):
+        raise ValueError(f"QANet expects a (3, H, W) image, got {tuple(img.shape)}")
+    if img.shape[0] == 1:
+        img = img.expand(3, -1, -1)
+    elif img.shape[0] == 4:
+        img = img[:3]
+    if input_format == "BGR":
+        img = img.flip(0)
+    return img

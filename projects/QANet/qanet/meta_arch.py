@@ -18,26 +18,68 @@ from collections.abc import Sequence
 import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
-from detectron2.structures import Boxes, Instances
+from detectron2.structures import Instances
 from torch import nn
 
 from humanparse_d2.data.flip import flip_lut_for
 from humanparse_d2.modeling.losses import qanet_parsing_losses
-from humanparse_d2.modeling.qam import fuse_quality
 
 from .boxes import DetectorBoxes, build_box_source
 from .fast_inference import FAST_PATHS, InferenceParser
-from .inference import label_maps_and_pixel_scores, parse_crops, parse_person_boxes, person_crops
-from .inference_inputs import filter_person_boxes, view_scales
+from .inference import label_maps_and_pixel_scores, parse_batch_crops, parse_person_boxes
+from .inference_inputs import filter_person_boxes, rgb_image, view_scales
+from .outputs import paste_semantic, qam_instances
 from .parser import QANetCropParser
 
 __all__ = ["QANet", "view_scales"]
 
 logger = logging.getLogger(__name__)
 
+_NO_BOX_HINT = "check the box source (MODEL.QANET.BOX_SOURCE)"
+
+
+def _checked_crop_size(crop_size: Sequence[int], div: int = 32) -> tuple[int, int]:
+    hw = (int(crop_size[0]), int(crop_size[1]))
+    if hw[0] % div or hw[1] % div:
+        raise ValueError(f"INPUT.PARSING.CROP_SIZE {hw} must be divisible by {div}")
+    return hw
+
+
+def _checked_fast_path(fast_path: str) -> str:
+    if fast_path not in FAST_PATHS:
+        raise ValueError(
+            f"MODEL.QANET.TEST.FAST_PATH must be one of {FAST_PATHS}, got {fast_path!r}"
+        )
+    return fast_path
+
 
 @META_ARCH_REGISTRY.register()
 class QANet(nn.Module):
+    """QANet: a crop parser over person boxes, scored with QAM.
+
+    Args:
+        parser: the crop parser (backbone + heads).
+        num_classes: C, including background.
+        crop_size: (h, w) of person crops (512x384 in the paper).
+        box_source_fn: callable producing person boxes at test time (see ``boxes.py``); None
+            means inference needs ``detected_boxes`` passed explicitly.
+        box_expand: crop-box growth after the aspect extension (1.25).
+        aspect_ratio: width/height the person boxes are extended to (default crop w / h).
+        flip_test, test_scales: test-time views.
+        flip_lut: (C,) label permutation under a horizontal flip (flip-pair swap).
+        crops_per_batch: crops per parser forward at test time.
+        box_score_thresh, max_boxes: box filtering before parsing.
+        qam_weights: (alpha, beta, gamma) of the QAM fusion; (1, 0, 0) = box score only.
+        pixel_thresh: T of the pixel score.
+        clamp_iou: clamp the IoU score to [0, 1] before fusion.
+        loss_weights: {"ce", "lovasz", "iou"}.
+        semantic_output: also return "sem_seg" (C, H, W) probabilities (single-person sets).
+        max_no_box_share: the evaluation fails when at least this share of the images got no
+            person box (reported with every output as ``num_boxes`` / ``test_settings``).
+        fast_path: "" (the parser as trained), "eager" or "compile": test crops go through an
+            inference-only copy of the parser (``fast_inference.InferenceParser``).
+    """
+
     @configurable
     def __init__(
         self,
@@ -57,54 +99,24 @@ class QANet(nn.Module):
         qam_weights: Sequence[float] = (1.0, 0.5, 3.0),
         pixel_thresh: float = 0.2,
         clamp_iou: bool = True,
-        loss_weights: dict[str, float] = None,
+        loss_weights: dict[str, float] | None = None,
         ignore_value: int = 255,
         semantic_output: bool = False,
         max_no_box_share: float = 1.0,
         fast_path: str = "",
     ):
-        """
-        Args:
-            parser: the crop parser (backbone + heads).
-            num_classes: C, including background.
-            crop_size: (h, w) of person crops (512x384 in the paper).
-            box_source_fn: callable producing person boxes at test time (see ``boxes.py``); None
-                means inference needs ``detected_boxes`` passed explicitly.
-            box_expand: crop-box growth after the aspect extension (1.25).
-            aspect_ratio: width/height the person boxes are extended to (default crop w / h).
-            flip_test, test_scales: test-time views.
-            flip_lut: (C,) label permutation under a horizontal flip (flip-pair swap).
-            crops_per_batch: crops per parser forward at test time.
-            box_score_thresh, max_boxes: box filtering before parsing.
-            qam_weights: (alpha, beta, gamma) of the QAM fusion; (1, 0, 0) = box score only.
-            pixel_thresh: T of the pixel score.
-            clamp_iou: clamp the IoU score to [0, 1] before fusion.
-            loss_weights: {"ce", "lovasz", "iou"}.
-            semantic_output: also return "sem_seg" (C, H, W) probabilities (single-person sets).
-            max_no_box_share: the evaluation fails when at least this share of the images got no
-                person box (reported with every output as ``num_boxes`` / ``test_settings``).
-            fast_path: "" (the parser as trained), "eager" or "compile": test crops go through an
-                inference-only copy of the parser (``fast_inference.InferenceParser``).
-        """
         super().__init__()
         self.parser = parser
         self.num_classes = int(num_classes)
-        self.crop_size = (int(crop_size[0]), int(crop_size[1]))
-        div = 32
-        if self.crop_size[0] % div or self.crop_size[1] % div:
-            raise ValueError(f"INPUT.PARSING.CROP_SIZE {self.crop_size} must be divisible by {div}")
+        self.crop_size = _checked_crop_size(crop_size)
         # kept out of the module tree: a detector box source has its own weights and checkpoint
         self.__dict__["_box_source"] = box_source_fn
         self.box_expand = float(box_expand)
-        self.aspect_ratio = (
-            float(aspect_ratio) if aspect_ratio else self.crop_size[1] / self.crop_size[0]
-        )
+        self.aspect_ratio = float(aspect_ratio or self.crop_size[1] / self.crop_size[0])
         self.flip_test = bool(flip_test)
         self.test_scales = tuple(float(s) for s in test_scales)
-        lut = torch.tensor(
-            flip_lut if flip_lut is not None else range(self.num_classes), dtype=torch.long
-        )
-        self.register_buffer("flip_lut", lut, False)
+        lut = flip_lut if flip_lut is not None else range(self.num_classes)
+        self.register_buffer("flip_lut", torch.tensor(lut, dtype=torch.long), False)
         self.crops_per_batch = int(crops_per_batch)
         self.box_score_thresh = float(box_score_thresh)
         self.max_boxes = int(max_boxes)
@@ -116,24 +128,16 @@ class QANet(nn.Module):
         self.semantic_output = bool(semantic_output)
         self.skipped_boxes = 0
         self.max_no_box_share = float(max_no_box_share)
-        if fast_path not in FAST_PATHS:
-            raise ValueError(
-                f"MODEL.QANET.TEST.FAST_PATH must be one of {FAST_PATHS}, got {fast_path!r}"
-            )
-        self.fast_path = fast_path
-        self.__dict__["_fast_parser"] = (
-            None  # built on first use, dropped by train(); not in the state dict
-        )
+        self.fast_path = _checked_fast_path(fast_path)
+        # built on first use, dropped by train(); not in the state dict
+        self.__dict__["_fast_parser"] = None
 
     @classmethod
     def from_config(cls, cfg):
         q = cfg.MODEL.QANET
         num_classes = q.NUM_CLASSES
-        flip_lut = flip_lut_for(
-            list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN),
-            num_classes,
-            key="MODEL.QANET.NUM_CLASSES",
-        )
+        names = list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN)
+        flip_lut = flip_lut_for(names, num_classes, key="MODEL.QANET.NUM_CLASSES")
         if flip_lut is None and q.TEST.FLIP:
             logger.warning(
                 "QANet: no flip_map in the dataset metadata; flip test swaps no channels"
@@ -166,9 +170,8 @@ class QANet(nn.Module):
         if not self.fast_path or self.training:
             return self.parser
         fp = self._fast_parser
-        if (
-            fp is None or next(fp.parameters()).device != self.device
-        ):  # also after model.to(other device)
+        # rebuilt also after model.to(other device)
+        if fp is None or next(fp.parameters()).device != self.device:
             self.__dict__["_fast_parser"] = InferenceParser(self.parser, self.fast_path)
         return self._fast_parser
 
@@ -212,17 +215,14 @@ class QANet(nn.Module):
             "box_score_thresh": self.box_score_thresh,
             "max_boxes": self.max_boxes,
             "max_no_box_share": self.max_no_box_share,
-            "no_box_hint": getattr(
-                src, "no_box_hint", "check the box source (MODEL.QANET.BOX_SOURCE)"
-            ),
+            "no_box_hint": getattr(src, "no_box_hint", _NO_BOX_HINT),
         }
 
     def train(self, mode: bool = True):
         """``eval()`` also readies the box source (a detector fetches its weights here, before any
         progress bar, and fails with the alternatives if it cannot)."""
-        self.__dict__["_fast_parser"] = (
-            None  # weights may change: the inference copy is rebuilt on next use
-        )
+        # weights may change: the inference copy is rebuilt on next use
+        self.__dict__["_fast_parser"] = None
         super().train(mode)
         src = self.box_source_obj
         if not mode and hasattr(src, "prepare"):
@@ -237,12 +237,9 @@ class QANet(nn.Module):
 
     def losses(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor]:
         fmt = self.parser.input_format
-        images = torch.stack([self._image_rgb(x, fmt) for x in batched_inputs])
-        targets = (
-            torch.stack([torch.as_tensor(x["parsing"]) for x in batched_inputs])
-            .to(self.device)
-            .long()
-        )
+        images = torch.stack([rgb_image(x["image"], fmt, self.device) for x in batched_inputs])
+        targets = torch.stack([torch.as_tensor(x["parsing"]) for x in batched_inputs])
+        targets = targets.to(self.device).long()
         logits, iou = self.parser(images)
         return qanet_parsing_losses(
             logits,
@@ -255,18 +252,6 @@ class QANet(nn.Module):
         )
 
     # ------------------------------------------------------------------ inference
-    def _image_rgb(self, x: dict, input_format: str) -> torch.Tensor:
-        img = x["image"].to(self.device).float()
-        if img.dim() != 3 or img.shape[0] not in (1, 3, 4):
-            raise ValueError(f"QANet expects a (3, H, W) image, got {tuple(img.shape)}")
-        if img.shape[0] == 1:
-            img = img.expand(3, -1, -1)
-        elif img.shape[0] == 4:
-            img = img[:3]
-        if input_format == "BGR":
-            img = img.flip(0)
-        return img
-
     def _valid_boxes(self, boxes: torch.Tensor, scores: torch.Tensor, hw: tuple[int, int]):
         """Drop non-finite, empty and wholly-outside boxes (counted), low scores, keep top-k."""
         boxes, scores, n_bad = filter_person_boxes(
@@ -277,12 +262,36 @@ class QANet(nn.Module):
             logger.warning("QANet: skipped %d degenerate or out-of-image boxes", n_bad)
         return boxes, scores
 
+    @property
+    def parse_options(self) -> dict:
+        """The test-time options of ``inference.parse_person_boxes`` / ``parse_batch_crops``:
+        the crop views of a person box, the flip test and the parser batch."""
+        return {
+            "crop_hw": self.crop_size,
+            "aspect_wh": self.aspect_ratio,
+            "box_expand": self.box_expand,
+            "scales": self.test_scales,
+            "flip": self.flip_test,
+            "flip_lut": self.flip_lut,
+            "chunk": self.crops_per_batch,
+        }
+
+    def _detected_boxes(self, batched_inputs: list[dict], images: list[torch.Tensor]):
+        src = self.box_source_obj
+        if src is None:
+            raise ValueError(
+                "QANet.inference: no box source configured and no detected_boxes given"
+            )
+        if isinstance(src, DetectorBoxes):
+            return src(batched_inputs, images)
+        return src(batched_inputs)
+
     @torch.no_grad()
     def inference(
         self,
         batched_inputs: list[dict],
         detected_boxes: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
-        input_format: str = None,
+        input_format: str | None = None,
     ) -> list[dict[str, Instances]]:
         """
         Args:
@@ -294,17 +303,9 @@ class QANet(nn.Module):
             [{"instances": Instances}] per image, at the original resolution.
         """
         fmt = input_format or self.parser.input_format
-        images = [self._image_rgb(x, fmt) for x in batched_inputs]
+        images = [rgb_image(x["image"], fmt, self.device) for x in batched_inputs]
         if detected_boxes is None:
-            src = self.box_source_obj
-            if src is None:
-                raise ValueError(
-                    "QANet.inference: no box source configured and no detected_boxes given"
-                )
-            if isinstance(src, DetectorBoxes):
-                detected_boxes = src(batched_inputs, images)
-            else:
-                detected_boxes = src(batched_inputs)
+            detected_boxes = self._detected_boxes(batched_inputs, images)
         results = []
         settings = self.test_settings
         per_image = []
@@ -314,7 +315,12 @@ class QANet(nn.Module):
             boxes = torch.as_tensor(boxes, dtype=torch.float32, device=self.device).reshape(-1, 4)
             scores = torch.as_tensor(scores, dtype=torch.float32, device=self.device).reshape(-1)
             per_image.append(self._valid_boxes(boxes, scores, (H, W)) + ((H, W),))
-        parsed = self._parse_all_crops(images, per_image)
+        parsed = parse_batch_crops(
+            self.test_parser(),
+            images,
+            [(b, hw) for b, _, hw in per_image],
+            **self.parse_options,
+        )
         for img, (boxes, scores, hw), p in zip(images, per_image, parsed):
             out = {
                 "box_source": self.box_source,
@@ -326,36 +332,6 @@ class QANet(nn.Module):
             )
             results.append(out)
         return results
-
-    def _parse_all_crops(self, images, per_image):
-        """The crops of all persons of all images through the parser together (chunks of
-        ``crops_per_batch``, not one forward per image); per image (probs, iou) or None (no box)."""
-        crops = [
-            person_crops(
-                img,
-                b,
-                hw,
-                crop_hw=self.crop_size,
-                aspect_wh=self.aspect_ratio,
-                box_expand=self.box_expand,
-                scales=self.test_scales,
-            )
-            if len(b)
-            else None
-            for img, (b, _, hw) in zip(images, per_image)
-        ]
-        counts = [0 if c is None else c.shape[0] for c in crops]
-        if not sum(counts):
-            return [None] * len(images)
-        probs, iou = parse_crops(
-            self.test_parser(),
-            torch.cat([c for c in crops if c is not None]),
-            flip=self.flip_test,
-            flip_lut=self.flip_lut,
-            chunk=self.crops_per_batch,
-        )
-        out = list(zip(probs.split(counts), iou.split(counts)))
-        return [p if n else None for p, n in zip(out, counts)]
 
     @torch.no_grad()
     def parse_image(
@@ -382,52 +358,32 @@ class QANet(nn.Module):
             image_rgb,
             boxes,
             image_hw,
-            crop_hw=self.crop_size,
-            aspect_wh=self.aspect_ratio,
-            box_expand=self.box_expand,
-            scales=self.test_scales,
-            flip=self.flip_test,
-            flip_lut=self.flip_lut,
-            chunk=self.crops_per_batch,
             parsed=parsed,
+            **self.parse_options,
         )
         labels, inst_ps, part_ps = label_maps_and_pixel_scores(
             regions, image_hw, self.num_classes, pixel_thresh=self.pixel_thresh, device=self.device
         )
         if extra is not None:
-            sem = torch.zeros(
-                (self.num_classes,) + tuple(int(v) for v in image_hw), device=self.device
+            extra["sem_seg"] = paste_semantic(
+                regions, box_scores, self.num_classes, image_hw, self.device
             )
-            sem[0] = 1.0
-            for n in box_scores.argsort().tolist():
-                r = regions[n]
-                if r.probs.numel():
-                    sem[:, r.y0 : r.y1, r.x0 : r.x1] = r.probs
-            extra["sem_seg"] = sem
         return self.build_instances(boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw)
 
     def build_instances(
         self, boxes, box_scores, iou, inst_ps, part_ps, labels, image_hw, qam_weights=None
     ):
-        """Instances with QAM scores; ``qam_weights`` overrides the configured weights (used to
-        re-score the same outputs with other weights)."""
-        w = tuple(qam_weights) if qam_weights is not None else self.qam_weights
-        n = boxes.shape[0]
-        inst = Instances(tuple(int(v) for v in image_hw))
-        inst.pred_boxes = Boxes(boxes.reshape(n, 4))
-        inst.box_scores = box_scores.reshape(n)
-        inst.iou_scores = iou.reshape(n).to(box_scores.dtype)
-        inst.pixel_scores = inst_ps.reshape(n)
-        inst.scores = fuse_quality(
-            inst.box_scores, inst.iou_scores, inst.pixel_scores, w, self.clamp_iou
+        """Instances with QAM scores (``outputs.qam_instances``); ``qam_weights`` overrides the
+        configured weights (used to re-score the same outputs with other weights)."""
+        return qam_instances(
+            boxes,
+            box_scores,
+            iou,
+            inst_ps,
+            part_ps,
+            labels,
+            image_hw,
+            num_classes=self.num_classes,
+            qam_weights=self.qam_weights if qam_weights is None else qam_weights,
+            clamp_iou=self.clamp_iou,
         )
-        inst.part_scores = fuse_quality(
-            inst.box_scores,
-            inst.iou_scores,
-            part_ps.reshape(n, self.num_classes - 1),
-            w,
-            self.clamp_iou,
-        )
-        inst.part_pixel_scores = part_ps.reshape(n, self.num_classes - 1)
-        inst.pred_parsing = labels
-        return inst
