@@ -71,16 +71,10 @@ def _add_single_person_config(cfg: CN) -> None:
     _C.INPUT.PARSING.SINGLE.LOAD_SIZE = 286
     # Square training crop side (MMAN 256); must be a multiple of 16 for the MMAN generator.
     _C.INPUT.PARSING.SINGLE.CROP_SIZE = 256
-    # Training geometry, a name in humanparse_d2.data.SINGLE_PERSON_GEOMETRY_REGISTRY: "mman"
-    # (three geometry branches of the code, registered by the MMAN project) or "random" (one random
-    # CROP_SIZE crop, paper).
-    _C.INPUT.PARSING.SINGLE.CROP_MODE = "mman"
-    # Probabilities of the "mman" branches: random-resized crop, random crop, plain resize.
-    _C.INPUT.PARSING.SINGLE.BRANCH_PROBS = (0.40, 0.33, 0.27)
-    # Area fraction range of the random-resized-crop branch.
-    _C.INPUT.PARSING.SINGLE.RRC_AREA = (0.64, 1.0)
-    # Aspect-ratio (w/h) range of the random-resized-crop branch.
-    _C.INPUT.PARSING.SINGLE.RRC_ASPECT = (0.8, 1.25)
+    # Training geometry, a name in humanparse_d2.data.SINGLE_PERSON_GEOMETRY_REGISTRY: "random"
+    # (one random CROP_SIZE crop, MMAN paper) or one a paper package registers; the MMAN package
+    # registers "mman", adds its keys and makes it the default.
+    _C.INPUT.PARSING.SINGLE.CROP_MODE = "random"
     # Random horizontal flip (probability 0.5) with left/right label swap.
     _C.INPUT.PARSING.SINGLE.FLIP = True
     # Image interpolation of the resizes: "lanczos" (MMAN code) or "bilinear"; labels use nearest.

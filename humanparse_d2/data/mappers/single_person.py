@@ -21,8 +21,18 @@ Training geometry of :class:`SinglePersonParsingMapper`, selected by name with
 ``INPUT.PARSING.SINGLE.CROP_MODE``: "random" here; paper packages register their own (MMAN: "mman").
 An entry is called as ``fn(crop_size, resize=..., rng=ProcessRNG, **geometry_options)`` and returns
 a ``T.Augmentation`` applied to the resized image padded to at least ``crop_size`` on both sides; it
-must draw its randomness from ``rng`` (the mapper's seeded stream).
+must draw its randomness from ``rng`` (the mapper's seeded stream). An entry whose options come from
+config keys of its own package carries ``options_from_config(cfg) -> dict`` (MMAN's does).
 """
+
+
+def _geometry_options(cfg, crop_mode: str) -> dict:
+    """The registered geometry's keyword options from ``cfg`` ({} for none or an unknown name,
+    which the mapper then rejects with the list of names)."""
+    if crop_mode not in SINGLE_PERSON_GEOMETRY_REGISTRY:
+        return {}
+    from_cfg = getattr(SINGLE_PERSON_GEOMETRY_REGISTRY.get(crop_mode), "options_from_config", None)
+    return from_cfg(cfg) if from_cfg is not None else {}
 
 
 @SINGLE_PERSON_GEOMETRY_REGISTRY.register()
@@ -120,11 +130,7 @@ class SinglePersonParsingMapper:
             "load_size": s.LOAD_SIZE,
             "crop_size": s.CROP_SIZE,
             "crop_mode": s.CROP_MODE,
-            "geometry_options": {
-                "branch_probs": tuple(s.BRANCH_PROBS),
-                "rrc_area": tuple(s.RRC_AREA),
-                "rrc_aspect": tuple(s.RRC_ASPECT),
-            },
+            "geometry_options": _geometry_options(cfg, s.CROP_MODE),
             "flip": s.FLIP,
             "interp": s.INTERP,
             "test_resize": s.TEST_RESIZE,

@@ -106,6 +106,21 @@ def add_mman_config(cfg: CN) -> None:
     _add_generator_solver_config(cfg)
     _add_discriminator_solver_config(cfg)
     _add_test_config(cfg)
+    _add_geometry_config(cfg)
+
+
+def _add_geometry_config(cfg: CN) -> None:
+    """``INPUT.PARSING.SINGLE``: the "mman" training geometry of SinglePersonParsingMapper
+    (``mman/transforms.py``), the default of every MMAN config."""
+    _C = cfg
+    # The released code's three geometry branches; "random" is the paper's single random crop.
+    _C.INPUT.PARSING.SINGLE.CROP_MODE = "mman"
+    # Probabilities of the "mman" branches: random-resized crop, random crop, plain resize.
+    _C.INPUT.PARSING.SINGLE.BRANCH_PROBS = (0.40, 0.33, 0.27)
+    # Area fraction range of the random-resized-crop branch.
+    _C.INPUT.PARSING.SINGLE.RRC_AREA = (0.64, 1.0)
+    # Aspect-ratio (w/h) range of the random-resized-crop branch.
+    _C.INPUT.PARSING.SINGLE.RRC_ASPECT = (0.8, 1.25)
 
 
 def _add_generator_config(cfg: CN) -> None:

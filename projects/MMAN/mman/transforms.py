@@ -76,3 +76,16 @@ def mman(
         probs, area, aspect = tuple(branch_probs), tuple(rrc_area), tuple(rrc_aspect)
         return MMANRandomGeometry(crop_size, probs, area, aspect, rng=rng)
     return T.RandomCrop("absolute", (crop_size, crop_size))
+
+
+def _mman_options_from_config(cfg) -> dict:
+    """The keys ``add_mman_config`` adds under ``INPUT.PARSING.SINGLE``."""
+    s = cfg.INPUT.PARSING.SINGLE
+    return {
+        "branch_probs": tuple(s.BRANCH_PROBS),
+        "rrc_area": tuple(s.RRC_AREA),
+        "rrc_aspect": tuple(s.RRC_ASPECT),
+    }
+
+
+mman.options_from_config = _mman_options_from_config
