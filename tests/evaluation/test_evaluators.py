@@ -11,7 +11,6 @@ import torch
 pytest.importorskip("detectron2")
 from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
 from detectron2.structures import Boxes, BoxMode, Instances  # noqa: E402
-from evalhelpers import gt_from_persons, person_map, write_gt  # noqa: E402
 
 from humanparse_core.evaluation.submission import write_label_png  # noqa: E402
 from humanparse_d2.evaluation import (  # noqa: E402
@@ -20,6 +19,8 @@ from humanparse_d2.evaluation import (  # noqa: E402
     build_parsing_evaluator,
     evaluate_folder,
 )
+
+from .evalhelpers import gt_from_persons, person_map, write_gt  # noqa: E402
 
 C = 20
 CLASSES = [f"c{i}" for i in range(C)]

@@ -4,7 +4,6 @@ import warnings
 
 import numpy as np
 import pytest
-from evalhelpers import person_map
 
 from humanparse_core.evaluation.accumulator import ParsingAccumulator
 from humanparse_core.evaluation.ap import PARSING_THRESHOLDS, voc_ap
@@ -23,6 +22,8 @@ from humanparse_core.evaluation.semseg import (
     nearest_exact_resize,
     semantic_scores,
 )
+
+from .evalhelpers import person_map
 
 warnings.simplefilter("ignore", RuntimeWarning)
 T = PARSING_THRESHOLDS

@@ -8,12 +8,13 @@ import warnings
 
 import numpy as np
 import pytest
-from evalhelpers import gt_from_persons, write_gt, write_pred
 
 from humanparse_core.evaluation.ap import PARSING_THRESHOLDS as THRS
 from humanparse_core.evaluation.folder_eval import evaluate_folder
 from humanparse_core.evaluation.submission import read_region_txt, read_score_txt
 from humanparse_core.io import read_label
+
+from .evalhelpers import gt_from_persons, write_gt, write_pred
 
 warnings.simplefilter("ignore", RuntimeWarning)
 C = 8

@@ -2,11 +2,12 @@
 
 import pytest
 import torch
-from mman_testutils import REPO, tiny_trainer_class
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.engine import load_config
 from humanparse_d2.projects.mman.config import resolve_mman_config
+
+from .mman_testutils import REPO, tiny_trainer_class
 
 QUICK = sorted((REPO / "projects/MMAN/configs/quick").glob("MMAN_*.yaml"))
 PROJECT = sorted(

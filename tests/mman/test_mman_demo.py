@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from mman_testutils import REPO
+
+from .mman_testutils import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
 RELEASE = REPO / "projects/MMAN/configs/LIP/mman_R101_30ep_release.yaml"

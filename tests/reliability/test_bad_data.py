@@ -11,7 +11,6 @@ import time
 import cv2
 import numpy as np
 import pytest
-from log_messages import Messages
 
 from humanparse_d2.data.catalog.common import (
     TruncatedImageError,
@@ -19,6 +18,8 @@ from humanparse_d2.data.catalog.common import (
     read_image,
     read_label,
 )
+
+from .log_messages import Messages
 
 
 def _photo(h=120, w=90, seed=0):
