@@ -15,6 +15,15 @@ FIELDS = (
     "part_scores",
     "pred_parsing",
 )
+# command-line options for a QANet as narrow as tiny_qanet_cfg's: 16-channel FPN and heads
+NARROW_HEADS = [
+    "MODEL.FPN.OUT_CHANNELS",
+    "16",
+    "MODEL.QANET.CONV_DIM",
+    "16",
+    "MODEL.QANET.IOU_FC_DIM",
+    "16",
+]
 
 
 def train_batch(n=2, crop=(64, 64), num_classes=20):
