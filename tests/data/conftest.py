@@ -1,12 +1,10 @@
 """Fixtures of the data-layer tests (writers live in hpdata_helpers.py)."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hpdata_helpers import instance_from, two_person_maps, write_jpg, write_png  # noqa: E402
+from .hpdata_helpers import instance_from, two_person_maps, write_jpg, write_png
 
 
 @pytest.fixture

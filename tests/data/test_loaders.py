@@ -9,7 +9,6 @@ import pycocotools.mask as mask_util
 import pytest
 from detectron2.data import DatasetCatalog
 from detectron2.structures import BoxMode
-from hpdata_helpers import two_person_maps, write_jpg, write_png  # noqa: E402
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.data import (
@@ -26,6 +25,8 @@ from humanparse_d2.data import (
     register_parsing_dataset,
 )
 from humanparse_d2.data.catalog.ppp import load_ppp_prepared
+
+from .hpdata_helpers import two_person_maps, write_jpg, write_png  # noqa: E402
 
 
 # ------------------------------------------------------------------ CIHP

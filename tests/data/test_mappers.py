@@ -96,9 +96,9 @@ def test_instance_mapper_from_cfg_train_randomness(cihp):
 
 
 def test_instance_mapper_mhp_uses_person_file(tmp_path):
-    from hpdata_helpers import write_jpg, write_png
-
     from humanparse_d2.data import load_mhp_v2
+
+    from .hpdata_helpers import write_jpg, write_png
 
     root = tmp_path / "LV-MHP-v2"
     write_jpg(root / "val" / "images" / "5.jpg", 30, 26)

@@ -5,32 +5,8 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import humanparse_d2  # noqa: F401
 from humanparse_core.metadata import LIP_TO_PPSS_LUT, make_flip_lut, parsing_metadata
+from tests.dataset_names import DATASET_NAMES, NUM_PARSING
 
-NAMES = [
-    "cihp_train",
-    "cihp_val",
-    "mhp_v2_train",
-    "mhp_v2_val",
-    "lip_train",
-    "lip_val",
-    "pascal_person_part_train",
-    "pascal_person_part_test",
-    "ppss_train",
-    "ppss_test",
-    "synth_humans_train",
-    "synth_humans_val",
-    "synth_lip_train",
-    "synth_lip_val",
-]
-NUM = {
-    "cihp": 20,
-    "mhp_v2": 59,
-    "lip": 20,
-    "pascal_person_part": 7,
-    "ppss": 8,
-    "synth_humans": 20,
-    "synth_lip": 20,
-}
 PAIRS = {
     "cihp": [(14, 15), (16, 17), (18, 19)],
     "lip": [(14, 15), (16, 17), (18, 19)],
@@ -42,12 +18,12 @@ PAIRS = {
 }
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DATASET_NAMES)
 def test_registered_with_complete_metadata(name):
     assert name in DatasetCatalog.list()
     fam = name.rsplit("_", 1)[0]
     m = MetadataCatalog.get(name)
-    C = NUM[fam]
+    C = NUM_PARSING[fam]
     assert m.thing_classes == ["person"]
     assert m.num_parsing == C and len(m.stuff_classes) == C and len(m.stuff_colors) == C
     assert m.stuff_classes[0] == "Background"

@@ -12,6 +12,7 @@ import humanparse_d2  # noqa: F401
 from humanparse_core import synthetic as S
 from humanparse_d2.data import load_cihp_layout, load_lip, read_label
 from humanparse_d2.data.catalog.cihp import read_instance_txt
+from tests.scripts import load_script
 
 
 def _digest(root: Path) -> str:
@@ -151,13 +152,7 @@ def test_ensure_synthetic_locks_and_reuses(tmp_path, monkeypatch):
 
 
 def test_make_synthetic_cli(tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "make_synthetic", Path(__file__).parents[2] / "tools/make_synthetic.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("tools/make_synthetic.py")
     mod.main(
         [
             "--out",

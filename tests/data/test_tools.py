@@ -1,6 +1,5 @@
 """tools/visualize_data.py and benchmarks/mapper_speed.py run end to end on tiny sets."""
 
-import importlib.util
 from pathlib import Path
 
 import cv2
@@ -8,15 +7,9 @@ import cv2
 import humanparse_d2  # noqa: F401
 from humanparse_core.metadata import CIHP_CLASSES, CIHP_COLORS, CIHP_FLIP_MAP
 from humanparse_d2.data import generate_dataset, register_parsing_dataset
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _load(rel):
-    spec = importlib.util.spec_from_file_location(Path(rel).stem, REPO / rel)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_visualize_data(tmp_path, capsys):
@@ -34,7 +27,7 @@ def test_visualize_data(tmp_path, capsys):
         human_root=d / "Human_ids",
     )
     out = tmp_path / "vis"
-    _load("tools/visualize_data.py").main(
+    load_script("tools/visualize_data.py").main(
         ["--dataset", "vis_t", "--out", str(out), "-n", "2", "--crops"]
     )
     pngs = sorted(out.glob("*.png"))
@@ -46,7 +39,7 @@ def test_visualize_data(tmp_path, capsys):
 
 
 def test_mapper_speed_benchmark_smoke(capsys):
-    rc = _load("benchmarks/mapper_speed.py").main(
+    rc = load_script("benchmarks/mapper_speed.py").main(
         ["--n", "5", "--images", "2", "--image-size", "128"]
     )
     assert rc == 0 and "crops/s" in capsys.readouterr().out

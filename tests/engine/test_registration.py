@@ -6,23 +6,7 @@ from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY
 
 import humanparse_d2
 from humanparse_d2.engine import TRAINER_REGISTRY, HumanParseTrainer, build_trainer_class
-
-DATASETS = [
-    "cihp_train",
-    "cihp_val",
-    "mhp_v2_train",
-    "mhp_v2_val",
-    "lip_train",
-    "lip_val",
-    "pascal_person_part_train",
-    "pascal_person_part_test",
-    "ppss_train",
-    "ppss_test",
-    "synth_humans_train",
-    "synth_humans_val",
-    "synth_lip_train",
-    "synth_lip_val",
-]
+from tests.dataset_names import DATASET_NAMES, NUM_PARSING
 
 
 def _names(registry):
@@ -39,20 +23,11 @@ def test_models_heads_backbones_registered():
 
 def test_datasets_registered_with_parsing_metadata():
     registered = set(DatasetCatalog.list())
-    assert set(DATASETS) <= registered
-    expected_classes = {
-        "cihp": 20,
-        "mhp_v2": 59,
-        "lip": 20,
-        "pascal_person_part": 7,
-        "ppss": 8,
-        "synth_humans": 20,
-        "synth_lip": 20,
-    }
-    for name in DATASETS:
+    assert set(DATASET_NAMES) <= registered
+    for name in DATASET_NAMES:
         meta = MetadataCatalog.get(name)
         prefix = name.rsplit("_", 1)[0]
-        assert meta.num_parsing == expected_classes[prefix] == len(meta.stuff_classes), name
+        assert meta.num_parsing == NUM_PARSING[prefix] == len(meta.stuff_classes), name
         assert len(meta.flip_lut) == meta.num_parsing, name
         assert meta.evaluator_type in ("parsing", "sem_seg"), name
 

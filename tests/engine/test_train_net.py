@@ -23,38 +23,30 @@ def _run(args, tmp_path, timeout=600):
     return proc
 
 
+def _quick_args(out, *opts):
+    """train_net arguments of a tiny CPU Mask R-CNN run: the quick config, no warm-up, no loader
+    workers, ``opts`` (key, value pairs) and OUTPUT_DIR ``out``."""
+    return [
+        "--config-file",
+        str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"),
+        "SOLVER.WARMUP_ITERS",
+        "0",
+        "SOLVER.BASE_LR",
+        "0.0005",
+        "DATALOADER.NUM_WORKERS",
+        "0",
+        *opts,
+        "OUTPUT_DIR",
+        str(out),
+    ]
+
+
 @pytest.mark.slow
 def test_two_cpu_processes_train_and_checkpoint_once(tmp_path):
     out = tmp_path / "out"
-    proc = _run(
-        [
-            "--config-file",
-            str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"),
-            "--num-gpus",
-            "2",
-            "--dist-url",
-            "auto",
-            "SOLVER.MAX_ITER",
-            "3",
-            "SOLVER.IMS_PER_BATCH",
-            "2",
-            "SOLVER.WARMUP_ITERS",
-            "0",
-            "SOLVER.BASE_LR",
-            "0.0005",
-            "DATALOADER.NUM_WORKERS",
-            "0",
-            "INPUT.MIN_SIZE_TRAIN",
-            "(160,)",
-            "INPUT.MAX_SIZE_TRAIN",
-            "224",
-            "DATASETS.TEST",
-            "()",
-            "OUTPUT_DIR",
-            str(out),
-        ],
-        tmp_path,
-    )
+    sizes = ["INPUT.MIN_SIZE_TRAIN", "(160,)", "INPUT.MAX_SIZE_TRAIN", "224"]
+    opts = ["SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "2", *sizes, "DATASETS.TEST", "()"]
+    proc = _run(["--num-gpus", "2", "--dist-url", "auto", *_quick_args(out, *opts)], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     logs = {0: (out / "log.txt").read_text(), 1: (out / "log.txt.rank1").read_text()}
     for rank, text in logs.items():
@@ -72,28 +64,9 @@ def test_two_cpu_processes_train_and_checkpoint_once(tmp_path):
 @pytest.mark.slow
 def test_eval_only_resume_from_output_dir(tmp_path):
     out = tmp_path / "out"
-    common = [
-        "--config-file",
-        str(REPO / "configs/quick/MaskRCNN_R18_synth.yaml"),
-        "SOLVER.IMS_PER_BATCH",
-        "1",
-        "SOLVER.WARMUP_ITERS",
-        "0",
-        "SOLVER.BASE_LR",
-        "0.0005",
-        "DATALOADER.NUM_WORKERS",
-        "0",
-        "INPUT.MIN_SIZE_TRAIN",
-        "(128,)",
-        "INPUT.MAX_SIZE_TRAIN",
-        "192",
-        "INPUT.MIN_SIZE_TEST",
-        "128",
-        "INPUT.MAX_SIZE_TEST",
-        "192",
-        "OUTPUT_DIR",
-        str(out),
-    ]
+    sizes = ["INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "192"]
+    sizes += ["INPUT.MIN_SIZE_TEST", "128", "INPUT.MAX_SIZE_TEST", "192"]
+    common = _quick_args(out, "SOLVER.IMS_PER_BATCH", "1", *sizes)
     proc = _run(common + ["SOLVER.MAX_ITER", "2", "DATASETS.TEST", "()"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # --resume continues from last_checkpoint: iteration 2 -> 3.

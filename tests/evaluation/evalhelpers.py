@@ -1,9 +1,10 @@
 """Small builders shared by the evaluation tests (synthetic CIHP-layout GT and predictions)."""
 
 import os
-import sys
 
 import numpy as np
+
+from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -79,9 +80,4 @@ def write_pred(
 
 def run_cli(argv):
     """Run tools/eval_parsing.py's main() in-process; returns its exit code."""
-    sys.path.insert(0, os.path.join(REPO, "tools"))
-    try:
-        import eval_parsing
-    finally:
-        sys.path.pop(0)
-    return eval_parsing.main(argv)
+    return load_script("tools/eval_parsing.py").main(argv)

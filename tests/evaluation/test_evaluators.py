@@ -11,7 +11,6 @@ import torch
 pytest.importorskip("detectron2")
 from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
 from detectron2.structures import Boxes, BoxMode, Instances  # noqa: E402
-from evalhelpers import gt_from_persons, person_map, write_gt  # noqa: E402
 
 from humanparse_core.evaluation.submission import write_label_png  # noqa: E402
 from humanparse_d2.evaluation import (  # noqa: E402
@@ -21,8 +20,26 @@ from humanparse_d2.evaluation import (  # noqa: E402
     evaluate_folder,
 )
 
+from .evalhelpers import gt_from_persons, person_map, write_gt  # noqa: E402
+
 C = 20
 CLASSES = [f"c{i}" for i in range(C)]
+# some of the keys ParsingEvaluator reports with metrics mIoU, APp, APr and APh
+REPORTED = (
+    "mIoU",
+    "pixel_acc",
+    "mean_acc",
+    "IoU-c2",
+    "AP_p_vol",
+    "AP_p50",
+    "PCP50",
+    "AP_p@0.1",
+    "PCP@0.9",
+    "AP_r_vol",
+    "AP_r50",
+    "AP_r@0.5",
+    "AP_h",
+)
 
 
 def _register(name, dicts, **meta):
@@ -31,6 +48,15 @@ def _register(name, dicts, **meta):
         MetadataCatalog.remove(name)
     DatasetCatalog.register(name, lambda: dicts)
     MetadataCatalog.get(name).set(**meta)
+
+
+def _evaluate(ev, dicts, outputs, keys=("image_id",)):
+    """Reset ``ev``, process one image at a time (its input holds ``keys`` of the dataset dict),
+    return ``ev.evaluate()``."""
+    ev.reset()
+    for d, o in zip(dicts, outputs):
+        ev.process([{k: d[k] for k in keys}], [o])
+    return ev.evaluate()
 
 
 def _scenes():
@@ -139,36 +165,10 @@ def test_parsing_evaluator_equals_folder_cli(tmp_path, mode):
         output_dir=str(tmp_path / "out"),
         output_submission=True,
     )
-    ev.reset()
-    for d, o in zip(dicts, outputs):
-        ev.process(
-            [
-                {
-                    "image_id": d["image_id"],
-                    "file_name": d["file_name"],
-                    "height": d["height"],
-                    "width": d["width"],
-                }
-            ],
-            [o],
-        )
-    res = ev.evaluate()["parsing"]
+    res = _evaluate(ev, dicts, outputs, keys=("image_id", "file_name", "height", "width"))
+    res = res["parsing"]
     assert all(isinstance(v, float) for v in res.values())
-    for k in (
-        "mIoU",
-        "pixel_acc",
-        "mean_acc",
-        "IoU-c2",
-        "AP_p_vol",
-        "AP_p50",
-        "PCP50",
-        "AP_p@0.1",
-        "PCP@0.9",
-        "AP_r_vol",
-        "AP_r50",
-        "AP_r@0.5",
-        "AP_h",
-    ):
+    for k in REPORTED:
         assert k in res, k
     assert 0 < res["AP_p_vol"] < 100 and 0 < res["AP_r_vol"] < 100
     folder = evaluate_folder(
@@ -203,10 +203,8 @@ def test_parsing_evaluator_threads_and_build(tmp_path):
         cfg.HUMANPARSE_EVALUATION.NUM_WORKERS = workers
         ev = build_parsing_evaluator(cfg, name, str(tmp_path / f"o{workers}"))
         assert isinstance(ev, ParsingEvaluator) and ev.distributed
-        ev.reset()
-        for d, o in zip(dicts[::-1], outputs[::-1]):  # order does not matter
-            ev.process([{"image_id": d["image_id"]}], [o])
-        res[workers] = json.dumps(ev.evaluate())  # NaN-safe comparison
+        out = _evaluate(ev, dicts[::-1], outputs[::-1])  # order does not matter
+        res[workers] = json.dumps(out)  # NaN-safe comparison
     assert res[0] == res[2]
 
 
@@ -325,10 +323,7 @@ def _dist_worker(root, out_prefix):
     lo, hi = rank * n // world, (rank + 1) * n // world  # contiguous shards, like InferenceSampler
     for mode in ("one_to_one", "legacy"):
         ev = ParsingEvaluator(name, metrics=("mIoU", "APp", "APr", "APh"), apr_matching=mode)
-        ev.reset()
-        for d, o in zip(dicts[lo:hi], outputs[lo:hi]):
-            ev.process([{"image_id": d["image_id"]}], [o])
-        res = ev.evaluate()
+        res = _evaluate(ev, dicts[lo:hi], outputs[lo:hi])
         if comm.is_main_process():
             with open(f"{out_prefix}_{mode}.json", "w") as f:
                 json.dump(res, f)

@@ -5,7 +5,6 @@ import os
 
 import numpy as np
 import pytest
-from evalhelpers import gt_from_persons, person_map, run_cli, write_gt, write_pred
 
 from humanparse_core.evaluation.folder_eval import evaluate_folder
 from humanparse_core.evaluation.submission import (
@@ -18,6 +17,8 @@ from humanparse_core.evaluation.submission import (
 )
 from humanparse_core.io import read_label
 from humanparse_core.postprocessing import parsing_postprocess
+
+from .evalhelpers import gt_from_persons, person_map, run_cli, write_gt, write_pred
 
 C = 20
 ALL = ["mIoU", "APp", "APr", "APh"]

@@ -4,7 +4,6 @@ import warnings
 
 import numpy as np
 import pytest
-from evalhelpers import person_map
 
 from humanparse_core.evaluation.accumulator import ParsingAccumulator
 from humanparse_core.evaluation.ap import PARSING_THRESHOLDS, voc_ap
@@ -24,8 +23,17 @@ from humanparse_core.evaluation.semseg import (
     semantic_scores,
 )
 
+from .evalhelpers import person_map
+
 warnings.simplefilter("ignore", RuntimeWarning)
 T = PARSING_THRESHOLDS
+
+
+def random_rect(rng, H, W):
+    """A random, possibly empty, axis-aligned window of an H x W map (a tuple of two slices)."""
+    y0, x0 = rng.integers(0, H), rng.integers(0, W)
+    y1, x1 = rng.integers(y0, H + 1), rng.integers(x0, W + 1)
+    return np.s_[y0:y1, x0:x1]
 
 
 def test_voc_ap_all_point():
@@ -136,9 +144,8 @@ def test_pair_iou_matches_dense_reference():
         g = np.zeros((H, W), np.uint8)
         p = np.zeros((H, W), np.uint8)
         for m in (g, p):
-            y0, x0 = rng.integers(0, H), rng.integers(0, W)
-            y1, x1 = rng.integers(y0, H + 1), rng.integers(x0, W + 1)
-            m[y0:y1, x0:x1] = rng.integers(0, C, (y1 - y0, x1 - x0))
+            r = random_rect(rng, H, W)
+            m[r] = rng.integers(0, C, m[r].shape)
         g[(rng.random((H, W)) < 0.05) & (g > 0)] = 255
         k = g < C
         hist = np.bincount(C * g[k].astype(int) + p[k], minlength=C * C).reshape(C, C).astype(float)
@@ -157,17 +164,15 @@ def test_app_from_maps_equals_generic_path():
         hum = np.zeros((H, W), np.uint8)
         n = int(rng.integers(0, 4))
         for p in range(1, n + 1):
-            y0, x0 = rng.integers(0, H), rng.integers(0, W)
-            y1, x1 = rng.integers(y0, H + 1), rng.integers(x0, W + 1)
-            hum[y0:y1, x0:x1] = p
-            cat[y0:y1, x0:x1] = rng.integers(0, C, (y1 - y0, x1 - x0))
+            r = random_rect(rng, H, W)
+            hum[r] = p
+            cat[r] = rng.integers(0, C, cat[r].shape)
         cat[rng.random((H, W)) < 0.05] = 255
         preds, scores = [], []
         for _ in range(int(rng.integers(0, 4))):
             m = np.zeros((H, W), np.uint8)
-            y0, x0 = rng.integers(0, H), rng.integers(0, W)
-            y1, x1 = rng.integers(y0, H + 1), rng.integers(x0, W + 1)
-            m[y0:y1, x0:x1] = rng.integers(0, C, (y1 - y0, x1 - x0))
+            r = random_rect(rng, H, W)
+            m[r] = rng.integers(0, C, m[r].shape)
             preds.append(person_from_map(m, C))
             scores.append(float(rng.random()))
         ids = list(range(1, n + 2))

@@ -8,12 +8,13 @@ import warnings
 
 import numpy as np
 import pytest
-from evalhelpers import gt_from_persons, write_gt, write_pred
 
 from humanparse_core.evaluation.ap import PARSING_THRESHOLDS as THRS
 from humanparse_core.evaluation.folder_eval import evaluate_folder
 from humanparse_core.evaluation.submission import read_region_txt, read_score_txt
 from humanparse_core.io import read_label
+
+from .evalhelpers import gt_from_persons, write_gt, write_pred
 
 warnings.simplefilter("ignore", RuntimeWarning)
 C = 8
@@ -38,10 +39,13 @@ def _miou_vec(gt, pred):
     return np.diag(h) / (h.sum(1) + h.sum(0) - np.diag(h))
 
 
-def naive(gt_root, pred_dir, names, legacy):
-    """Dense re-statement of mIoU, AP^p and AP^r for the CIHP layout."""
-    out = {}
-    # mIoU
+def _ap(ctp, cfp, npos):
+    """VOC AP of cumulative true / false positive counts against ``npos`` ground-truth items."""
+    return _voc(ctp / float(npos), ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps))
+
+
+def naive_miou(gt_root, pred_dir, names, legacy):
+    """mIoU of the global parsing maps from one dataset-wide confusion matrix."""
     H = np.zeros((C, C))
     for n in names:
         p = os.path.join(pred_dir, "global_parsing", n + ".png")
@@ -59,8 +63,12 @@ def naive(gt_root, pred_dir, names, legacy):
     else:
         u = H.sum(1) + H.sum(0) - np.diag(H)
         iu = np.where(u > 0, np.diag(H) / np.maximum(u, 1), np.nan)
-    out["mIoU"] = np.nanmean(iu)
-    # AP^p: dense per-person GT, all predictions densified, one global sort
+    return np.nanmean(iu)
+
+
+def _naive_persons(gt_root, pred_dir, names, legacy):
+    """Dense per-person GT maps {image index: [H x W]}, their count, and every predicted person as
+    (image index, score, H x W map)."""
     gts, preds = {}, []
     npos = 0
     for i, n in enumerate(names):
@@ -77,6 +85,12 @@ def naive(gt_root, pred_dir, names, legacy):
                 preds.append(
                     (i, s, read_label(os.path.join(pred_dir, "person_parsing", f"{n}_{k}.png")))
                 )
+    return gts, npos, preds
+
+
+def naive_app(gt_root, pred_dir, names, legacy):
+    """AP^p and PCP per threshold: all predictions densified, one global sort."""
+    gts, npos, preds = _naive_persons(gt_root, pred_dir, names, legacy)
     scores = np.array([p[1] for p in preds])
     order = np.argsort(-scores) if legacy else np.argsort(-scores, kind="stable")
     ap, pcp = {}, {}
@@ -102,11 +116,48 @@ def naive(gt_root, pred_dir, names, legacy):
             else:
                 tp.append(0)
                 fp.append(1)
-        ctp, cfp = np.cumsum(tp), np.cumsum(fp)
-        ap[t] = _voc(ctp / float(npos), ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps))
+        ap[t] = _ap(np.cumsum(tp), np.cumsum(fp), npos)
         pcp[t] = np.mean(pl + [0.0] * (npos - len(pl)))
-    out["AP_p"], out["PCP"] = ap, pcp
-    # AP^r: per class, dense masks
+    return ap, pcp
+
+
+def _naive_region_image(gt_root, pred_dir, n, c, legacy):
+    """Class ``c`` regions of image ``n`` with dense masks: the number of GT regions, the scores of
+    the predicted regions and their true-positive flags (len(scores) x len(THRS))."""
+    gi = read_label(os.path.join(gt_root, "Instance_ids", n + ".png"))
+    tab = [
+        ln.split()
+        for ln in open(os.path.join(gt_root, "Instance_ids", n + ".txt")).read().splitlines()
+        if ln.strip()
+    ]
+    gids = [int(r[0]) for r in tab if int(r[1]) == c and (gi == int(r[0])).any()]
+    t = os.path.join(pred_dir, "instance_parsing", n + ".txt")
+    if not os.path.exists(t):
+        return len(gids), [], []
+    pm = read_label(t[:-4] + ".png")
+    cls, s = read_region_txt(t)
+    pids = [k + 1 for k in range(len(cls)) if cls[k] == c and (pm == k + 1).any()]
+    psc = [s[k - 1] for k in pids]
+    ious = np.array(
+        [
+            [((pm == p) & (gi == g)).sum() / ((pm == p) | (gi == g)).sum() for g in gids]
+            for p in pids
+        ]
+    ).reshape(len(pids), len(gids))
+    flags = np.zeros((len(pids), len(THRS)))
+    if gids:
+        for ti, th in enumerate(THRS):
+            used = set()
+            for r in range(len(pids)) if legacy else np.argsort(-np.array(psc), kind="stable"):
+                j = int(np.argmax(ious[r]))
+                if ious[r, j] > th and (legacy or j not in used):
+                    flags[r, ti] = 1
+                    used.add(j)
+    return len(gids), psc, list(flags)
+
+
+def naive_apr(gt_root, pred_dir, names, legacy):
+    """AP^r per threshold: per class over all images, dense masks, averaged over classes."""
     # legacy: the reference's image list is the prediction folder's *.txt listing, in glob order
     img_list = (
         [
@@ -121,54 +172,29 @@ def naive(gt_root, pred_dir, names, legacy):
     for c in range(1, C):
         ngt, sc, tps = 0, [], []
         for n in img_list:
-            gi = read_label(os.path.join(gt_root, "Instance_ids", n + ".png"))
-            tab = [
-                ln.split()
-                for ln in open(os.path.join(gt_root, "Instance_ids", n + ".txt"))
-                .read()
-                .splitlines()
-                if ln.strip()
-            ]
-            gids = [int(r[0]) for r in tab if int(r[1]) == c and (gi == int(r[0])).any()]
-            ngt += len(gids)
-            t = os.path.join(pred_dir, "instance_parsing", n + ".txt")
-            if not os.path.exists(t):
-                continue
-            pm = read_label(t[:-4] + ".png")
-            cls, s = read_region_txt(t)
-            pids = [k + 1 for k in range(len(cls)) if cls[k] == c and (pm == k + 1).any()]
-            psc = [s[k - 1] for k in pids]
-            ious = np.array(
-                [
-                    [((pm == p) & (gi == g)).sum() / ((pm == p) | (gi == g)).sum() for g in gids]
-                    for p in pids
-                ]
-            ).reshape(len(pids), len(gids))
-            flags = np.zeros((len(pids), len(THRS)))
-            if gids:
-                for ti, th in enumerate(THRS):
-                    used = set()
-                    for r in (
-                        range(len(pids)) if legacy else np.argsort(-np.array(psc), kind="stable")
-                    ):
-                        j = int(np.argmax(ious[r]))
-                        if ious[r, j] > th and (legacy or j not in used):
-                            flags[r, ti] = 1
-                            used.add(j)
+            n_gt, psc, flags = _naive_region_image(gt_root, pred_dir, n, c, legacy)
+            ngt += n_gt
             sc += psc
-            tps += list(flags)
+            tps += flags
         if not legacy and ngt == 0:
             continue
         sc = np.array(sc)
         o = np.argsort(sc)[::-1] if legacy else np.argsort(-sc, kind="stable")
         for ti in range(len(THRS)):
             f = np.array([tps[k][ti] for k in o]) if len(o) else np.zeros(0)
-            ctp, cfp = np.cumsum(f), np.cumsum(1 - f)
-            apr[c - 1, ti] = _voc(
-                ctp / float(ngt), ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps)
-            )
-    out["AP_r"] = dict(zip(THRS, np.nanmean(apr, axis=0)))
-    return out
+            apr[c - 1, ti] = _ap(np.cumsum(f), np.cumsum(1 - f), ngt)
+    return dict(zip(THRS, np.nanmean(apr, axis=0)))
+
+
+def naive(gt_root, pred_dir, names, legacy):
+    """Dense re-statement of mIoU, AP^p (with PCP) and AP^r for the CIHP layout."""
+    ap, pcp = naive_app(gt_root, pred_dir, names, legacy)
+    return {
+        "mIoU": naive_miou(gt_root, pred_dir, names, legacy),
+        "AP_p": ap,
+        "PCP": pcp,
+        "AP_r": naive_apr(gt_root, pred_dir, names, legacy),
+    }
 
 
 def _fixture(root, seed):

@@ -10,6 +10,20 @@ BASE = REPO / "projects/MMAN/configs/Base-MMAN.yaml"
 NUM_CLASSES = 6
 
 
+def narrow(cfg):
+    """Shrink an MMAN config in place to CPU test width: a 16-channel ResNet stem and res2 (same
+    geometry, 1/16 of the compute) and 8 base channels in every discriminator."""
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 16
+    cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 16
+    for node in (
+        cfg.MODEL.MMAN.MICRO,
+        cfg.MODEL.MMAN.MACRO,
+        cfg.MODEL.MMAN.GLOBAL,
+        cfg.MODEL.MMAN.MID,
+    ):
+        node.NDF = 8
+
+
 def tiny_cfg(output_dir=None, **overrides):
     """The MMAN base config shrunk to a CPU test size: narrow R18, 6 classes, narrow discriminators."""
     from humanparse_d2.config import get_humanparse_cfg
@@ -19,17 +33,8 @@ def tiny_cfg(output_dir=None, **overrides):
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.RESNETS.DEPTH = 18
-    # a narrow R18 (16-channel stem and res2): same geometry, 1/16 of the compute
-    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 16
-    cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 16
+    narrow(cfg)
     cfg.MODEL.MMAN.NUM_CLASSES = NUM_CLASSES
-    for node in (
-        cfg.MODEL.MMAN.MICRO,
-        cfg.MODEL.MMAN.MACRO,
-        cfg.MODEL.MMAN.GLOBAL,
-        cfg.MODEL.MMAN.MID,
-    ):
-        node.NDF = 8
     cfg.SOLVER.MMAN_D.UPDATE_PERIOD = 1
     cfg.SOLVER.IMS_PER_BATCH = 2
     cfg.SOLVER.MAX_ITER = 2

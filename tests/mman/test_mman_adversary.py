@@ -3,7 +3,6 @@
 import pytest
 import torch
 from detectron2.modeling import build_model
-from mman_testutils import NUM_CLASSES, tiny_batch, tiny_cfg
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.projects.mman.adversary import (
@@ -12,6 +11,8 @@ from humanparse_d2.projects.mman.adversary import (
     gan_loss,
     one_hot_with_ignore,
 )
+
+from .mman_testutils import NUM_CLASSES, tiny_batch, tiny_cfg
 
 
 def _g_and_d(**overrides):

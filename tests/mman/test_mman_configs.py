@@ -2,11 +2,12 @@
 
 import pytest
 import torch
-from mman_testutils import REPO, tiny_trainer_class
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.engine import load_config
 from humanparse_d2.projects.mman.config import resolve_mman_config
+
+from .mman_testutils import REPO, narrow, tiny_trainer_class
 
 QUICK = sorted((REPO / "projects/MMAN/configs/quick").glob("MMAN_*.yaml"))
 PROJECT = sorted(
@@ -78,19 +79,9 @@ def test_quick_variant_trains_two_iterations(path, tmp_path):
             str(tmp_path),
             "DATASETS.TEST",
             "()",
-            "MODEL.RESNETS.RES2_OUT_CHANNELS",
-            "16",
-            "MODEL.RESNETS.STEM_OUT_CHANNELS",
-            "16",
         ]
     )
-    for node in (
-        cfg.MODEL.MMAN.MICRO,
-        cfg.MODEL.MMAN.MACRO,
-        cfg.MODEL.MMAN.GLOBAL,
-        cfg.MODEL.MMAN.MID,
-    ):
-        node.NDF = 8
+    narrow(cfg)
     trainer = tiny_trainer_class(checkpoints=False)(cfg)
     trainer.resume_or_load(resume=False)
     trainer.train()

@@ -9,10 +9,11 @@ import torch
 
 def _worker(out_dir):
     from detectron2.utils import comm
-    from mman_testutils import tiny_batch, tiny_cfg
 
     import humanparse_d2  # noqa: F401
     from humanparse_d2.projects.mman import MMANTrainer
+
+    from .mman_testutils import tiny_batch, tiny_cfg
 
     torch.manual_seed(comm.get_rank())  # different init on purpose: DDP must broadcast rank 0's
     rank = comm.get_rank()

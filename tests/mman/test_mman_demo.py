@@ -3,14 +3,15 @@ MMAN release model (random weights in the release's layout): the pipeline runs a
 outputs. Also tools/convert_official_weights.py end to end on the same file."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
 import torch
-from mman_testutils import REPO
 
-sys.path.insert(0, str(REPO / "tools"))
+from tests.scripts import load_script
+
+from .mman_testutils import REPO
+
 RELEASE = REPO / "projects/MMAN/configs/LIP/mman_R101_30ep_release.yaml"
 
 
@@ -34,8 +35,8 @@ def _random_release_file(path):
 @pytest.mark.slow
 def test_demo_parses_astronaut_with_converted_release_model(tmp_path):
     data = pytest.importorskip("skimage.data")
-    import convert_official_weights
-    import demo
+    convert_official_weights = load_script("tools/convert_official_weights.py")
+    demo = load_script("tools/demo.py")
     from PIL import Image
 
     photo = tmp_path / "astronaut.png"
@@ -77,7 +78,7 @@ def test_demo_parses_astronaut_with_converted_release_model(tmp_path):
 
 
 def test_demo_refuses_imagenet_weights(tmp_path):
-    import demo
+    demo = load_script("tools/demo.py")
 
     args = demo.argparse.Namespace(
         config_file=str(RELEASE),

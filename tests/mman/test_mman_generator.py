@@ -2,10 +2,11 @@
 
 import torch
 from detectron2.modeling import build_model
-from mman_testutils import NUM_CLASSES, tiny_batch, tiny_cfg
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.projects.mman.meta_arch import downsample_labels, sanitize_labels
+
+from .mman_testutils import NUM_CLASSES, tiny_batch, tiny_cfg
 
 
 def _model(**overrides):

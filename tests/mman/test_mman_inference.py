@@ -3,9 +3,10 @@
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.modeling import build_model
-from mman_testutils import tiny_cfg
 
 import humanparse_d2  # noqa: F401
+
+from .mman_testutils import tiny_cfg
 
 
 def _lip_model(**overrides):

@@ -6,11 +6,12 @@ import re
 import numpy as np
 import pytest
 import torch
-from mman_testutils import REPO, tiny_batch, tiny_cfg
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.engine import load_config
 from humanparse_d2.projects.mman.config import MMAN_PRESETS, PRESET_NAMES, resolve_mman_config
+
+from .mman_testutils import REPO, tiny_batch, tiny_cfg
 
 CONFIGS = sorted((REPO / "projects/MMAN/configs").rglob("*.yaml"))  # the quick configs too
 

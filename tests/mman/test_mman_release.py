@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from mman_testutils import REPO, tiny_cfg
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.checkpoint import (
@@ -16,6 +15,8 @@ from humanparse_d2.checkpoint import (
     convert_official_checkpoint,
 )
 from humanparse_d2.engine import load_config
+
+from .mman_testutils import REPO, tiny_cfg
 
 FIXTURE = REPO / "tests/mman/fixtures/mman_release_keys.json.gz"
 RELEASE_CFG = REPO / "projects/MMAN/configs/LIP/mman_R101_30ep_release.yaml"

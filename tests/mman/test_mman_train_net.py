@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from mman_testutils import REPO
+
+from .mman_testutils import REPO
 
 SMALL = [
     "SOLVER.IMS_PER_BATCH",

@@ -4,12 +4,13 @@ import logging
 
 import pytest
 import torch
-from mman_testutils import tiny_cfg, tiny_trainer_class
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.engine import TRAINER_REGISTRY, build_trainer_class
 from humanparse_d2.engine.adversarial import DiscriminatorLRScheduler
 from humanparse_d2.projects.mman import MMANTrainer
+
+from .mman_testutils import tiny_cfg, tiny_trainer_class
 
 
 def _train(cfg, resume=False, checkpoints=True):

@@ -5,6 +5,25 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
+# The fields of every QANet `Instances` output (tests/qanet/test_model.py, test_box_sources.py).
+FIELDS = (
+    "pred_boxes",
+    "scores",
+    "box_scores",
+    "iou_scores",
+    "pixel_scores",
+    "part_scores",
+    "pred_parsing",
+)
+# command-line options for a QANet as narrow as tiny_qanet_cfg's: 16-channel FPN and heads
+NARROW_HEADS = [
+    "MODEL.FPN.OUT_CHANNELS",
+    "16",
+    "MODEL.QANET.CONV_DIM",
+    "16",
+    "MODEL.QANET.IOU_FC_DIM",
+    "16",
+]
 
 
 def train_batch(n=2, crop=(64, 64), num_classes=20):

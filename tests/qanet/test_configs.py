@@ -15,6 +15,7 @@ from .common import REPO
 CONFIGS = sorted(
     glob.glob(str(REPO / "projects/QANet/configs/**/*.yaml"), recursive=True)
 )  # quick/ too
+from tests.scripts import load_script
 
 
 def load(path):
@@ -42,13 +43,7 @@ class TestQANetConfigs(unittest.TestCase):
         self.assertIn("projects/QANet/configs/quick/QANet_R18_synth.yaml", names)
 
     def test_schedule_tool(self):
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(
-            "qanet_schedule", REPO / "projects/QANet/tools/schedule.py"
-        )
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        mod = load_script("projects/QANet/tools/schedule.py")
         max_iter, steps = mod.epoch_schedule(96152, 96)
         cfg = load(str(REPO / "projects/QANet/configs/CIHP/QANet_R50c_512x384.yaml"))
         self.assertEqual(max_iter, cfg.SOLVER.MAX_ITER)

@@ -12,15 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .common import REPO
+from .common import NARROW_HEADS, REPO
 
+QANET_QUICK = "projects/QANet/configs/quick/QANet_R18_synth.yaml"
+# narrow heads, 64 x 64 crops, random weights
 SMALL = [
-    "MODEL.FPN.OUT_CHANNELS",
-    "16",
-    "MODEL.QANET.CONV_DIM",
-    "16",
-    "MODEL.QANET.IOU_FC_DIM",
-    "16",
+    *NARROW_HEADS,
     "INPUT.PARSING.CROP_SIZE",
     "(64, 64)",
     "INPUT.PARSING.ASPECT_RATIO",
@@ -42,49 +39,51 @@ def _run(args):
     )
 
 
+def _demo(config, inputs, output, flags=(), opts=()):
+    """tools/demo.py --config-file ``config`` [flags] --input ``inputs`` --output ``output``."""
+    args = ["--config-file", config, *flags, "--input", *inputs, "--output", output]
+    return _run(args + (["--opts", *opts] if opts else []))
+
+
+def _write_inputs(inp):
+    """An RGB image, a folder (grayscale, RGBA, 16-bit PNGs and an unreadable file), a 3-frame
+    video and a missing path under ``inp``; returns the paths to pass to --input."""
+    os.makedirs(os.path.join(inp, "folder"))
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (70, 50, 3), dtype=np.uint8)).save(
+        os.path.join(inp, "rgb.jpg")
+    )
+    Image.fromarray(rng.integers(0, 255, (60, 40), dtype=np.uint8)).save(
+        os.path.join(inp, "folder", "gray.png")
+    )
+    Image.fromarray(rng.integers(0, 255, (50, 60, 4), dtype=np.uint8), "RGBA").save(
+        os.path.join(inp, "folder", "rgba.png")
+    )
+    Image.fromarray(rng.integers(0, 65535, (40, 40), dtype=np.uint16)).save(
+        os.path.join(inp, "folder", "deep.png")
+    )
+    with open(os.path.join(inp, "folder", "broken.jpg"), "wb") as f:
+        f.write(b"not an image")
+    vid = os.path.join(inp, "clip.mp4")
+    w = cv2.VideoWriter(vid, cv2.VideoWriter_fourcc(*"mp4v"), 5, (64, 48))
+    for _ in range(3):
+        w.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    w.release()
+    return [
+        os.path.join(inp, "rgb.jpg"),
+        os.path.join(inp, "folder"),
+        vid,
+        os.path.join(inp, "missing.jpg"),
+    ]
+
+
 @pytest.mark.slow
 class TestDemoTool(unittest.TestCase):
     def test_images_folder_video(self):
         with tempfile.TemporaryDirectory() as d:
-            inp = os.path.join(d, "in")
-            os.makedirs(os.path.join(inp, "folder"))
-            rng = np.random.default_rng(0)
-            Image.fromarray(rng.integers(0, 255, (70, 50, 3), dtype=np.uint8)).save(
-                os.path.join(inp, "rgb.jpg")
-            )
-            Image.fromarray(rng.integers(0, 255, (60, 40), dtype=np.uint8)).save(
-                os.path.join(inp, "folder", "gray.png")
-            )
-            Image.fromarray(rng.integers(0, 255, (50, 60, 4), dtype=np.uint8), "RGBA").save(
-                os.path.join(inp, "folder", "rgba.png")
-            )
-            Image.fromarray(rng.integers(0, 65535, (40, 40), dtype=np.uint16)).save(
-                os.path.join(inp, "folder", "deep.png")
-            )
-            with open(os.path.join(inp, "folder", "broken.jpg"), "wb") as f:
-                f.write(b"not an image")
-            vid = os.path.join(inp, "clip.mp4")
-            w = cv2.VideoWriter(vid, cv2.VideoWriter_fourcc(*"mp4v"), 5, (64, 48))
-            for _ in range(3):
-                w.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
-            w.release()
+            inputs = _write_inputs(os.path.join(d, "in"))
             out = os.path.join(d, "out")
-            r = _run(
-                [
-                    "--config-file",
-                    "projects/QANet/configs/quick/QANet_R18_synth.yaml",
-                    "--whole-image-box",
-                    "--input",
-                    os.path.join(inp, "rgb.jpg"),
-                    os.path.join(inp, "folder"),
-                    vid,
-                    os.path.join(inp, "missing.jpg"),
-                    "--output",
-                    out,
-                    "--opts",
-                ]
-                + SMALL
-            )
+            r = _demo(QANET_QUICK, inputs, out, flags=["--whole-image-box"], opts=SMALL)
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
             summary = json.load(open(os.path.join(out, "demo_summary.json")))
             self.assertEqual(summary["images"], 4)
@@ -111,18 +110,7 @@ class TestDemoTool(unittest.TestCase):
     def test_oracle_refused(self):
         with tempfile.TemporaryDirectory() as d:
             Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(os.path.join(d, "a.png"))
-            r = _run(
-                [
-                    "--config-file",
-                    "projects/QANet/configs/quick/QANet_R18_synth.yaml",
-                    "--input",
-                    os.path.join(d, "a.png"),
-                    "--output",
-                    os.path.join(d, "o"),
-                    "--opts",
-                ]
-                + SMALL
-            )
+            r = _demo(QANET_QUICK, [os.path.join(d, "a.png")], os.path.join(d, "o"), opts=SMALL)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("oracle", r.stderr)
 
@@ -135,16 +123,8 @@ class TestDemoToolSemantic(unittest.TestCase):
             Image.fromarray(
                 np.random.default_rng(0).integers(0, 255, (80, 60, 3), dtype=np.uint8)
             ).save(os.path.join(d, "a.jpg"))
-            r = _run(
-                [
-                    "--config-file",
-                    "projects/MMAN/configs/quick/MMAN_synth_lip.yaml",
-                    "--input",
-                    os.path.join(d, "a.jpg"),
-                    "--output",
-                    os.path.join(d, "o"),
-                ]
-            )
+            mman_quick = "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"
+            r = _demo(mman_quick, [os.path.join(d, "a.jpg")], os.path.join(d, "o"))
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
             rec = json.load(open(os.path.join(d, "o", "a.json")))
             self.assertIn("parts", rec)

@@ -23,6 +23,7 @@ from humanparse_d2.checkpoint import (
     convert_official_checkpoint,
 )
 from humanparse_d2.projects.qanet.official import BackboneStateDict, convert_qanet_state_dict
+from tests.scripts import load_script
 
 from .common import REPO
 
@@ -64,14 +65,7 @@ class TestConverterOnReleasedModels(unittest.TestCase):
 
     def test_tool_wrapped_module_prefix_and_strict_load(self):
         """{'model': sd} with DataParallel's module. -> convert_official_weights -> MODEL.WEIGHTS loads."""
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(
-            "convert_tool", REPO / "tools/convert_official_weights.py"
-        )
-        tool = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(tool)
-        convert_main = tool.main
+        convert_main = load_script("tools/convert_official_weights.py").main
 
         fx = fixture("CIHP_QANet_R50c_512x384")
         g = torch.Generator().manual_seed(0)

@@ -9,7 +9,7 @@ import unittest
 
 import pytest
 
-from .common import REPO
+from .common import NARROW_HEADS, REPO
 
 
 @pytest.mark.slow
@@ -33,12 +33,7 @@ class TestRunDemo(unittest.TestCase):
                     "2",
                     "--output",
                     d,
-                    "MODEL.FPN.OUT_CHANNELS",
-                    "16",
-                    "MODEL.QANET.CONV_DIM",
-                    "16",
-                    "MODEL.QANET.IOU_FC_DIM",
-                    "16",
+                    *NARROW_HEADS,
                 ],
                 cwd=REPO,
                 env=env,

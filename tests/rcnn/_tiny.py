@@ -37,3 +37,27 @@ def train_batch(num_persons=(1, 2), parsing_classes=0):
             inst.gt_parsing = parsing
         batch.append({"image": image(i), "instances": inst, "height": H, "width": W})
     return batch
+
+
+def save_random_model(cfg, folder: Path, name: str) -> tuple[Path, Path]:
+    """Write ``cfg`` as ``folder/name.yaml`` and a model built from it (random weights) as
+    ``folder/name.pth``; returns (config file, weights file)."""
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.modeling import build_model
+
+    DetectionCheckpointer(build_model(cfg), save_dir=str(folder)).save(name)
+    (folder / f"{name}.yaml").write_text(cfg.dump())
+    return folder / f"{name}.yaml", folder / f"{name}.pth"
+
+
+def eval_only_args(cfg, folder: Path, dataset: str, *opts: str):
+    """tools/train_net.py's parsed arguments for ``--eval-only`` of a random-weight model of
+    ``cfg`` (saved under ``folder`` as m.yaml / m.pth) on ``dataset``, results in ``folder/o``,
+    then ``opts`` (key, value pairs)."""
+    from detectron2.engine import default_argument_parser
+
+    config_file, weights = save_random_model(cfg, folder, "m")
+    return default_argument_parser().parse_args(
+        ["--config-file", str(config_file), "--eval-only", "MODEL.WEIGHTS", str(weights),
+         "OUTPUT_DIR", str(folder / "o"), "DATASETS.TEST", f"('{dataset}',)", *opts]
+    )  # fmt: skip

@@ -1,16 +1,14 @@
 """tools/compare_qam.py end to end on two synthetic images with a tiny random Mask R-CNN."""
 
 import json
-import sys
 
 import pytest
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.modeling import build_model
 
+from tests.scripts import load_script
 from tests.tiny_configs import tiny_rcnn_cfg as tiny_cfg
 
-from ._tiny import REPO
+from ._tiny import eval_only_args, save_random_model
 
 
 def _two_image_person_dataset(name="synth_humans_val_2img_persons"):
@@ -24,17 +22,15 @@ def _two_image_person_dataset(name="synth_humans_val_2img_persons"):
 
 @pytest.mark.slow
 def test_compare_qam_prints_and_writes_both_tables(tmp_path, capsys):
-    sys.path.insert(0, str(REPO / "tools"))
-    import compare_qam
+    compare_qam = load_script("tools/compare_qam.py")
 
     name = _two_image_person_dataset()
     cfg = tiny_cfg("StandardROIHeads", qam=False)  # a plain Mask R-CNN config and checkpoint
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 1
-    DetectionCheckpointer(build_model(cfg), save_dir=str(tmp_path)).save("plain")
-    (tmp_path / "plain.yaml").write_text(cfg.dump())
+    config_file, weights = save_random_model(cfg, tmp_path, "plain")
     out = tmp_path / "cmp.json"
     report = compare_qam.main(
-        ["--config-file", str(tmp_path / "plain.yaml"), "--weights", str(tmp_path / "plain.pth"),
+        ["--config-file", str(config_file), "--weights", str(weights),
          "--dataset", name, "--output-json", str(out), "OUTPUT_DIR", str(tmp_path / "o"),
          "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128"]
     )  # fmt: skip
@@ -52,10 +48,7 @@ def test_compare_qam_prints_and_writes_both_tables(tmp_path, capsys):
 def test_train_net_eval_only_with_tta_keeps_qam(tmp_path, monkeypatch):
     """`train_net.py --eval-only TEST.AUG.ENABLED True` adds `_TTA` results through the QAM-aware
     TTA wrapper (detectron2's plain wrapper would drop the rescoring)."""
-    sys.path.insert(0, str(REPO / "tools"))
-    import train_net
-    from detectron2.engine import default_argument_parser
-
+    train_net = load_script("tools/train_net.py")
     from humanparse_d2.modeling.test_time_augmentation import QAMGeneralizedRCNNWithTTA
 
     seen = []
@@ -71,13 +64,9 @@ def test_train_net_eval_only_with_tta_keeps_qam(tmp_path, monkeypatch):
     name = _two_image_person_dataset()
     cfg = tiny_cfg()
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 1
-    DetectionCheckpointer(build_model(cfg), save_dir=str(tmp_path)).save("qam")
-    (tmp_path / "qam.yaml").write_text(cfg.dump())
-    args = default_argument_parser().parse_args(
-        ["--config-file", str(tmp_path / "qam.yaml"), "--eval-only",
-         "MODEL.WEIGHTS", str(tmp_path / "qam.pth"), "OUTPUT_DIR", str(tmp_path / "o"),
-         "DATASETS.TEST", f"('{name}',)", "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128",
-         "TEST.AUG.ENABLED", "True", "TEST.AUG.MIN_SIZES", "(96, 112)", "TEST.AUG.MAX_SIZE", "160"]
+    args = eval_only_args(
+        cfg, tmp_path, name, "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128",
+        "TEST.AUG.ENABLED", "True", "TEST.AUG.MIN_SIZES", "(96, 112)", "TEST.AUG.MAX_SIZE", "160",
     )  # fmt: skip
     res = train_net.main(args)
     # mask_quality: the zero mask-quality counts of the QAM evaluation (MaskQualityStats)

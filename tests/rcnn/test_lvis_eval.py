@@ -2,37 +2,25 @@
 `train_net.py --eval-only` on a tiny LVIS-v1-format dataset runs to the end (with detectron2's own
 LVISEvaluator it crashed there: lvis-api 0.5.3 calls np.float, removed in numpy 2)."""
 
-import importlib.util
 import json
-import sys
 
 import cv2
 import numpy as np
 import pytest
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.data.datasets import register_lvis_instances
-from detectron2.modeling import build_model
 
+from tests.scripts import load_script
 from tests.tiny_configs import tiny_rcnn_cfg as tiny_cfg
 
-from ._tiny import REPO
+from ._tiny import eval_only_args
 
 pytest.importorskip("faster_coco_eval")
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "coco_eval_speed", REPO / "benchmarks/coco_eval_speed.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
 def test_coco_stats_equal_pycocotools(iou_type):
-    b = _bench()
+    b = load_script("benchmarks/coco_eval_speed.py")
     gt, dets = b.synth_instances(40, 5, seed=3)
     assert any(a["iscrowd"] for a in gt["annotations"])  # crowd regions are exercised
     ref = b.pycocotools_stats(gt, dets, iou_type)
@@ -44,7 +32,7 @@ def test_coco_stats_equal_pycocotools(iou_type):
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
 def test_lvis_results_equal_lvis_api(iou_type, monkeypatch):
-    b = _bench()
+    b = load_script("benchmarks/coco_eval_speed.py")
     monkeypatch.setattr(np, "float", float, raising=False)  # lvis-api only, this test only
     gt, dets = b.synth_instances(40, 9, lvis=True, seed=4)
     # detections of categories neither verified present nor negative must be ignored
@@ -65,7 +53,7 @@ def test_lvis_results_equal_lvis_api(iou_type, monkeypatch):
 
 def _tiny_lvis(tmp_path, name="tiny_lvis_v1_val"):
     """Three 64x80 images and an LVIS v1 json (federated labels, r/c/f categories)."""
-    b = _bench()
+    b = load_script("benchmarks/coco_eval_speed.py")
     gt, _ = b.synth_instances(3, 2, lvis=True, seed=5, size=(64, 80))
     (tmp_path / "val2017").mkdir()
     for im in gt["images"]:
@@ -88,9 +76,7 @@ def _tiny_lvis(tmp_path, name="tiny_lvis_v1_val"):
 
 @pytest.mark.slow
 def test_train_net_eval_only_on_lvis_v1_json(tmp_path, monkeypatch):
-    sys.path.insert(0, str(REPO / "tools"))
-    import train_net
-    from detectron2.engine import default_argument_parser
+    train_net = load_script("tools/train_net.py")
     from detectron2.evaluation import LVISEvaluator
 
     from humanparse_d2.engine import build_trainer_class
@@ -98,13 +84,9 @@ def test_train_net_eval_only_on_lvis_v1_json(tmp_path, monkeypatch):
 
     name, gt = _tiny_lvis(tmp_path)
     cfg = tiny_cfg()  # Mask R-CNN + QAM rescoring
-    DetectionCheckpointer(build_model(cfg), save_dir=str(tmp_path)).save("m")
-    (tmp_path / "m.yaml").write_text(cfg.dump())
-    args = default_argument_parser().parse_args(
-        ["--config-file", str(tmp_path / "m.yaml"), "--eval-only",
-         "MODEL.WEIGHTS", str(tmp_path / "m.pth"), "OUTPUT_DIR", str(tmp_path / "o"),
-         "DATASETS.TEST", f"('{name}',)", "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "80",
-         "INPUT.MASK_FORMAT", "bitmask"]
+    args = eval_only_args(
+        cfg, tmp_path, name, "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "80",
+        "INPUT.MASK_FORMAT", "bitmask",
     )  # fmt: skip
     res = train_net.main(args)
     keys = {"AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf"}
@@ -115,7 +97,7 @@ def test_train_net_eval_only_on_lvis_v1_json(tmp_path, monkeypatch):
     )
     assert dets and {d["category_id"] for d in dets} <= {1, 2}  # 0-based classes mapped back to ids
     monkeypatch.setattr(np, "float", float, raising=False)
-    b = _bench()
+    b = load_script("benchmarks/coco_eval_speed.py")
     for task in ("bbox", "segm"):
         ref = b.lvis_api_results(gt, dets, task) * 100
         got = np.array([res[task][k] for k in b.LVIS_KEYS])

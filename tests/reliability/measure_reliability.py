@@ -23,25 +23,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(REPO))  # run as a script: the `tests` package lives at the repo root
+from tests.reliability.processes import alive, children, measure_worker_exit
+
 QUICK = REPO / "projects/QANet/configs/quick/QANet_R18_synth.yaml"
 ENV = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-
-
-def _children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except FileNotFoundError:
-        return []
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def measure_checkpoint(configs, repeats=3):
@@ -88,16 +74,14 @@ def measure_checkpoint(configs, repeats=3):
     return out
 
 
-def measure_train_net_workers(tmp):
-    """Kill -9 a real train_net run with 2 loader workers; seconds until both workers are gone."""
-    outdir = Path(tmp) / "workers"
-    cmd = [
+def train_net_command(outdir, *args):
+    """tools/train_net.py on the quick QANet config, long enough to be killed while training."""
+    return [
         sys.executable,
         str(REPO / "tools/train_net.py"),
         "--config-file",
         str(QUICK),
-        "DATALOADER.NUM_WORKERS",
-        "2",
+        *args,
         "SOLVER.IMS_PER_BATCH",
         "4",
         "SOLVER.MAX_ITER",
@@ -107,31 +91,40 @@ def measure_train_net_workers(tmp):
         "OUTPUT_DIR",
         str(outdir),
     ]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_until_training(proc, outdir, what, console=lambda: ""):
+    """Block until ``outdir/log.txt`` shows an iteration; raises if ``proc`` exits or 10 min pass."""
     t0 = time.time()
     while True:
         log = outdir / "log.txt"
         if log.exists() and " iter: " in log.read_text():
-            break
+            return
         if proc.poll() is not None or time.time() - t0 > 600:
-            raise RuntimeError("train_net did not start training")
+            raise RuntimeError(f"{what} did not start training" + console())
         time.sleep(0.5)
-    workers = [c for c in _children(proc.pid) if "python" in Path(f"/proc/{c}/cmdline").read_text()]
+
+
+def measure_train_net_workers(tmp):
+    """Kill -9 a real train_net run with 2 loader workers; seconds until both workers are gone."""
+    outdir = Path(tmp) / "workers"
+    cmd = train_net_command(outdir, "DATALOADER.NUM_WORKERS", "2")
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until_training(proc, outdir, "train_net")
+    workers = [c for c in children(proc.pid) if "python" in Path(f"/proc/{c}/cmdline").read_text()]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     t0 = time.perf_counter()
-    while any(_alive(w) for w in workers) and time.perf_counter() - t0 < 60:
+    while any(alive(w) for w in workers) and time.perf_counter() - t0 < 60:
         time.sleep(0.005)
     dt = time.perf_counter() - t0
     for w in workers:
-        if _alive(w):
+        if alive(w):
             os.kill(w, signal.SIGKILL)
     return {"workers": len(workers), "seconds_to_exit": round(dt, 3)}
 
 
 def measure_workers(tmp):
-    from test_bad_data import measure_worker_exit
-
     busy = []
     for i in range(3):
         d = Path(tmp) / f"busy{i}"
@@ -150,47 +143,33 @@ def console_text(tmp):
     return (Path(tmp) / "ddp_console.txt").read_text(errors="replace")
 
 
+def error_lines(output, last=4):
+    """The last lines of a console output that name an error, a termination or a signal."""
+    return [
+        ln.strip()
+        for ln in output.splitlines()
+        if ("Error" in ln or "terminated" in ln or "signal" in ln) and len(ln) < 300
+    ][-last:]
+
+
 def measure_dead_rank(tmp):
+    """Kill -9 rank 1 of a 2-process CPU (gloo) train_net run; seconds until the whole run exits."""
     outdir = Path(tmp) / "ddp"
-    cmd = [
-        sys.executable,
-        str(REPO / "tools/train_net.py"),
-        "--config-file",
-        str(QUICK),
-        "--num-gpus",
-        "2",
-        "--dist-url",
-        "auto",
-        "DATALOADER.NUM_WORKERS",
-        "0",
-        "SOLVER.IMS_PER_BATCH",
-        "4",
-        "SOLVER.MAX_ITER",
-        "100000",
-        "DATASETS.TEST",
-        "()",
-        "OUTPUT_DIR",
-        str(outdir),
-    ]
+    cmd = train_net_command(
+        outdir, "--num-gpus", "2", "--dist-url", "auto", "DATALOADER.NUM_WORKERS", "0"
+    )
     outdir.mkdir(parents=True, exist_ok=True)
     console = open(
         Path(tmp) / "ddp_console.txt", "w"
     )  # a file: a pipe nobody reads would block the run
     proc = subprocess.Popen(cmd, env=ENV, stdout=console, stderr=subprocess.STDOUT, text=True)
-    t0 = time.time()
-    while True:
-        log = outdir / "log.txt"
-        if log.exists() and " iter: " in log.read_text():
-            break
-        if proc.poll() is not None or time.time() - t0 > 600:
-            raise RuntimeError(
-                "2-process train_net did not start training:\n" + console_text(tmp)[-3000:]
-            )
-        time.sleep(0.5)
+    wait_until_training(
+        proc, outdir, "2-process train_net", lambda: ":\n" + console_text(tmp)[-3000:]
+    )
     ranks = [
-        c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
+        c for c in children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
     ]
-    ranks = [r for r in ranks if _alive(r)]
+    ranks = [r for r in ranks if alive(r)]
     assert len(ranks) == 2, ranks
     victim = max(ranks)  # started second: rank 1
     os.kill(victim, signal.SIGKILL)
@@ -198,16 +177,10 @@ def measure_dead_rank(tmp):
     proc.wait(timeout=900)
     dt = time.perf_counter() - t0
     console.close()
-    output = console_text(tmp)
-    errors = [
-        ln.strip()
-        for ln in output.splitlines()
-        if ("Error" in ln or "terminated" in ln or "signal" in ln) and len(ln) < 300
-    ][-4:]
     res = {
         "seconds_to_exit": round(dt, 1),
         "returncode": proc.returncode,
-        "last_error_lines": errors,
+        "last_error_lines": error_lines(console_text(tmp)),
     }
     print("dead_rank", res, flush=True)
     return res

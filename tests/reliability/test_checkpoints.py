@@ -8,7 +8,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from log_messages import Messages
 from torch import nn
 
 from humanparse_d2.checkpoint.checkpointer import (
@@ -18,6 +17,8 @@ from humanparse_d2.checkpoint.checkpointer import (
     warn_untrained,
 )
 from humanparse_d2.checkpoint.safe_pickle import UnsafePickleError
+
+from .log_messages import Messages
 
 
 class Counter:

@@ -1,7 +1,6 @@
 """What a user sees: the plugin's log, one-line errors of tools/train_net.py, own datasets from the
 command line, the evaluation notes on empty results and zero mask-quality scores."""
 
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -11,15 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from tests.scripts import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 QUICK = str(REPO / "projects/QANet/configs/quick/QANet_R18_synth.yaml")
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", REPO / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +32,7 @@ def _restore_log_handlers():
 
 @pytest.fixture(scope="module")
 def train_net():
-    return _tool("train_net")
+    return load_script("tools/train_net.py")
 
 
 def _fails(train_net, capsys, argv):
@@ -241,7 +235,7 @@ def test_rcnn_qam_evaluation_includes_the_mask_quality_counts():
 
 
 def test_eval_parsing_counts_predictions_without_ground_truth(tmp_path, capsys):
-    eval_parsing = _tool("eval_parsing")
+    eval_parsing = load_script("tools/eval_parsing.py")
     gt, pred = tmp_path / "gt", tmp_path / "pred"
     (gt / "Category_ids").mkdir(parents=True)
     (pred / "global_parsing").mkdir(parents=True)

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent / "mman")]  # repo root: `tests`
+# run as a script: the `tests` package lives at the repo root
+sys.path.insert(0, str(HERE.parents[1]))
 
 
 def _install_fault_markers(markers, pause=0.5):
@@ -62,7 +63,7 @@ def qanet_trainer(out, max_iter):
 
 
 def mman_trainer(out, max_iter):
-    from mman_testutils import tiny_cfg, tiny_trainer_class
+    from tests.mman.mman_testutils import tiny_cfg, tiny_trainer_class
 
     cfg = tiny_cfg(out)
     cfg.SOLVER.MAX_ITER = max_iter
@@ -75,10 +76,10 @@ def _imports():
     import torch
 
     torch.set_num_threads(1)
-    import mman_testutils  # noqa: F401
 
     import humanparse_d2  # noqa: F401
     import humanparse_d2.engine.adversarial  # noqa: F401
+    import tests.mman.mman_testutils  # noqa: F401
     import tests.qanet.common  # noqa: F401
     import tests.tiny_configs  # noqa: F401
 

@@ -1,0 +1,1 @@
+"""Tests of the metrics, the evaluators and the folder-evaluation CLI."""

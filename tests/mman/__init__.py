@@ -1,0 +1,1 @@
+"""Tests of MMAN: generator, discriminators, adversarial trainer, configs and release weights."""

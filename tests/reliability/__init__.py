@@ -1,0 +1,1 @@
+"""Tests of failure behaviour: bad data, checkpoints, killed processes, user-facing messages."""
