@@ -45,9 +45,11 @@ def _table(rows, headers) -> str:
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
-def print_table(res, file=sys.stdout):
+def print_table(res, file=None):
     """The headline metrics and counts, AP^p / PCP / AP^r per IoU threshold, IoU per class and
-    the notes (missing predictions, absent classes) of an evaluate_folder summary."""
+    the notes (missing predictions, absent classes) of an evaluate_folder summary, to ``file``
+    (default: the current ``sys.stdout``, looked up at call time)."""
+    file = sys.stdout if file is None else file
     rows = [[k, _fmt(v)] for k, v in headline(res)] + [[k, res[k]] for k in _COUNTS if k in res]
     print(f"mode: {res.get('mode')}", file=file)
     print(_table(rows, ["metric", "value (%)"]), file=file)
