@@ -233,12 +233,12 @@ def main(argv=None):
             for m in CONFIGS
         ]
     if "e2e" in parts:
-        import qanet_speed
+        from qanet_bench.end_to_end import bench_end_to_end
 
         hw = (96, 80) if tiny else (600, 800)
         det = ["INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128"] if tiny else []
         crop_opts = ["INPUT.PARSING.CROP_SIZE", str(list(crop))] if tiny else []
-        out["e2e"] = qanet_speed.bench_end_to_end(
+        out["e2e"] = bench_end_to_end(
             args.device,
             1 if tiny else 50,
             parser_config=CONFIGS["R-50c"],
