@@ -2,8 +2,12 @@
 this folder on ``sys.path``)."""
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,3 +70,63 @@ def write_json(path: str | Path, obj, *, indent: int = 1, note: str = "") -> Pat
     path.write_text(json.dumps(obj, indent=indent))
     print(f"wrote {path}{note}")
     return path
+
+
+def print_json(obj, path: str | None = None) -> None:
+    """Prints ``obj`` as indented JSON and, if ``path`` is given, writes the same JSON there."""
+    print(json.dumps(obj, indent=1))
+    if path:
+        with open(path, "w") as f:
+            json.dump(obj, f, indent=1)
+
+
+def run_eval_parsing(
+    root: str,
+    metrics: str,
+    *,
+    num_classes: int = 20,
+    extra: Sequence[str] = (),
+    poll: Callable[[int], float] | None = None,
+):
+    """Runs ``tools/eval_parsing.py --quiet`` on a set in the layout ``eval_speed.generate`` writes
+    (ground truth under ``root/gt``, submission under ``root/pred``).
+
+    ``poll(pid)``, if given, is sampled every 50 ms while the CLI runs (e.g. its process tree's
+    RSS). Returns (the CLI's JSON results, wall s, CPU s = user + sys of the CLI and its reaped
+    workers, the largest ``poll`` value or 0). Exits with the CLI's stderr if it fails.
+    """
+    import resource
+
+    out = tempfile.mktemp(suffix=".json")
+    cmd = [
+        sys.executable,
+        str(REPO / "tools" / "eval_parsing.py"),
+        "--gt-root", os.path.join(root, "gt"),
+        "--pred-dir", os.path.join(root, "pred"),
+        "--num-classes", str(num_classes),
+        "--metrics", metrics,
+        "--output", out,
+        "--quiet",
+        *extra,
+    ]  # fmt: skip
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    if poll is not None:
+        while proc.poll() is None:
+            peak = max(peak, poll(proc.pid))
+            time.sleep(0.05)
+        wall = time.perf_counter() - t
+        so, se = proc.communicate()
+    else:
+        so, se = proc.communicate()
+        wall = time.perf_counter() - t
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    if proc.returncode != 0:
+        raise SystemExit(f"eval_parsing failed ({proc.returncode}):\n{so}\n{se[-3000:]}")
+    with open(out) as f:
+        res = json.load(f)
+    os.unlink(out)
+    return res, wall, cpu, peak

@@ -110,18 +110,26 @@ def _det(rng, img_id, cat, x0, y0, w, h, H, W, score):
             "score": float(score), "segmentation": _rle(m)}  # fmt: skip
 
 
+def _reference_inputs(gt, dets, iou_type, copy_inputs):
+    """(gt, dets) for the reference APIs, deep-copied if ``copy_inputs`` (they modify them); for
+    "segm" the detections lose their "bbox", so that the APIs take area and box from the mask."""
+    gt = copy.deepcopy(gt) if copy_inputs else gt
+    res = copy.deepcopy(dets) if copy_inputs else dets
+    if iou_type == "segm":
+        for r in res:
+            r.pop("bbox")
+    return gt, res
+
+
 def pycocotools_stats(gt, dets, iou_type, copy_inputs=True):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    gt, res = _reference_inputs(gt, dets, iou_type, copy_inputs)
     with contextlib.redirect_stdout(io.StringIO()):
         api = COCO()
-        api.dataset = copy.deepcopy(gt) if copy_inputs else gt
+        api.dataset = gt
         api.createIndex()
-        res = copy.deepcopy(dets) if copy_inputs else dets
-        if iou_type == "segm":
-            for r in res:
-                r.pop("bbox")
         ev = COCOeval(api, api.loadRes(res), iou_type)
         ev.evaluate()
         ev.accumulate()
@@ -148,12 +156,8 @@ def lvis_api_results(gt, dets, iou_type, max_dets=300, copy_inputs=True):
         np.float = float  # type: ignore[attr-defined]
     api = lvis.LVIS.__new__(lvis.LVIS)  # from a dict instead of a file path
     api.logger = lvis.lvis.logging.getLogger("lvis")
-    api.dataset = copy.deepcopy(gt) if copy_inputs else gt
+    api.dataset, res = _reference_inputs(gt, dets, iou_type, copy_inputs)
     api._create_index()
-    res = copy.deepcopy(dets) if copy_inputs else dets
-    if iou_type == "segm":
-        for r in res:
-            r.pop("bbox")
     ev = lvis.LVISEval(api, lvis.LVISResults(api, res, max_dets=max_dets), iou_type)
     with contextlib.redirect_stdout(io.StringIO()):
         ev.run()

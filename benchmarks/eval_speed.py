@@ -15,14 +15,11 @@ Target (issue #4): all four metrics under 20 s on 2 cores, peak RSS < 2 GB.
 """
 
 import argparse
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 
 import numpy as np
+from _common import run_eval_parsing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -231,43 +228,13 @@ def _tree_rss_kb(pid):
 
 def run_cli(root, metrics, workers, extra=()):
     """Run the CLI; returns (wall s, peak summed RSS MB of its process tree, CPU s, results)."""
-    import resource
-
-    out = tempfile.mktemp(suffix=".json")
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cmd = [
-        sys.executable,
-        os.path.join(REPO, "tools", "eval_parsing.py"),
-        "--gt-root",
-        os.path.join(root, "gt"),
-        "--pred-dir",
-        os.path.join(root, "pred"),
-        "--num-classes",
-        str(NUM_CLASSES),
-        "--metrics",
+    res, wall, cpu, peak = run_eval_parsing(
+        root,
         metrics,
-        "--workers",
-        str(workers),
-        "--output",
-        out,
-        "--quiet",
-        *extra,
-    ]
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, _tree_rss_kb(proc.pid))
-        time.sleep(0.05)
-    wall = time.perf_counter() - t
-    so, se = proc.communicate()
-    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # CLI + its workers
-    if proc.returncode != 0:
-        raise SystemExit(f"CLI failed ({proc.returncode}):\n{so}\n{se}")
-    with open(out) as f:
-        res = json.load(f)
-    os.unlink(out)
+        num_classes=NUM_CLASSES,
+        extra=["--workers", str(workers), *extra],
+        poll=_tree_rss_kb,
+    )
     return wall, peak / 1024.0, cpu, res
 
 

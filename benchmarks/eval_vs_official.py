@@ -35,6 +35,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 sys.path.insert(0, os.path.join(REPO, "tools"))
+from _common import run_eval_parsing  # (benchmarks/ on sys.path first)
 
 METRICS = ("mIoU", "APp", "APr")
 
@@ -47,13 +48,39 @@ def _official_child(official_src, root, names, out_json):
     np.float, np.int = float, int  # type: ignore[attr-defined]
     sys.path.insert(0, official_src)
     from lib.data.evaluation.parsing_eval import ParsingEvaluator  # official code
-    from pycocotools.coco import COCO
+
+    gt, pred = os.path.join(root, "gt"), os.path.join(root, "pred")
+    images, anns, parsing_pred = _official_inputs(gt, pred, names)
+    ds = _official_dataset(images, anns, gt)
+    t, c = time.perf_counter(), time.process_time()
+    ev = ParsingEvaluator(ds, parsing_pred, ds.root, pred, 0.01, 20, metrics=list(METRICS))
+    ev.evaluate()
+    sec, cpu = time.perf_counter() - t, time.process_time() - c
+    st = ev.stats
+    res = {
+        "seconds": sec,
+        "cpu_seconds": cpu,
+        "mIoU": float(st["mIoU"]),
+        "pixel_acc": float(st["PixelACC"]),
+        "mean_acc": float(st["MeanACC"]),
+        "AP_p": {f"{k:g}": float(v) for k, v in st["APp"].items()},
+        "PCP": {f"{k:g}": float(v) for k, v in st["PCP"].items()},
+        "AP_r": {f"{k:g}": float(v) for k, v in st["APr"].items()},
+    }
+    with open(out_json, "w") as f:
+        json.dump(res, f)
+
+
+def _official_inputs(gt, pred, names):
+    """COCO images and one annotation per ``Human_ids`` person, and the AP^p predictions as the
+    official inference hands them over: one ``csr_matrix`` full-image label map per person.
+    Returns (images, annotations, predictions)."""
+    import numpy as np
     from scipy.sparse import csr_matrix
 
     from humanparse_core.evaluation.submission import read_person_parsing
     from humanparse_core.io import read_label
 
-    gt, pred = os.path.join(root, "gt"), os.path.join(root, "pred")
     images, anns, parsing_pred = [], [], []
     for i, n in enumerate(names, start=1):
         hum = read_label(os.path.join(gt, "Human_ids", n + ".png"))
@@ -78,8 +105,14 @@ def _official_child(official_src, root, names, out_json):
                 parsing_pred.append(
                     {"image_id": i, "score": float(s), "parsing": csr_matrix(read_label(p))}
                 )
+    return images, anns, parsing_pred
 
-    class _Dataset:  # the attributes the official evaluators read from their dataset object
+
+def _official_dataset(images, anns, gt):
+    """The attributes the official evaluators read from their dataset object."""
+    from pycocotools.coco import COCO
+
+    class _Dataset:
         def __len__(self):
             return len(self.ids)
 
@@ -93,24 +126,8 @@ def _official_child(official_src, root, names, out_json):
     coco.createIndex()
     ds.coco, ds.ids, ds.extra_fields = coco, sorted(coco.imgs), {"semseg_format": "mask"}
     # The official code finds every GT folder by replacing 'Images' in this path.
-    ds.root = gt_im_dir = os.path.join(gt, "Images")
-    t, c = time.perf_counter(), time.process_time()
-    ev = ParsingEvaluator(ds, parsing_pred, gt_im_dir, pred, 0.01, 20, metrics=list(METRICS))
-    ev.evaluate()
-    sec, cpu = time.perf_counter() - t, time.process_time() - c
-    st = ev.stats
-    res = {
-        "seconds": sec,
-        "cpu_seconds": cpu,
-        "mIoU": float(st["mIoU"]),
-        "pixel_acc": float(st["PixelACC"]),
-        "mean_acc": float(st["MeanACC"]),
-        "AP_p": {f"{k:g}": float(v) for k, v in st["APp"].items()},
-        "PCP": {f"{k:g}": float(v) for k, v in st["PCP"].items()},
-        "AP_r": {f"{k:g}": float(v) for k, v in st["APr"].items()},
-    }
-    with open(out_json, "w") as f:
-        json.dump(res, f)
+    ds.root = os.path.join(gt, "Images")
+    return ds
 
 
 def run_official(official_src, root, names):
@@ -138,40 +155,12 @@ def run_official(official_src, root, names):
 
 
 def run_ours(root, workers):
-    out = tempfile.mktemp(suffix=".json")
-    cmd = [
-        sys.executable,
-        os.path.join(REPO, "tools", "eval_parsing.py"),
-        "--gt-root",
-        os.path.join(root, "gt"),
-        "--pred-dir",
-        os.path.join(root, "pred"),
-        "--num-classes",
-        "20",
-        "--metrics",
-        ",".join(METRICS),
-        "--apr-matching",
-        "legacy",
-        "--output",
-        out,
-        "--quiet",
-    ]
+    extra = ["--apr-matching", "legacy"]
     if workers is not None:
-        cmd += ["--workers", str(workers)]
-    import resource
-
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the CLI and its (reaped) workers
-    if p.returncode != 0:
-        raise SystemExit(f"eval_parsing failed:\n{p.stderr[-3000:]}")
-    with open(out) as f:
-        res = json.load(f)
-    os.unlink(out)
+        extra += ["--workers", str(workers)]
+    res, wall, cpu, _ = run_eval_parsing(root, ",".join(METRICS), extra=extra)
     res["seconds"] = wall
-    res["cpu_seconds"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    res["cpu_seconds"] = cpu  # the CLI and its (reaped) workers
     return res
 
 
@@ -185,7 +174,7 @@ def max_difference(official, ours):
     return abs(worst[1] - worst[2]), worst[0], len(pairs)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--official-src", required=True, help="checkout of soeaver/QANet")
     ap.add_argument("--images", type=int, default=500)
@@ -199,27 +188,46 @@ def main(argv=None):
     )
     ap.add_argument("--json", default=None, help="write the comparison here")
     args = ap.parse_args(argv)
-    src = os.path.abspath(args.official_src)
-    if not os.path.isfile(os.path.join(src, "lib", "data", "evaluation", "parsing_eval.py")):
-        ap.error(f"{src} is not a QANet checkout (lib/data/evaluation/parsing_eval.py missing)")
+    args.official_src = os.path.abspath(args.official_src)
+    if not os.path.isfile(os.path.join(args.official_src, "lib/data/evaluation/parsing_eval.py")):
+        ap.error(
+            f"{args.official_src} is not a QANet checkout (lib/data/evaluation/parsing_eval.py missing)"
+        )
+    return args
+
+
+def _synthetic_set(args):
+    """The (cached) synthetic set of ``eval_speed``; returns (root, image names)."""
     import eval_speed
 
     base = os.environ.get("DETECTRON2_DATASETS", os.path.join(REPO, "datasets"))
     root = args.root or os.path.join(base, f"eval_speed_{args.images}")
     eval_speed.generate(root, args.images, max(1, os.cpu_count() or 1))
     with open(os.path.join(root, "gt", "val_id.txt")) as f:
-        names = [ln.strip() for ln in f if ln.strip()]
-    load0 = os.getloadavg()
-    ours = [run_ours(root, args.workers) for _ in range(max(1, args.repeats))]
-    official = [run_official(src, root, names) for _ in range(max(1, args.official_repeats))]
-    ours += [run_ours(root, args.workers) for _ in range(max(1, args.repeats))]
-    load1 = os.getloadavg()
+        return root, [ln.strip() for ln in f if ln.strip()]
+
+
+def summarize(official, ours, names, load0, load1) -> dict:
+    """Prints the comparison; returns it (the ``--json`` content)."""
     t_off = statistics.median(r["seconds"] for r in official)
     t_ours = statistics.median(r["seconds"] for r in ours)
     c_off = statistics.median(r["cpu_seconds"] for r in official)
     c_ours = statistics.median(r["cpu_seconds"] for r in ours)
     diff, where, count = max_difference(official[0], ours[0])
-    summary = {
+    print(
+        f"{len(names)} images, {os.cpu_count()} CPUs, load avg {load0[0]:.2f} before / {load1[0]:.2f} after"
+    )
+    print(f"official evaluator : {t_off:8.2f} s (median of {len(official)}; evaluator calls only)")
+    print(
+        f"ours (legacy, CLI) : {t_ours:8.2f} s (median of {len(ours)}; whole process) "
+        f"runs: {', '.join(format(r['seconds'], '.2f') for r in ours)}"
+    )
+    print(
+        f"ratio              : {t_off / t_ours:8.1f}x wall; CPU time {c_off:.1f} s vs {c_ours:.2f} s = "
+        f"{c_off / c_ours:.1f}x (user + sys; ours includes start-up and every worker)"
+    )
+    print(f"largest |difference| over {count} numbers: {diff:.3g} ({where})")
+    return {
         "images": len(names),
         "cpus": os.cpu_count(),
         "load_before": load0,
@@ -236,23 +244,21 @@ def main(argv=None):
         "official": official[0],
         "ours": {k: ours[0][k] for k in ("mIoU", "AP_p_vol", "PCP50", "AP_r_vol")},
     }
-    print(
-        f"{len(names)} images, {os.cpu_count()} CPUs, load avg {load0[0]:.2f} before / {load1[0]:.2f} after"
-    )
-    print(f"official evaluator : {t_off:8.2f} s (median of {len(official)}; evaluator calls only)")
-    print(
-        f"ours (legacy, CLI) : {t_ours:8.2f} s (median of {len(ours)}; whole process) "
-        f"runs: {', '.join(format(r['seconds'], '.2f') for r in ours)}"
-    )
-    print(
-        f"ratio              : {t_off / t_ours:8.1f}x wall; CPU time {c_off:.1f} s vs {c_ours:.2f} s = "
-        f"{c_off / c_ours:.1f}x (user + sys; ours includes start-up and every worker)"
-    )
-    print(f"largest |difference| over {count} numbers: {diff:.3g} ({where})")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    src = args.official_src
+    root, names = _synthetic_set(args)
+    load0 = os.getloadavg()
+    ours = [run_ours(root, args.workers) for _ in range(max(1, args.repeats))]
+    official = [run_official(src, root, names) for _ in range(max(1, args.official_repeats))]
+    ours += [run_ours(root, args.workers) for _ in range(max(1, args.repeats))]
+    summary = summarize(official, ours, names, load0, os.getloadavg())
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=2)
-    return 0 if diff <= 1e-9 else 1
+    return 0 if summary["max_abs_diff"] <= 1e-9 else 1
 
 
 if __name__ == "__main__":

@@ -184,14 +184,18 @@ def bench_mman(device, tiny):
     return res
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda")
     p.add_argument("--tiny", action="store_true", help="tiny sizes for a CPU smoke run (CI)")
     p.add_argument("--parts", default="train,parser,e2e,mman")
     p.add_argument("--json", default=str(REPO / "output/bench/gpu_check.json"))
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def _run_info(args) -> dict:
+    """Checks the device and sets torch up; returns the run's "info" (device, versions, commit)."""
     import torch
 
     if args.threads:
@@ -205,20 +209,42 @@ def main(argv=None):
             "gpu_check: --device cuda but torch sees no GPU (use --device cpu --tiny to smoke-test)"
         )
     torch.backends.cudnn.benchmark = True
-    tiny = args.tiny
-    crop = (64, 64) if tiny else (512, 384)
-    parts = [s.strip() for s in args.parts.split(",") if s.strip()]
     info = {
         "device": args.device,
         "device_name": torch.cuda.get_device_name()
         if args.device.startswith("cuda")
         else platform.processor(),
         "torch": torch.__version__,
-        "tiny": tiny,
+        "tiny": args.tiny,
         "commit": git_commit(),
     }
-    print(f"gpu_check on {info['device_name'] or args.device} (tiny={tiny})", flush=True)
-    out = {"info": info}
+    print(f"gpu_check on {info['device_name'] or args.device} (tiny={args.tiny})", flush=True)
+    return info
+
+
+def _bench_e2e(device, tiny, crop):
+    """Detector + QANet R-50c images/s (``qanet_bench.end_to_end``) at this check's sizes."""
+    from qanet_bench.end_to_end import bench_end_to_end
+
+    hw = (96, 80) if tiny else (600, 800)
+    det = ["INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128"] if tiny else []
+    crop_opts = ["INPUT.PARSING.CROP_SIZE", str(list(crop))] if tiny else []
+    return bench_end_to_end(
+        device,
+        1 if tiny else 50,
+        parser_config=CONFIGS["R-50c"],
+        parser_opts=crop_opts,
+        image_hw=hw,
+        detector_opts=det,
+    )
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = {"info": _run_info(args)}
+    tiny = args.tiny
+    crop = (64, 64) if tiny else (512, 384)
+    parts = [s.strip() for s in args.parts.split(",") if s.strip()]
     t_all = time.perf_counter()
     if "train" in parts:
         out["train"] = [
@@ -233,19 +259,7 @@ def main(argv=None):
             for m in CONFIGS
         ]
     if "e2e" in parts:
-        import qanet_speed
-
-        hw = (96, 80) if tiny else (600, 800)
-        det = ["INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128"] if tiny else []
-        crop_opts = ["INPUT.PARSING.CROP_SIZE", str(list(crop))] if tiny else []
-        out["e2e"] = qanet_speed.bench_end_to_end(
-            args.device,
-            1 if tiny else 50,
-            parser_config=CONFIGS["R-50c"],
-            parser_opts=crop_opts,
-            image_hw=hw,
-            detector_opts=det,
-        )
+        out["e2e"] = _bench_e2e(args.device, tiny, crop)
     if "mman" in parts:
         out["mman"] = bench_mman(args.device, tiny)
     out["info"]["seconds"] = round(time.perf_counter() - t_all, 1)

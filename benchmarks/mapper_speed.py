@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -33,56 +33,66 @@ def main(argv=None):
         "--dataset", default=None, help="a registered dataset instead of a fresh synthetic set"
     )
     p.add_argument("--target", type=float, default=200.0)
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def _persons(args, tmp: str) -> list[dict]:
+    """The person records to map: of ``--dataset``, or of a synthetic CIHP set written to ``tmp``."""
+    from detectron2.data import DatasetCatalog
+
+    from humanparse_d2.data import flatten_persons, generate_dataset, load_cihp_layout
+
+    if args.dataset:
+        dicts = DatasetCatalog.get(args.dataset)
+    else:
+        generate_dataset(
+            tmp, "cihp", "val", args.images, seed=7, image_size=args.image_size, progress=False
+        )
+        dicts = load_cihp_layout(
+            os.path.join(tmp, "Validation"),
+            os.path.join(tmp, "Validation", "val_id.txt"),
+            dataset_name="bench",
+        )
+    return flatten_persons(dicts)
+
+
+def _time_mapper(mapper, persons: list[dict], n: int):
+    """Maps ``n`` crops (cycling over ``persons``) after a warm-up; returns (wall s, CPU s, seconds
+    per crop of each 25-crop window, the last output)."""
+    for r in persons[:20]:  # warm-up (file cache, lazy imports)
+        mapper(r)
+    # timed in windows of 25 crops: the total gives the mean rate, the fastest window the rate of an
+    # uncontended core (timeit's "min of repeats"; shared CI machines are often oversubscribed)
+    windows = []
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    i = 0
+    while i < n:
+        k = min(25, n - i)
+        tw = time.perf_counter()
+        for _ in range(k):
+            out = mapper(persons[i % len(persons)])
+            i += 1
+        windows.append((time.perf_counter() - tw) / k)
+    return time.perf_counter() - t0, time.process_time() - cpu0, windows, out
+
+
+def main(argv=None):
+    args = parse_args(argv)
     import cv2
     import torch
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
-    from detectron2.data import DatasetCatalog
-
     from humanparse_core.metadata import CIHP_FLIP_MAP, make_flip_lut
-    from humanparse_d2.data import (
-        InstanceParsingMapper,
-        flatten_persons,
-        generate_dataset,
-        load_cihp_layout,
-    )
+    from humanparse_d2.data import InstanceParsingMapper
 
     with tempfile.TemporaryDirectory() as tmp:
-        if args.dataset:
-            dicts = DatasetCatalog.get(args.dataset)
-        else:
-            generate_dataset(
-                tmp, "cihp", "val", args.images, seed=7, image_size=args.image_size, progress=False
-            )
-            dicts = load_cihp_layout(
-                os.path.join(tmp, "Validation"),
-                os.path.join(tmp, "Validation", "val_id.txt"),
-                dataset_name="bench",
-            )
-        persons = flatten_persons(dicts)
+        persons = _persons(args, tmp)
         mapper = InstanceParsingMapper(
             is_train=True, crop_size=(512, 384), flip_lut=make_flip_lut(20, CIHP_FLIP_MAP), seed=0
         )
-        for r in persons[:20]:  # warm-up (file cache, lazy imports)
-            mapper(r)
-        # timed in windows of 25 crops: the total gives the mean rate, the fastest window the rate of an
-        # uncontended core (timeit's "min of repeats"; shared CI machines are often oversubscribed)
-        windows = []
-        t0 = time.perf_counter()
-        cpu0 = time.process_time()
-        i = 0
-        while i < args.n:
-            k = min(25, args.n - i)
-            tw = time.perf_counter()
-            for _ in range(k):
-                out = mapper(persons[i % len(persons)])
-                i += 1
-            windows.append((time.perf_counter() - tw) / k)
-        wall = time.perf_counter() - t0
-        cpu = time.process_time() - cpu0
+        wall, cpu, windows, out = _time_mapper(mapper, persons, args.n)
     assert out["image"].shape == (3, 512, 384)
     rate = args.n / wall
     rate_cpu = args.n / max(cpu, 1e-9)

@@ -16,14 +16,11 @@ feeds one 800x1333 image with ``SCORE_THRESH_TEST 0`` so every run returns exact
 """
 
 import argparse
-import json
-import os
 import statistics
 import time
 
 import torch
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _common import REPO, print_json, sync
 
 
 def build(device, detections):
@@ -33,7 +30,7 @@ def build(device, detections):
 
     cfg = get_humanparse_cfg()
     cfg.merge_from_file(
-        os.path.join(REPO, "configs/COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x_qam.yaml")
+        str(REPO / "configs/COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x_qam.yaml")
     )
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.DEVICE = device
@@ -44,11 +41,6 @@ def build(device, detections):
 
     # exactly `detections` boxes come back, like a trained model
     return keep_resnet_finite_(build_model(cfg).eval())
-
-
-def sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def main():
@@ -107,10 +99,7 @@ def main():
         "rescoring_step_pct_of_inference": round(100 * step_ms / 1e3 / off, 4),
         "runs": args.runs,
     }
-    print(json.dumps(res, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
+    print_json(res, args.json)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ identical labels and scores.
 """
 
 import argparse
-import json
 import statistics
 import time
 
 import torch
+from _common import print_json, sync
 
 
 def person_boxes(n, H, W, g):
@@ -25,11 +25,6 @@ def person_boxes(n, H, W, g):
     cx = torch.rand(n, generator=g) * W
     cy = torch.rand(n, generator=g) * H
     return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
-
-
-def sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def timed(fn, device, repeats):
@@ -93,10 +88,7 @@ def main():
         "per_box_loop_reference_ms": round(ms_loop, 1),
         "labels_identical": same,
     }
-    print(json.dumps(res, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
+    print_json(res, args.json)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def table(off, on) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -97,10 +97,11 @@ def main(argv=None):
     ap.add_argument("--tta", action="store_true", help="evaluate under test-time augmentation")
     ap.add_argument("--output-json", default="")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
-    args = ap.parse_args(argv)
-    setup_plugin_logger(rank=0)
-    setup_logger(name="detectron2", abbrev_name="d2")
+    return ap.parse_args(argv)
 
+
+def qam_config(args):
+    """The config with its ROI heads swapped for their QAM subclasses and QAM enabled (checked)."""
     cfg = load_config(args.config_file, args.opts)
     if args.weights:
         cfg.MODEL.WEIGHTS = args.weights
@@ -111,22 +112,12 @@ def main(argv=None):
     cfg.MODEL.ROI_HEADS.NAME = QAM_HEADS.get(cfg.MODEL.ROI_HEADS.NAME, cfg.MODEL.ROI_HEADS.NAME)
     cfg.MODEL.MASK_QUALITY.ENABLED = True
     check_rescoring_config(cfg)
-    dataset = args.dataset or cfg.DATASETS.TEST[0]
-    out_dir = os.path.join(cfg.OUTPUT_DIR, "compare_qam")
-    os.makedirs(out_dir, exist_ok=True)
-    setup_logger(
-        out_dir, name="humanparse_d2", abbrev_name="hp", configure_stdout=False
-    )  # + log.txt
-    torch.manual_seed(0)
+    return cfg
 
-    results, seconds, quality = {}, {}, None
-    for name, enabled in (("off", False), ("on", True)):
-        logger.info("evaluating %s with QAM %s", dataset, name)
-        results[name], seconds[name], q = evaluate(
-            cfg, dataset, enabled, args.tta, os.path.join(out_dir, name)
-        )
-        quality = q or quality
-    report = {
+
+def build_report(args, cfg, dataset, results, seconds, quality) -> dict:
+    """The JSON report: settings, both runs' AP tables and their difference (on - off)."""
+    return {
         "config": args.config_file,
         "weights": cfg.MODEL.WEIGHTS,
         "dataset": dataset,
@@ -154,6 +145,29 @@ def main(argv=None):
             for task in results["off"]
         },
     }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup_plugin_logger(rank=0)
+    setup_logger(name="detectron2", abbrev_name="d2")
+    cfg = qam_config(args)
+    dataset = args.dataset or cfg.DATASETS.TEST[0]
+    out_dir = os.path.join(cfg.OUTPUT_DIR, "compare_qam")
+    os.makedirs(out_dir, exist_ok=True)
+    setup_logger(
+        out_dir, name="humanparse_d2", abbrev_name="hp", configure_stdout=False
+    )  # + log.txt
+    torch.manual_seed(0)
+
+    results, seconds, quality = {}, {}, None
+    for name, enabled in (("off", False), ("on", True)):
+        logger.info("evaluating %s with QAM %s", dataset, name)
+        results[name], seconds[name], q = evaluate(
+            cfg, dataset, enabled, args.tta, os.path.join(out_dir, name)
+        )
+        quality = q or quality
+    report = build_report(args, cfg, dataset, results, seconds, quality)
     text = table(results["off"], results["on"])
     print(
         f"\nQAM rescoring on {dataset} ({args.config_file}, weights {cfg.MODEL.WEIGHTS}):\n{text}"

@@ -134,7 +134,7 @@ def evaluate(cfg, model):
     ), time.perf_counter() - t0
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -152,17 +152,13 @@ def main(argv=None):
     )
     p.add_argument("--output", default="output/mman_ablation")
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
-    import torch
+
+def _log_to_file_only(out: Path):
+    """Full logs go to <out>/log.txt; the console gets this script's summary lines only."""
     from detectron2.utils.logger import setup_logger
 
-    import humanparse_d2  # noqa: F401
-
-    torch.set_num_threads(args.threads)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    # full logs go to <output>/log.txt; the console gets this script's summary lines only
     for name in ("detectron2", "humanparse_d2", "fvcore"):
         lg = setup_logger(
             str(out / "log.txt"), name=name, abbrev_name="d2" if name == "detectron2" else ""
@@ -170,40 +166,30 @@ def main(argv=None):
         for h in list(lg.handlers):
             if type(h) is logging.StreamHandler:
                 lg.removeHandler(h)
-    start = time.perf_counter()
 
-    warm_dir = out / "warmup"
-    warm_ckpt = warm_dir / "model_final.pth"
-    if args.warmup_iters > 0:
-        cfg = make_cfg(
-            args, warm_dir, args.warmup_iters, {**VARIANTS["baseline"], "DATASETS.TEST": "()"}
-        )
-        _, t = train(args, cfg)
-        print(f"warm-up: {args.warmup_iters} generator-only iterations in {t:.0f} s", flush=True)
 
-    rows = {}
-    for name in args.variants:
-        run_dir = out / name.replace("+ ", "plus_").replace(" ", "_")
-        cfg = make_cfg(
-            args,
-            run_dir,
-            args.iters,
-            VARIANTS[name],
-            str(warm_ckpt) if args.warmup_iters > 0 else "",
-        )
-        trainer, t_train = train(args, cfg)
-        metrics, t_eval = evaluate(cfg, trainer.model)
-        metrics.update(train_s=t_train, eval_s=t_eval)
-        rows[name] = metrics
-        print(
-            f"{name:10s} mIoU {metrics['mIoU']:.2f}  low-res mIoU {metrics['mIoU_lowres']:.2f}  "
-            f"IPR {metrics['IPR']:.3f}  IPR4 {metrics.get('IPR_4conn', float('nan')):.3f}  "
-            f"({t_train:.0f} s train, {t_eval:.0f} s eval)",
-            flush=True,
-        )
-        del trainer
+def run_variant(args, name: str, out: Path) -> dict:
+    """Train row ``name`` from the shared warm-up checkpoint (if any) and evaluate it; returns its
+    metrics with the train and eval seconds."""
+    run_dir = out / name.replace("+ ", "plus_").replace(" ", "_")
+    warm_ckpt = out / "warmup" / "model_final.pth"
+    cfg = make_cfg(
+        args, run_dir, args.iters, VARIANTS[name], str(warm_ckpt) if args.warmup_iters > 0 else ""
+    )
+    trainer, t_train = train(args, cfg)
+    metrics, t_eval = evaluate(cfg, trainer.model)
+    metrics.update(train_s=t_train, eval_s=t_eval)
+    print(
+        f"{name:10s} mIoU {metrics['mIoU']:.2f}  low-res mIoU {metrics['mIoU_lowres']:.2f}  "
+        f"IPR {metrics['IPR']:.3f}  IPR4 {metrics.get('IPR_4conn', float('nan')):.3f}  "
+        f"({t_train:.0f} s train, {t_eval:.0f} s eval)",
+        flush=True,
+    )
+    return metrics
 
-    total = time.perf_counter() - start
+
+def table_lines(args, rows: dict, total: float) -> list[str]:
+    """The Markdown table of the rows against the paper, then the two expected effects."""
     base = rows.get("baseline")
     lines = [
         f"Table 4 on synth_lip_val ({args.size}x{args.size}, R18 from scratch, warm-up {args.warmup_iters} + "
@@ -235,7 +221,32 @@ def main(argv=None):
                     f"{name} {what} vs baseline: {'yes' if ok else 'no'} "
                     f"({rows[name][key]:.3f} vs {base[key]:.3f})"
                 )
-    table = "\n".join(lines)
+    return lines
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+
+    import humanparse_d2  # noqa: F401
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    _log_to_file_only(out)
+    start = time.perf_counter()
+    if args.warmup_iters > 0:
+        cfg = make_cfg(
+            args,
+            out / "warmup",
+            args.warmup_iters,
+            {**VARIANTS["baseline"], "DATASETS.TEST": "()"},
+        )
+        _, t = train(args, cfg)
+        print(f"warm-up: {args.warmup_iters} generator-only iterations in {t:.0f} s", flush=True)
+    rows = {name: run_variant(args, name, out) for name in args.variants}
+    total = time.perf_counter() - start
+    table = "\n".join(table_lines(args, rows, total))
     print("\n" + table)
     (out / "table.md").write_text(table + "\n")
     (out / "results.json").write_text(

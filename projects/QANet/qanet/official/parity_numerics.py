@@ -4,7 +4,9 @@ bound on what threshold flips can move a float32 pixel score."""
 import numpy as np
 import torch
 
-__all__ = ["GAIN_TARGET", "maxdiff", "calibrate_gain", "boundary_bound"]
+__all__ = ["TOL", "GAIN_TARGET", "maxdiff", "calibrate_gain", "boundary_bound"]
+
+TOL = 1e-4  # max |difference| allowed on probabilities and scores (float32)
 
 # The random classifier's maps are flat (max p < T = 0.2: no confident pixel for Algorithm 1). Its
 # weight and bias are scaled, on both sides alike, by a gain calibrated per model on the first view so
