@@ -23,14 +23,11 @@ import os
 import sys
 import time
 
+from tabulate import tabulate
+
 from humanparse_core.evaluation.folder_eval import evaluate_folder, list_gt_images
 from humanparse_core.evaluation.results import headline, write_json
 from humanparse_core.metadata import CIHP_CLASSES, LIP_CLASSES
-
-try:
-    from tabulate import tabulate
-except ImportError:  # pragma: no cover  (a numpy-only install: plain tab-separated tables)
-    tabulate = None
 
 _COUNTS = ("num_images", "num_gt_persons", "num_pred_persons", "num_gt_regions", "num_pred_regions")
 
@@ -40,8 +37,6 @@ def _fmt(v):
 
 
 def _table(rows, headers) -> str:
-    if tabulate is None:
-        return "\n".join("\t".join(str(c) for c in r) for r in [headers, *rows])
     return tabulate(rows, headers=headers, tablefmt="github")
 
 

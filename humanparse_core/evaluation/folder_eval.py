@@ -12,7 +12,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ..io import read_label
 from .accumulator import ParsingAccumulator
@@ -117,12 +119,7 @@ def _init_worker(cfg: FolderEvalConfig) -> None:
     _CFG = cfg
     if cfg.tune_malloc:
         _tune_malloc()
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover
-        pass
+    cv2.setNumThreads(1)
 
 
 def _eval_one(task: Task) -> ImageRecord:
@@ -254,10 +251,6 @@ def _legacy_tasks(names: list[str], cfg: FolderEvalConfig, limit: int | None) ->
 
 
 def _progress_bar(total: int, progress: bool):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return None
     return tqdm(total=total, desc="eval_parsing", unit="img", disable=not progress, mininterval=0.5)
 
 
@@ -317,8 +310,6 @@ def evaluate_folder(
     bar = _progress_bar(len(tasks), progress)
     for rec in _records(tasks, cfg, workers):
         acc.add(rec)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+    bar.close()
     return acc.summarize()
