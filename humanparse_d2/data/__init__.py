@@ -16,6 +16,7 @@ from .affine import (  # noqa: F401
     invert_affine,
     source_roi,
     warp_crop,
+    warp_window,
 )
 from .catalog import (  # noqa: F401  (import registers the datasets)
     BUILTIN_DATASETS,

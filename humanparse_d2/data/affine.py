@@ -7,9 +7,8 @@ A person box becomes a crop box of aspect ``aspect_wh`` (w/h, 0.75 for 384x512) 
     [x_out, y_out]^T = diag(out_w / w, out_h / h) @ Rot(-r) @ ([x, y]^T - center) + [out_w / 2, out_h / 2]^T
 
 (for a box made to the output aspect the two scales are equal). ``warp_crop`` applies it with
-``cv2.warpAffine`` on the part of the image the crop needs only (not on the whole image), bilinear
-for images and nearest for labels, border 0. OpenCV's pixel convention (no half-pixel offset) is
-used, as in QANet's training code.
+``cv2.warpAffine``, bilinear for images and nearest for labels, border 0. OpenCV's pixel convention
+(no half-pixel offset) is used, as in QANet's training code.
 """
 
 import cv2
@@ -23,6 +22,7 @@ __all__ = [
     "compose_hflip",
     "apply_affine_to_points",
     "warp_crop",
+    "warp_window",
     "source_roi",
 ]
 
@@ -151,43 +151,66 @@ def warp_crop(
     out_size_wh,
     is_label=False,
     border_value: int | tuple = 0,
-    roi=None,
     four_channel_out: bool = False,
 ) -> np.ndarray:
     """Crop ``image`` (H, W[, C]) through ``matrix`` (image -> crop) to ``out_size_wh`` (W, H).
 
-    Only the image window the crop needs is passed to ``cv2.warpAffine`` (same result up to OpenCV's
-    fixed-point rounding, less memory traffic for large images). Labels use nearest-neighbour sampling;
-    everything outside the image is ``border_value`` (0: background for labels, black for images).
-    3-channel uint8 images are warped as 4-channel (OpenCV's vectorised path, ~2.5x faster);
+    The same pixels as ``cv2.warpAffine(image, matrix, ...)`` on the whole image: labels use
+    nearest-neighbour sampling, images bilinear; everything outside the image is ``border_value``
+    (0: background for labels, black for images). 3-channel uint8 images are warped as 4-channel
+    (OpenCV's vectorised path, ~2.5x faster), converting only the window the crop reads;
     ``four_channel_out=True`` returns that (H, W, 4) result without dropping the padding channel.
     """
-    ow, oh = int(out_size_wh[0]), int(out_size_wh[1])
     M = _np(matrix)
-    if roi is None:
-        roi = source_roi(M, (ow, oh), image.shape[:2])
     fast3 = not is_label and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
-    if roi is None:
-        channels = (
-            (4 if (fast3 and four_channel_out) else image.shape[2]) if image.ndim == 3 else None
-        )
-        shape = (oh, ow) + ((channels,) if channels else ())
-        return np.full(shape, border_value if np.isscalar(border_value) else 0, dtype=image.dtype)
-    x0, y0, x1, y1 = roi
-    sub = image[y0:y1, x0:x1]
-    Ms = M.copy()
-    Ms[:, 2] += M[:, :2] @ np.array([x0, y0], np.float64)
-    flags = cv2.INTER_NEAREST if is_label else cv2.INTER_LINEAR
-    if fast3:
-        sub = cv2.cvtColor(sub, cv2.COLOR_BGR2BGRA)
-    nch = sub.shape[2] if sub.ndim == 3 else 1
+    if not fast3:
+        return _warp(image, M, out_size_wh, is_label, border_value)
+    roi = source_roi(M, out_size_wh, image.shape[:2])
+    if roi is None:  # the crop reads no image pixel: all border
+        roi, window = (0, 0, 0, 0), np.zeros((0, 0, 4), image.dtype)
+    else:
+        x0, y0, x1, y1 = roi
+        window = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2BGRA)
+    out = warp_window(window, roi, image.shape[:2], M, out_size_wh, False, border_value)
+    return out if four_channel_out else np.ascontiguousarray(out[:, :, :3])
+
+
+def warp_window(
+    window: np.ndarray,
+    roi,
+    image_hw,
+    matrix,
+    out_size_wh,
+    is_label=True,
+    border_value: int | tuple = 0,
+) -> np.ndarray:
+    """:func:`warp_crop` of an image of which only ``window`` = image[y0:y1, x0:x1] is at hand.
+
+    ``roi`` = (x0, y0, x1, y1) must cover :func:`source_roi` of the crop. The window is placed in a
+    lazily zeroed (H, W) canvas (``np.zeros`` maps pages on first touch, so only the window's memory
+    is written) and warped with the image's own matrix: shifting the matrix to the window's origin
+    instead changes the rounding of OpenCV's sampling coordinates, and OpenCV >= 5 then breaks the
+    exact .5 ties of nearest sampling differently from a whole-image warp.
+    """
+    x0, y0, x1, y1 = (int(v) for v in roi)
+    H, W = int(image_hw[0]), int(image_hw[1])
+    canvas = np.zeros((H, W) + window.shape[2:], window.dtype)
+    canvas[y0:y1, x0:x1] = window
+    return _warp(canvas, _np(matrix), out_size_wh, is_label, border_value)
+
+
+def _warp(image, M, out_size_wh, is_label, border_value) -> np.ndarray:
+    nch = image.shape[2] if image.ndim == 3 else 1
     if np.isscalar(border_value) and nch > 1:
         border_value = (border_value,) * nch
     out = cv2.warpAffine(
-        sub, Ms, (ow, oh), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=border_value
+        image,
+        M,
+        (int(out_size_wh[0]), int(out_size_wh[1])),
+        flags=cv2.INTER_NEAREST if is_label else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border_value,
     )
-    if fast3 and not four_channel_out:
-        return np.ascontiguousarray(out[:, :, :3])
     if image.ndim == 3 and out.ndim == 2:
         out = out[:, :, None]
     return out

@@ -11,7 +11,9 @@ from humanparse_d2.data.affine import (
     expand_boxes_to_aspect,
     get_affine_matrix,
     invert_affine,
+    source_roi,
     warp_crop,
+    warp_window,
 )
 from humanparse_d2.data.flip import apply_flip_lut
 from humanparse_d2.data.transforms import AffineCropTransform, RandomPersonCrop
@@ -61,23 +63,43 @@ def test_expand_boxes_to_aspect():
 
 
 def test_roi_warp_equals_full_warp():
+    """warp_crop / warp_window give the whole-image cv2.warpAffine's pixels, also at the exact .5
+    ties of nearest sampling (half-pixel centres, sizes in multiples of 8), where OpenCV >= 5
+    rounds a matrix shifted to the window's origin differently."""
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
     lab = rng.integers(0, 20, (300, 400), dtype=np.uint8)
-    for rot in (0.0, 33.0):
-        M = get_affine_matrix((150, 140), (120, 160), rot, (96, 128))
+    cases = [((150, 140), (120, 160), 0.0), ((150, 140), (120, 160), 33.0)]
+    for i in range(60):
+        c, s = rng.uniform(-50, 450, 2), rng.uniform(40, 300)
+        if i % 2:  # exact ties: half-pixel centres, sizes in multiples of 8
+            c, s = np.round(c * 2) / 2, np.round(s / 8) * 8
+        rot = float(rng.choice([0.0, 90.0, rng.uniform(-45, 45)]))
+        cases.append((c, (s * 0.75, s), rot))
+    for center, size, rot in cases:
+        M = get_affine_matrix(center, size, rot, (96, 128))
         full = cv2.warpAffine(img, M, (96, 128), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
-        # identical up to OpenCV's fixed-point rounding (a different origin)
+        # the 4-channel warp of the 3-channel image: same bilinear weights per channel
         assert np.abs(warp_crop(img, M, (96, 128)).astype(int) - full).max() <= 1
         fl = cv2.warpAffine(lab, M, (96, 128), flags=cv2.INTER_NEAREST, borderValue=0)
         assert np.array_equal(warp_crop(lab, M, (96, 128), is_label=True), fl)
+        roi = source_roi(M, (96, 128), lab.shape)
+        if roi is not None:
+            x0, y0, x1, y1 = roi
+            win = warp_window(lab[y0:y1, x0:x1], roi, lab.shape, M, (96, 128), is_label=True)
+            assert np.array_equal(win, fl)
     M = get_affine_matrix((-500, -500), (10, 10), 0, (8, 8))  # entirely outside
+    assert source_roi(M, (8, 8), img.shape[:2]) is None
     assert warp_crop(img, M, (8, 8)).sum() == 0
+    assert warp_crop(img, M, (8, 8), four_channel_out=True).shape == (8, 8, 4)
 
 
 def test_hflip_folding_equals_cropping_the_flipped_image():
     rng = np.random.default_rng(1)
-    img = rng.integers(0, 255, (120, 90, 3), dtype=np.uint8)
+    # a smooth image: OpenCV 4's bilinear weights are quantised to 1/32 pixel, and the flipped
+    # image's sampling points quantise differently, up to 8 grey levels apart on pixel noise
+    img = cv2.GaussianBlur(rng.integers(0, 255, (120, 90, 3), dtype=np.uint8), (0, 0), 3)
+    img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX)
     W = img.shape[1]
     c = np.array([40.0, 60.0])
     M = get_affine_matrix((W - c[0] - 1, c[1]), (48, 64), 12.0, (48, 64))

@@ -10,7 +10,7 @@ from detectron2.structures import BoxMode
 
 from humanparse_core.io import BadAnnotationError
 
-from ..affine import source_roi, warp_crop
+from ..affine import source_roi, warp_crop, warp_window
 from ..flip import FlipLUTs, apply_flip_lut, flip_lut_for
 from ..person_labels import load_person_label
 from ..transforms import AffineCropTransform, ProcessRNG, RandomPersonCrop
@@ -165,16 +165,17 @@ class InstanceParsingMapper:
         planes = (r, g, b) if self.image_format == "RGB" else (b, g, r)
         return torch.from_numpy(np.stack(planes))
 
-    def _person_label(self, record: dict, ann: dict, tfm: AffineCropTransform, roi) -> np.ndarray:
-        """The person's (h, w) uint8 label map warped like the crop (nearest, border 0)."""
+    def _person_label(
+        self, record: dict, ann: dict, tfm: AffineCropTransform, image_hw
+    ) -> np.ndarray:
+        """The person's (h, w) uint8 label map warped like the crop (nearest, border 0); only the
+        window the crop reads is loaded."""
         out_wh = tfm.out_size_wh
+        roi = source_roi(tfm.matrix, out_wh, image_hw)
         if roi is None:  # the crop lies outside the image
             return np.zeros((out_wh[1], out_wh[0]), np.uint8)
-        lab_roi = load_person_label(record, ann, roi)
-        m = tfm.matrix.copy()  # the matrix of the window's coordinates
-        m[:, 2] += tfm.matrix[:, :2] @ np.array([roi[0], roi[1]], np.float64)
-        whole = (0, 0, lab_roi.shape[1], lab_roi.shape[0])
-        return warp_crop(lab_roi, m, out_wh, is_label=True, roi=whole)
+        window = load_person_label(record, ann, roi)
+        return warp_window(window, roi, image_hw, tfm.matrix, out_wh, is_label=True)
 
     def __call__(self, record: dict) -> dict:
         ann = record.get("annotation")
@@ -192,9 +193,8 @@ class InstanceParsingMapper:
                 f"zero-area person box {box.tolist()} in {record['file_name']}"
             )
         tfm = self.augmentation.get_transform_for_size((H, W), box)
-        roi = source_roi(tfm.matrix, tfm.out_size_wh, (H, W))
-        crop = warp_crop(img, tfm.matrix, tfm.out_size_wh, roi=roi, four_channel_out=True)  # BGRA
-        label = self._person_label(record, ann, tfm, roi)
+        crop = warp_crop(img, tfm.matrix, tfm.out_size_wh, four_channel_out=True)  # BGRA
+        label = self._person_label(record, ann, tfm, (H, W))
         if tfm.flipped:
             label = apply_flip_lut(label, self.flip_luts(record))
         return {
