@@ -105,11 +105,8 @@ def get_affine_matrix(
 
 
 def invert_affine(M) -> np.ndarray:
-    """Inverse of a (2, 3) affine matrix."""
-    M = _np(M)
-    A = M[:, :2]
-    Ai = np.linalg.inv(A)
-    return np.concatenate([Ai, (-Ai @ M[:, 2])[:, None]], 1)
+    """Inverse of a (2, 3) affine matrix (numpy or torch in, float64 numpy out)."""
+    return cv2.invertAffineTransform(_np(M))
 
 
 def compose_hflip(M, image_width: int) -> np.ndarray:
