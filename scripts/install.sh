@@ -20,7 +20,7 @@ D2_SPEC="sal-detectron2==0.7.2"
 # qanet/mman official parity); ruff: `make lint` / `make format` (same pin as setup.py's dev extra).
 DEPS=("setuptools<81" fvcore iopath pycocotools opencv-python-headless yacs termcolor tabulate
       cloudpickle tqdm matplotlib tensorboard "omegaconf>=2.1,<2.4" hydra-core packaging pytest
-      pytest-timeout lvis timm filelock scipy onnx onnxscript zlib-ng "faster-coco-eval>=1.6"
+      pytest-timeout timm filelock scipy onnx onnxscript zlib-ng "faster-coco-eval>=1.6"
       scikit-image ruff==0.17.5)
 LOG="$VENV/install.log"
 
@@ -57,6 +57,10 @@ fi
 
 echo "install: detectron2 dependencies"
 pipq "${DEPS[@]}"
+# lvis declares opencv-python (the Qt/GUI build) as a requirement: installed next to
+# opencv-python-headless, its files overwrite cv2/ and `import cv2` then needs libGL, which servers
+# and containers often lack. lvis itself only needs cv2, matplotlib, numpy and pycocotools (above).
+pipq --no-deps lvis
 
 if "$PY" -c "import detectron2" 2>/dev/null; then
   echo "install: detectron2 $("$PY" -c 'import detectron2;print(detectron2.__version__)') already importable; keeping it"
