@@ -7,6 +7,12 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "projects/MMAN/configs/Base-MMAN.yaml"
+# preset name -> the base config that defines it
+PRESET_YAMLS = {
+    "default": BASE,
+    "release": REPO / "projects/MMAN/configs/Base-MMAN-release.yaml",
+    "paper": REPO / "projects/MMAN/configs/Base-MMAN-paper.yaml",
+}
 NUM_CLASSES = 6
 
 
@@ -24,12 +30,44 @@ def narrow(cfg):
         node.NDF = 8
 
 
-def tiny_cfg(output_dir=None, **overrides):
-    """The MMAN base config shrunk to a CPU test size: narrow R18, 6 classes, narrow discriminators."""
+def yaml_keys(path) -> dict:
+    """Dotted key -> value of what one yaml file itself sets (its ``_BASE_`` not followed)."""
+    import yaml
+
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+        return out
+
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    data.pop("_BASE_", None)
+    return flat(data)
+
+
+def base_chain(path) -> list:
+    """``path`` and the files of its ``_BASE_`` chain, leaf first."""
+    import yaml
+
+    chain = [Path(path).resolve()]
+    while base := (yaml.safe_load(chain[-1].read_text()) or {}).get("_BASE_"):
+        chain.append((chain[-1].parent / base).resolve())
+    return chain
+
+
+def preset_of(path) -> str:
+    """The preset a config inherits: the first ``PRESET_YAMLS`` file in its ``_BASE_`` chain."""
+    by_file = {p.resolve(): name for name, p in PRESET_YAMLS.items()}
+    return next(by_file[f] for f in base_chain(path) if f in by_file)
+
+
+def tiny_cfg(output_dir=None, preset="default", **overrides):
+    """The MMAN base config of ``preset`` shrunk to a CPU test size: narrow R18, 6 classes, narrow
+    discriminators."""
     from humanparse_d2.config import get_humanparse_cfg
 
     cfg = get_humanparse_cfg()
-    cfg.merge_from_file(str(BASE))
+    cfg.merge_from_file(str(PRESET_YAMLS[preset]))
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.RESNETS.DEPTH = 18

@@ -105,7 +105,7 @@ def test_presets_build_their_layouts():
     assert adv.discriminators["micro"].strides == (2, 2, 1, 1)
     assert adv.discriminators["macro"].strides == (2, 2, 1, 1)
     assert adv.gan_mode == "lsgan" and adv.weights == {"macro": 1.0, "micro": 1.0}
-    paper = MMANAdversary(tiny_cfg(**{"MODEL.MMAN.PRESET": "paper"}))
+    paper = MMANAdversary(tiny_cfg(preset="paper"))
     assert paper.discriminators["micro"].strides == (2, 2, 1)
     assert paper.discriminators["macro"].strides == (2, 2, 2, 2)
     assert paper.gan_mode == "vanilla"

@@ -9,8 +9,8 @@ from humanparse_d2.projects.mman.meta_arch import downsample_labels, sanitize_la
 from .mman_testutils import NUM_CLASSES, tiny_batch, tiny_cfg
 
 
-def _model(**overrides):
-    return build_model(tiny_cfg(**overrides))
+def _model(preset="default", **overrides):
+    return build_model(tiny_cfg(preset=preset, **overrides))
 
 
 def test_256_gives_16x16_low_res_and_full_res():
@@ -123,7 +123,7 @@ def test_nearest_exact_equals_pil_nearest_centre_sampling():
 
 
 def test_paper_preset_generator_has_dropout_and_paper_init():
-    model = _model(**{"MODEL.MMAN.PRESET": "paper"})
+    model = _model("paper")
     assert isinstance(model.decoder.dropout, torch.nn.Dropout) and model.decoder.dropout.p == 0.5
     assert model.decoder.top.weight.std() < 0.01
     code = _model()

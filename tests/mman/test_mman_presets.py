@@ -1,5 +1,5 @@
-"""Each MMAN preset resolves to its documented values; each config names its preset; the release
-preset's training switches (Macro-D detach, pre-crop thumbnail, random D steps, D init, LR)."""
+"""Each MMAN preset (a base yaml) gives its documented values; each config names its preset; the
+release preset's training switches (Macro-D detach, pre-crop thumbnail, random D steps, D init, LR)."""
 
 import re
 
@@ -9,49 +9,49 @@ import torch
 
 import humanparse_d2  # noqa: F401
 from humanparse_d2.engine import load_config
-from humanparse_d2.projects.mman.config import MMAN_PRESETS, PRESET_NAMES, resolve_mman_config
 
-from .mman_testutils import REPO, tiny_batch, tiny_cfg
+from .mman_testutils import (
+    PRESET_YAMLS,
+    REPO,
+    base_chain,
+    preset_of,
+    tiny_batch,
+    tiny_cfg,
+    yaml_keys,
+)
 
 CONFIGS = sorted((REPO / "projects/MMAN/configs").rglob("*.yaml"))  # the quick configs too
 
-DOCUMENTED = {  # the table of projects/MMAN/mman/config.py and projects/MMAN/README.md
-    "default": {
-        "MODEL.MMAN.GENERATOR.VARIANT": "standard",
-        "MODEL.MMAN.MACRO.G_STEP": "live",
-        "MODEL.MMAN.MACRO.CONDITION": "crop",
-        "SOLVER.MMAN_D.UPDATE_MODE": "period",
-        "MODEL.MMAN.D_INIT": "xavier",
-        "MODEL.MMAN.GAN_MODE": "lsgan",
-        "TEST.MMAN.ALIGN_CORNERS": 0,
-        "MODEL.MMAN.LOSS_WEIGHTS": (1.0, 50.0, 1.0, 250.0),
-        "SOLVER.MMAN_D.UPDATE_PERIOD": 10,
-    },
-    "release": {
-        "MODEL.MMAN.GENERATOR.VARIANT": "release",
-        "MODEL.MMAN.MACRO.G_STEP": "detached",
-        "MODEL.MMAN.MACRO.CONDITION": "precrop",
-        "SOLVER.MMAN_D.UPDATE_MODE": "random",
-        "MODEL.MMAN.D_INIT": "xavier",
-        "MODEL.MMAN.GAN_MODE": "lsgan",
-        "TEST.MMAN.ALIGN_CORNERS": 1,
-        "MODEL.MMAN.MICRO.STRIDES": (2, 2, 1, 1),
-        "MODEL.MMAN.MACRO.STRIDES": (2, 2, 1, 1),
-        "TEST.MMAN.SCALES": (0.75, 1.0, 1.25),
-        "SOLVER.MMAN_G.BETAS": (0.5, 0.999),
-    },
-    "paper": {
-        "MODEL.MMAN.GENERATOR.VARIANT": "standard",
-        "MODEL.MMAN.GAN_MODE": "vanilla",
-        "MODEL.MMAN.LOSS_WEIGHTS": (1.0, 25.0, 1.0, 100.0),
-        "MODEL.MMAN.DECODER_DROPOUT": 0.5,
-        "MODEL.MMAN.MICRO.STRIDES": (2, 2, 1),
-        "MODEL.MMAN.MACRO.STRIDES": (2, 2, 2, 2),
-        "TEST.MMAN.SCALES": (0.8, 1.0, 1.2),
-        "SOLVER.MMAN_D.UPDATE_PERIOD": 1,
-        "SOLVER.MMAN_G.BACKBONE_LR_FACTOR": 1.0,
-    },
+
+def _p(default, release, paper):
+    return {"default": default, "release": release, "paper": paper}
+
+
+# What each preset must give for every key that depends on it: the table of
+# projects/MMAN/mman/config.py and projects/MMAN/README.md, written out independently of the yamls.
+EXPECTED = {
+    "MODEL.MMAN.GENERATOR.VARIANT": _p("standard", "release", "standard"),
+    "MODEL.MMAN.GAN_MODE": _p("lsgan", "lsgan", "vanilla"),
+    "MODEL.MMAN.LOSS_WEIGHTS": _p(
+        (1.0, 50.0, 1.0, 250.0), (1.0, 50.0, 1.0, 250.0), (1.0, 25.0, 1.0, 100.0)
+    ),
+    "MODEL.MMAN.MICRO.STRIDES": _p((2, 2, 1, 1), (2, 2, 1, 1), (2, 2, 1)),
+    "MODEL.MMAN.MACRO.STRIDES": _p((2, 2, 1, 1), (2, 2, 1, 1), (2, 2, 2, 2)),
+    "MODEL.MMAN.MACRO.G_STEP": _p("live", "detached", "live"),
+    "MODEL.MMAN.MACRO.CONDITION": _p("crop", "precrop", "crop"),
+    "MODEL.MMAN.GLOBAL.STRIDES": _p((2,) * 6, (2,) * 6, (2,) * 6 + (1,)),
+    "MODEL.MMAN.DECODER_DROPOUT": _p(0.0, 0.0, 0.5),
+    "MODEL.MMAN.INIT": _p("code", "code", "paper"),
+    "MODEL.MMAN.D_INIT": _p("xavier", "xavier", "paper"),
+    "SOLVER.MMAN_G.BETAS": _p((0.5, 0.999), (0.5, 0.999), (0.9, 0.999)),
+    "SOLVER.MMAN_G.BACKBONE_LR_FACTOR": _p(0.1, 0.1, 1.0),
+    "SOLVER.MMAN_D.BETAS": _p((0.5, 0.999), (0.5, 0.999), (0.9, 0.999)),
+    "SOLVER.MMAN_D.UPDATE_PERIOD": _p(10, 10, 1),
+    "SOLVER.MMAN_D.UPDATE_MODE": _p("period", "random", "period"),
+    "TEST.MMAN.SCALES": _p((0.75, 1.0, 1.25), (0.75, 1.0, 1.25), (0.8, 1.0, 1.2)),
+    "TEST.MMAN.ALIGN_CORNERS": _p(0, 1, 0),
 }
+PRESET_NAMES = tuple(PRESET_YAMLS)
 
 
 def _get(cfg, path):
@@ -60,22 +60,39 @@ def _get(cfg, path):
     return tuple(cfg) if isinstance(cfg, (list, tuple)) else cfg
 
 
+def _differing(preset):
+    return {k for k, v in EXPECTED.items() if v[preset] != v["default"]}
+
+
 @pytest.mark.parametrize("preset", PRESET_NAMES)
-def test_preset_resolves_to_documented_values(preset):
-    cfg = load_config(None, ["MODEL.MMAN.PRESET", preset], check_names=False)
-    r = resolve_mman_config(cfg)
-    for path, value in DOCUMENTED[preset].items():
-        assert _get(r, path) == value, path
-    for path, (empty, values) in MMAN_PRESETS.items():  # every key filled from the preset
-        assert _get(r, path) == values[preset] != empty, path
+def test_preset_gives_the_expected_values(preset):
+    cfg = load_config(str(PRESET_YAMLS[preset]), check_names=False)
+    for path, values in EXPECTED.items():
+        assert _get(cfg, path) == values[preset], path
+    if preset == "default":  # the key defaults themselves are the default preset
+        bare = load_config(None, check_names=False)
+        assert {k: _get(bare, k) for k in EXPECTED} == {
+            k: v["default"] for k, v in EXPECTED.items()
+        }
     # Multiple AN's third D has Micro D's architecture in every preset (the paper's definition)
-    assert _get(r, "MODEL.MMAN.MID.STRIDES") == _get(r, "MODEL.MMAN.MICRO.STRIDES")
+    from humanparse_d2.projects.mman.adversary import MMANAdversary
+
+    assert _get(cfg, "MODEL.MMAN.MID.STRIDES") == ()  # "empty = Micro D's", resolved when built
+    adv = MMANAdversary(tiny_cfg(preset=preset, **{"MODEL.MMAN.MID.ENABLED": True}))
+    assert adv.discriminators["mid"].strides == EXPECTED["MODEL.MMAN.MICRO.STRIDES"][preset]
+
+
+@pytest.mark.parametrize("preset", ["release", "paper"])
+def test_preset_yaml_sets_exactly_the_keys_that_differ(preset):
+    path = PRESET_YAMLS[preset]
+    assert yaml_keys(path).keys() == _differing(preset)
+    assert preset_of(path) == preset and path.read_text().startswith(f"# Preset: {preset}.")
 
 
 def test_paper_single_an_d_sees_the_whole_map():
     from humanparse_d2.projects.mman.adversary import MMANAdversary
 
-    cfg = tiny_cfg(**{"MODEL.MMAN.PRESET": "paper", "MODEL.MMAN.GLOBAL.ENABLED": True})
+    cfg = tiny_cfg(preset="paper", **{"MODEL.MMAN.GLOBAL.ENABLED": True})
     d = MMANAdversary(cfg).discriminators["global"]
     assert (
         d.receptive_field >= 256 + 2
@@ -87,10 +104,26 @@ def test_paper_single_an_d_sees_the_whole_map():
 def test_every_config_names_its_preset(path):
     first = path.read_text().splitlines()[0]
     m = re.match(r"# Preset: (\w+)\.", first)
-    named = m.group(1) if m else next((n for n in PRESET_NAMES if n in path.stem), None)
-    assert named in PRESET_NAMES, f"{path.name}: first line must say '# Preset: <name>.'"
+    assert m and m.group(1) in PRESET_NAMES, f"{path.name}: first line must say '# Preset: <name>.'"
+    named = m.group(1)
+    assert preset_of(path) == named, f"{path.name} says {named} but inherits {preset_of(path)}"
+    # what tells the presets apart holds, except where a leaf sets a key on purpose
     cfg = load_config(str(path), check_names=False)
-    assert cfg.MODEL.MMAN.PRESET == named
+    own = set().union(*(yaml_keys(f) for f in _chain_below_preset(path)))
+    for key in _differing("release") | _differing("paper"):
+        if key not in own:
+            assert _get(cfg, key) == EXPECTED[key][named], (path.name, key)
+
+
+def _chain_below_preset(path):
+    """The files of ``path``'s ``_BASE_`` chain that come before its preset yaml."""
+    presets = {p.resolve() for p in PRESET_YAMLS.values()}
+    out = []
+    for f in base_chain(path):
+        if f in presets:
+            return out
+        out.append(f)
+    raise AssertionError(f"{path} inherits no preset yaml")
 
 
 def test_release_and_paper_configs():
@@ -127,7 +160,7 @@ def _aux_and_adversary(preset, **kw):
     from humanparse_d2.projects.mman.adversary import MMANAdversary
 
     torch.manual_seed(0)
-    cfg = tiny_cfg(**{"MODEL.MMAN.PRESET": preset, **kw})
+    cfg = tiny_cfg(preset=preset, **kw)
     model = build_model(cfg).train()
     batch = tiny_batch(2, 32)
     for x in batch:
@@ -165,7 +198,7 @@ def test_xavier_d_init_and_random_d_steps():
     from humanparse_d2.engine.adversarial import GANStep
     from humanparse_d2.projects.mman.adversary import MMANAdversary
 
-    adv = MMANAdversary(tiny_cfg(**{"MODEL.MMAN.PRESET": "release"}))
+    adv = MMANAdversary(tiny_cfg(preset="release"))
     conv = adv.discriminators["micro"].model[0]
     fan_in, fan_out = conv.weight[0].numel(), conv.weight.shape[0] * conv.weight[0, 0].numel()
     assert float(conv.weight.std()) == pytest.approx((2.0 / (fan_in + fan_out)) ** 0.5, rel=0.1)
@@ -212,11 +245,12 @@ def test_mapper_thumbnail_is_taken_before_the_crop(tmp_path):
 def test_trainer_mapper_makes_the_thumbnail_for_release_only(preset, size):
     from humanparse_d2.projects.mman import MMANTrainer
 
+    # the quick config with the keys the preset's base yaml sets
+    opts = [x for kv in yaml_keys(PRESET_YAMLS[preset]).items() if preset != "default" for x in kv]
     cfg = load_config(
-        str(REPO / "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"),
-        ["MODEL.MMAN.PRESET", preset],
-        check_names=False,
+        str(REPO / "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"), opts, check_names=False
     )
+    assert cfg.MODEL.MMAN.MACRO.CONDITION == EXPECTED["MODEL.MMAN.MACRO.CONDITION"][preset]
     mapper = MMANTrainer.build_train_mapper(cfg)
     assert (
         mapper.thumbnail_size == size

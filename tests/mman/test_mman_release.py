@@ -121,7 +121,6 @@ def test_converter_refuses_the_standard_generator(tmp_path):
 
 def _release_r50(**kw):
     over = {
-        "MODEL.MMAN.PRESET": "release",
         "MODEL.RESNETS.DEPTH": 50,
         "MODEL.RESNETS.WIDTH_PER_GROUP": 16,
         "MODEL.RESNETS.STEM_OUT_CHANNELS": 16,
@@ -131,7 +130,7 @@ def _release_r50(**kw):
     from detectron2.modeling import build_model
 
     torch.manual_seed(0)
-    return build_model(tiny_cfg(**over))
+    return build_model(tiny_cfg(preset="release", **over))
 
 
 def test_release_generator_network_and_bn_mode():

@@ -41,7 +41,7 @@ def test_step_logs_d_losses_outside_total_loss(tmp_path):
     g_ids = {id(p) for grp in trainer.optimizer.param_groups for p in grp["params"]}
     d_ids = {id(p) for grp in trainer.optimizer_d.param_groups for p in grp["params"]}
     assert not g_ids & d_ids and d_ids == {id(p) for p in trainer.adversary.parameters()}
-    # the backbone gets 0.1 x LR (code preset)
+    # the backbone gets 0.1 x LR (default preset)
     lrs = sorted(g["lr"] for g in trainer.optimizer.param_groups)
     assert lrs[0] == pytest.approx(0.1 * lrs[1])
     # the model checkpoint holds only G; the adversary is its own checkpointable

@@ -16,7 +16,7 @@ from . import (
 )
 from .adversary import MMANAdversary, build_mman_adversary  # noqa: F401
 from .backbone import MMANResNet, build_mman_resnet_backbone  # noqa: F401
-from .config import add_mman_config, resolve_mman_config  # noqa: F401
+from .config import add_mman_config, check_mman_config  # noqa: F401
 from .discriminator import MacroDiscriminator, MicroDiscriminator, PatchDiscriminator  # noqa: F401
 from .generator import ASPPLowRes, MMANDecoder  # noqa: F401
 from .meta_arch import MMAN  # noqa: F401
@@ -28,7 +28,7 @@ register_class_count_key("MMAN", "MODEL.MMAN.NUM_CLASSES")
 
 __all__ = [
     "add_mman_config",
-    "resolve_mman_config",
+    "check_mman_config",
     "MMAN",
     "MMANAdversary",
     "MMANTrainer",

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from detectron2.config import configurable
 from torch import nn
 
-from .config import resolve_mman_config
+from .config import check_mman_config
 from .discriminator import MacroDiscriminator, MicroDiscriminator, PatchDiscriminator
 
 __all__ = [
@@ -145,7 +145,7 @@ class MMANAdversary(nn.Module):
 
     @classmethod
     def from_config(cls, cfg):
-        cfg = resolve_mman_config(cfg)
+        check_mman_config(cfg)
         m = cfg.MODEL.MMAN
         in_ch = 3 + m.NUM_CLASSES
         ds, weights = {}, {}
@@ -153,9 +153,14 @@ class MMANAdversary(nn.Module):
             node = m[key]
             if not node.ENABLED:
                 continue
+            strides = node.STRIDES
+            if (
+                key == "MID" and len(strides) == 0
+            ):  # the paper: "the same architecture with micro D"
+                strides = m.MICRO.STRIDES
             ds[name] = d_class(
                 in_ch,
-                strides=node.STRIDES,
+                strides=strides,
                 ndf=node.NDF,
                 norm=node.NORM,
                 max_mult=node.MAX_MULT,

@@ -165,10 +165,11 @@ def _make_stage(
 def build_mman_resnet_backbone(cfg, input_shape: ShapeSpec) -> MMANResNet:
     """detectron2's ResNet recipe (``MODEL.RESNETS.*``) with ``RES5_DILATION`` honoured for every
     depth and ``OUT_FEATURES`` that may include "stem" (stride 2)."""
-    from .config import resolve_mman_config
+    from .config import check_mman_config
 
+    check_mman_config(cfg)
     r = cfg.MODEL.RESNETS
-    release = resolve_mman_config(cfg).MODEL.MMAN.GENERATOR.VARIANT == "release"
+    release = cfg.MODEL.MMAN.GENERATOR.VARIANT == "release"
     norm = BatchStatBatchNorm2d if release else r.NORM
     stem = BasicStem(in_channels=input_shape.channels, out_channels=r.STEM_OUT_CHANNELS, norm=norm)
     if r.RES5_DILATION not in (1, 2):

@@ -40,7 +40,7 @@ from torch import nn
 
 from humanparse_d2.data.flip import flip_lut_for
 
-from .config import resolve_mman_config
+from .config import check_mman_config
 from .generator import ASPPLowRes, MMANDecoder
 from .test_ensemble import RAW_TEST_RESIZES, ensemble_result, multiscale_flip_probs, resize_raw
 
@@ -206,7 +206,7 @@ class MMAN(nn.Module):
 
     @classmethod
     def from_config(cls, cfg):
-        cfg = resolve_mman_config(cfg)
+        check_mman_config(cfg)
         m = cfg.MODEL.MMAN
         backbone = build_backbone(cfg, ShapeSpec(channels=3))
         w = m.LOSS_WEIGHTS

@@ -14,7 +14,7 @@ from humanparse_d2.engine import TRAINER_REGISTRY
 from humanparse_d2.engine.adversarial import AdversarialTrainer
 
 from .adversary import build_mman_adversary
-from .config import resolve_mman_config
+from .config import check_mman_config
 from .evaluation import build_mman_evaluator
 
 __all__ = ["MMANTrainer"]
@@ -30,17 +30,19 @@ class MMANTrainer(AdversarialTrainer):
 
     @classmethod
     def d_update_period(cls, cfg) -> int:
-        return int(resolve_mman_config(cfg).SOLVER.MMAN_D.UPDATE_PERIOD)
+        return int(cfg.SOLVER.MMAN_D.UPDATE_PERIOD)
 
     @classmethod
     def d_update_mode(cls, cfg) -> str:
-        return resolve_mman_config(cfg).SOLVER.MMAN_D.UPDATE_MODE
+        check_mman_config(cfg)
+        return cfg.SOLVER.MMAN_D.UPDATE_MODE
 
     @classmethod
     def build_train_mapper(cls, cfg):
         """The configured mapper; with ``MODEL.MMAN.MACRO.CONDITION: precrop`` (release) the
         ``SinglePersonParsingMapper`` also returns the pre-crop thumbnail Macro D is conditioned on."""
-        m = resolve_mman_config(cfg).MODEL.MMAN
+        check_mman_config(cfg)
+        m = cfg.MODEL.MMAN
         if not (m.MACRO.ENABLED and m.MACRO.CONDITION == "precrop"):
             return super().build_train_mapper(cfg)
         if cfg.INPUT.PARSING.MAPPER != "SinglePersonParsingMapper":
@@ -69,7 +71,7 @@ class MMANTrainer(AdversarialTrainer):
     def build_optimizer(cls, cfg, model):
         """Adam on G: ``SOLVER.BASE_LR`` for the new layers, ``x BACKBONE_LR_FACTOR`` for the
         encoder, ``SOLVER.WEIGHT_DECAY`` on every parameter (as released), ``SOLVER.MMAN_G.BETAS``."""
-        g = resolve_mman_config(cfg).SOLVER.MMAN_G
+        g = cfg.SOLVER.MMAN_G
         base_lr = cfg.SOLVER.BASE_LR
         backbone, rest = [], []
         for name, p in model.named_parameters():
@@ -85,7 +87,7 @@ class MMANTrainer(AdversarialTrainer):
 
     @classmethod
     def build_optimizer_d(cls, cfg, adversary):
-        d = resolve_mman_config(cfg).SOLVER.MMAN_D
+        d = cfg.SOLVER.MMAN_D
         return torch.optim.Adam(
             adversary.parameters(), lr=d.BASE_LR, betas=tuple(d.BETAS), weight_decay=d.WEIGHT_DECAY
         )

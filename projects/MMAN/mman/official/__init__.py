@@ -7,19 +7,20 @@ imported here; the parity runner imports it from the checkout the user names, wh
 
 from humanparse_d2.checkpoint import OFFICIAL_FORMAT_REGISTRY, OFFICIAL_PARITY_REGISTRY
 
-from ..config import resolve_mman_config
+from ..config import check_mman_config
 from .convert import STAGE_BLOCKS, convert_release_generator, release_key_map  # noqa: F401
 
 __all__ = ["convert_release_generator", "release_key_map"]
 
 
 def _check_release_cfg(cfg) -> None:
-    m = resolve_mman_config(cfg).MODEL.MMAN
+    check_mman_config(cfg)
+    m = cfg.MODEL.MMAN
     if m.GENERATOR.VARIANT != "release":
         raise ValueError(
             "the released MMAN generator converts into MODEL.MMAN.GENERATOR.VARIANT 'release' "
             f"(the config builds {m.GENERATOR.VARIANT!r}); use a *_release.yaml config or "
-            "MODEL.MMAN.PRESET release"
+            "one inheriting from projects/MMAN/configs/Base-MMAN-release.yaml"
         )
     if cfg.MODEL.RESNETS.DEPTH != 101:
         raise ValueError(
