@@ -103,7 +103,7 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument(
-        "--d-period", type=int, default=10, help="D step every N iterations (code preset 10)"
+        "--d-period", type=int, default=10, help="D step every N iterations (10 in Base-MMAN.yaml)"
     )
     p.add_argument(
         "--rounds", type=int, default=3, help="timed rounds of --d-period iterations each"
