@@ -132,7 +132,7 @@ def test_flip_test_is_equivariant(model):
 
 
 # The two training-mode forwards come after the evaluation tests on the shared model: they update
-# its BatchNorm running statistics, which the evaluation tests above expect untouched.
+# its BatchNorm running statistics, and the evaluation tests above run on the model as built.
 def test_train_step(model):
     m = model
     m.train()
