@@ -4,8 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
-import unittest
 
 import cv2
 import numpy as np
@@ -78,54 +76,49 @@ def _write_inputs(inp):
 
 
 @pytest.mark.slow
-class TestDemoTool(unittest.TestCase):
-    def test_images_folder_video(self):
-        with tempfile.TemporaryDirectory() as d:
-            inputs = _write_inputs(os.path.join(d, "in"))
-            out = os.path.join(d, "out")
-            r = _demo(QANET_QUICK, inputs, out, flags=["--whole-image-box"], opts=SMALL)
-            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-            summary = json.load(open(os.path.join(out, "demo_summary.json")))
-            self.assertEqual(summary["images"], 4)
-            self.assertEqual(summary["videos"], 1)
-            self.assertEqual(summary["frames"], 3)
-            self.assertEqual(len(summary["skipped_files"]), 1)  # broken.jpg
-            self.assertEqual(summary["box_source"], "whole_image")
-            for stem in ("rgb", "gray", "rgba", "deep"):
-                self.assertTrue(os.path.isfile(os.path.join(out, f"{stem}_overlay.jpg")), stem)
-                lab = Image.open(os.path.join(out, f"{stem}_label.png"))
-                self.assertEqual(lab.mode, "P")
-                rec = json.load(open(os.path.join(out, f"{stem}.json")))
-                self.assertIn("persons", rec)
-                for p in rec["persons"]:
-                    self.assertEqual(set(p) >= {"box_xyxy", "score", "box_score", "parts"}, True)
-                    for part in p["parts"]:
-                        self.assertIn("counts", part["rle"])
-            self.assertTrue(os.path.getsize(os.path.join(out, "clip_parsed.mp4")) > 0)
-            self.assertEqual(
-                len(open(os.path.join(out, "clip.jsonl")).read().strip().splitlines()), 3
-            )
-            self.assertIn("missing.jpg", r.stderr)
-
-    def test_oracle_refused(self):
-        with tempfile.TemporaryDirectory() as d:
-            Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(os.path.join(d, "a.png"))
-            r = _demo(QANET_QUICK, [os.path.join(d, "a.png")], os.path.join(d, "o"), opts=SMALL)
-            self.assertNotEqual(r.returncode, 0)
-            self.assertIn("oracle", r.stderr)
+def test_images_folder_video(tmp_path):
+    inputs = _write_inputs(str(tmp_path / "in"))
+    out = tmp_path / "out"
+    r = _demo(QANET_QUICK, inputs, str(out), flags=["--whole-image-box"], opts=SMALL)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert summary["images"] == 4
+    assert summary["videos"] == 1
+    assert summary["frames"] == 3
+    assert len(summary["skipped_files"]) == 1  # broken.jpg
+    assert summary["box_source"] == "whole_image"
+    for stem in ("rgb", "gray", "rgba", "deep"):
+        assert (out / f"{stem}_overlay.jpg").is_file(), stem
+        lab = Image.open(out / f"{stem}_label.png")
+        assert lab.mode == "P"
+        rec = json.loads((out / f"{stem}.json").read_text())
+        assert "persons" in rec
+        for p in rec["persons"]:
+            assert set(p) >= {"box_xyxy", "score", "box_score", "parts"}
+            for part in p["parts"]:
+                assert "counts" in part["rle"]
+    assert os.path.getsize(out / "clip_parsed.mp4") > 0
+    assert len((out / "clip.jsonl").read_text().strip().splitlines()) == 3
+    assert "missing.jpg" in r.stderr
 
 
 @pytest.mark.slow
-class TestDemoToolSemantic(unittest.TestCase):
-    def test_mman_sem_seg_model(self):
-        """A model that returns "sem_seg" (MMAN) is drawn from it; classes come with RLE."""
-        with tempfile.TemporaryDirectory() as d:
-            Image.fromarray(
-                np.random.default_rng(0).integers(0, 255, (80, 60, 3), dtype=np.uint8)
-            ).save(os.path.join(d, "a.jpg"))
-            mman_quick = "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"
-            r = _demo(mman_quick, [os.path.join(d, "a.jpg")], os.path.join(d, "o"))
-            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-            rec = json.load(open(os.path.join(d, "o", "a.json")))
-            self.assertIn("parts", rec)
-            self.assertTrue(os.path.isfile(os.path.join(d, "o", "a_overlay.jpg")))
+def test_oracle_refused(tmp_path):
+    Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(tmp_path / "a.png")
+    r = _demo(QANET_QUICK, [str(tmp_path / "a.png")], str(tmp_path / "o"), opts=SMALL)
+    assert r.returncode != 0
+    assert "oracle" in r.stderr
+
+
+@pytest.mark.slow
+def test_mman_sem_seg_model(tmp_path):
+    """A model that returns "sem_seg" (MMAN) is drawn from it; classes come with RLE."""
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 60, 3), dtype=np.uint8)).save(
+        tmp_path / "a.jpg"
+    )
+    mman_quick = "projects/MMAN/configs/quick/MMAN_synth_lip.yaml"
+    r = _demo(mman_quick, [str(tmp_path / "a.jpg")], str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    rec = json.loads((tmp_path / "o" / "a.json").read_text())
+    assert "parts" in rec
+    assert (tmp_path / "o" / "a_overlay.jpg").is_file()

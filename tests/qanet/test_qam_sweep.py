@@ -1,7 +1,6 @@
 """Re-scoring cached QANet outputs with QAM weight sets (the demo's box-only vs QAM and Table 1)."""
 
-import unittest
-
+import pytest
 import torch
 from detectron2.modeling import build_model
 
@@ -35,40 +34,35 @@ class _RecordingEvaluator:
         return {"parsing": {"mean_score": float(torch.cat([s for s, _, _ in self.seen]).mean())}}
 
 
-class TestRescore(unittest.TestCase):
-    def test_weight_sets(self):
-        model = build_model(tiny_cfg()).eval()
-        x = make_image()
-        inst = model.inference([x], detected_boxes=[(x["gt_boxes"], torch.tensor([0.9, 0.3]))])[0][
-            "instances"
-        ]
-        self.assertEqual(len(TABLE1_WEIGHTS), 8)
-        box_only = rescore(model, inst, (1, 0, 0))
-        torch.testing.assert_close(box_only.scores, torch.tensor([0.9, 0.3]))
-        # the original is not modified, and the configured weights reproduce the model's scores
-        torch.testing.assert_close(rescore(model, inst, model.qam_weights).scores, inst.scores)
-        w = (0.0, 1.0, 1.0)
-        exp = fuse_quality(inst.box_scores, inst.iou_scores, inst.pixel_scores, w)
-        torch.testing.assert_close(rescore(model, inst, w).scores, exp)
-        evs = []
+def test_weight_sets():
+    model = build_model(tiny_cfg()).eval()
+    x = make_image()
+    inst = model.inference([x], detected_boxes=[(x["gt_boxes"], torch.tensor([0.9, 0.3]))])[0][
+        "instances"
+    ]
+    assert len(TABLE1_WEIGHTS) == 8
+    box_only = rescore(model, inst, (1, 0, 0))
+    torch.testing.assert_close(box_only.scores, torch.tensor([0.9, 0.3]))
+    # the original is not modified, and the configured weights reproduce the model's scores
+    torch.testing.assert_close(rescore(model, inst, model.qam_weights).scores, inst.scores)
+    w = (0.0, 1.0, 1.0)
+    exp = fuse_quality(inst.box_scores, inst.iou_scores, inst.pixel_scores, w)
+    torch.testing.assert_close(rescore(model, inst, w).scores, exp)
+    evs = []
 
-        def factory():
-            evs.append(_RecordingEvaluator())
-            return evs[-1]
+    def factory():
+        evs.append(_RecordingEvaluator())
+        return evs[-1]
 
-        res = evaluate_weight_sets(
-            model,
-            [({"image_id": "img0"}, inst)],
-            factory,
-            {weights_name(w): w for w in TABLE1_WEIGHTS},
-            box_source="oracle",
-            progress=False,
-        )
-        self.assertEqual(list(res), [weights_name(w) for w in TABLE1_WEIGHTS])
-        self.assertEqual(res["(1,0,0)"]["box_source"], "oracle")
-        self.assertAlmostEqual(res["(1,0,0)"]["mean_score"], 0.6, places=5)
-        self.assertEqual(evs[0].seen[0][2], "oracle")
-
-
-if __name__ == "__main__":
-    unittest.main()
+    res = evaluate_weight_sets(
+        model,
+        [({"image_id": "img0"}, inst)],
+        factory,
+        {weights_name(w): w for w in TABLE1_WEIGHTS},
+        box_source="oracle",
+        progress=False,
+    )
+    assert list(res) == [weights_name(w) for w in TABLE1_WEIGHTS]
+    assert res["(1,0,0)"]["box_source"] == "oracle"
+    assert res["(1,0,0)"]["mean_score"] == pytest.approx(0.6, abs=5e-6)
+    assert evs[0].seen[0][2] == "oracle"
