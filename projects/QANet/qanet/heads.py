@@ -36,6 +36,12 @@ class SemanticFPNHead(nn.Module):
 
     Level at stride ``4 * 2^k`` gets ``U(in -> d)`` then ``k`` times ``[Up, U(d -> d)]`` with the
     last U omitted, i.e. P5: U, Up, U, Up, U, Up; P4: U, Up, U, Up; P3: U, Up; P2: U.
+
+    This is detectron2's Panoptic-FPN ``SemSegFPNHead`` up to its 1x1 predictor
+    (tests/qanet/test_semantic_fpn.py loads the same weights into both). Not a subclass: that head
+    always builds the predictor into ``layers()``, names its levels by feature (the converted
+    official checkpoints use ``scale_heads.<i>``) and initialises with MSRA fill, where QANet keeps
+    PyTorch's default init.
     """
 
     @configurable
