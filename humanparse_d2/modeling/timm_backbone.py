@@ -5,7 +5,7 @@ them ``res<k>`` by stride (stride 4 -> ``res2``, 8 -> ``res3``, ...) so heads wr
 ResNets (``res2..res5``) take them unchanged. HRNet needs ``feature_location=""`` to return its raw
 branches (48/96/192/384 channels for W48) instead of timm's "incre" classification neck.
 
-Keys: ``MODEL.TIMM.{NAME, OUT_INDICES, FEATURE_LOCATION, PRETRAINED, NORM_EVAL, KWARGS}``.
+Keys: ``MODEL.TIMM.{NAME, OUT_INDICES, FEATURE_LOCATION, PRETRAINED, KWARGS}``.
 
 ImageNet weights (``pretrained=True``) are never fetched when the model is built: building for
 ``--eval-only MODEL.WEIGHTS x.pth`` or for the demo must work offline. They are fetched by the first
