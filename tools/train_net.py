@@ -22,7 +22,7 @@ import tempfile
 import traceback
 
 import yaml
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
@@ -35,7 +35,13 @@ from humanparse_d2.checkpoint.checkpointer import (
     is_backbone_only_weights,
 )
 from humanparse_d2.data.catalog.common import BadAnnotationError, DatasetNotFoundError
-from humanparse_d2.engine import ConfigError, build_trainer_class, load_config, setup_plugin_logger
+from humanparse_d2.engine import (
+    ConfigError,
+    build_trainer_class,
+    launch,
+    load_config,
+    setup_plugin_logger,
+)
 from humanparse_d2.engine.workers import TooManyBadFilesError
 
 logger = logging.getLogger("humanparse_d2.train_net")

@@ -9,4 +9,5 @@ from .defaults import (  # noqa: F401,E402
     run_registrations,
     setup_plugin_logger,
 )
+from .launch import launch  # noqa: F401
 from .trainer import TRAINER_REGISTRY, HumanParseTrainer, build_trainer_class, wrap_ddp  # noqa: F401

@@ -317,8 +317,10 @@ def _dist_worker(root, out_prefix):
     from detectron2.utils import comm
 
     name = "_test_eval_dist"
-    dicts, outputs, _ = _build_dataset(root, name)
     rank, world = comm.get_rank(), comm.get_world_size()
+    # a folder per rank: two ranks rewriting the same PNGs race (one reads a file the other is
+    # still writing)
+    dicts, outputs, _ = _build_dataset(os.path.join(root, f"rank{rank}"), name)
     n = len(dicts)
     lo, hi = rank * n // world, (rank + 1) * n // world  # contiguous shards, like InferenceSampler
     for mode in ("one_to_one", "legacy"):
@@ -331,7 +333,7 @@ def _dist_worker(root, out_prefix):
 
 @pytest.mark.slow
 def test_two_gloo_processes_equal_one(tmp_path):
-    from detectron2.engine import launch
+    from humanparse_d2.engine import launch
 
     single = str(tmp_path / "single")
     _dist_worker(str(tmp_path / "d1"), single)

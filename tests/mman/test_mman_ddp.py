@@ -43,7 +43,7 @@ def _worker(out_dir):
 
 @pytest.mark.slow
 def test_two_process_gloo_training_keeps_ranks_identical(tmp_path):
-    from detectron2.engine import launch
+    from humanparse_d2.engine import launch
 
     launch(_worker, 2, dist_url="auto", args=(str(tmp_path),))
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
