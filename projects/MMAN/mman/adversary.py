@@ -154,10 +154,8 @@ class MMANAdversary(nn.Module):
             if not node.ENABLED:
                 continue
             strides = node.STRIDES
-            if (
-                key == "MID" and len(strides) == 0
-            ):  # the paper: "the same architecture with micro D"
-                strides = m.MICRO.STRIDES
+            if key == "MID" and len(strides) == 0:
+                strides = m.MICRO.STRIDES  # the paper: "the same architecture with micro D"
             ds[name] = d_class(
                 in_ch,
                 strides=strides,

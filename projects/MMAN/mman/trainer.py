@@ -41,8 +41,7 @@ class MMANTrainer(AdversarialTrainer):
     def build_train_mapper(cls, cfg):
         """The configured mapper; with ``MODEL.MMAN.MACRO.CONDITION: precrop`` (release) the
         ``SinglePersonParsingMapper`` also returns the pre-crop thumbnail Macro D is conditioned on."""
-        check_mman_config(cfg)
-        m = cfg.MODEL.MMAN
+        m = cfg.MODEL.MMAN  # checked by the model, which the trainer builds first
         if not (m.MACRO.ENABLED and m.MACRO.CONDITION == "precrop"):
             return super().build_train_mapper(cfg)
         if cfg.INPUT.PARSING.MAPPER != "SinglePersonParsingMapper":

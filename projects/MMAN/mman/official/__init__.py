@@ -7,14 +7,12 @@ imported here; the parity runner imports it from the checkout the user names, wh
 
 from humanparse_d2.checkpoint import OFFICIAL_FORMAT_REGISTRY, OFFICIAL_PARITY_REGISTRY
 
-from ..config import check_mman_config
 from .convert import STAGE_BLOCKS, convert_release_generator, release_key_map  # noqa: F401
 
 __all__ = ["convert_release_generator", "release_key_map"]
 
 
 def _check_release_cfg(cfg) -> None:
-    check_mman_config(cfg)
     m = cfg.MODEL.MMAN
     if m.GENERATOR.VARIANT != "release":
         raise ValueError(
