@@ -19,7 +19,6 @@ from humanparse_core.evaluation.person_label import gt_persons_from_maps, pair_i
 from humanparse_core.evaluation.region_ap import accumulate_region_ap, region_image_records
 from humanparse_core.evaluation.semseg import (
     confusion_matrix,
-    nearest_exact_resize,
     semantic_scores,
 )
 
@@ -327,16 +326,6 @@ def test_ipr_definition():
     checker = (np.indices((4, 4)).sum(0) % 2).astype(np.uint8)  # diagonal twins everywhere
     assert isolated_pixel_rate(checker) == 0.0
     assert isolated_pixel_rate(np.arange(12).reshape(3, 4)) == 100.0
-
-
-def test_nearest_exact_matches_pil_nearest():
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for h, w, oh, ow in ((17, 23, 16, 16), (480, 640, 256, 256), (7, 5, 11, 13)):
-        a = rng.integers(0, 20, (h, w)).astype(np.uint8)
-        ref = np.asarray(Image.fromarray(a).resize((ow, oh), Image.NEAREST))
-        np.testing.assert_array_equal(nearest_exact_resize(a, (oh, ow)), ref)
 
 
 def test_parsing_nms_and_legacy_indexing_option():
