@@ -23,9 +23,10 @@ def overlay(
     """Blend a class-colour map over the image on foreground pixels (H, W, 3 uint8 RGB).
 
     Not detectron2's ``Visualizer.draw_sem_seg``: the demo draws every video frame, and the
-    Visualizer (matplotlib, one text label per segment) took 267 ms against this blend's 18 ms for
-    a 512x512 image with 19 parts and one box (2-core CPU). tools/visualize_data.py, which browses
-    datasets, uses the Visualizer.
+    Visualizer (matplotlib, one text label per segment) is about 15x slower:
+    ``benchmarks/overlay_speed.py`` measured 155-176 ms against 8.8-9.3 ms (267 against 18 on a
+    busy machine) for a 512x512 frame on 2 CPU cores. tools/visualize_data.py, which browses datasets,
+    uses the Visualizer.
     """
     col = palette[np.clip(label_map, 0, len(palette) - 1)]
     out = image_rgb.astype(np.float32).copy()
