@@ -5,11 +5,11 @@ STAMP   := .venv/.humanparse_d2_installed
 # pytest workers are not used: the suite is sized for 2 cores run serially.
 PYTEST_ARGS ?= -q -ra
 
-.PHONY: install demo test test-fast lint format clean-venv bench
+.PHONY: install demo test test-fast lint format clean-venv bench constraints
 
 install: $(STAMP)
 
-$(STAMP): setup.py scripts/install.sh
+$(STAMP): setup.py scripts/install.sh scripts/constraints.txt
 	bash scripts/install.sh
 
 demo: $(STAMP)
@@ -33,6 +33,13 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(RUFF) check --fix .
 	$(RUFF) format .
+
+# Rewrites scripts/constraints.txt (its comment header kept) from the versions now in .venv; torch,
+# its CUDA wheels and detectron2 stay pinned by install.sh itself.
+constraints: $(STAMP)
+	{ grep '^#' scripts/constraints.txt; $(PY) -m pip freeze --exclude-editable \
+	  | grep -viE '^(nvidia-|cuda-|triton|sal-detectron2|torch==|torchvision==)'; } > scripts/constraints.txt.new
+	mv scripts/constraints.txt.new scripts/constraints.txt
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

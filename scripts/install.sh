@@ -23,8 +23,15 @@ DEPS=("setuptools<81" fvcore iopath pycocotools opencv-python-headless yacs term
       pytest-timeout timm filelock scipy onnx onnxscript zlib-ng "faster-coco-eval>=1.6"
       scikit-image ruff==0.17.5)
 LOG="$VENV/install.log"
-
 die() { echo "install: $*" >&2; exit 1; }
+
+# Tested versions (see the file's header); HUMANPARSE_CONSTRAINTS= (empty) installs the newest.
+CONSTRAINTS="${HUMANPARSE_CONSTRAINTS-$ROOT/scripts/constraints.txt}"
+PIN=()
+if [[ -n "$CONSTRAINTS" ]]; then
+  [[ -f "$CONSTRAINTS" ]] || die "constraints file $CONSTRAINTS not found (HUMANPARSE_CONSTRAINTS= installs without one)"
+  PIN=(-c "$CONSTRAINTS")
+fi
 
 # pip that keeps its 200-line traces in the log and says one clear sentence on failure.
 pipq() {
@@ -38,7 +45,7 @@ $(tail -n 15 "$LOG")"
 }
 
 # Fast path: everything already installed and the project's setup.py unchanged since.
-if [[ -f "$STAMP" && "$STAMP" -nt "$ROOT/setup.py" && "$STAMP" -nt "$0" ]] && "$PY" -c "import detectron2, torch, humanparse_d2" 2>/dev/null; then
+if [[ -f "$STAMP" && "$STAMP" -nt "$ROOT/setup.py" && "$STAMP" -nt "$0" && ( -z "$CONSTRAINTS" || "$STAMP" -nt "$CONSTRAINTS" ) ]] && "$PY" -c "import detectron2, torch, humanparse_d2" 2>/dev/null; then
   echo "install: .venv is up to date ($("$PY" -c 'import torch,detectron2;print("torch",torch.__version__,"detectron2",detectron2.__version__)'))"
   exit 0
 fi
@@ -52,15 +59,15 @@ mkdir -p "$VENV"; : >"$LOG"
 if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
   echo "install: torch + torchvision ($TORCH_SPEC; several GB the first time)"
   # shellcheck disable=SC2086
-  pipq $TORCH_SPEC
+  pipq "${PIN[@]}" $TORCH_SPEC
 fi
 
 echo "install: detectron2 dependencies"
-pipq "${DEPS[@]}"
+pipq "${PIN[@]}" "${DEPS[@]}"
 # lvis declares opencv-python (the Qt/GUI build) as a requirement: installed next to
 # opencv-python-headless, its files overwrite cv2/ and `import cv2` then needs libGL, which servers
 # and containers often lack. lvis itself only needs cv2, matplotlib, numpy and pycocotools (above).
-pipq --no-deps lvis
+pipq "${PIN[@]}" --no-deps lvis
 
 if "$PY" -c "import detectron2" 2>/dev/null; then
   echo "install: detectron2 $("$PY" -c 'import detectron2;print(detectron2.__version__)') already importable; keeping it"
