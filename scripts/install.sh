@@ -33,15 +33,23 @@ if [[ -n "$CONSTRAINTS" ]]; then
   PIN=(-c "$CONSTRAINTS")
 fi
 
-# pip that keeps its 200-line traces in the log and says one clear sentence on failure.
+# pip that keeps its 200-line traces in the log and says one clear sentence on failure; every call
+# gets the constraints (harmless where --no-deps installs one named package).
 pipq() {
-  if ! "$PY" -m pip install --disable-pip-version-check -q "$@" >>"$LOG" 2>&1; then
-    if grep -qiE "Failed to establish|NewConnectionError|Temporary failure in name resolution|No matching distribution|Could not find a version" "$LOG"; then
-      die "pip could not reach the package registry (or the package is not served there) while installing: $*. This project needs network access to PyPI for the first install. Full log: $LOG"
-    fi
-    die "pip failed while installing: $*. Last lines of $LOG:
-$(tail -n 15 "$LOG")"
+  if "$PY" -m pip install --disable-pip-version-check -q "${PIN[@]}" "$@" >>"$LOG" 2>&1; then
+    return 0
   fi
+  # With constraints pip reports an unreachable index as a resolution conflict: resolving once more
+  # without them tells the two apart (an offline retry fails with "No matching distribution").
+  if [[ ${#PIN[@]} -gt 0 ]] && grep -q "ResolutionImpossible" "$LOG" &&
+     "$PY" -m pip install --disable-pip-version-check -q --dry-run "$@" >>"$LOG" 2>&1; then
+    die "pip cannot install the versions pinned in $CONSTRAINTS here (a pin is not served by this registry, or conflicts with the venv) while installing: $*. HUMANPARSE_CONSTRAINTS= bash scripts/install.sh installs the newest releases instead. Full log: $LOG"
+  fi
+  if grep -qiE "Failed to establish|NewConnectionError|Temporary failure in name resolution|No matching distribution|Could not find a version" "$LOG"; then
+    die "pip could not reach the package registry (or the package is not served there) while installing: $*. This project needs network access to PyPI for the first install. Full log: $LOG"
+  fi
+  die "pip failed while installing: $*. Last lines of $LOG:
+$(tail -n 15 "$LOG")"
 }
 
 # Fast path: everything already installed and the project's setup.py unchanged since.
@@ -59,15 +67,15 @@ mkdir -p "$VENV"; : >"$LOG"
 if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
   echo "install: torch + torchvision ($TORCH_SPEC; several GB the first time)"
   # shellcheck disable=SC2086
-  pipq "${PIN[@]}" $TORCH_SPEC
+  pipq $TORCH_SPEC
 fi
 
 echo "install: detectron2 dependencies"
-pipq "${PIN[@]}" "${DEPS[@]}"
+pipq "${DEPS[@]}"
 # lvis declares opencv-python (the Qt/GUI build) as a requirement: installed next to
 # opencv-python-headless, its files overwrite cv2/ and `import cv2` then needs libGL, which servers
 # and containers often lack. lvis itself only needs cv2, matplotlib, numpy and pycocotools (above).
-pipq "${PIN[@]}" --no-deps lvis
+pipq --no-deps lvis
 
 if "$PY" -c "import detectron2" 2>/dev/null; then
   echo "install: detectron2 $("$PY" -c 'import detectron2;print(detectron2.__version__)') already importable; keeping it"
